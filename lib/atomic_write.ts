@@ -1,0 +1,126 @@
+/**
+ * Crash-safe file writes: data goes to a temporary file in the target's directory, is flushed
+ * to disk and only then renamed over the target, so a final name never holds a partial file.
+ * Temporary files carry TEMP_SUFFIX so a later run can remove what a crash left behind.
+ */
+import { basename, dirname, join } from "node:path";
+
+export const TEMP_SUFFIX = ".mbtmp";
+
+/** The byte count of a download did not match what the server announced. */
+export class SizeMismatchError extends Error {
+  constructor(readonly path: string, readonly expected: number, readonly actual: number) {
+    super(`Expected ${expected} bytes for ${basename(path)} but received ${actual}`);
+    this.name = "SizeMismatchError";
+  }
+}
+
+/** True for names of our temporary files. */
+export function isTempName(name: string): boolean {
+  return name.endsWith(TEMP_SUFFIX);
+}
+
+function tempPathFor(path: string): string {
+  const random = crypto.getRandomValues(new Uint32Array(2)).join("-");
+  return join(dirname(path), `.${random}${TEMP_SUFFIX}`);
+}
+
+export interface AtomicWriteOptions {
+  /** Refuse to rename into place unless exactly this many bytes were written. */
+  expectedSize?: number;
+  /** Aborts a streamed write; the temporary file is removed. */
+  signal?: AbortSignal;
+}
+
+/**
+ * Writes `data` to `path` atomically and returns the number of bytes written.
+ * Streams are copied chunk by chunk, so memory stays flat for large downloads.
+ */
+export async function writeFileAtomic(
+  path: string,
+  data: Uint8Array | string | ReadableStream<Uint8Array>,
+  options: AtomicWriteOptions = {},
+): Promise<number> {
+  const temp = tempPathFor(path);
+  const file = await Deno.open(temp, { write: true, createNew: true });
+  let closed = false;
+  try {
+    let written = 0;
+    if (data instanceof ReadableStream) {
+      const reader = data.getReader();
+      try {
+        while (true) {
+          options.signal?.throwIfAborted();
+          const { done, value } = await reader.read();
+          if (done) break;
+          written += await writeAll(file, value);
+        }
+      } finally {
+        reader.releaseLock();
+      }
+    } else {
+      written = await writeAll(
+        file,
+        typeof data === "string" ? new TextEncoder().encode(data) : data,
+      );
+    }
+    if (options.expectedSize !== undefined && written !== options.expectedSize) {
+      throw new SizeMismatchError(path, options.expectedSize, written);
+    }
+    await file.sync();
+    file.close();
+    closed = true;
+    await Deno.rename(temp, path);
+    return written;
+  } catch (error) {
+    if (!closed) file.close();
+    await Deno.remove(temp).catch(() => {});
+    throw error;
+  }
+}
+
+async function writeAll(file: Deno.FsFile, bytes: Uint8Array): Promise<number> {
+  let offset = 0;
+  while (offset < bytes.length) offset += await file.write(bytes.subarray(offset));
+  return bytes.length;
+}
+
+/**
+ * Flushes a directory's entries (the renames into it) to disk. Best effort: some platforms
+ * (Windows) cannot open a directory for syncing.
+ */
+export async function syncDir(path: string): Promise<void> {
+  let dir: Deno.FsFile | undefined;
+  try {
+    dir = await Deno.open(path, { read: true });
+    await dir.sync();
+  } catch {
+    // Not supported here; the rename is still atomic, only its durability is weaker.
+  } finally {
+    dir?.close();
+  }
+}
+
+/** Removes temporary files that an interrupted or crashed run left below `root`. */
+export async function removeStaleTempFiles(root: string): Promise<number> {
+  let removed = 0;
+  const walk = async (dir: string): Promise<void> => {
+    let entries: Deno.DirEntry[];
+    try {
+      entries = await Array.fromAsync(Deno.readDir(dir));
+    } catch (error) {
+      if (error instanceof Deno.errors.NotFound) return;
+      throw error;
+    }
+    for (const entry of entries) {
+      const path = join(dir, entry.name);
+      if (entry.isDirectory) await walk(path);
+      else if (entry.isFile && isTempName(entry.name)) {
+        await Deno.remove(path);
+        removed++;
+      }
+    }
+  };
+  await walk(root);
+  return removed;
+}

@@ -1,0 +1,464 @@
+/**
+ * Brings one channel's folder up to the server's state: a full crawl for a new channel, the
+ * rest of an interrupted crawl, or the changes since the watermark. Posts are found by id,
+ * merged (deletions keep content), written atomically; attachments are downloaded once; the
+ * threads map and the sync state are checkpointed after the work they describe.
+ */
+import { syncDir } from "./atomic_write.ts";
+import { relPathFromString, relPathString, writeChannelState } from "./backup_store.ts";
+import type { Clock } from "./clock.ts";
+import type { DataDir, RelPath } from "./data_dir.ts";
+import { describeError } from "./errors.ts";
+import { emptyCounts, type EventSink, type Failure, type PostCounts } from "./events.ts";
+import {
+  DIRS,
+  fileDataName,
+  fileIdFromDataName,
+  fileInfoName,
+  JSON_EXT,
+  MEMBERS_SUFFIX,
+  postFileName,
+  postIdFromFileName,
+  THREADS_SUFFIX,
+} from "./layout.ts";
+import {
+  type Channel,
+  type FileInfo,
+  type MattermostApi,
+  type Member,
+  type Post,
+  type PostList,
+  SINCE_LIMIT,
+} from "./mattermost_api.ts";
+import { mapPooled } from "./semaphore.ts";
+import {
+  type ChannelPlan,
+  type ChannelState,
+  crawlWatermark,
+  isHistoryCopy,
+  markDeleted,
+  maxUpdateAt,
+  mergePost,
+  nextCursor,
+  planChannel,
+  sinceFor,
+} from "./sync_plan.ts";
+
+export interface ChannelSyncOptions {
+  api: MattermostApi;
+  dataDir: DataDir;
+  clock: Clock;
+  updateOldPosts: boolean;
+  /** Parallel attachment downloads (the client's semaphore bounds requests overall). */
+  concurrency: number;
+  signal?: AbortSignal;
+  emit: EventSink;
+}
+
+export interface ChannelTarget {
+  channel: Channel;
+  /** Shown in messages: `team/channel`, `@partner`, or the group's members. */
+  label: string;
+  /** Folder holding the channel's files, and the channel's `<id>__<name>` base. */
+  parent: RelPath;
+  base: string;
+  members: Member[];
+  /** Sync state from the previous run, if any. */
+  state: ChannelState | undefined;
+}
+
+export interface ChannelResult {
+  counts: PostCounts;
+  /** Authors and reacting users of the posts handled, for the users phase. */
+  userIds: Set<string>;
+  failures: Failure[];
+  unchanged: boolean;
+}
+
+/** Pages between checkpoints of the threads map and the state during a long crawl. */
+const CHECKPOINT_PAGES = 25;
+
+export async function syncChannel(
+  target: ChannelTarget,
+  options: ChannelSyncOptions,
+): Promise<ChannelResult> {
+  const sync = new ChannelSync(target, options);
+  await sync.run();
+  return sync.result;
+}
+
+class ChannelSync {
+  readonly result: ChannelResult = {
+    counts: emptyCounts(),
+    userIds: new Set(),
+    failures: [],
+    unchanged: false,
+  };
+  /** Stored posts by id: file name in the posts folder. */
+  #index = new Map<string, string>();
+  #threads = new Map<string, string[]>();
+  #threadsChanged = false;
+  /** Attachment data files present, by file id. */
+  #files = new Map<string, string>();
+  #postsDir: RelPath;
+  #filesDir: RelPath;
+  #state: ChannelState;
+
+  constructor(readonly target: ChannelTarget, readonly options: ChannelSyncOptions) {
+    const stateDir = target.state?.dir;
+    this.#postsDir = stateDir ? relPathFromString(stateDir) : [...target.parent, target.base];
+    this.#filesDir = [...this.#postsDir, DIRS.files];
+    this.#state = target.state ?? {
+      version: 1,
+      channelId: target.channel.id,
+      dir: relPathString(this.#postsDir),
+      historyComplete: false,
+      watermark: 0,
+      pendingFiles: [],
+    };
+  }
+
+  get #label() {
+    return this.target.label;
+  }
+
+  /** The folder base: the posts folder's own name, so renames keep every file together. */
+  get #base(): string {
+    return this.#postsDir.at(-1) as string;
+  }
+
+  get #parent(): RelPath {
+    return this.#postsDir.slice(0, -1);
+  }
+
+  async run(): Promise<void> {
+    const { dataDir } = this.options;
+    await dataDir.ensureDir(this.#filesDir);
+    await dataDir.writeJson([...this.#parent, `${this.#base}${JSON_EXT}`], this.target.channel);
+    await dataDir.writeJson(
+      [...this.#parent, `${this.#base}${MEMBERS_SUFFIX}`],
+      this.target.members,
+    );
+    await this.#loadIndexes();
+
+    const storedWatermark = this.target.state || this.#index.size === 0
+      ? undefined
+      : await this.#adoptStoredPosts();
+    const plan = planChannel(this.target.state, {
+      updateOldPosts: this.options.updateOldPosts,
+      storedWatermark,
+    });
+    this.options.emit({ type: "channel-start", label: this.#label, mode: describePlan(plan) });
+    try {
+      await this.#retryPendingFiles();
+      await this.#execute(plan);
+    } finally {
+      await this.#checkpoint();
+    }
+  }
+
+  async #execute(plan: ChannelPlan): Promise<void> {
+    switch (plan.kind) {
+      case "crawl":
+        return await this.#crawl(undefined);
+      case "resume": {
+        if (!await this.#applyChangesSince(plan.watermark)) return await this.#crawl(undefined);
+        return await this.#crawl(plan.cursor);
+      }
+      case "incremental": {
+        const probe = await this.options.api.postsPage(this.target.channel.id, this.#label, {
+          perPage: 1,
+          ...(plan.etag ? { etag: plan.etag } : {}),
+        });
+        if (probe.list === undefined) {
+          this.result.unchanged = true;
+          return;
+        }
+        if (!await this.#applyChangesSince(plan.watermark)) return await this.#crawl(undefined);
+        if (probe.etag) this.#state.etag = probe.etag;
+        else delete this.#state.etag;
+        this.#state.historyComplete = true;
+      }
+    }
+  }
+
+  /**
+   * Stores what changed after the watermark; false when the server's answer was capped (an
+   * arbitrary subset), in which case the caller must crawl the whole channel instead.
+   */
+  async #applyChangesSince(watermark: number): Promise<boolean> {
+    const list = await this.options.api.postsSince(
+      this.target.channel.id,
+      this.#label,
+      sinceFor(watermark),
+    );
+    if (list.order.length >= SINCE_LIMIT) return false;
+    await this.#storePosts(list);
+    this.#state.watermark = Math.max(watermark, maxUpdateAt(Object.values(list.posts)));
+    return true;
+  }
+
+  /**
+   * Walks the history newest to oldest with the `before` cursor, from the newest post or from
+   * `cursor`. A crawl from the top also reconciles: stored posts the server no longer lists
+   * were deleted there and are marked so.
+   */
+  async #crawl(cursor: string | undefined): Promise<void> {
+    const { api, clock } = this.options;
+    const fromTop = cursor === undefined;
+    const started = clock.now();
+    const seen = fromTop ? new Set<string>() : undefined;
+    let firstPageMax = 0;
+    let overallMax = 0;
+    let before = cursor;
+    for (let page = 0;; page++) {
+      const { list, etag } = await api.postsPage(this.target.channel.id, this.#label, {
+        ...(before ? { before } : {}),
+      });
+      if (!list) throw new Error("unexpected 304 for an unconditional request");
+      if (page === 0) {
+        if (!fromTop && list.order.length === 0) {
+          // The resume cursor vanished (purged post): start over rather than assume the end.
+          return await this.#crawl(undefined);
+        }
+        if (fromTop) {
+          firstPageMax = maxUpdateAt(Object.values(list.posts));
+          this.#state = {
+            ...this.#state,
+            historyComplete: false,
+            watermark: Math.max(this.#state.watermark, firstPageMax),
+            ...(etag ? { etag } : {}),
+          };
+        }
+      }
+      await this.#storePosts(list);
+      overallMax = Math.max(overallMax, maxUpdateAt(Object.values(list.posts)));
+      for (const id of Object.keys(list.posts)) seen?.add(id);
+      const next = nextCursor(list.order, list.posts);
+      if (list.order.length === 0 || list.prev_post_id === "" || next === undefined) break;
+      before = next;
+      this.#state.cursor = next;
+      if ((page + 1) % CHECKPOINT_PAGES === 0) await this.#checkpoint();
+    }
+    if (seen) await this.#markVanished(seen, overallMax);
+    if (fromTop) {
+      this.#state.watermark = Math.max(
+        this.#state.watermark,
+        crawlWatermark(firstPageMax, overallMax, clock.now() - started),
+      );
+    }
+    this.#state.historyComplete = true;
+    delete this.#state.cursor;
+  }
+
+  /** Stored live posts absent from a complete crawl were deleted on the server. */
+  async #markVanished(seen: Set<string>, deleteAt: number): Promise<void> {
+    for (const [id, fileName] of this.#index) {
+      if (seen.has(id)) continue;
+      const stored = await this.#readPost(fileName);
+      if (stored && stored.delete_at === 0) {
+        await this.#writePost(fileName, markDeleted(stored, deleteAt));
+        this.result.counts.deletedPosts++;
+      }
+    }
+  }
+
+  async #storePosts(list: PostList): Promise<void> {
+    const posts = Object.values(list.posts).filter((post) =>
+      !isHistoryCopy(post) && post.channel_id === this.target.channel.id
+    );
+    const files: FileInfo[] = [];
+    for (const post of posts) {
+      this.options.signal?.throwIfAborted();
+      const fileName = this.#index.get(post.id);
+      const stored = fileName ? await this.#readPost(fileName) : undefined;
+      const merged = mergePost(stored, post);
+      if (!merged) continue;
+      if (merged.delete_at === 0) {
+        files.push(...(merged.metadata?.files ?? []));
+        this.#collectUsers(merged);
+      }
+      if (!stored) {
+        const name = postFileName(merged);
+        await this.#writePost(name, merged);
+        this.#index.set(merged.id, name);
+        this.result.counts.newPosts++;
+      } else if (await this.#writePost(fileName as string, merged)) {
+        if (merged.delete_at > 0 && stored.delete_at === 0) this.result.counts.deletedPosts++;
+        else this.result.counts.updatedPosts++;
+      }
+      if (merged.root_id) this.#addReply(merged.root_id, merged.id);
+      if (merged.delete_at > 0 && !merged.root_id) await this.#deleteReplies(merged);
+    }
+    await this.#saveFiles(files);
+    this.options.emit({ type: "channel-progress", label: this.#label, counts: this.result.counts });
+  }
+
+  /** Deleting a root deletes its replies on the server: mark the stored ones too. */
+  async #deleteReplies(root: Post): Promise<void> {
+    for (const replyId of this.#threads.get(root.id) ?? []) {
+      const fileName = this.#index.get(replyId);
+      const stored = fileName ? await this.#readPost(fileName) : undefined;
+      if (stored && stored.delete_at === 0) {
+        await this.#writePost(fileName as string, markDeleted(stored, root.delete_at));
+        this.result.counts.deletedPosts++;
+      }
+    }
+  }
+
+  #collectUsers(post: Post): void {
+    if (post.user_id) this.result.userIds.add(post.user_id);
+    for (const reaction of post.metadata?.reactions ?? []) {
+      if (typeof reaction.user_id === "string") this.result.userIds.add(reaction.user_id);
+    }
+  }
+
+  #addReply(rootId: string, replyId: string): void {
+    const replies = this.#threads.get(rootId);
+    if (replies?.includes(replyId)) return;
+    if (replies) replies.push(replyId);
+    else this.#threads.set(rootId, [replyId]);
+    this.#threadsChanged = true;
+  }
+
+  async #readPost(fileName: string): Promise<Post | undefined> {
+    return await this.options.dataDir.readJson<Post>([...this.#postsDir, fileName]);
+  }
+
+  #writePost(fileName: string, post: Post): Promise<boolean> {
+    return this.options.dataDir.writeJson([...this.#postsDir, fileName], post);
+  }
+
+  /** Writes each FileInfo and downloads attachments not yet present with the right size. */
+  async #saveFiles(infos: FileInfo[]): Promise<void> {
+    const { dataDir } = this.options;
+    const unique = [...new Map(infos.map((info) => [info.id, info])).values()];
+    await mapPooled(unique, this.options.concurrency, async (info) => {
+      await dataDir.writeJson([...this.#filesDir, fileInfoName(info.id)], info);
+      const present = this.#files.get(info.id);
+      if (present && await dataDir.size([...this.#filesDir, present]) === info.size) return;
+      await this.#download(info);
+    });
+  }
+
+  async #download(info: FileInfo): Promise<void> {
+    const { api, dataDir, signal } = this.options;
+    const name = fileDataName(info.id, info.name);
+    const what = `attachment ${JSON.stringify(info.name)} (${info.id}) in ${this.#label}`;
+    if (info.archived === true) {
+      this.#fail({
+        what,
+        why: "the server archived its content (plan limits); it cannot be downloaded",
+      });
+      return;
+    }
+    try {
+      const bytes = await api.downloadFile(
+        info.id,
+        info.name,
+        (body) => dataDir.writeStream([...this.#filesDir, name], body, info.size, signal),
+      );
+      this.#files.set(info.id, name);
+      this.#state.pendingFiles = this.#state.pendingFiles.filter((p) => p.fileId !== info.id);
+      this.result.counts.files++;
+      this.result.counts.fileBytes += bytes;
+    } catch (error) {
+      if (signal?.aborted) throw error;
+      if (!this.#state.pendingFiles.some((p) => p.fileId === info.id)) {
+        this.#state.pendingFiles.push({ fileId: info.id, postId: String(info.post_id ?? "") });
+      }
+      this.#fail({ what, why: describeError(error) });
+    }
+  }
+
+  async #retryPendingFiles(): Promise<void> {
+    const infos: FileInfo[] = [];
+    for (const pending of this.#state.pendingFiles) {
+      const info = await this.options.dataDir.readJson<FileInfo>([
+        ...this.#filesDir,
+        fileInfoName(pending.fileId),
+      ]);
+      if (info) infos.push(info);
+    }
+    await this.#saveFiles(infos);
+  }
+
+  #fail(failure: Failure): void {
+    this.result.failures.push(failure);
+    this.options.emit({ type: "failure", failure });
+  }
+
+  async #loadIndexes(): Promise<void> {
+    const { dataDir } = this.options;
+    for (const entry of await dataDir.list(this.#postsDir)) {
+      const id = entry.isFile ? postIdFromFileName(entry.name) : undefined;
+      if (id) this.#index.set(id, entry.name);
+    }
+    for (const entry of await dataDir.list(this.#filesDir)) {
+      const id = entry.isFile ? fileIdFromDataName(entry.name) : undefined;
+      if (id) this.#files.set(id, entry.name);
+    }
+    const threads = await dataDir.readJson<unknown>([
+      ...this.#parent,
+      `${this.#base}${THREADS_SUFFIX}`,
+    ])
+      .catch(() => undefined);
+    if (isThreadsMap(threads)) {
+      for (const [root, replies] of Object.entries(threads)) this.#threads.set(root, [...replies]);
+    } else if (this.#index.size > 0) {
+      await this.#rebuildThreads();
+    }
+  }
+
+  /**
+   * A folder with posts but no state was written by matterbak (or lost its state): its
+   * history counts as complete and the watermark is the highest stored `update_at`.
+   */
+  async #adoptStoredPosts(): Promise<number> {
+    let max = 0;
+    for (const fileName of this.#index.values()) {
+      max = Math.max(max, (await this.#readPost(fileName))?.update_at ?? 0);
+    }
+    return max;
+  }
+
+  async #rebuildThreads(): Promise<void> {
+    const replies: Array<{ root: string; id: string; at: number }> = [];
+    for (const fileName of this.#index.values()) {
+      const post = await this.#readPost(fileName);
+      if (post?.root_id) replies.push({ root: post.root_id, id: post.id, at: post.create_at });
+    }
+    replies.sort((a, b) => a.at - b.at || (a.id < b.id ? -1 : 1));
+    for (const reply of replies) this.#addReply(reply.root, reply.id);
+  }
+
+  /** Persists the threads map and the sync state, in that order, after flushing the posts. */
+  async #checkpoint(): Promise<void> {
+    const { dataDir } = this.options;
+    if (this.#threadsChanged) {
+      await dataDir.writeJson(
+        [...this.#parent, `${this.#base}${THREADS_SUFFIX}`],
+        Object.fromEntries(this.#threads),
+      );
+      this.#threadsChanged = false;
+    }
+    await syncDir(dataDir.path(this.#postsDir));
+    await writeChannelState(dataDir, this.#state);
+  }
+}
+
+function isThreadsMap(value: unknown): value is Record<string, string[]> {
+  return typeof value === "object" && value !== null && !Array.isArray(value) &&
+    Object.values(value).every((v) => Array.isArray(v) && v.every((id) => typeof id === "string"));
+}
+
+function describePlan(plan: ChannelPlan): string {
+  switch (plan.kind) {
+    case "crawl":
+      return plan.reason === "new" ? "full history" : "full re-crawl (--update-old-posts)";
+    case "resume":
+      return "resuming interrupted crawl";
+    case "incremental":
+      return "changes";
+  }
+}

@@ -1,0 +1,212 @@
+/**
+ * credentials.json and channels.json: read, parse and check before any request is made, with
+ * messages that name the file and the offending key. Parsing is pure; reading is separate.
+ */
+import { ConfigError } from "./errors.ts";
+
+export interface Credentials {
+  user: string;
+  url: string;
+  password?: string;
+  token?: string;
+}
+
+export interface TeamSelection {
+  include?: string[];
+  exclude?: string[];
+}
+
+export interface ChannelsConfig {
+  teams?: Record<string, TeamSelection>;
+  direct?: string[];
+  groups?: { exact?: string[][]; subset?: string[][] };
+}
+
+export interface Parsed<T> {
+  value: T;
+  /** Things worth telling the user that do not stop the run (unknown keys). */
+  warnings: string[];
+}
+
+/** Reads a config file as text; a missing or unreadable file is a ConfigError naming it. */
+export async function readConfigFile(path: string, what: string): Promise<string> {
+  try {
+    return await Deno.readTextFile(path);
+  } catch (error) {
+    if (error instanceof Deno.errors.NotFound) {
+      throw new ConfigError(`${what} file not found: ${path}`);
+    }
+    if (error instanceof Deno.errors.IsADirectory) {
+      throw new ConfigError(`${what} file ${path} is a directory`);
+    }
+    throw new ConfigError(`Cannot read ${what} file ${path}: ${(error as Error).message}`);
+  }
+}
+
+/** JSON.parse with errors that give the file, line and column. */
+export function parseJsonFile(text: string, path: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch (error) {
+    const message = (error as Error).message;
+    const position = /position (\d+)/.exec(message)?.[1];
+    let where = "";
+    if (position !== undefined) {
+      const before = text.slice(0, Number(position));
+      const line = before.split("\n").length;
+      const column = Number(position) - before.lastIndexOf("\n");
+      where = `:${line}:${column}`;
+    }
+    const reason = message.replace(/\s*(in JSON )?at position \d+.*$/s, "");
+    const hint = /[,]\s*[}\]]/.test(text) ? " (trailing commas are not allowed in JSON)" : "";
+    throw new ConfigError(`Invalid JSON in ${path}${where}: ${reason}${hint}`);
+  }
+}
+
+const isObject = (v: unknown): v is Record<string, unknown> =>
+  typeof v === "object" && v !== null && !Array.isArray(v);
+
+function kindOf(value: unknown): string {
+  if (value === null) return "null";
+  if (Array.isArray(value)) return "a list";
+  if (typeof value === "object") return "an object";
+  return `a ${typeof value}`;
+}
+
+function unknownKeys(
+  obj: Record<string, unknown>,
+  known: readonly string[],
+  where: string,
+): string[] {
+  return Object.keys(obj).filter((key) => !known.includes(key)).map((key) =>
+    `${where}: unknown key "${key}" ignored (known: ${known.join(", ")})`
+  );
+}
+
+export interface SecretEnv {
+  MATTERBAK_PASSWORD?: string | undefined;
+  MATTERBAK_TOKEN?: string | undefined;
+}
+
+/**
+ * Checks credentials.json. `MATTERBAK_PASSWORD` and `MATTERBAK_TOKEN` override the file's
+ * secrets; a token wins over a password.
+ */
+export function parseCredentials(text: string, path: string, env: SecretEnv): Parsed<Credentials> {
+  const data = parseJsonFile(text, path);
+  if (!isObject(data)) {
+    throw new ConfigError(
+      `${path}: expected an object with "user", "url" and "password" or "token"`,
+    );
+  }
+  const warnings = unknownKeys(data, ["user", "url", "password", "token"], path);
+  const text_ = (key: string): string | undefined => {
+    const value = data[key];
+    if (value === undefined) return undefined;
+    if (typeof value !== "string" || value.trim() === "") {
+      throw new ConfigError(`${path}: "${key}" must be a non-empty string, got ${kindOf(value)}`);
+    }
+    return value;
+  };
+  const user = text_("user")?.trim().replace(/^@/, "");
+  const url = text_("url")?.trim();
+  if (!user) throw new ConfigError(`${path}: "user" is missing (your Mattermost username)`);
+  if (!url) throw new ConfigError(`${path}: "url" is missing (e.g. "https://mm.example.org")`);
+  let parsedUrl: URL;
+  try {
+    parsedUrl = new URL(url);
+  } catch {
+    throw new ConfigError(`${path}: "url" is not a valid URL: ${url}`);
+  }
+  if (parsedUrl.protocol !== "https:" && parsedUrl.protocol !== "http:") {
+    throw new ConfigError(`${path}: "url" must start with https:// or http://, got ${url}`);
+  }
+  if (parsedUrl.username || parsedUrl.password || parsedUrl.search) {
+    throw new ConfigError(
+      `${path}: "url" must not carry user info or a query; put secrets in "password" or "token"`,
+    );
+  }
+  const token = nonEmpty(env.MATTERBAK_TOKEN) ?? text_("token");
+  const password = nonEmpty(env.MATTERBAK_PASSWORD) ?? text_("password");
+  if (!token && !password) {
+    throw new ConfigError(
+      `${path}: no secret: give "password" or "token" (or set MATTERBAK_PASSWORD or MATTERBAK_TOKEN)`,
+    );
+  }
+  const value: Credentials = { user, url };
+  if (token) value.token = token;
+  else if (password) value.password = password;
+  return { value, warnings };
+}
+
+function nonEmpty(value: string | undefined): string | undefined {
+  return value === undefined || value === "" ? undefined : value;
+}
+
+function stringList(value: unknown, where: string, what: string): string[] {
+  if (!Array.isArray(value) || value.some((item) => typeof item !== "string")) {
+    throw new ConfigError(`${where} must be a list of ${what} (strings), got ${kindOf(value)}`);
+  }
+  return value as string[];
+}
+
+/** Checks channels.json against matterbak's format. */
+export function parseChannels(text: string, path: string): Parsed<ChannelsConfig> {
+  const data = parseJsonFile(text, path);
+  if (!isObject(data)) {
+    throw new ConfigError(`${path}: expected an object with "teams", "direct" and/or "groups"`);
+  }
+  const warnings = unknownKeys(data, ["teams", "direct", "groups"], path);
+  const value: ChannelsConfig = {};
+  if (data.teams !== undefined) {
+    if (!isObject(data.teams)) {
+      throw new ConfigError(
+        `${path}: "teams" must be an object mapping team names to {include, exclude}, got ${
+          kindOf(data.teams)
+        }`,
+      );
+    }
+    value.teams = {};
+    for (const [team, selection] of Object.entries(data.teams)) {
+      const where = `${path}: "teams.${team}"`;
+      if (!isObject(selection)) {
+        throw new ConfigError(
+          `${where} must be an object like {"include": [...]}, got ${kindOf(selection)}`,
+        );
+      }
+      warnings.push(...unknownKeys(selection, ["include", "exclude"], where));
+      const entry: TeamSelection = {};
+      if (selection.include !== undefined) {
+        entry.include = stringList(selection.include, `${where}.include`, "channel names");
+      }
+      if (selection.exclude !== undefined) {
+        entry.exclude = stringList(selection.exclude, `${where}.exclude`, "channel names");
+      }
+      value.teams[team] = entry;
+    }
+  }
+  if (data.direct !== undefined) {
+    value.direct = stringList(data.direct, `${path}: "direct"`, "usernames");
+  }
+  if (data.groups !== undefined) {
+    if (!isObject(data.groups)) {
+      throw new ConfigError(
+        `${path}: "groups" must be an object with "exact" and/or "subset", got ${
+          kindOf(data.groups)
+        }`,
+      );
+    }
+    warnings.push(...unknownKeys(data.groups, ["exact", "subset"], `${path}: "groups"`));
+    value.groups = {};
+    for (const key of ["exact", "subset"] as const) {
+      const lists = data.groups[key];
+      if (lists === undefined) continue;
+      const where = `${path}: "groups.${key}"`;
+      if (!Array.isArray(lists)) {
+        throw new ConfigError(`${where} must be a list of username lists, got ${kindOf(lists)}`);
+      }
+      value.groups[key] = lists.map((list, i) => stringList(list, `${where}[${i}]`, "usernames"));
+    }
+  }
+  return { value, warnings };
+}

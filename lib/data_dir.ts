@@ -1,0 +1,148 @@
+/**
+ * All file access below the data dir goes through here: every path is built from checked
+ * components and verified to stay inside the root, JSON is read and written in one format,
+ * and every write is atomic.
+ */
+import { isAbsolute, join, relative, resolve, sep } from "node:path";
+import { writeFileAtomic } from "./atomic_write.ts";
+import { StorageError } from "./errors.ts";
+import { isContainedComponent } from "./safe_name.ts";
+
+/** Relative path inside the data dir, as components. */
+export type RelPath = readonly string[];
+
+export class DataDir {
+  readonly root: string;
+
+  constructor(root: string) {
+    this.root = resolve(root);
+  }
+
+  /**
+   * Absolute path of `parts` for writing. This is the final guard behind the sanitiser: a
+   * component may not be empty, `.`/`..`, hold a separator or control character or exceed
+   * 255 bytes, and the result must lie inside the root. (Existing folders that matterbak named
+   * with, say, a trailing dot are still accepted; names we create are stricter, see safeName.)
+   */
+  path(parts: RelPath): string {
+    for (const part of parts) {
+      if (!isContainedComponent(part)) {
+        throw new StorageError(
+          `Refusing unsafe path component ${JSON.stringify(part)} in ${this.root}`,
+        );
+      }
+    }
+    const full = resolve(this.root, ...parts);
+    const rel = relative(this.root, full);
+    if (rel === "" || rel === ".." || rel.startsWith(`..${sep}`) || isAbsolute(rel)) {
+      throw new StorageError(`Refusing to write outside the data dir ${this.root}: ${full}`);
+    }
+    return full;
+  }
+
+  /**
+   * Absolute path for reading an entry that may already exist under a name we would not
+   * create (matterbak kept attachment names as they came); only containment is checked.
+   */
+  existingPath(parts: RelPath): string {
+    for (const part of parts) {
+      if (
+        part === "" || part === "." || part === ".." || /[/]/.test(part) ||
+        (Deno.build.os === "windows" && part.includes("\\"))
+      ) {
+        throw new StorageError(`Refusing path component ${JSON.stringify(part)} in ${this.root}`);
+      }
+    }
+    return join(this.root, ...parts);
+  }
+
+  async ensureDir(parts: RelPath): Promise<void> {
+    await Deno.mkdir(this.path(parts), { recursive: true });
+  }
+
+  /** Entry names in a folder; empty when it does not exist. */
+  async list(parts: RelPath): Promise<Deno.DirEntry[]> {
+    try {
+      return await Array.fromAsync(Deno.readDir(this.existingPath(parts)));
+    } catch (error) {
+      if (error instanceof Deno.errors.NotFound) return [];
+      throw error;
+    }
+  }
+
+  async exists(parts: RelPath): Promise<boolean> {
+    try {
+      await Deno.lstat(this.existingPath(parts));
+      return true;
+    } catch (error) {
+      if (error instanceof Deno.errors.NotFound) return false;
+      throw error;
+    }
+  }
+
+  /** Size of a regular file, undefined when missing. */
+  async size(parts: RelPath): Promise<number | undefined> {
+    try {
+      const info = await Deno.lstat(this.existingPath(parts));
+      return info.isFile ? info.size : undefined;
+    } catch (error) {
+      if (error instanceof Deno.errors.NotFound) return undefined;
+      throw error;
+    }
+  }
+
+  /** Parsed JSON of a file, undefined when missing; a corrupt file is reported, not fatal. */
+  async readJson<T>(parts: RelPath): Promise<T | undefined> {
+    const text = await this.readText(parts);
+    if (text === undefined) return undefined;
+    try {
+      return JSON.parse(text) as T;
+    } catch {
+      throw new StorageError(`Corrupt JSON in ${join(this.root, ...parts)}`);
+    }
+  }
+
+  async readText(parts: RelPath): Promise<string | undefined> {
+    try {
+      return await Deno.readTextFile(this.existingPath(parts));
+    } catch (error) {
+      if (error instanceof Deno.errors.NotFound) return undefined;
+      throw error;
+    }
+  }
+
+  /** Writes `value` as JSON unless the file already holds exactly that; true if written. */
+  async writeJson(parts: RelPath, value: unknown): Promise<boolean> {
+    const text = encodeJson(value);
+    if ((await this.readText(parts).catch(() => undefined)) === text) return false;
+    await writeFileAtomic(this.path(parts), text);
+    return true;
+  }
+
+  writeBytes(parts: RelPath, bytes: Uint8Array): Promise<number> {
+    return writeFileAtomic(this.path(parts), bytes);
+  }
+
+  writeStream(
+    parts: RelPath,
+    stream: ReadableStream<Uint8Array>,
+    expectedSize: number | undefined,
+    signal?: AbortSignal,
+  ): Promise<number> {
+    return writeFileAtomic(this.path(parts), stream, {
+      ...(expectedSize === undefined ? {} : { expectedSize }),
+      ...(signal ? { signal } : {}),
+    });
+  }
+
+  async remove(parts: RelPath): Promise<void> {
+    await Deno.remove(this.existingPath(parts)).catch((error) => {
+      if (!(error instanceof Deno.errors.NotFound)) throw error;
+    });
+  }
+}
+
+/** The one JSON format of the backup: compact UTF-8, as matterbak wrote it. */
+export function encodeJson(value: unknown): string {
+  return JSON.stringify(value);
+}

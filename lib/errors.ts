@@ -1,0 +1,99 @@
+/**
+ * Typed errors for expected failures, and the single mapping from errors to exit statuses.
+ *
+ * Only `ExpectedError` subclasses are shown to users as a one-line message; anything else is a
+ * bug and is reported with its stack trace (exit status 1).
+ */
+
+export const ExitCode = {
+  ok: 0,
+  unexpected: 1,
+  usage: 2,
+  partial: 3,
+  auth: 4,
+  server: 5,
+  sigint: 130,
+  sigterm: 143,
+} as const;
+export type ExitCode = typeof ExitCode[keyof typeof ExitCode];
+
+/** Exit statuses as documented in `--help` and the README. */
+export const EXIT_STATUS_HELP = `EXIT STATUS
+  0    success
+  1    unexpected error (a bug: please report it with the stack trace)
+  2    usage or configuration error (options, config files, data dir)
+  3    completed with problems (items that failed after retries, config names matching nothing)
+  4    authentication failed
+  5    server unreachable or not a usable Mattermost server
+  130  interrupted by SIGINT (Ctrl+C)
+  143  interrupted by SIGTERM`;
+
+/** Base of every failure we expect and explain; `exitCode` says how the run ends. */
+export abstract class ExpectedError extends Error {
+  abstract readonly exitCode: ExitCode;
+  constructor(message: string, options?: ErrorOptions) {
+    super(message, options);
+    this.name = new.target.name;
+  }
+}
+
+/** A bad command line option or value. */
+export class UsageError extends ExpectedError {
+  readonly exitCode = ExitCode.usage;
+}
+
+/** A config file (credentials.json, channels.json) that is missing or wrong. */
+export class ConfigError extends ExpectedError {
+  readonly exitCode = ExitCode.usage;
+}
+
+/** The data dir or output zip cannot be used (not a directory, not writable, locked, disk full). */
+export class StorageError extends ExpectedError {
+  readonly exitCode = ExitCode.usage;
+}
+
+/** Login failed, the token was rejected, or it belongs to another user. */
+export class AuthError extends ExpectedError {
+  readonly exitCode = ExitCode.auth;
+}
+
+/** The server could not be reached, or does not answer like a Mattermost server. */
+export class ServerError extends ExpectedError {
+  readonly exitCode = ExitCode.server;
+}
+
+/** An HTTP error answer from the API, with the server's error id and request id. */
+export class ApiError extends ExpectedError {
+  readonly exitCode = ExitCode.server;
+  /** For 429: the wait the server asked for, in ms. */
+  retryAfterMs: number | undefined;
+  constructor(
+    message: string,
+    readonly status: number,
+    readonly errorId: string | undefined,
+    readonly requestId: string | undefined,
+    options?: ErrorOptions,
+  ) {
+    super(message, options);
+  }
+}
+
+/** The run was stopped by a signal; `signal` picks the exit status. */
+export class InterruptedError extends ExpectedError {
+  readonly exitCode: ExitCode;
+  constructor(readonly signal: "SIGINT" | "SIGTERM") {
+    super(`Interrupted by ${signal}`);
+    this.exitCode = signal === "SIGINT" ? ExitCode.sigint : ExitCode.sigterm;
+  }
+}
+
+/** Exit status for an error that ended the run. */
+export function exitCodeFor(error: unknown): ExitCode {
+  return error instanceof ExpectedError ? error.exitCode : ExitCode.unexpected;
+}
+
+/** A short description of any thrown value, for per-item failure reports. */
+export function describeError(error: unknown): string {
+  if (error instanceof Error) return error.message;
+  return String(error);
+}

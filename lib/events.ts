@@ -1,0 +1,43 @@
+/**
+ * Progress as events: the core reports what happens, and the terminal display, quiet mode
+ * and the JSON report are listeners that decide what to show.
+ */
+
+export interface PostCounts {
+  newPosts: number;
+  updatedPosts: number;
+  deletedPosts: number;
+  files: number;
+  fileBytes: number;
+}
+
+export interface Failure {
+  /** What could not be saved ("attachment x.pdf in channel town-square"). */
+  what: string;
+  why: string;
+}
+
+export type BackupEvent =
+  | { type: "info"; message: string }
+  | { type: "warning"; message: string }
+  | { type: "phase"; phase: string }
+  | { type: "channels-selected"; total: number }
+  | { type: "channel-start"; label: string; mode: string }
+  | { type: "channel-progress"; label: string; counts: PostCounts }
+  | { type: "channel-done"; label: string; counts: PostCounts; unchanged: boolean }
+  | { type: "failure"; failure: Failure }
+  | { type: "retry"; what: string; attempt: number; delayMs: number; reason: string };
+
+export type EventSink = (event: BackupEvent) => void;
+
+export function emptyCounts(): PostCounts {
+  return { newPosts: 0, updatedPosts: 0, deletedPosts: 0, files: 0, fileBytes: 0 };
+}
+
+export function addCounts(into: PostCounts, from: PostCounts): void {
+  into.newPosts += from.newPosts;
+  into.updatedPosts += from.updatedPosts;
+  into.deletedPosts += from.deletedPosts;
+  into.files += from.files;
+  into.fileBytes += from.fileBytes;
+}

@@ -1,0 +1,192 @@
+/**
+ * Teams, users and custom emoji: their records, member lists and images. Images are fetched
+ * only when new or changed (the server's `last_*_update` fields say so), written before the
+ * record that describes them so a crash never leaves a record claiming a missing image.
+ */
+import { findBase, indexBases } from "./backup_store.ts";
+import type { DataDir, RelPath } from "./data_dir.ts";
+import { describeError } from "./errors.ts";
+import type { EventSink, Failure } from "./events.ts";
+import {
+  DIRS,
+  ICON_SUFFIX,
+  idBase,
+  IMAGE_SUFFIX,
+  imageExtension,
+  JSON_EXT,
+  MEMBERS_SUFFIX,
+} from "./layout.ts";
+import type { Image, MattermostApi, Member, Team, User } from "./mattermost_api.ts";
+import { mapPooled } from "./semaphore.ts";
+
+export interface RecordsContext {
+  api: MattermostApi;
+  dataDir: DataDir;
+  concurrency: number;
+  signal?: AbortSignal;
+  emit: EventSink;
+  failures: Failure[];
+}
+
+function fail(ctx: RecordsContext, what: string, error: unknown): void {
+  if (ctx.signal?.aborted) throw error;
+  const failure = { what, why: describeError(error) };
+  ctx.failures.push(failure);
+  ctx.emit({ type: "failure", failure });
+}
+
+const IMAGE_EXTS = new Set(["png", "jpeg", "gif", "webp", "svg+xml", "bin"]);
+
+/** Image files `<imageBase>.<ext>` present in `parent`. */
+async function existingImages(
+  dataDir: DataDir,
+  parent: RelPath,
+  imageBase: string,
+): Promise<string[]> {
+  return (await dataDir.list(parent)).map((e) => e.name).filter((name) =>
+    name.startsWith(`${imageBase}.`) && IMAGE_EXTS.has(name.slice(imageBase.length + 1))
+  );
+}
+
+/** Writes `<imageBase>.<ext>` and removes the same image under another extension. */
+async function saveImage(dataDir: DataDir, parent: RelPath, imageBase: string, image: Image) {
+  const name = `${imageBase}.${imageExtension(image.contentType)}`;
+  await dataDir.writeBytes([...parent, name], image.bytes);
+  for (const old of await existingImages(dataDir, parent, imageBase)) {
+    if (old !== name) await dataDir.remove([...parent, old]);
+  }
+}
+
+/** A team's record, members and icon; returns the team folder base and its member ids. */
+export async function backupTeam(
+  ctx: RecordsContext,
+  team: Team,
+): Promise<{ base: string; memberIds: string[] }> {
+  const { api, dataDir } = ctx;
+  const parent: RelPath = [DIRS.teams];
+  await dataDir.ensureDir(parent);
+  const base = await findBase(dataDir, parent, team.id, team.name);
+  const members: Member[] = await api.teamMembers(team.id, team.name);
+  const iconUpdate = team.last_team_icon_update ?? 0;
+  if (iconUpdate > 0) {
+    const stored = await dataDir.readJson<Team>([...parent, `${base}${JSON_EXT}`]).catch(() =>
+      undefined
+    );
+    const iconBase = `${team.id}${ICON_SUFFIX}`;
+    const present = (await existingImages(dataDir, parent, iconBase)).length > 0;
+    if (!present || stored?.last_team_icon_update !== iconUpdate) {
+      try {
+        await saveImage(dataDir, parent, iconBase, await api.teamIcon(team.id, team.name));
+      } catch (error) {
+        fail(ctx, `icon of team ${team.name}`, error);
+        // Keep the stored record so the icon is tried again next run.
+        return { base, memberIds: members.map((m) => m.user_id) };
+      }
+    }
+  }
+  await dataDir.writeJson([...parent, `${base}${JSON_EXT}`], team);
+  await dataDir.writeJson([...parent, `${base}${MEMBERS_SUFFIX}`], members);
+  return { base, memberIds: members.map((m) => m.user_id) };
+}
+
+export interface UsersResult {
+  written: number;
+  pictures: number;
+  /** New users watermark (highest `update_at` seen). */
+  watermark: number;
+}
+
+/**
+ * Stores the records of `neededIds` and of every user already in the backup. Users already
+ * fetched this run are reused; new ids are fetched whole, known ones only if they changed
+ * since `watermark`.
+ */
+export async function backupUsers(
+  ctx: RecordsContext,
+  neededIds: ReadonlySet<string>,
+  fetched: ReadonlyMap<string, User>,
+  watermark: number,
+  options: { skipImages: boolean },
+): Promise<UsersResult> {
+  const { api, dataDir } = ctx;
+  const parent: RelPath = [DIRS.users];
+  await dataDir.ensureDir(parent);
+  const bases = await indexBases(dataDir, parent);
+  const newIds = [...neededIds].filter((id) => !bases.has(id) && !fetched.has(id));
+  const knownIds = [...bases.keys()].filter((id) => !fetched.has(id));
+  const users = new Map(fetched);
+  for (const user of await api.usersByIds(newIds)) users.set(user.id, user);
+  if (knownIds.length > 0) {
+    for (const user of await api.usersByIds(knownIds, watermark)) users.set(user.id, user);
+  }
+  const missing = newIds.filter((id) => !users.has(id));
+  if (missing.length > 0) {
+    ctx.emit({
+      type: "warning",
+      message: `${missing.length} user(s) not visible on the server: ${
+        missing.slice(0, 5).join(", ")
+      }${missing.length > 5 ? ", ..." : ""}`,
+    });
+  }
+  const result: UsersResult = { written: 0, pictures: 0, watermark };
+  let incomplete = false;
+  await mapPooled([...users.values()], ctx.concurrency, async (user) => {
+    const base = bases.get(user.id) ?? idBase(user.id, user.username);
+    const record = [...parent, `${base}${JSON_EXT}`];
+    const pictureUpdate = user.last_picture_update ?? 0;
+    if (!options.skipImages && pictureUpdate > 0) {
+      const stored = await dataDir.readJson<User>(record).catch(() => undefined);
+      const present = (await existingImages(dataDir, parent, `${base}${IMAGE_SUFFIX}`)).length > 0;
+      if (!present || stored?.last_picture_update !== pictureUpdate) {
+        try {
+          await saveImage(
+            dataDir,
+            parent,
+            `${base}${IMAGE_SUFFIX}`,
+            await api.userImage(user.id, user.username),
+          );
+          result.pictures++;
+        } catch (error) {
+          fail(ctx, `picture of user ${user.username}`, error);
+          incomplete = true;
+          return;
+        }
+      }
+    }
+    if (await dataDir.writeJson(record, user)) result.written++;
+  });
+  // Only advance past users that were actually stored; a failed picture is retried next run.
+  if (!incomplete) {
+    for (const user of users.values()) {
+      result.watermark = Math.max(result.watermark, user.update_at);
+    }
+  }
+  return result;
+}
+
+/** Every custom emoji record, and the image of each emoji not yet stored. */
+export async function backupEmojis(
+  ctx: RecordsContext,
+): Promise<{ total: number; images: number } | undefined> {
+  const { api, dataDir } = ctx;
+  const emojis = await api.emojis();
+  if (emojis === undefined) return undefined;
+  const parent: RelPath = [DIRS.emojis];
+  await dataDir.ensureDir(parent);
+  const bases = await indexBases(dataDir, parent);
+  let images = 0;
+  await mapPooled(emojis, ctx.concurrency, async (emoji) => {
+    const base = bases.get(emoji.id) ?? idBase(emoji.id, emoji.name);
+    if ((await existingImages(dataDir, parent, base)).length === 0) {
+      try {
+        await saveImage(dataDir, parent, base, await api.emojiImage(emoji.id, emoji.name));
+        images++;
+      } catch (error) {
+        fail(ctx, `image of emoji ${emoji.name}`, error);
+        return;
+      }
+    }
+    await dataDir.writeJson([...parent, `${base}${JSON_EXT}`], emoji);
+  });
+  return { total: emojis.length, images };
+}

@@ -1,0 +1,135 @@
+/**
+ * Pure decisions of the incremental sync: how to bring one channel up to date, how a stored
+ * post absorbs what the server says about it, where the next crawl page starts, and which
+ * watermark a finished crawl may claim. No I/O here, so every rule is tested on plain data.
+ */
+import type { Post } from "./mattermost_api.ts";
+
+/** Per-channel sync state, kept in the data dir and written after the work it describes. */
+export interface ChannelState {
+  version: 1;
+  channelId: string;
+  /** Posts folder relative to the data dir, `/`-separated (stable across renames). */
+  dir: string;
+  /** True once the whole history down to the first post is stored. */
+  historyComplete: boolean;
+  /** While the history is incomplete: the crawl continues with `before=` this post. */
+  cursor?: string;
+  /** Every post change with `update_at` <= watermark is in the backup (server time, ms). */
+  watermark: number;
+  /** Channel-posts ETag seen when the watermark was taken; a 304 means nothing changed. */
+  etag?: string;
+  /** Attachments that failed; retried on the next run. */
+  pendingFiles: PendingFile[];
+}
+
+export interface PendingFile {
+  fileId: string;
+  postId: string;
+}
+
+/** Replica lag safety: `since` asks again for this much before the watermark. */
+export const SINCE_OVERLAP_MS = 5 * 60 * 1000;
+
+export type ChannelPlan =
+  | { kind: "crawl"; reason: "new" | "update-old-posts" }
+  | { kind: "resume"; cursor: string; watermark: number }
+  | { kind: "incremental"; watermark: number; etag: string | undefined };
+
+/**
+ * How to sync a channel given its state. A channel with posts but no state was written by
+ * the original matterbak: its history counts as complete and its watermark comes from the
+ * stored posts (`storedWatermark`).
+ */
+export function planChannel(
+  state: ChannelState | undefined,
+  options: { updateOldPosts: boolean; storedWatermark: number | undefined },
+): ChannelPlan {
+  if (options.updateOldPosts) return { kind: "crawl", reason: "update-old-posts" };
+  if (!state) {
+    if (options.storedWatermark === undefined) return { kind: "crawl", reason: "new" };
+    return { kind: "incremental", watermark: options.storedWatermark, etag: undefined };
+  }
+  if (!state.historyComplete) {
+    if (!state.cursor) return { kind: "crawl", reason: "new" };
+    return { kind: "resume", cursor: state.cursor, watermark: state.watermark };
+  }
+  return { kind: "incremental", watermark: state.watermark, etag: state.etag };
+}
+
+/** The `since` value for a watermark (never negative). */
+export function sinceFor(watermark: number): number {
+  return Math.max(0, watermark - SINCE_OVERLAP_MS);
+}
+
+/** True when the server is an edit-history copy: never stored as a post. */
+export function isHistoryCopy(post: Post): boolean {
+  return post.delete_at > 0 && typeof post.original_id === "string" && post.original_id !== "";
+}
+
+/**
+ * What to store for a post given what is stored (if anything) and what the server sent.
+ * A deletion keeps the stored content and only records `delete_at` (the server sends an
+ * emptied tombstone); an older copy never replaces a newer one; otherwise the server wins.
+ * Returns undefined when there is nothing to store (a tombstone of a post we never had).
+ */
+export function mergePost(stored: Post | undefined, incoming: Post): Post | undefined {
+  if (incoming.delete_at > 0) {
+    if (!stored) return undefined;
+    if (stored.delete_at > 0) return stored;
+    return {
+      ...stored,
+      delete_at: incoming.delete_at,
+      update_at: Math.max(stored.update_at, incoming.update_at),
+    };
+  }
+  if (stored && stored.update_at > incoming.update_at) return stored;
+  return incoming;
+}
+
+/** A stored post marked deleted at `deleteAt` (content kept), or itself if already deleted. */
+export function markDeleted(stored: Post, deleteAt: number): Post {
+  return stored.delete_at > 0 ? stored : { ...stored, delete_at: deleteAt };
+}
+
+/**
+ * The `before=` cursor for the page after this one. `before` compares `create_at` strictly,
+ * so posts sharing the oldest millisecond of the page could be skipped at the boundary; the
+ * cursor is therefore the oldest post that is strictly newer than that millisecond, and the
+ * next page repeats the posts of that millisecond (duplicates are merged by id). When the
+ * whole page shares one millisecond there is no such post and the last one is used.
+ */
+export function nextCursor(
+  order: readonly string[],
+  posts: Record<string, Post>,
+): string | undefined {
+  const last = order.at(-1);
+  if (last === undefined) return undefined;
+  const oldest = posts[last]?.create_at ?? 0;
+  for (let i = order.length - 2; i >= 0; i--) {
+    const id = order[i] as string;
+    if ((posts[id]?.create_at ?? 0) > oldest) return id;
+  }
+  return last;
+}
+
+/**
+ * The watermark a crawl from the newest post may claim. Posts crawled early can change while
+ * later pages are fetched, so the highest `update_at` seen overall is not safe. Two bounds
+ * are: the highest `update_at` on the first page (nothing changed after the crawl started can
+ * be older than that), and the overall highest minus the crawl's duration. The larger wins.
+ */
+export function crawlWatermark(
+  firstPageMax: number,
+  overallMax: number,
+  durationMs: number,
+): number {
+  return Math.max(firstPageMax, overallMax - Math.ceil(durationMs));
+}
+
+/** Highest `update_at` among posts (0 for none). */
+export function maxUpdateAt(posts: Iterable<Post>): number {
+  let max = 0;
+  for (const post of posts) max = Math.max(max, post.update_at);
+  return max;
+}

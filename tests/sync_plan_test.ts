@@ -1,0 +1,121 @@
+import assert from "node:assert/strict";
+import type { Post } from "../lib/mattermost_api.ts";
+import {
+  type ChannelState,
+  crawlWatermark,
+  isHistoryCopy,
+  markDeleted,
+  mergePost,
+  nextCursor,
+  planChannel,
+  SINCE_OVERLAP_MS,
+  sinceFor,
+} from "../lib/sync_plan.ts";
+
+function post(id: string, fields: Partial<Post> = {}): Post {
+  return {
+    id,
+    create_at: 1000,
+    update_at: 1000,
+    delete_at: 0,
+    user_id: "u",
+    channel_id: "c",
+    root_id: "",
+    message: `text of ${id}`,
+    ...fields,
+  };
+}
+
+const state = (fields: Partial<ChannelState>): ChannelState => ({
+  version: 1,
+  channelId: "c",
+  dir: "direct/c__x",
+  historyComplete: true,
+  watermark: 5000,
+  pendingFiles: [],
+  ...fields,
+});
+
+Deno.test("planChannel: new, resumed, incremental, matterbak-made and forced channels", () => {
+  const none = { updateOldPosts: false, storedWatermark: undefined };
+  assert.deepEqual(planChannel(undefined, none), { kind: "crawl", reason: "new" });
+  assert.deepEqual(planChannel(undefined, { updateOldPosts: false, storedWatermark: 42 }), {
+    kind: "incremental",
+    watermark: 42,
+    etag: undefined,
+  });
+  assert.deepEqual(planChannel(state({ historyComplete: false, cursor: "p1" }), none), {
+    kind: "resume",
+    cursor: "p1",
+    watermark: 5000,
+  });
+  assert.deepEqual(planChannel(state({ historyComplete: false }), none), {
+    kind: "crawl",
+    reason: "new",
+  });
+  assert.deepEqual(planChannel(state({ etag: "e" }), none), {
+    kind: "incremental",
+    watermark: 5000,
+    etag: "e",
+  });
+  assert.deepEqual(planChannel(state({}), { updateOldPosts: true, storedWatermark: undefined }), {
+    kind: "crawl",
+    reason: "update-old-posts",
+  });
+});
+
+Deno.test("since asks again for the overlap before the watermark, never below zero", () => {
+  assert.equal(sinceFor(10 * SINCE_OVERLAP_MS), 9 * SINCE_OVERLAP_MS);
+  assert.equal(sinceFor(5), 0);
+});
+
+Deno.test("a deletion keeps the stored content and records delete_at", () => {
+  const stored = post("a", { message: "hello", update_at: 1000 });
+  const tombstone = post("a", { message: "", delete_at: 3000, update_at: 3000, metadata: {} });
+  assert.deepEqual(mergePost(stored, tombstone), { ...stored, delete_at: 3000, update_at: 3000 });
+  assert.equal(mergePost(undefined, tombstone), undefined);
+  const alreadyDeleted = { ...stored, delete_at: 2000 };
+  assert.equal(mergePost(alreadyDeleted, tombstone), alreadyDeleted);
+});
+
+Deno.test("an edit replaces the stored post; an older copy never does", () => {
+  const stored = post("a", { message: "old", update_at: 1000 });
+  const edited = post("a", { message: "new", update_at: 2000, edit_at: 2000 });
+  assert.equal(mergePost(stored, edited), edited);
+  assert.equal(mergePost(edited, stored), edited);
+});
+
+Deno.test("hidden edit-history copies are recognised", () => {
+  assert.ok(isHistoryCopy(post("h", { delete_at: 5, original_id: "a" })));
+  assert.ok(!isHistoryCopy(post("h", { delete_at: 5, original_id: "" })));
+  assert.ok(!isHistoryCopy(post("h", { original_id: "a" })));
+});
+
+Deno.test("markDeleted keeps an earlier deletion time", () => {
+  assert.equal(markDeleted(post("a"), 9).delete_at, 9);
+  assert.equal(markDeleted(post("a", { delete_at: 3 }), 9).delete_at, 3);
+});
+
+Deno.test("the next cursor repeats the page's oldest millisecond so no post is skipped", () => {
+  const posts = {
+    a: post("a", { create_at: 30 }),
+    b: post("b", { create_at: 20 }),
+    c: post("c", { create_at: 10 }),
+    d: post("d", { create_at: 10 }),
+  };
+  assert.equal(nextCursor(["a", "b", "c", "d"], posts), "b");
+  assert.equal(nextCursor(["a", "b", "c"], posts), "b");
+  assert.equal(nextCursor(["a", "b"], posts), "a");
+  assert.equal(
+    nextCursor(["c", "d"], posts),
+    "d",
+    "a page of one millisecond falls back to its last post",
+  );
+  assert.equal(nextCursor([], posts), undefined);
+});
+
+Deno.test("a crawl's watermark is safe against posts edited while it ran", () => {
+  assert.equal(crawlWatermark(1000, 5000, 10_000), 1000);
+  assert.equal(crawlWatermark(1000, 50_000, 10_000), 40_000);
+  assert.equal(crawlWatermark(0, 0, 10), 0);
+});
