@@ -261,7 +261,7 @@ async function backupAll(ctx: RunContext): Promise<RunSummary> {
   for (const message of selection.unmatched) emit({ type: "warning", message });
   emit({ type: "channels-selected", total: selection.channels.length });
 
-  const neededUsers = new Set<string>([me.id, ...selectionUsers.keys()]);
+  const neededUsers = new Set<string>([me.id]);
   const teamBases = new Map<string, string>();
   const selectedTeams = [...new Map(
     selection.channels.filter((s) => s.team).map((s) => [s.team?.id, s.team as Team]),

@@ -405,8 +405,10 @@ class ChannelSync {
       .catch(() => undefined);
     if (isThreadsMap(threads)) {
       for (const [root, replies] of Object.entries(threads)) this.#threads.set(root, [...replies]);
-    } else if (this.#index.size > 0) {
-      await this.#rebuildThreads();
+    } else {
+      // Missing or unreadable (matterbak's old list format too): rebuild it from the posts.
+      this.#threadsChanged = true;
+      if (this.#index.size > 0) await this.#rebuildThreads();
     }
   }
 

@@ -114,7 +114,8 @@ export async function backupUsers(
   const bases = await indexBases(dataDir, parent);
   const newIds = [...neededIds].filter((id) => !bases.has(id) && !fetched.has(id));
   const knownIds = [...bases.keys()].filter((id) => !fetched.has(id));
-  const users = new Map(fetched);
+  // Users fetched only to name DMs and GMs are stored only if the backup refers to them.
+  const users = new Map([...fetched].filter(([id]) => neededIds.has(id) || bases.has(id)));
   for (const user of await api.usersByIds(newIds)) users.set(user.id, user);
   if (knownIds.length > 0) {
     for (const user of await api.usersByIds(knownIds, watermark)) users.set(user.id, user);

@@ -1,0 +1,185 @@
+import assert from "node:assert/strict";
+import { configure, Uint8ArrayWriter, ZipReader } from "@zip.js/zip.js";
+import { assertBackupMatches, expectedBackup } from "./expected_backup.ts";
+import { listFiles, startHarness } from "./harness.ts";
+import { generateWorld } from "./simulator/generate.ts";
+import type { Channel, World } from "./simulator/world.ts";
+
+configure({ useWebWorkers: false });
+
+/** Channels "me" belongs to, as the config below selects them (all of them). */
+function myChannels(world: World, meId: string): Channel[] {
+  return [...world.channels.values()].filter((c) => world.isChannelMember(c.id, meId));
+}
+
+function fullConfig(world: World, meId: string) {
+  const mine = myChannels(world, meId);
+  const others = (c: Channel) =>
+    world.channelMembers(c.id).map((m) => world.user(m.user_id).username).filter((n) =>
+      n !== world.user(meId).username
+    );
+  return {
+    teams: Object.fromEntries([...world.teams.values()].map((t) => [t.name, {}])),
+    direct: mine.filter((c) => c.type === "D").map((c) =>
+      others(c)[0] ?? world.user(meId).username
+    ),
+    groups: { exact: mine.filter((c) => c.type === "G").map(others) },
+  };
+}
+
+async function zipEntries(path: string): Promise<Map<string, Uint8Array>> {
+  const reader = new ZipReader((await Deno.open(path)).readable);
+  const out = new Map<string, Uint8Array>();
+  for (const entry of await reader.getEntries()) {
+    if (!entry.directory) {
+      out.set(
+        entry.filename,
+        await entry.getData(new Uint8ArrayWriter(), { checkSignature: true }),
+      );
+    }
+  }
+  await reader.close();
+  return out;
+}
+
+Deno.test("a first run stores everything the config selects, in matterbak's layout, and nothing else", async () => {
+  const { world, me, password } = generateWorld({ hostileNames: true });
+  const h = await startHarness({
+    world,
+    credentials: { user: me.username, password },
+    channels: fullConfig(world, me.id),
+  });
+  try {
+    const result = await h.run();
+    assert.deepEqual(result.err, []);
+    assert.equal(result.status, 0);
+    const channels = myChannels(world, me.id);
+    assert.ok(channels.some((c) => c.delete_at > 0), "an archived channel is included");
+    assert.ok(channels.some((c) => c.type === "P"), "a private channel is included");
+    assert.ok(
+      channels.some((c) => c.type === "D" && c.name === `${me.id}__${me.id}`),
+      "the self-DM is included",
+    );
+    assert.ok(channels.some((c) => c.type === "G"), "a group message is included");
+    const expected = expectedBackup(world, { meId: me.id, channels });
+    const actual = await listFiles(h.dataDir);
+    await assertBackupMatches(h.dataDir, expected, actual);
+
+    // Nothing is written next to the data dir but the zip; the zip holds the data dir exactly.
+    const outside = (await listFiles(h.dir)).filter((p) => !p.startsWith("data/"));
+    assert.deepEqual(outside, ["backup.zip", "channels.json", "credentials.json"]);
+    const entries = await zipEntries(h.zipPath);
+    assert.deepEqual([...entries.keys()].sort(), actual);
+    for (const path of actual) {
+      assert.deepEqual(entries.get(path), await Deno.readFile(`${h.dataDir}/${path}`), path);
+    }
+    // A password login's session is logged out at the end, and no cookie was ever sent.
+    assert.equal(world.sessions.size, 0);
+    assert.ok(h.sim.requests.every((r) => r.cookie === null));
+    const authed = h.sim.requests.filter((r) => r.path !== "/api/v4/users/login");
+    assert.ok(authed.every((r) => r.authorization?.startsWith("Bearer ")));
+  } finally {
+    await h.close();
+  }
+});
+
+Deno.test("thousands of posts with threads are crawled completely with 200 per page", async () => {
+  const { world, me, token } = generateWorld({
+    teams: 1,
+    channelsPerTeam: 1,
+    postsPerChannel: 2600,
+    dms: 0,
+    gms: 0,
+  });
+  const h = await startHarness({
+    world,
+    credentials: { user: me.username, token },
+    channels: { teams: { "team-0": { include: ["town-square"] } } },
+  });
+  try {
+    const result = await h.run(["--skip-users", "--skip-emojis"]);
+    assert.equal(result.status, 0, result.err.join("\n"));
+    const channel = [...world.channels.values()].find((c) => c.name === "town-square") as Channel;
+    const expected = expectedBackup(world, {
+      meId: me.id,
+      channels: [channel],
+      skipUsers: true,
+      skipEmojis: true,
+    });
+    await assertBackupMatches(h.dataDir, expected, await listFiles(h.dataDir));
+    const pages = h.sim.requests.filter((r) => r.path.endsWith(`/channels/${channel.id}/posts`));
+    assert.ok(
+      pages.every((r) => /per_page=200/.test(r.query) && /skipFetchThreads=true/.test(r.query)),
+    );
+    // 200 posts on the first page, then 199 new per page (the oldest millisecond is asked again).
+    const live = world.channelPosts(channel.id).filter((p) => p.delete_at === 0).length;
+    assert.ok(live > 2500);
+    assert.equal(pages.length, 1 + Math.ceil((live - 200) / 199));
+    // A token session is not ours to log out.
+    assert.ok(!h.sim.requests.some((r) => r.path === "/api/v4/users/logout"));
+  } finally {
+    await h.close();
+  }
+});
+
+Deno.test("disabled custom emoji is a note, not an error", async () => {
+  const { world, me, token } = generateWorld({
+    teams: 1,
+    channelsPerTeam: 1,
+    postsPerChannel: 3,
+    dms: 0,
+    gms: 0,
+  });
+  const h = await startHarness({
+    world,
+    emojiEnabled: false,
+    credentials: { user: me.username, token },
+    channels: { teams: { "team-0": {} } },
+  });
+  try {
+    const result = await h.run();
+    assert.equal(result.status, 0, result.err.join("\n"));
+    assert.ok(result.out.some((line) => /custom emoji are disabled/i.test(line)));
+    assert.deepEqual(result.err, []);
+  } finally {
+    await h.close();
+  }
+});
+
+Deno.test("names in the config that match nothing are reported by name and the rest is backed up", async () => {
+  const { world, me, token } = generateWorld({ teams: 2, channelsPerTeam: 2, postsPerChannel: 3 });
+  const h = await startHarness({
+    world,
+    credentials: { user: me.username, token },
+    channels: {
+      teams: {
+        "team-0": { include: ["nope-1", "nope-2"] },
+        "Team 1": { exclude: ["ghost"] },
+        "no-team": {},
+      },
+      direct: ["nobody"],
+      groups: { exact: [["ghost", "bob"]] },
+    },
+  });
+  try {
+    const result = await h.run(["--skip-users", "--skip-emojis"]);
+    assert.equal(result.status, 3);
+    const err = result.err.join("\n");
+    for (const name of ["nope-1", "nope-2", "ghost", "no-team", "nobody", '["ghost","bob"]']) {
+      assert.ok(err.includes(name), `${name} reported in:\n${err}`);
+    }
+    const files = await listFiles(h.dataDir);
+    const team0 = [...world.teams.values()].find((t) => t.name === "team-0");
+    const team1 = [...world.teams.values()].find((t) => t.name === "team-1");
+    assert.ok(
+      !files.some((p) => p.includes(team0?.id as string)),
+      "a non-matching include selects nothing",
+    );
+    assert.ok(
+      files.some((p) => p.includes(`${team1?.id}__team-1/`)),
+      "the matching team is backed up",
+    );
+  } finally {
+    await h.close();
+  }
+});

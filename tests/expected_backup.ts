@@ -1,0 +1,158 @@
+/**
+ * What a complete backup of a simulated world must contain, computed from the world itself:
+ * every relative path with a check of its content. Tests compare it with the data dir both
+ * ways (nothing missing, nothing extra).
+ */
+import assert from "node:assert/strict";
+import {
+  fileDataName,
+  fileInfoName,
+  groupLabel,
+  idBase,
+  MEMBERS_SUFFIX,
+  postFileName,
+  THREADS_SUFFIX,
+} from "../lib/layout.ts";
+import type { Channel, World } from "./simulator/world.ts";
+
+export type Check = (bytes: Uint8Array) => void;
+
+export interface ExpectedOptions {
+  meId: string;
+  channels: readonly Channel[];
+  skipUsers?: boolean;
+  skipUserImages?: boolean;
+  skipEmojis?: boolean;
+}
+
+const json = (bytes: Uint8Array) => JSON.parse(new TextDecoder().decode(bytes));
+const sameBytes = (expected: Uint8Array | undefined): Check => (bytes) => {
+  assert.ok(expected, "the world has these bytes");
+  assert.deepEqual(bytes, expected);
+};
+
+/** The folder of a channel relative to the data dir (as the backup names it today). */
+export function channelFolder(world: World, channel: Channel, meId: string): string {
+  if (channel.type === "D") {
+    const [a, b] = channel.name.split("__");
+    const partner = a === meId ? b : a;
+    return `direct/${idBase(channel.id, world.user(partner as string).username)}`;
+  }
+  if (channel.type === "G") {
+    const others = world.channelMembers(channel.id).map((m) => m.user_id).filter((id) =>
+      id !== meId
+    );
+    return `groups/${channel.id}__${groupLabel(others.map((id) => world.user(id).username))}`;
+  }
+  const team = world.team(channel.team_id);
+  return `teams/${idBase(team.id, team.name)}/${idBase(channel.id, channel.name)}`;
+}
+
+export function expectedBackup(world: World, options: ExpectedOptions): Map<string, Check> {
+  const files = new Map<string, Check>();
+  const users = new Set<string>([options.meId]);
+  const teams = new Set<string>();
+  for (const channel of options.channels) {
+    const folder = channelFolder(world, channel, options.meId);
+    files.set(`${folder}.json`, (bytes) => assert.equal(json(bytes).id, channel.id));
+    const members = world.channelMembers(channel.id).map((m) => m.user_id);
+    members.forEach((id) => users.add(id));
+    files.set(`${folder}${MEMBERS_SUFFIX}`, (bytes) => {
+      assert.deepEqual(
+        json(bytes).map((m: { user_id: string }) => m.user_id).sort(),
+        [...members].sort(),
+      );
+    });
+    const threads = new Map<string, string[]>();
+    const state = `.matterbak/channels/${channel.id}.json`;
+    files.set(state, (bytes) => assert.equal(json(bytes).historyComplete, true));
+    for (const record of world.channelPosts(channel.id)) {
+      if (record.delete_at > 0) continue;
+      const post = world.post(record.id);
+      assert.ok(post);
+      files.set(`${folder}/${postFileName(post)}`, (bytes) => {
+        const stored = json(bytes);
+        assert.equal(stored.id, post.id);
+        assert.equal(stored.message, post.message);
+        assert.equal(stored.update_at, post.update_at);
+        assert.deepEqual(stored.metadata ?? {}, post.metadata ?? {});
+      });
+      users.add(post.user_id);
+      for (const reaction of post.metadata?.reactions ?? []) users.add(reaction.user_id);
+      if (post.root_id) threads.set(post.root_id, [...threads.get(post.root_id) ?? [], post.id]);
+      for (const fileId of post.file_ids ?? []) {
+        const info = world.files.get(fileId);
+        assert.ok(info);
+        files.set(
+          `${folder}/files/${fileInfoName(fileId)}`,
+          (bytes) => assert.deepEqual(json(bytes), info),
+        );
+        files.set(
+          `${folder}/files/${fileDataName(fileId, info.name)}`,
+          sameBytes(world.fileBytes(fileId)),
+        );
+      }
+    }
+    files.set(`${folder}${THREADS_SUFFIX}`, (bytes) => {
+      const stored = json(bytes) as Record<string, string[]>;
+      assert.deepEqual(
+        Object.fromEntries(Object.entries(stored).map(([root, ids]) => [root, [...ids].sort()])),
+        Object.fromEntries([...threads].map(([root, ids]) => [root, [...ids].sort()])),
+      );
+    });
+    if (channel.type === "O" || channel.type === "P") teams.add(channel.team_id);
+  }
+  for (const teamId of teams) {
+    const team = world.team(teamId);
+    const base = `teams/${idBase(team.id, team.name)}`;
+    files.set(`${base}.json`, (bytes) => assert.equal(json(bytes).id, team.id));
+    const members = world.teamMembers(teamId).map((m) => m.user_id);
+    members.forEach((id) => users.add(id));
+    files.set(`${base}${MEMBERS_SUFFIX}`, (bytes) => {
+      assert.deepEqual(
+        json(bytes).map((m: { user_id: string }) => m.user_id).sort(),
+        [...members].sort(),
+      );
+    });
+    const icon = world.teamIcon(teamId);
+    if (icon) files.set(`teams/${team.id}__icon.png`, sameBytes(icon));
+  }
+  if (!options.skipUsers) {
+    files.set(".matterbak/state.json", () => {});
+    for (const id of users) {
+      const user = world.user(id);
+      const base = `users/${idBase(id, user.username)}`;
+      files.set(`${base}.json`, (bytes) => assert.equal(json(bytes).username, user.username));
+      if (!options.skipUserImages && (user.last_picture_update ?? 0) > 0) {
+        files.set(`${base}__image.png`, sameBytes(world.userPicture(id)));
+      }
+    }
+  }
+  if (!options.skipEmojis) {
+    for (const emoji of world.emojis.values()) {
+      if (emoji.delete_at > 0) continue;
+      const base = `emojis/${idBase(emoji.id, emoji.name)}`;
+      files.set(`${base}.json`, (bytes) => assert.equal(json(bytes).id, emoji.id));
+      files.set(`${base}.png`, sameBytes(world.emojiImage(emoji.id)?.bytes));
+    }
+  }
+  return files;
+}
+
+/** Asserts that `dataDir` holds exactly the expected files, each passing its check. */
+export async function assertBackupMatches(
+  dataDir: string,
+  expected: Map<string, Check>,
+  actual: string[],
+) {
+  const missing = [...expected.keys()].filter((path) => !actual.includes(path));
+  const extra = actual.filter((path) => !expected.has(path));
+  assert.deepEqual({ missing, extra }, { missing: [], extra: [] });
+  for (const [path, check] of expected) {
+    try {
+      check(await Deno.readFile(`${dataDir}/${path}`));
+    } catch (error) {
+      throw new Error(`${path}: ${(error as Error).message}`, { cause: error });
+    }
+  }
+}

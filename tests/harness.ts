@@ -1,0 +1,103 @@
+/**
+ * End-to-end test harness: a simulator on 127.0.0.1, config files in a temporary folder, and
+ * the CLI's `main` run in-process with its output captured.
+ */
+import { join, relative } from "node:path";
+import { main } from "../lib/cli.ts";
+import type { ChannelsConfig } from "../lib/config.ts";
+import { type Simulator, type SimulatorOptions, startSimulator } from "./simulator/server.ts";
+import type { World } from "./simulator/world.ts";
+
+export interface RunResult {
+  status: number;
+  out: string[];
+  err: string[];
+}
+
+export interface Harness {
+  sim: Simulator;
+  world: World;
+  dir: string;
+  dataDir: string;
+  zipPath: string;
+  credentialsPath: string;
+  channelsPath: string;
+  run(extraArgs?: string[], env?: Record<string, string>): Promise<RunResult>;
+  writeChannels(config: ChannelsConfig): Promise<void>;
+  close(): Promise<void>;
+}
+
+export interface HarnessOptions extends Omit<SimulatorOptions, "world"> {
+  world: World;
+  credentials: Record<string, string>;
+  channels: ChannelsConfig;
+  /** Options passed on every run (default: no rate limit, quick retries). */
+  baseArgs?: string[];
+}
+
+export async function startHarness(options: HarnessOptions): Promise<Harness> {
+  const { credentials, channels, baseArgs, ...simOptions } = options;
+  const sim = await startSimulator(simOptions);
+  const dir = await Deno.makeTempDir({ prefix: "matterbak-test-" });
+  const credentialsPath = join(dir, "credentials.json");
+  const channelsPath = join(dir, "channels.json");
+  const dataDir = join(dir, "data");
+  const zipPath = join(dir, "backup.zip");
+  const url = credentials.url ?? `${sim.url}/api`;
+  await Deno.writeTextFile(credentialsPath, JSON.stringify({ ...credentials, url }));
+  const writeChannels = (config: ChannelsConfig) =>
+    Deno.writeTextFile(channelsPath, JSON.stringify(config));
+  await writeChannels(channels);
+  const args = [
+    "--credentials",
+    credentialsPath,
+    "--channels",
+    channelsPath,
+    "--data-dir",
+    dataDir,
+    "--output-zip",
+    zipPath,
+    ...(baseArgs ?? ["--rate-limit", "0"]),
+  ];
+  return {
+    sim,
+    world: options.world,
+    dir,
+    dataDir,
+    zipPath,
+    credentialsPath,
+    channelsPath,
+    writeChannels,
+    async run(extraArgs = [], env = {}) {
+      const out: string[] = [];
+      const err: string[] = [];
+      const status = await main([...args, ...extraArgs], {
+        env: (name) => env[name],
+        output: { out: (line) => out.push(line), err: (line) => err.push(line) },
+      });
+      return { status, out, err };
+    },
+    async close() {
+      await sim.close();
+      await Deno.remove(dir, { recursive: true });
+    },
+  };
+}
+
+/** Every file below `root` as a relative `/`-separated path. */
+export async function listFiles(root: string): Promise<string[]> {
+  const out: string[] = [];
+  const walk = async (dir: string) => {
+    for await (const entry of Deno.readDir(dir)) {
+      const path = join(dir, entry.name);
+      if (entry.isDirectory) await walk(path);
+      else out.push(relative(root, path).split("\\").join("/"));
+    }
+  };
+  await walk(root);
+  return out.sort();
+}
+
+export async function readJsonFile<T = Record<string, unknown>>(path: string): Promise<T> {
+  return JSON.parse(await Deno.readTextFile(path)) as T;
+}
