@@ -123,7 +123,8 @@ export function parseCommandLine(args: string[]): ParsedCommand {
       },
     });
   } catch (error) {
-    const message = (error as Error).message.replace(/\. To specify a positional argument.*$/s, "");
+    const message = (error as Error).message.replace(/\. To specify a positional argument.*$/s, "")
+      .replace(/\s*\n\s*/g, " ");
     throw new UsageError(`${message} (see --help)`);
   }
   const v = parsed.values;

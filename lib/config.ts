@@ -48,18 +48,94 @@ export function parseJsonFile(text: string, path: string): unknown {
   try {
     return JSON.parse(text);
   } catch (error) {
-    const message = (error as Error).message;
-    const position = /position (\d+)/.exec(message)?.[1];
-    let where = "";
-    if (position !== undefined) {
-      const before = text.slice(0, Number(position));
-      const line = before.split("\n").length;
-      const column = Number(position) - before.lastIndexOf("\n");
-      where = `:${line}:${column}`;
+    const offset = jsonErrorOffset(text);
+    const before = text.slice(0, offset);
+    const line = before.split("\n").length;
+    const column = offset - before.lastIndexOf("\n");
+    const found = offset < text.length
+      ? `unexpected ${JSON.stringify(text[offset])}`
+      : "unexpected end of file";
+    const hint = /,\s*[}\]]/.test(text) ? " (trailing commas are not allowed in JSON)" : "";
+    throw new ConfigError(`Invalid JSON in ${path}:${line}:${column}: ${found}${hint}`, {
+      cause: error,
+    });
+  }
+}
+
+/**
+ * Offset of the first syntax error in invalid JSON. JSON.parse does not always say where
+ * (V8 often quotes a snippet instead), so a small scanner finds it.
+ */
+export function jsonErrorOffset(text: string): number {
+  let i = 0;
+  const fail = (): never => {
+    throw i;
+  };
+  const ws = () => {
+    while (i < text.length && " \t\n\r".includes(text[i] as string)) i++;
+  };
+  const literal = (word: string) => {
+    if (text.startsWith(word, i)) i += word.length;
+    else fail();
+  };
+  const string = () => {
+    i++;
+    while (i < text.length && text[i] !== '"') {
+      if (text[i] === "\\") i++;
+      else if ((text.charCodeAt(i) ?? 0) < 0x20) fail();
+      i++;
     }
-    const reason = message.replace(/\s*(in JSON )?at position \d+.*$/s, "");
-    const hint = /[,]\s*[}\]]/.test(text) ? " (trailing commas are not allowed in JSON)" : "";
-    throw new ConfigError(`Invalid JSON in ${path}${where}: ${reason}${hint}`);
+    if (i >= text.length) fail();
+    i++;
+  };
+  const number = () => {
+    const match = /^-?(0|[1-9]\d*)(\.\d+)?([eE][+-]?\d+)?/.exec(text.slice(i));
+    if (!match) fail();
+    i += (match as RegExpExecArray)[0].length;
+  };
+  const value = (): void => {
+    ws();
+    const c = text[i];
+    if (c === "{") {
+      i++;
+      ws();
+      if (text[i] === "}") return void i++;
+      while (true) {
+        ws();
+        if (text[i] !== '"') fail();
+        string();
+        ws();
+        if (text[i] !== ":") fail();
+        i++;
+        value();
+        ws();
+        if (text[i] === ",") i++;
+        else if (text[i] === "}") return void i++;
+        else fail();
+      }
+    } else if (c === "[") {
+      i++;
+      ws();
+      if (text[i] === "]") return void i++;
+      while (true) {
+        value();
+        ws();
+        if (text[i] === ",") i++;
+        else if (text[i] === "]") return void i++;
+        else fail();
+      }
+    } else if (c === '"') string();
+    else if (c === "t") literal("true");
+    else if (c === "f") literal("false");
+    else if (c === "n") literal("null");
+    else number();
+  };
+  try {
+    value();
+    ws();
+    return i < text.length ? i : text.length;
+  } catch (offset) {
+    return Math.min(offset as number, text.length);
   }
 }
 
