@@ -180,8 +180,9 @@ export async function runBackup(options: BackupOptions, deps: BackupDeps): Promi
     const mfaCode = options.mfaCode ?? deps.env.MATTERBAK_MFA_CODE;
     emit({ type: "phase", phase: `Logging in to ${client.root} as ${credentials.user}` });
     const session = await openSession(api, credentials, options.credentials, mfaCode || undefined);
+    let summary: RunSummary;
     try {
-      const summary = await backupAll({
+      summary = await backupAll({
         api,
         client,
         dataDir,
@@ -193,24 +194,24 @@ export async function runBackup(options: BackupOptions, deps: BackupDeps): Promi
         jitter: () => jitter(options.stepJitter, "Step"),
         ...(signal ? { signal } : {}),
       });
-      emit({ type: "phase", phase: `Writing ${zipPath}` });
-      summary.zip = {
-        path: zipPath,
-        ...await writeZip(dataDir.root, zipPath, {
-          exclude: [resolve(options.credentials), resolve(options.channels), zipPath],
-          ...(signal ? { signal } : {}),
-        }),
-      };
-      summary.requests = client.stats.requests;
-      summary.retries = client.stats.retries;
-      summary.bytes = client.stats.bytes;
-      summary.durationMs = clock.now() - started;
-      return summary;
     } finally {
       await closeSession(api, session).catch((error) =>
         emit({ type: "warning", message: `Logout failed: ${describeError(error)}` })
       );
     }
+    emit({ type: "phase", phase: `Writing ${zipPath}` });
+    summary.zip = {
+      path: zipPath,
+      ...await writeZip(dataDir.root, zipPath, {
+        exclude: [resolve(options.credentials), resolve(options.channels), zipPath],
+        ...(signal ? { signal } : {}),
+      }),
+    };
+    summary.requests = client.stats.requests;
+    summary.retries = client.stats.retries;
+    summary.bytes = client.stats.bytes;
+    summary.durationMs = clock.now() - started;
+    return summary;
   } finally {
     await lock.release();
   }

@@ -1,0 +1,314 @@
+import assert from "node:assert/strict";
+import { listFiles, readJsonFile, startHarness } from "./harness.ts";
+import { channelFolder } from "./expected_backup.ts";
+import { postFileName } from "../lib/layout.ts";
+import { generateWorld } from "./simulator/generate.ts";
+import type { Channel, PostRecord, World } from "./simulator/world.ts";
+
+function channelNamed(world: World, name: string): Channel {
+  const channel = [...world.channels.values()].find((c) => c.name === name);
+  assert.ok(channel, name);
+  return channel;
+}
+
+function livePosts(world: World, channelId: string): PostRecord[] {
+  return world.channelPosts(channelId).filter((p) => p.delete_at === 0);
+}
+
+async function storedPosts(dir: string): Promise<Map<string, Record<string, unknown>>> {
+  const out = new Map<string, Record<string, unknown>>();
+  for await (const entry of Deno.readDir(dir)) {
+    if (!entry.isFile || !entry.name.endsWith(".json")) continue;
+    const post = await readJsonFile(`${dir}/${entry.name}`);
+    assert.ok(!out.has(post.id as string), `post ${post.id} stored twice`);
+    out.set(post.id as string, post);
+  }
+  return out;
+}
+
+const fileRequests = (h: { sim: { requests: { path: string }[] } }, fileId: string) =>
+  h.sim.requests.filter((r) => r.path === `/api/v4/files/${fileId}`).length;
+
+Deno.test("an update catches new posts, late replies, edits, reactions, pins and deletions", async () => {
+  const { world, me, token } = generateWorld({
+    teams: 1,
+    channelsPerTeam: 1,
+    postsPerChannel: 80,
+    dms: 0,
+    gms: 0,
+  });
+  const channel = channelNamed(world, "town-square");
+  const h = await startHarness({
+    world,
+    credentials: { user: me.username, token },
+    channels: { teams: { "team-0": {} } },
+  });
+  try {
+    assert.equal((await h.run()).status, 0);
+    const folder = `${h.dataDir}/${channelFolder(world, channel, me.id)}`;
+    const posts = livePosts(world, channel.id);
+    const roots = posts.filter((p) => p.root_id === "" && world.threadReplies(p.id).length > 0);
+    const [deletedRoot, repliedRoot] = roots;
+    assert.ok(deletedRoot && repliedRoot);
+    const deletedRootReplies = world.threadReplies(deletedRoot.id).map((p) => p.id);
+    const plain = posts.filter((p) => p.root_id === "" && !roots.includes(p));
+    const [edited, reacted, pinned, deletedPlain] = plain;
+    assert.ok(edited && reacted && pinned && deletedPlain);
+    const before = await storedPosts(folder);
+    const withFile = posts.find((p) => p.file_ids.length > 0) as PostRecord;
+    const oldFileId = withFile.file_ids[0] as string;
+
+    world.advance(60_000);
+    const fresh = world.addPost({ channelId: channel.id, userId: me.id, message: "brand new" });
+    const lateReply = world.addPost({
+      channelId: channel.id,
+      userId: me.id,
+      message: "late",
+      rootId: repliedRoot.id,
+    });
+    const file = world.addFile({
+      userId: me.id,
+      channelId: channel.id,
+      name: "new.txt",
+      bytes: new TextEncoder().encode("new attachment"),
+    });
+    const withNewFile = world.addPost({
+      channelId: channel.id,
+      userId: me.id,
+      message: "file",
+      fileIds: [file.id],
+    });
+    world.editPost(edited.id, "edited text");
+    world.addReaction(reacted.id, me.id, "tada");
+    world.pinPost(pinned.id, true);
+    world.deletePost(deletedRoot.id);
+    world.deletePost(deletedPlain.id);
+
+    const second = await h.run();
+    assert.equal(second.status, 0, second.err.join("\n"));
+    const after = await storedPosts(folder);
+    for (const post of [fresh, lateReply, withNewFile]) {
+      assert.ok(after.has(post.id), "new post stored");
+    }
+    assert.equal(after.get(edited.id)?.message, "edited text");
+    assert.ok((after.get(edited.id)?.edit_at as number) > 0);
+    const reactions =
+      (after.get(reacted.id)?.metadata as { reactions?: { emoji_name: string }[] }).reactions;
+    assert.ok(reactions?.some((r) => r.emoji_name === "tada"));
+    assert.equal(after.get(pinned.id)?.is_pinned, true);
+    assert.equal(
+      after.get(repliedRoot.id)?.reply_count as number,
+      world.threadReplies(repliedRoot.id).length,
+    );
+    // Deleted posts keep their last content and are marked; a deleted root takes its replies along.
+    for (const id of [deletedRoot.id, deletedPlain.id, ...deletedRootReplies]) {
+      const stored = after.get(id);
+      assert.ok(stored, `deleted post ${id} kept`);
+      assert.ok((stored.delete_at as number) > 0, `deleted post ${id} marked`);
+      assert.equal(stored.message, before.get(id)?.message, "content kept");
+      assert.notEqual(stored.message, "");
+    }
+    // Edit-history copies are never stored as posts.
+    const copies = world.channelEditHistory(channel.id).map((p) => p.id);
+    assert.ok(copies.length > 0);
+    for (const id of copies) assert.ok(!after.has(id));
+    assert.equal(after.size, before.size + 3);
+    // The threads map knows the late reply; attachments are fetched once, ever.
+    const threads = await readJsonFile<Record<string, string[]>>(`${folder}__threads.json`);
+    assert.ok(threads[repliedRoot.id]?.includes(lateReply.id));
+    assert.deepEqual(
+      await Deno.readFile(`${folder}/files/${file.id}__new.txt`),
+      world.fileBytes(file.id),
+    );
+    assert.equal(fileRequests(h, file.id), 1);
+    assert.equal(fileRequests(h, oldFileId), 1);
+  } finally {
+    await h.close();
+  }
+});
+
+Deno.test("an update with nothing new costs at most 2 requests per channel plus a constant", async () => {
+  const { world, me, password } = generateWorld({
+    teams: 2,
+    channelsPerTeam: 4,
+    postsPerChannel: 30,
+  });
+  const h = await startHarness({
+    world,
+    credentials: { user: me.username, password },
+    channels: {
+      teams: { "team-0": {}, "team-1": {} },
+      direct: ["alice", "bob"],
+      groups: { subset: [[]] },
+    },
+  });
+  try {
+    assert.equal((await h.run()).status, 0);
+    h.sim.resetStats();
+    const second = await h.run();
+    assert.equal(second.status, 0);
+    const channels = second.out.filter((line) => /^\[\d+\/\d+\] .*: unchanged$/.test(line)).length;
+    assert.ok(channels >= 10, `${channels} channels`);
+    assert.ok(
+      second.out.every((line) => !/^\[\d+\/\d+\]/.test(line) || line.endsWith("unchanged")),
+    );
+    // login, me, teams, channels, users of DMs/GMs, GM members (1 per GM), team members (1 per
+    // team), users changed since, emoji, logout.
+    const groups = [...world.channels.values()].filter((c) =>
+      c.type === "G" && world.isChannelMember(c.id, me.id)
+    );
+    const constant = 7 + groups.length + 2;
+    assert.ok(
+      h.sim.requests.length <= 2 * channels + constant,
+      `${h.sim.requests.length} requests`,
+    );
+    assert.ok(
+      second.out.some((line) => line.includes(`${h.sim.requests.length} request(s)`)),
+      "reported",
+    );
+    assert.ok(
+      !h.sim.requests.some((r) => r.path.startsWith("/api/v4/files/")),
+      "no file downloaded again",
+    );
+    assert.ok(
+      !h.sim.requests.some((r) => r.path.endsWith("/image")),
+      "no picture downloaded again",
+    );
+  } finally {
+    await h.close();
+  }
+});
+
+Deno.test("more than 1000 changes make the channel be re-crawled and reconciled", async () => {
+  const { world, me, token } = generateWorld({
+    teams: 1,
+    channelsPerTeam: 1,
+    postsPerChannel: 1300,
+    dms: 0,
+    gms: 0,
+  });
+  const channel = channelNamed(world, "town-square");
+  const h = await startHarness({
+    world,
+    credentials: { user: me.username, token },
+    channels: { teams: { "team-0": {} } },
+  });
+  try {
+    assert.equal((await h.run(["--skip-users", "--skip-emojis"])).status, 0);
+    const posts = livePosts(world, channel.id);
+    world.advance(60_000);
+    for (const post of posts.slice(0, 1100)) world.editPost(post.id, `bulk ${post.id}`);
+    const deleted = posts.slice(1200, 1205).filter((p) => p.root_id === "");
+    assert.ok(deleted.length > 0);
+    for (const post of deleted) world.deletePost(post.id);
+    h.sim.resetStats();
+    assert.equal((await h.run(["--skip-users", "--skip-emojis"])).status, 0);
+    assert.ok(h.sim.requests.some((r) => /before=/.test(r.query)), "the channel was crawled again");
+    const stored = await storedPosts(`${h.dataDir}/${channelFolder(world, channel, me.id)}`);
+    for (const post of posts.slice(0, 1100)) {
+      assert.equal(stored.get(post.id)?.message, `bulk ${post.id}`);
+    }
+    for (const post of deleted) {
+      assert.ok((stored.get(post.id)?.delete_at as number) > 0, "deletion reconciled");
+    }
+  } finally {
+    await h.close();
+  }
+});
+
+Deno.test("renamed channels and users keep their folders and files; no history is fetched twice", async () => {
+  const { world, me, token } = generateWorld({
+    teams: 1,
+    channelsPerTeam: 1,
+    postsPerChannel: 20,
+    dms: 2,
+    gms: 0,
+  });
+  const channel = channelNamed(world, "town-square");
+  const dm = [...world.channels.values()].find((c) =>
+    c.type === "D" && c.name !== `${me.id}__${me.id}`
+  ) as Channel;
+  const partnerId = dm.name.split("__").find((id) => id !== me.id) as string;
+  const partner = world.user(partnerId).username;
+  const h = await startHarness({
+    world,
+    credentials: { user: me.username, token },
+    channels: { teams: { "team-0": {} }, direct: [partner] },
+  });
+  try {
+    assert.equal((await h.run()).status, 0);
+    const oldChannelFolder = channelFolder(world, channel, me.id);
+    const oldDmFolder = channelFolder(world, dm, me.id);
+    const usersBefore = (await listFiles(h.dataDir)).filter((p) => p.startsWith("users/"));
+    world.renameChannel(channel.id, "renamed-square", "Renamed Square");
+    world.renameUser(partnerId, "bobby");
+    world.advance(1000);
+    const post = world.addPost({ channelId: channel.id, userId: me.id, message: "after rename" });
+    await h.writeChannels({ teams: { "team-0": {} }, direct: ["bobby"] });
+    h.sim.resetStats();
+    const second = await h.run();
+    assert.equal(second.status, 0, second.err.join("\n"));
+    const files = await listFiles(h.dataDir);
+    assert.ok(
+      files.includes(
+        `${oldChannelFolder}/${
+          postFileName(world.post(post.id) as { id: string; create_at: number })
+        }`,
+      ),
+    );
+    assert.ok(!files.some((p) => p.includes("renamed-square")), "no second folder");
+    assert.ok(!files.some((p) => p.includes(`${dm.id}__bobby`)), "no second DM folder");
+    assert.ok(files.some((p) => p.startsWith(`${oldDmFolder}/`)));
+    const channelRecord = await readJsonFile(`${h.dataDir}/${oldChannelFolder}.json`);
+    assert.equal(channelRecord.name, "renamed-square", "the record itself is current");
+    assert.deepEqual(
+      files.filter((p) => p.startsWith("users/")),
+      usersBefore,
+      "user files keep their names",
+    );
+    const userFile = usersBefore.find((p) =>
+      p.startsWith(`users/${partnerId}__`) && p.endsWith(".json")
+    );
+    assert.equal((await readJsonFile(`${h.dataDir}/${userFile}`)).username, "bobby");
+    assert.ok(!h.sim.requests.some((r) => /before=/.test(r.query)), "no history fetched again");
+  } finally {
+    await h.close();
+  }
+});
+
+Deno.test("a channel added to the config gets its full history; the others only their changes", async () => {
+  const { world, me, token } = generateWorld({
+    teams: 1,
+    channelsPerTeam: 3,
+    postsPerChannel: 450,
+    dms: 0,
+    gms: 0,
+  });
+  const first = channelNamed(world, "town-square");
+  const added = channelNamed(world, "private-0-1");
+  const h = await startHarness({
+    world,
+    credentials: { user: me.username, token },
+    channels: { teams: { "team-0": { include: ["town-square"] } } },
+  });
+  try {
+    assert.equal((await h.run(["--skip-users"])).status, 0);
+    await h.writeChannels({ teams: { "team-0": { include: ["town-square", "private-0-1"] } } });
+    h.sim.resetStats();
+    assert.equal((await h.run(["--skip-users"])).status, 0);
+    const stored = await storedPosts(`${h.dataDir}/${channelFolder(world, added, me.id)}`);
+    assert.equal(stored.size, livePosts(world, added.id).length);
+    const crawled = h.sim.requests.filter((r) => /before=/.test(r.query));
+    assert.ok(crawled.length > 0 && crawled.every((r) => r.path.includes(added.id)));
+    const firstPosts = h.sim.requests.filter((r) =>
+      r.path === `/api/v4/channels/${first.id}/posts`
+    );
+    assert.deepEqual(
+      firstPosts.map((r) => /per_page=1(&|$)/.test(r.query)),
+      [true],
+      "only the ETag probe",
+    );
+  } finally {
+    await h.close();
+  }
+});
