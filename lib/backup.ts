@@ -213,7 +213,7 @@ export async function runBackup(options: BackupOptions, deps: BackupDeps): Promi
     summary.durationMs = clock.now() - started;
     return summary;
   } finally {
-    await lock.release();
+    lock.release();
   }
 }
 

@@ -149,6 +149,9 @@ class ChannelSync {
       storedWatermark,
     });
     this.options.emit({ type: "channel-start", label: this.#label, mode: describePlan(plan) });
+    // Record the crawl before the first post is written: posts without a state file would
+    // otherwise look like a finished matterbak backup after a crash.
+    if (!this.target.state) await writeChannelState(dataDir, this.#state);
     try {
       await this.#retryPendingFiles();
       await this.#execute(plan);

@@ -11,7 +11,9 @@ export type Fault =
   /** Waits before answering normally (cut short by Simulator.close()). */
   | { kind: "stall"; ms: number }
   /** 200 whose body is the first half of the real JSON. */
-  | { kind: "invalidJson" };
+  | { kind: "invalidJson" }
+  /** The body trickles: `chunkBytes` at a time with `delayMs` between chunks (mid-body stalls). */
+  | { kind: "slowBody"; chunkBytes: number; delayMs: number };
 
 export interface FaultRequest {
   method: string;
@@ -967,6 +969,26 @@ async function cutBody(res: Response): Promise<Response> {
   return new Response(body, { status: res.status, headers });
 }
 
+async function slowBody(
+  res: Response,
+  chunkBytes: number,
+  delayMs: number,
+  signal: AbortSignal,
+): Promise<Response> {
+  if (res.status === 304 || !res.body) return res;
+  const bytes = new Uint8Array(await res.arrayBuffer());
+  let offset = 0;
+  const body = new ReadableStream<Uint8Array>({
+    async pull(controller) {
+      if (offset > 0) await sleep(delayMs, signal);
+      if (offset >= bytes.length || signal.aborted) return controller.close();
+      controller.enqueue(bytes.slice(offset, offset + chunkBytes));
+      offset += chunkBytes;
+    },
+  });
+  return new Response(body, { status: res.status, headers: res.headers });
+}
+
 async function truncateJson(res: Response): Promise<Response> {
   const text = res.status === 304 ? "" : await res.text();
   const body = text.length > 1 ? text.slice(0, Math.floor(text.length / 2)) : "{";
@@ -1072,6 +1094,9 @@ export function startSimulator(opts: SimulatorOptions): Promise<Simulator> {
       if (opts.latencyMs) await sleep(opts.latencyMs, signal);
       if (fault?.kind === "cutBody") res = await cutBody(res);
       if (fault?.kind === "invalidJson") res = await truncateJson(res);
+      if (fault?.kind === "slowBody") {
+        res = await slowBody(res, fault.chunkBytes, fault.delayMs, signal);
+      }
       record.status = res.status;
       return res;
     } finally {
