@@ -1,0 +1,129 @@
+/**
+ * A data dir written by the original Python matterbak is continued in place: its local-time
+ * post names are kept, posts are found by id, the watermark comes from the stored posts, and
+ * no history is fetched again.
+ */
+import assert from "node:assert/strict";
+import { fileDataName, fileInfoName } from "../lib/layout.ts";
+import { listFiles, readJsonFile, startHarness } from "./harness.ts";
+import { generateWorld } from "./simulator/generate.ts";
+import type { Channel, World } from "./simulator/world.ts";
+
+/** Python's json.dump defaults: ", " and ": " separators, non-ASCII escaped. */
+function pythonJson(value: unknown): string {
+  if (value === null || typeof value !== "object") {
+    return JSON.stringify(value).replace(
+      /[\u007f-\uffff]/g,
+      (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`,
+    );
+  }
+  if (Array.isArray(value)) return `[${value.map(pythonJson).join(", ")}]`;
+  return `{${
+    Object.entries(value).map(([k, v]) => `${pythonJson(k)}: ${pythonJson(v)}`).join(", ")
+  }}`;
+}
+
+/** matterbak's post file name: create time in the machine's local zone (here UTC+2). */
+function localName(id: string, createAt: number): string {
+  const d = new Date(createAt + 2 * 3600_000);
+  const p = (n: number, w = 2) => String(n).padStart(w, "0");
+  return `${d.getUTCFullYear()}${p(d.getUTCMonth() + 1)}${p(d.getUTCDate())}-${
+    p(d.getUTCHours())
+  }` +
+    `${p(d.getUTCMinutes())}${p(d.getUTCSeconds())}${
+      p(d.getUTCMilliseconds() * 1000, 6)
+    }__${id}.json`;
+}
+
+async function writeMatterbakChannel(
+  world: World,
+  channel: Channel,
+  folder: string,
+): Promise<void> {
+  await Deno.mkdir(`${folder}/files`, { recursive: true });
+  await Deno.writeTextFile(`${folder}.json`, pythonJson(channel));
+  await Deno.writeTextFile(`${folder}__members.json`, pythonJson(world.channelMembers(channel.id)));
+  const threads: Record<string, string[]> = {};
+  for (const record of world.channelPosts(channel.id)) {
+    if (record.delete_at > 0) continue;
+    const post = world.post(record.id);
+    assert.ok(post);
+    await Deno.writeTextFile(`${folder}/${localName(post.id, post.create_at)}`, pythonJson(post));
+    if (post.root_id) (threads[post.root_id] ??= []).push(post.id);
+    for (const info of post.metadata.files ?? []) {
+      await Deno.writeTextFile(`${folder}/files/${fileInfoName(info.id)}`, pythonJson(info));
+      await Deno.writeFile(
+        `${folder}/files/${fileDataName(info.id, info.name)}`,
+        world.fileBytes(info.id) as Uint8Array,
+      );
+    }
+  }
+  await Deno.writeTextFile(`${folder}__threads.json`, pythonJson(threads));
+}
+
+Deno.test("a matterbak data dir is continued in place without fetching history again", async () => {
+  const { world, me, token } = generateWorld({
+    teams: 1,
+    channelsPerTeam: 2,
+    postsPerChannel: 300,
+    dms: 0,
+    gms: 0,
+  });
+  const team = [...world.teams.values()][0];
+  const channel = [...world.channels.values()].find((c) => c.name === "town-square") as Channel;
+  const h = await startHarness({
+    world,
+    credentials: { user: me.username, token },
+    channels: { teams: { "team-0": { include: ["town-square"] } } },
+  });
+  try {
+    const folder = `${h.dataDir}/teams/${team?.id}__team-0/${channel.id}__town-square`;
+    await writeMatterbakChannel(world, channel, folder);
+    const before = await listFiles(folder);
+    const posts = world.channelPosts(channel.id).filter((p) =>
+      p.delete_at === 0 && p.root_id === ""
+    );
+    const edited = posts[10];
+    assert.ok(edited);
+
+    world.advance(3600_000);
+    const fresh = world.addPost({
+      channelId: channel.id,
+      userId: me.id,
+      message: "after matterbak",
+    });
+    world.editPost(edited.id, "edited after matterbak");
+
+    const result = await h.run(["--skip-users", "--skip-emojis"]);
+    assert.equal(result.status, 0, result.err.join("\n"));
+    const after = await listFiles(folder);
+    assert.ok(
+      before.every((path) => after.includes(path)),
+      "matterbak's files stay under their names",
+    );
+    const added = after.filter((path) => !before.includes(path));
+    assert.equal(added.length, 1, `only the new post is added: ${added}`);
+    assert.match(added[0] as string, new RegExp(`^\\d{8}-\\d{12}__${fresh.id}\\.json$`));
+    const editedFile = before.find((p) => p.endsWith(`__${edited.id}.json`)) as string;
+    assert.equal((await readJsonFile(`${folder}/${editedFile}`)).message, "edited after matterbak");
+    const threads = await readJsonFile<Record<string, string[]>>(`${folder}__threads.json`);
+    assert.ok(Object.keys(threads).length > 0);
+
+    const postRequests = h.sim.requests.filter((r) =>
+      r.path.endsWith(`/channels/${channel.id}/posts`)
+    );
+    assert.ok(postRequests.every((r) => !/before=/.test(r.query)), "no history crawl");
+    assert.ok(
+      postRequests.some((r) => /since=/.test(r.query)),
+      "changes since the newest stored post",
+    );
+    assert.ok(
+      !h.sim.requests.some((r) => r.path.startsWith("/api/v4/files/")),
+      "no attachment fetched again",
+    );
+    const state = await readJsonFile(`${h.dataDir}/.matterbak/channels/${channel.id}.json`);
+    assert.equal(state.historyComplete, true);
+  } finally {
+    await h.close();
+  }
+});
