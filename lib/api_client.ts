@@ -198,6 +198,7 @@ export class ApiClient {
       this.stats.requests++;
       const method = spec.method ?? "GET";
       this.options.onEvent?.({ type: "request", method, path: spec.path, status: response.status });
+      this.#followServerBudget(response.headers);
       const ok = (response.status >= 200 && response.status < 300) ||
         (response.status === 304 && spec.allowNotModified);
       if (!ok) throw await httpError(response, spec);
@@ -215,6 +216,19 @@ export class ApiClient {
       clearTimeout(timer);
       await response?.body?.cancel().catch(() => {});
     }
+  }
+
+  /**
+   * Mattermost's limiter reports its budget on every answer. When few requests remain, space
+   * ours by the time the server needs to refill one (its reset time over the missing tokens).
+   */
+  #followServerBudget(headers: Headers): void {
+    const remaining = Number(headers.get("x-ratelimit-remaining") ?? NaN);
+    const limit = Number(headers.get("x-ratelimit-limit") ?? NaN);
+    const reset = Number(headers.get("x-ratelimit-reset") ?? NaN);
+    if (![remaining, limit, reset].every(Number.isFinite)) return;
+    const low = remaining <= this.options.concurrency && limit > remaining && reset > 0;
+    this.limiter.setMinGap(low ? (reset * 1000) / (limit - remaining) : 0);
   }
 
   async #fetchFollowingRedirects(spec: RequestSpec, signal: AbortSignal): Promise<Response> {

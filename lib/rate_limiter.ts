@@ -10,6 +10,8 @@ export class RateLimiter {
   #starts: number[] = [];
   #next = 0;
   #pausedUntil = 0;
+  #minGapMs = 0;
+  #lastStart = -Infinity;
   #queue: Promise<void> = Promise.resolve();
 
   /** `perSecond` 0 means no limit (server pauses still apply). */
@@ -31,6 +33,14 @@ export class RateLimiter {
     this.#pausedUntil = Math.max(this.#pausedUntil, this.clock.now() + ms);
   }
 
+  /**
+   * Spaces starts at least `ms` apart until called again with 0: used while the server says
+   * its own budget (X-RateLimit-Remaining) is nearly spent, to avoid 429s instead of taking them.
+   */
+  setMinGap(ms: number): void {
+    this.#minGapMs = Math.max(0, ms);
+  }
+
   async #waitTurn(signal?: AbortSignal): Promise<void> {
     // Whole requests only: N >= 1 allows floor(N) per second; N < 1 allows one per 1/N seconds.
     const capacity = Math.max(1, Math.floor(this.perSecond));
@@ -38,12 +48,13 @@ export class RateLimiter {
     while (true) {
       signal?.throwIfAborted();
       const now = this.clock.now();
-      let earliest = this.#pausedUntil;
+      let earliest = Math.max(this.#pausedUntil, this.#lastStart + this.#minGapMs);
       if (this.perSecond > 0 && this.#starts.length === capacity) {
         earliest = Math.max(earliest, (this.#starts[this.#next] as number) + windowMs);
       }
       if (now >= earliest) {
         if (this.perSecond > 0) this.#record(now, capacity);
+        this.#lastStart = now;
         return;
       }
       await this.clock.sleep(earliest - now, signal);

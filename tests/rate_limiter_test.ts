@@ -81,3 +81,13 @@ Deno.test("invalid rates are refused", () => {
   assert.throws(() => new RateLimiter(-1, new FakeClock()), RangeError);
   assert.throws(() => new RateLimiter(Infinity, new FakeClock()), RangeError);
 });
+
+Deno.test("a minimum gap spaces starts until it is lifted", async () => {
+  const clock = new FakeClock();
+  const limiter = new RateLimiter(0, clock);
+  limiter.setMinGap(250);
+  const spaced = await startTimes(limiter, clock, 3);
+  assert.deepEqual(spaced, [0, 250, 500]);
+  limiter.setMinGap(0);
+  assert.deepEqual(await startTimes(limiter, clock, 2), [500, 500]);
+});

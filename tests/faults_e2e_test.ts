@@ -1,0 +1,117 @@
+/** Whole runs against a flaky server still produce a complete, byte-exact backup. */
+import assert from "node:assert/strict";
+import { assertBackupMatches, expectedBackup } from "./expected_backup.ts";
+import { listFiles, readJsonFile, startHarness } from "./harness.ts";
+import { generateWorld } from "./simulator/generate.ts";
+import type { Fault, FaultPlan } from "./simulator/server.ts";
+import type { Channel, World } from "./simulator/world.ts";
+
+function myTeamChannels(world: World, meId: string): Channel[] {
+  return [...world.channels.values()].filter((c) =>
+    world.isChannelMember(c.id, meId) && (c.type === "O" || c.type === "P")
+  );
+}
+
+/** A deterministic hash of a request, to spread faults over about one in `every` requests. */
+function hash(text: string): number {
+  let h = 2166136261;
+  for (let i = 0; i < text.length; i++) h = Math.imul(h ^ text.charCodeAt(i), 16777619);
+  return h >>> 0;
+}
+
+Deno.test("5xx, 429 storms, cut-off downloads, broken JSON and stalls still give a byte-exact backup", async () => {
+  const { world, me, token } = generateWorld({
+    teams: 2,
+    channelsPerTeam: 3,
+    postsPerChannel: 300,
+    filesEvery: 3,
+    dms: 0,
+    gms: 0,
+  });
+  const kinds: Fault[] = [
+    { kind: "status", status: 500 },
+    { kind: "status", status: 502, body: "<html><h1>502 Bad Gateway</h1></html>" },
+    { kind: "status", status: 503 },
+    { kind: "status", status: 429, body: "limit exceeded", headers: { "Retry-After": "0" } },
+    { kind: "cutBody" },
+    { kind: "invalidJson" },
+    { kind: "slowBody", chunkBytes: 4, delayMs: 2500 },
+  ];
+  let injected = 0;
+  const faults: FaultPlan = (req) => {
+    const h = hash(`${req.path}?${req.query}`);
+    // Two failures in a row for some requests: a retry of a retry must work too.
+    if (req.attempt > 1 + (h % 2) || req.path.endsWith("/login") || h % 5 !== 0) return undefined;
+    injected++;
+    return kinds[h % kinds.length];
+  };
+  const h = await startHarness({
+    world,
+    faults,
+    credentials: { user: me.username, token },
+    channels: { teams: { "team-0": {}, "team-1": {} } },
+  });
+  try {
+    const result = await h.run(["--timeout", "1", "--concurrency", "6"]);
+    assert.equal(result.status, 0, result.err.join("\n"));
+    assert.ok(injected > 50, `${injected} faults injected`);
+    const retries = Number(/(\d+) retr/.exec(result.out.join("\n"))?.[1]);
+    assert.ok(retries >= injected, `${retries} retries reported for ${injected} faults`);
+    const expected = expectedBackup(world, { meId: me.id, channels: myTeamChannels(world, me.id) });
+    await assertBackupMatches(h.dataDir, expected, await listFiles(h.dataDir));
+  } finally {
+    await h.close();
+  }
+});
+
+Deno.test("an attachment that keeps failing is reported, the rest completes, and the next run fetches it", async () => {
+  const { world, me, token } = generateWorld({
+    teams: 1,
+    channelsPerTeam: 1,
+    postsPerChannel: 40,
+    dms: 0,
+    gms: 0,
+  });
+  const channel = myTeamChannels(world, me.id)[0] as Channel;
+  const withFile = world.channelPosts(channel.id).find((p) =>
+    p.delete_at === 0 && p.file_ids.length > 0
+  );
+  const fileId = withFile?.file_ids[0] as string;
+  let broken = true;
+  const faults: FaultPlan = (req) =>
+    broken && req.path === `/api/v4/files/${fileId}` ? { kind: "status", status: 500 } : undefined;
+  const h = await startHarness({
+    world,
+    faults,
+    credentials: { user: me.username, token },
+    channels: { teams: { "team-0": {} } },
+  });
+  try {
+    const first = await h.run(["--retries", "2", "--skip-users", "--skip-emojis"]);
+    assert.equal(first.status, 3);
+    const name = world.files.get(fileId)?.name as string;
+    assert.ok(
+      first.err.some((line) =>
+        line.includes(`attachment "${name}" (${fileId})`) && line.includes("HTTP 500")
+      ),
+    );
+    assert.equal(h.sim.requests.filter((r) => r.path === `/api/v4/files/${fileId}`).length, 3);
+    const state = await readJsonFile<{ pendingFiles: { fileId: string }[] }>(
+      `${h.dataDir}/.matterbak/channels/${channel.id}.json`,
+    );
+    assert.deepEqual(state.pendingFiles.map((p) => p.fileId), [fileId]);
+
+    broken = false;
+    const second = await h.run(["--skip-users", "--skip-emojis"]);
+    assert.equal(second.status, 0, second.err.join("\n"));
+    const expected = expectedBackup(world, {
+      meId: me.id,
+      channels: [channel],
+      skipUsers: true,
+      skipEmojis: true,
+    });
+    await assertBackupMatches(h.dataDir, expected, await listFiles(h.dataDir));
+  } finally {
+    await h.close();
+  }
+});
