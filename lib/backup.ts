@@ -174,6 +174,7 @@ export async function runBackup(options: BackupOptions, deps: BackupDeps): Promi
       ...(signal ? { signal } : {}),
       onEvent: (event) => {
         if (event.type === "retry") emit(event);
+        else if (event.type === "request") emit({ type: "request" });
       },
     });
     const api = new MattermostApi(client);

@@ -166,20 +166,40 @@ export interface MainDeps {
   fetch?: typeof fetch;
 }
 
-const consoleOutput: Output = {
-  // deno-lint-ignore no-console
-  out: (line) => console.log(line),
-  // deno-lint-ignore no-console
-  err: (line) => console.error(line),
-};
+/** Console output; on a terminal the status line is redrawn in place below the log lines. */
+function consoleOutput(): Output {
+  const encoder = new TextEncoder();
+  if (!Deno.stdout.isTerminal()) {
+    // deno-lint-ignore no-console
+    return { out: (line) => console.log(line), err: (line) => console.error(line) };
+  }
+  let status = "";
+  const write = (text: string) => Deno.stdout.writeSync(encoder.encode(text));
+  const above = (print: () => void) => {
+    if (status) write("\r\x1b[2K");
+    print();
+    if (status) write(status);
+  };
+  return {
+    // deno-lint-ignore no-console
+    out: (line) => above(() => console.log(line)),
+    // deno-lint-ignore no-console
+    err: (line) => above(() => console.error(line)),
+    status: (line) => {
+      const width = Deno.consoleSize().columns - 1;
+      status = line.length > width ? line.slice(0, width) : line;
+      write(`\r\x1b[2K${status}`);
+    },
+  };
+}
 
-export const defaultMainDeps: MainDeps = {
+export const defaultMainDeps = (): MainDeps => ({
   env: (name) => Deno.env.get(name),
-  output: consoleOutput,
-};
+  output: consoleOutput(),
+});
 
 /** Runs the command line and returns the exit status. The only place errors become statuses. */
-export async function main(args: string[], deps: MainDeps = defaultMainDeps): Promise<number> {
+export async function main(args: string[], deps: MainDeps = defaultMainDeps()): Promise<number> {
   const { output } = deps;
   let command: ParsedCommand;
   try {
@@ -229,6 +249,7 @@ export async function main(args: string[], deps: MainDeps = defaultMainDeps): Pr
     }
     status = exitCodeFor(reason);
   } finally {
+    reporter.stop();
     uninstall();
   }
   if (options.report) await writeReport(options.report, status, summary, reporter, output);

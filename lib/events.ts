@@ -26,7 +26,8 @@ export type BackupEvent =
   | { type: "channel-progress"; label: string; counts: PostCounts }
   | { type: "channel-done"; label: string; counts: PostCounts; unchanged: boolean }
   | { type: "failure"; failure: Failure }
-  | { type: "retry"; what: string; attempt: number; delayMs: number; reason: string };
+  | { type: "retry"; what: string; attempt: number; delayMs: number; reason: string }
+  | { type: "request" };
 
 export type EventSink = (event: BackupEvent) => void;
 

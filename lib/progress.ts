@@ -14,6 +14,8 @@ import {
 export interface Output {
   out: (line: string) => void;
   err: (line: string) => void;
+  /** Redraws the live status line (terminals only); absent where there is no terminal. */
+  status?: (line: string) => void;
 }
 
 export function formatBytes(bytes: number): string {
@@ -35,21 +37,53 @@ export function formatCounts(counts: PostCounts): string {
   return parts.join(", ");
 }
 
-/** Tallies what was saved, for the summary after an interruption. */
+/** Redraw the live status line at most this often. */
+const STATUS_INTERVAL_MS = 250;
+/** Requests per second are measured over this window. */
+const RATE_WINDOW_MS = 5000;
+
+/**
+ * Turns events into output: a line per finished channel, warnings and errors, and on a
+ * terminal a live status line with channels done, posts, files, requests, rate and ETA.
+ * Tallies what was saved, for the summary after an interruption.
+ */
 export class Reporter {
   readonly saved: PostCounts = emptyCounts();
   readonly failures: Failure[] = [];
   channelsDone = 0;
+  requests = 0;
   #total = 0;
+  #running = new Map<string, PostCounts>();
+  #requestTimes: number[] = [];
+  #started = performance.now();
+  #timer: ReturnType<typeof setInterval> | undefined;
 
-  constructor(readonly output: Output, readonly quiet: boolean) {}
+  constructor(readonly output: Output, readonly quiet: boolean) {
+    if (output.status && !quiet) {
+      this.#timer = setInterval(() => this.#drawStatus(), STATUS_INTERVAL_MS);
+    }
+  }
+
+  /** Stops the live display (clears the status line). */
+  stop(): void {
+    if (this.#timer === undefined) return;
+    clearInterval(this.#timer);
+    this.#timer = undefined;
+    this.output.status?.("");
+  }
+
+  #out(line: string): void {
+    this.output.out(line);
+  }
 
   readonly listener = (event: BackupEvent): void => {
-    const { out, err } = this.output;
+    const { err } = this.output;
     switch (event.type) {
       case "info":
+        if (!this.quiet) this.#out(event.message);
+        break;
       case "phase":
-        if (!this.quiet) out(event.type === "phase" ? `== ${event.phase}` : event.message);
+        if (!this.quiet) this.#out(`== ${event.phase}`);
         break;
       case "warning":
         err(`warning: ${event.message}`);
@@ -58,15 +92,18 @@ export class Reporter {
         this.#total = event.total;
         break;
       case "channel-start":
+        this.#running.set(event.label, emptyCounts());
         break;
       case "channel-progress":
+        this.#running.set(event.label, { ...event.counts });
         break;
       case "channel-done":
+        this.#running.delete(event.label);
         this.channelsDone++;
         addCounts(this.saved, event.counts);
         if (!this.quiet) {
           const what = event.unchanged ? "unchanged" : formatCounts(event.counts);
-          out(`[${this.channelsDone}/${this.#total}] ${event.label}: ${what}`);
+          this.#out(`[${this.channelsDone}/${this.#total}] ${event.label}: ${what}`);
         }
         break;
       case "failure":
@@ -75,17 +112,44 @@ export class Reporter {
         break;
       case "retry":
         if (!this.quiet) {
-          out(
+          this.#out(
             `retry ${event.attempt} for ${event.what} in ${
               (event.delayMs / 1000).toFixed(1)
             } s (${event.reason})`,
           );
         }
         break;
+      case "request":
+        this.requests++;
+        if (this.#timer !== undefined) this.#requestTimes.push(performance.now());
+        break;
     }
   };
 
+  /** The live status line: what is done so far, the request rate and a rough ETA. */
+  statusLine(now = performance.now()): string {
+    const counts = { ...this.saved };
+    for (const running of this.#running.values()) addCounts(counts, running);
+    while ((this.#requestTimes[0] ?? now) < now - RATE_WINDOW_MS) this.#requestTimes.shift();
+    const rate = this.#requestTimes.length /
+      (Math.min(RATE_WINDOW_MS, now - this.#started) / 1000 || 1);
+    const elapsed = now - this.#started;
+    const eta = this.channelsDone > 0 && this.channelsDone < this.#total
+      ? ` ETA ${formatDuration((elapsed / this.channelsDone) * (this.#total - this.channelsDone))}`
+      : "";
+    return `channels ${this.channelsDone}/${this.#total} | posts ${
+      counts.newPosts + counts.updatedPosts
+    } | ` +
+      `files ${counts.files} (${formatBytes(counts.fileBytes)}) | requests ${this.requests} ` +
+      `(${rate.toFixed(1)}/s)${eta}`;
+  }
+
+  #drawStatus(): void {
+    this.output.status?.(this.statusLine());
+  }
+
   summary(summary: RunSummary): void {
+    this.stop();
     if (this.quiet) return;
     const { out } = this.output;
     const c = summary.channels;
@@ -114,6 +178,7 @@ export class Reporter {
   }
 
   interrupted(signal: string): void {
+    this.stop();
     this.output.err(
       `Interrupted by ${signal}: ${this.channelsDone} channel(s) finished, posts ${
         formatCounts(this.saved)
@@ -121,4 +186,12 @@ export class Reporter {
         `the next run continues where this one stopped`,
     );
   }
+}
+
+export function formatDuration(ms: number): string {
+  const seconds = Math.round(ms / 1000);
+  if (seconds < 60) return `${seconds}s`;
+  const minutes = Math.floor(seconds / 60);
+  if (minutes < 60) return `${minutes}m${String(seconds % 60).padStart(2, "0")}s`;
+  return `${Math.floor(minutes / 60)}h${String(minutes % 60).padStart(2, "0")}m`;
 }
