@@ -270,29 +270,37 @@ class ChannelSync {
     const posts = Object.values(list.posts).filter((post) =>
       !isHistoryCopy(post) && post.channel_id === this.target.channel.id
     );
-    const files: FileInfo[] = [];
-    for (const post of posts) {
+    // Posts of a page are independent files: read, merge and write them in parallel.
+    const stored = await mapPooled(posts, this.options.concurrency, async (post) => {
       this.options.signal?.throwIfAborted();
       const fileName = this.#index.get(post.id);
-      const stored = fileName ? await this.#readPost(fileName) : undefined;
-      const merged = mergePost(stored, post);
-      if (!merged) continue;
+      const before = fileName ? await this.#readPost(fileName) : undefined;
+      const merged = mergePost(before, post);
+      if (!merged) return undefined;
+      const name = fileName ?? postFileName(merged);
+      const written = await this.#writePost(name, merged);
+      return { merged, before, name, written };
+    });
+    const files: FileInfo[] = [];
+    const deletedRoots: Post[] = [];
+    for (const result of stored) {
+      if (!result) continue;
+      const { merged, before, name, written } = result;
+      if (!before) {
+        this.#index.set(merged.id, name);
+        this.result.counts.newPosts++;
+      } else if (written) {
+        if (merged.delete_at > 0 && before.delete_at === 0) this.result.counts.deletedPosts++;
+        else this.result.counts.updatedPosts++;
+      }
       if (merged.delete_at === 0) {
         files.push(...(merged.metadata?.files ?? []));
         this.#collectUsers(merged);
       }
-      if (!stored) {
-        const name = postFileName(merged);
-        await this.#writePost(name, merged);
-        this.#index.set(merged.id, name);
-        this.result.counts.newPosts++;
-      } else if (await this.#writePost(fileName as string, merged)) {
-        if (merged.delete_at > 0 && stored.delete_at === 0) this.result.counts.deletedPosts++;
-        else this.result.counts.updatedPosts++;
-      }
       if (merged.root_id) this.#addReply(merged.root_id, merged.id);
-      if (merged.delete_at > 0 && !merged.root_id) await this.#deleteReplies(merged);
+      else if (merged.delete_at > 0) deletedRoots.push(merged);
     }
+    for (const root of deletedRoots) await this.#deleteReplies(root);
     await this.#saveFiles(files);
     this.options.emit({ type: "channel-progress", label: this.#label, counts: this.result.counts });
   }
