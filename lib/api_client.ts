@@ -352,16 +352,28 @@ async function readTextLimited(response: Response, limit: number): Promise<strin
   return new TextDecoder().decode(concat(chunks).subarray(0, limit));
 }
 
-/** Reads the whole body as bytes. */
-export async function readBytes(response: ApiResponse): Promise<Uint8Array> {
+/** Largest answer read into memory (lists, records, images); attachments are streamed. */
+export const MAX_ANSWER_BYTES = 256 * 1024 * 1024;
+
+/** Reads the whole body as bytes, refusing more than `limit`. */
+export async function readBytes(
+  response: ApiResponse,
+  what = "answer",
+  limit = MAX_ANSWER_BYTES,
+): Promise<Uint8Array> {
   if (!response.body) return new Uint8Array();
   const chunks: Uint8Array[] = [];
-  for await (const chunk of response.body) chunks.push(chunk);
+  let size = 0;
+  for await (const chunk of response.body) {
+    size += chunk.length;
+    if (size > limit) throw new ServerError(`Refused ${what}: larger than ${limit} bytes`);
+    chunks.push(chunk);
+  }
   return concat(chunks);
 }
 
 async function readJson(response: ApiResponse, spec: RequestSpec): Promise<unknown> {
-  const bytes = await readBytes(response);
+  const bytes = await readBytes(response, spec.what);
   try {
     return JSON.parse(new TextDecoder().decode(bytes));
   } catch (error) {

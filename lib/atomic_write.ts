@@ -4,6 +4,7 @@
  * Temporary files carry TEMP_SUFFIX so a later run can remove what a crash left behind.
  */
 import { basename, dirname, join } from "node:path";
+import { StorageError } from "./errors.ts";
 
 export const TEMP_SUFFIX = ".mbtmp";
 
@@ -54,6 +55,10 @@ export async function writeFileAtomic(
           const { done, value } = await reader.read();
           if (done) break;
           written += await writeAll(file, value);
+          // A server sending more than announced must not fill the disk first.
+          if (options.expectedSize !== undefined && written > options.expectedSize) {
+            throw new SizeMismatchError(path, options.expectedSize, written);
+          }
         }
       } finally {
         reader.releaseLock();
@@ -75,8 +80,18 @@ export async function writeFileAtomic(
   } catch (error) {
     if (!closed) file.close();
     await Deno.remove(temp).catch(() => {});
+    if (isDiskFull(error)) {
+      throw new StorageError(`The disk is full: cannot write ${path}`, { cause: error });
+    }
     throw error;
   }
+}
+
+/** ENOSPC (and EDQUOT, a full quota), which Deno reports without an error class of its own. */
+export function isDiskFull(error: unknown): boolean {
+  return error instanceof Error &&
+    (/\(os error (28|122)\)/.test(error.message) ||
+      /ENOSPC|EDQUOT/.test(String((error as { code?: string }).code)));
 }
 
 async function writeAll(file: Deno.FsFile, bytes: Uint8Array): Promise<number> {

@@ -3,7 +3,7 @@
  * users and emoji into the data dir, and zip it. Everything the run touches comes in through
  * `BackupDeps`, so tests drive it with a simulator, a fake clock and their own signal.
  */
-import { resolve } from "node:path";
+import { dirname, isAbsolute, relative, resolve } from "node:path";
 import { ApiClient } from "./api_client.ts";
 import { removeStaleTempFiles } from "./atomic_write.ts";
 import {
@@ -21,9 +21,10 @@ import {
   parseChannels,
   parseCredentials,
   readConfigFile,
+  secretWarnings,
 } from "./config.ts";
 import { DataDir, type RelPath } from "./data_dir.ts";
-import { describeError, StorageError } from "./errors.ts";
+import { describeError, isFatal, StorageError, UsageError } from "./errors.ts";
 import { addCounts, emptyCounts, type EventSink, type Failure, type PostCounts } from "./events.ts";
 import { DIRS, groupLabel } from "./layout.ts";
 import {
@@ -106,7 +107,9 @@ export async function loadConfig(
     await readConfigFile(options.channels, "Channels"),
     options.channels,
   );
-  for (const message of [...credentials.warnings, ...channels.warnings]) {
+  const mode = await Deno.stat(options.credentials).then((info) => info.mode, () => null);
+  const secrets = secretWarnings(options.credentials, credentials, mode);
+  for (const message of [...credentials.warnings, ...channels.warnings, ...secrets]) {
     emit({ type: "warning", message });
   }
   return { credentials: credentials.value, channels: channels.value };
@@ -137,6 +140,23 @@ async function openDataDir(path: string): Promise<DataDir> {
   return dataDir;
 }
 
+/** The zip must be writable where asked, and not inside the data dir it is made from. */
+async function checkZipPath(zipPath: string, dataRoot: string): Promise<string> {
+  const rel = relative(dataRoot, zipPath);
+  if (rel === "" || (!rel.startsWith("..") && !isAbsolute(rel))) {
+    throw new UsageError(
+      `--output-zip ${zipPath} is inside the data dir ${dataRoot}; put it elsewhere`,
+    );
+  }
+  const info = await Deno.stat(zipPath).catch(() => undefined);
+  if (info?.isDirectory) throw new UsageError(`--output-zip ${zipPath} is a directory`);
+  const parent = await Deno.stat(dirname(zipPath)).catch(() => undefined);
+  if (!parent?.isDirectory) {
+    throw new StorageError(`The folder for --output-zip ${zipPath} does not exist`);
+  }
+  return zipPath;
+}
+
 export async function runBackup(options: BackupOptions, deps: BackupDeps): Promise<RunSummary> {
   const clock = deps.clock ?? systemClock;
   const random = deps.random ?? Math.random;
@@ -144,7 +164,10 @@ export async function runBackup(options: BackupOptions, deps: BackupDeps): Promi
   const { emit, signal } = deps;
   const { credentials, channels: config } = await loadConfig(options, deps.env, emit);
   const dataDir = await openDataDir(options.dataDir);
-  const zipPath = resolve(options.outputZip ?? defaultZipPath(credentials.user));
+  const zipPath = await checkZipPath(
+    resolve(options.outputZip ?? defaultZipPath(credentials.user)),
+    dataDir.root,
+  );
   const lock = await acquireRunLock(dataDir);
   try {
     const removed = await removeStaleTempFiles(dataDir.root);
@@ -277,7 +300,7 @@ async function backupAll(ctx: RunContext): Promise<RunSummary> {
       teamBases.set(team.id, base);
       memberIds.forEach((id) => neededUsers.add(id));
     } catch (error) {
-      if (signal?.aborted) throw error;
+      if (isFatal(error, signal)) throw error;
       records.failures.push({ what: `team ${team.name}`, why: describeError(error) });
       emit({ type: "failure", failure: records.failures.at(-1) as Failure });
     }
@@ -309,7 +332,7 @@ async function backupAll(ctx: RunContext): Promise<RunSummary> {
       if (result.unchanged) channelStats.unchanged++;
       emit({ type: "channel-done", label, counts: result.counts, unchanged: result.unchanged });
     } catch (error) {
-      if (signal?.aborted) throw error;
+      if (isFatal(error, signal)) throw error;
       channelStats.failed++;
       const failure = { what: `channel ${label}`, why: describeError(error) };
       failures.push(failure);
@@ -348,7 +371,7 @@ async function backupAll(ctx: RunContext): Promise<RunSummary> {
       }
       emojis = result?.images;
     } catch (error) {
-      if (signal?.aborted) throw error;
+      if (isFatal(error, signal)) throw error;
       failures.push({ what: "custom emoji", why: describeError(error) });
       emit({ type: "failure", failure: failures.at(-1) as Failure });
     }

@@ -8,7 +8,7 @@ import { syncDir } from "./atomic_write.ts";
 import { relPathFromString, relPathString, writeChannelState } from "./backup_store.ts";
 import type { Clock } from "./clock.ts";
 import type { DataDir, RelPath } from "./data_dir.ts";
-import { describeError } from "./errors.ts";
+import { describeError, isFatal } from "./errors.ts";
 import { emptyCounts, type EventSink, type Failure, type PostCounts } from "./events.ts";
 import {
   DIRS,
@@ -374,7 +374,7 @@ class ChannelSync {
       this.result.counts.files++;
       this.result.counts.fileBytes += bytes;
     } catch (error) {
-      if (signal?.aborted) throw error;
+      if (isFatal(error, signal)) throw error;
       if (!this.#state.pendingFiles.some((p) => p.fileId === info.id)) {
         this.#state.pendingFiles.push({ fileId: info.id, postId: String(info.post_id ?? "") });
       }

@@ -168,7 +168,11 @@ export interface SecretEnv {
  * Checks credentials.json. `MATTERBAK_PASSWORD` and `MATTERBAK_TOKEN` override the file's
  * secrets; a token wins over a password.
  */
-export function parseCredentials(text: string, path: string, env: SecretEnv): Parsed<Credentials> {
+export function parseCredentials(
+  text: string,
+  path: string,
+  env: SecretEnv,
+): Parsed<Credentials> & { secretInFile: boolean } {
   const data = parseJsonFile(text, path);
   if (!isObject(data)) {
     throw new ConfigError(
@@ -212,7 +216,8 @@ export function parseCredentials(text: string, path: string, env: SecretEnv): Pa
   const value: Credentials = { user, url };
   if (token) value.token = token;
   else if (password) value.password = password;
-  return { value, warnings };
+  const secretInFile = data.token !== undefined || data.password !== undefined;
+  return { value, warnings, secretInFile };
 }
 
 function nonEmpty(value: string | undefined): string | undefined {
@@ -285,4 +290,35 @@ export function parseChannels(text: string, path: string): Parsed<ChannelsConfig
     }
   }
   return { value, warnings };
+}
+
+const LOCAL_HOSTS = /^(localhost|127\.\d+\.\d+\.\d+|\[::1\])$/i;
+
+/**
+ * Warnings about how secrets are kept and sent: a credentials file others can read (POSIX
+ * mode bits; `mode` is null on Windows) and a plain-http URL to a host other than this one.
+ */
+export function secretWarnings(
+  path: string,
+  credentials: Parsed<Credentials> & { secretInFile: boolean },
+  mode: number | null,
+): string[] {
+  const warnings: string[] = [];
+  const { url, token } = credentials.value;
+  if (credentials.secretInFile && mode !== null && (mode & 0o077) !== 0) {
+    warnings.push(
+      `${path} can be read by other users (mode ${
+        (mode & 0o777).toString(8)
+      }); run: chmod 600 ${path}`,
+    );
+  }
+  const parsed = new URL(url);
+  if (parsed.protocol === "http:" && !LOCAL_HOSTS.test(parsed.hostname)) {
+    warnings.push(
+      `${url} uses plain http: your ${
+        token ? "token" : "password"
+      } travels unencrypted; use https://`,
+    );
+  }
+  return warnings;
 }

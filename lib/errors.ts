@@ -97,3 +97,11 @@ export function describeError(error: unknown): string {
   if (error instanceof Error) return error.message;
   return String(error);
 }
+
+/**
+ * Failures that end the whole run rather than one item: a full disk or unusable data dir
+ * (nothing more can be saved), and an interruption.
+ */
+export function isFatal(error: unknown, signal?: AbortSignal): boolean {
+  return signal?.aborted === true || error instanceof StorageError;
+}

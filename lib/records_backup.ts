@@ -5,7 +5,7 @@
  */
 import { findBase, indexBases } from "./backup_store.ts";
 import type { DataDir, RelPath } from "./data_dir.ts";
-import { describeError } from "./errors.ts";
+import { describeError, isFatal } from "./errors.ts";
 import type { EventSink, Failure } from "./events.ts";
 import {
   DIRS,
@@ -29,7 +29,7 @@ export interface RecordsContext {
 }
 
 function fail(ctx: RecordsContext, what: string, error: unknown): void {
-  if (ctx.signal?.aborted) throw error;
+  if (isFatal(error, ctx.signal)) throw error;
   const failure = { what, why: describeError(error) };
   ctx.failures.push(failure);
   ctx.emit({ type: "failure", failure });

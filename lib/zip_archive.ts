@@ -4,9 +4,10 @@
  * deflated; media that is already compressed is stored.
  */
 import { configure, ZipWriter } from "@zip.js/zip.js";
-import { basename, dirname, join, relative, resolve } from "node:path";
+import { basename, dirname, join, relative, resolve, sep } from "node:path";
 import { isTempName, TEMP_SUFFIX } from "./atomic_write.ts";
 import { DIRS } from "./layout.ts";
+import { isSafeComponent, safeName } from "./safe_name.ts";
 
 configure({ useWebWorkers: false });
 
@@ -30,7 +31,10 @@ async function* walk(
   );
   for (const entry of entries) {
     const path = join(dir, entry.name);
-    const name = relative(root, path).split(/[\\/]/).join("/");
+    // Names matterbak wrote unsanitised are made safe inside the zip only.
+    const name = relative(root, path).split(sep).map((part) =>
+      isSafeComponent(part) ? part : safeName(part, 200)
+    ).join("/");
     if (entry.isDirectory) {
       yield { path, name: `${name}/`, isDir: true };
       yield* walk(root, path);
@@ -63,16 +67,21 @@ export async function writeZip(
       },
     });
     const writer = new ZipWriter(sink, { useWebWorkers: false });
+    const names = new Set<string>();
     for await (const entry of walk(root)) {
       options.signal?.throwIfAborted();
       if (exclude.has(entry.path)) continue;
+      // Two unsafe names can map to one safe name; keep both entries.
+      let name = entry.name;
+      for (let n = 2; names.has(name); n++) name = entry.name.replace(/(\/?)$/, `~${n}$1`);
+      names.add(name);
       if (entry.isDir) {
-        await writer.add(entry.name, undefined, { directory: true });
+        await writer.add(name, undefined, { directory: true });
       } else {
         const source = await Deno.open(entry.path, { read: true });
         const { size } = await source.stat();
-        await writer.add(entry.name, { readable: source.readable, size }, {
-          level: STORED.test(entry.name) ? 0 : 6,
+        await writer.add(name, { readable: source.readable, size }, {
+          level: STORED.test(name) ? 0 : 6,
         });
       }
       entries++;

@@ -44,7 +44,9 @@ export async function startHarness(options: HarnessOptions): Promise<Harness> {
   const dataDir = join(dir, "data");
   const zipPath = join(dir, "backup.zip");
   const url = credentials.url ?? `${sim.url}/api`;
-  await Deno.writeTextFile(credentialsPath, JSON.stringify({ ...credentials, url }));
+  await Deno.writeTextFile(credentialsPath, JSON.stringify({ ...credentials, url }), {
+    mode: 0o600,
+  });
   const writeChannels = (config: ChannelsConfig) =>
     Deno.writeTextFile(channelsPath, JSON.stringify(config));
   await writeChannels(channels);
