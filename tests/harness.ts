@@ -86,6 +86,32 @@ export async function startHarness(options: HarnessOptions): Promise<Harness> {
   };
 }
 
+const ROOT = new URL("..", import.meta.url).pathname;
+
+/** The permissions the standalone binary gets (README, deno.json `compile` tasks). */
+export const CLI_PERMISSIONS = [
+  "--allow-net",
+  "--allow-read",
+  "--allow-write",
+  "--allow-env=MATTERBAK_PASSWORD,MATTERBAK_TOKEN,MATTERBAK_MFA_CODE",
+];
+
+/** Runs `main.ts` as its own process with the binary's permissions. */
+export async function runCliProcess(
+  args: string[],
+  env: Record<string, string> = {},
+): Promise<RunResult> {
+  const output = await new Deno.Command(Deno.execPath(), {
+    cwd: ROOT,
+    args: ["run", ...CLI_PERMISSIONS, "main.ts", ...args],
+    env: { NO_COLOR: "1", RUST_BACKTRACE: "0", ...env },
+    stdin: "null",
+  }).output();
+  const lines = (bytes: Uint8Array) =>
+    new TextDecoder().decode(bytes).split("\n").filter((l) => l !== "");
+  return { status: output.code, out: lines(output.stdout), err: lines(output.stderr) };
+}
+
 /** Every file below `root` as a relative `/`-separated path. */
 export async function listFiles(root: string): Promise<string[]> {
   const out: string[] = [];
