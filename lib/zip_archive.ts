@@ -1,19 +1,19 @@
 /**
- * Zips the whole data dir into one archive, streamed entry by entry, under a temporary name
- * that is renamed over the target only when complete (an old zip stays until then). JSON is
- * deflated; media that is already compressed is stored.
+ * Zips the whole data dir into one archive, entry by entry, under a temporary name that is
+ * renamed over the target only when complete (an old zip stays until then). JSON is deflated;
+ * media that is already compressed is stored. Memory stays flat in the number of files.
  */
-import { configure, ZipWriter } from "@zip.js/zip.js";
 import { basename, dirname, join, relative, resolve, sep } from "node:path";
 import { isTempName, TEMP_SUFFIX } from "./atomic_write.ts";
 import { DIRS } from "./layout.ts";
 import { isSafeComponent, safeName } from "./safe_name.ts";
-
-configure({ useWebWorkers: false });
+import { ZipWriter } from "./zip_writer.ts";
 
 /** Extensions whose content is already compressed: deflating them again wastes CPU. */
 const STORED =
   /\.(png|jpe?g|gif|webp|zip|gz|tgz|bz2|xz|7z|rar|mp3|mp4|m4a|mov|avi|mkv|webm|ogg|pdf|docx|xlsx|pptx|heic)$/i;
+/** Files up to this size are read whole and deflated in one call; larger ones are streamed. */
+const WHOLE_FILE_LIMIT = 1 << 20;
 
 export interface ZipOptions {
   /** Absolute paths never to include (credentials, the zip itself). */
@@ -21,20 +21,19 @@ export interface ZipOptions {
   signal?: AbortSignal;
 }
 
-/** Files below `root` in a stable order, as paths relative to it with `/` separators. */
-async function* walk(
-  root: string,
-  dir = root,
-): AsyncGenerator<{ path: string; name: string; isDir: boolean }> {
-  const entries = (await Array.fromAsync(Deno.readDir(dir))).sort((a, b) =>
-    a.name < b.name ? -1 : a.name > b.name ? 1 : 0
-  );
+interface WalkEntry {
+  path: string;
+  name: string;
+  isDir: boolean;
+}
+
+/** Entries below `root` in a stable order, one folder listed at a time. */
+async function* walk(root: string, dir = root): AsyncGenerator<WalkEntry> {
+  const entries = (await Array.fromAsync(Deno.readDir(dir)))
+    .sort((a, b) => a.name < b.name ? -1 : a.name > b.name ? 1 : 0);
   for (const entry of entries) {
     const path = join(dir, entry.name);
-    // Names matterbak wrote unsanitised are made safe inside the zip only.
-    const name = relative(root, path).split(sep).map((part) =>
-      isSafeComponent(part) ? part : safeName(part, 200)
-    ).join("/");
+    const name = relative(root, path).split(sep).map(zipComponent).join("/");
     if (entry.isDirectory) {
       yield { path, name: `${name}/`, isDir: true };
       yield* walk(root, path);
@@ -42,6 +41,18 @@ async function* walk(
       yield { path, name, isDir: false };
     }
   }
+}
+
+/**
+ * A path component as it goes into the zip. Names matterbak wrote unsanitised are made safe
+ * there; a short hash of the original keeps two such names from colliding with each other or
+ * with a safe name, without remembering every name written.
+ */
+function zipComponent(part: string): string {
+  if (isSafeComponent(part)) return part;
+  let hash = 2166136261;
+  for (let i = 0; i < part.length; i++) hash = Math.imul(hash ^ part.charCodeAt(i), 16777619);
+  return `${safeName(part, 180)}~${(hash >>> 0).toString(36)}`;
 }
 
 export async function writeZip(
@@ -57,47 +68,33 @@ export async function writeZip(
     dirname(zipPath),
     `.${basename(zipPath)}.${crypto.randomUUID().slice(0, 8)}${TEMP_SUFFIX}`,
   );
-  const file = await Deno.open(temp, { write: true, createNew: true });
-  let entries = 0;
+  const writer = new ZipWriter(await Deno.open(temp, { write: true, createNew: true }));
   try {
-    const sink = new WritableStream<Uint8Array>({
-      async write(chunk) {
-        let offset = 0;
-        while (offset < chunk.length) offset += await file.write(chunk.subarray(offset));
-      },
-    });
-    const writer = new ZipWriter(sink, { useWebWorkers: false });
-    const names = new Set<string>();
     for await (const entry of walk(root)) {
       options.signal?.throwIfAborted();
       if (exclude.has(entry.path)) continue;
-      // Two unsafe names can map to one safe name; keep both entries.
-      let name = entry.name;
-      for (let n = 2; names.has(name); n++) name = entry.name.replace(/(\/?)$/, `~${n}$1`);
-      names.add(name);
+      const { name } = entry;
       if (entry.isDir) {
-        await writer.add(name, undefined, { directory: true });
+        await writer.addDirectory(name);
+        continue;
+      }
+      const info = await Deno.stat(entry.path);
+      const zipOptions = {
+        level: STORED.test(name) ? 0 : 6,
+        ...(info.mtime ? { mtime: info.mtime } : {}),
+      };
+      if (info.size <= WHOLE_FILE_LIMIT) {
+        await writer.addBytes(name, await Deno.readFile(entry.path), zipOptions);
       } else {
         const source = await Deno.open(entry.path, { read: true });
-        const { size } = await source.stat();
-        await writer.add(name, { readable: source.readable, size }, {
-          level: STORED.test(name) ? 0 : 6,
-        });
+        await writer.addStream(name, source.readable, { ...zipOptions, size: info.size });
       }
-      entries++;
     }
     await writer.close();
-    await file.sync();
-    const { size } = await file.stat();
-    file.close();
     await Deno.rename(temp, zipPath);
-    return { entries, bytes: size };
+    return { entries: writer.entries, bytes: writer.size };
   } catch (error) {
-    try {
-      file.close();
-    } catch {
-      // Already closed.
-    }
+    writer.abort();
     await Deno.remove(temp).catch(() => {});
     throw error;
   }

@@ -88,8 +88,12 @@ export async function startHarness(options: HarnessOptions): Promise<Harness> {
 
 const ROOT = new URL("..", import.meta.url).pathname;
 
-/** The permissions the standalone binary gets (README, deno.json `compile` tasks). */
+/**
+ * The permissions and runtime flags the standalone binary gets (README, deno.json `compile`
+ * tasks). A small young generation keeps V8 from growing its heap with short-lived garbage.
+ */
 export const CLI_PERMISSIONS = [
+  "--v8-flags=--max-semi-space-size=1",
   "--allow-net",
   "--allow-read",
   "--allow-write",

@@ -1,0 +1,262 @@
+/**
+ * `deno task bench`: measures the backup against the simulator and prints the figures the
+ * README quotes. Each run is the real CLI in its own process (so its memory is its own), the
+ * simulator in this one.
+ *
+ * 1. speed: many channels, tens of thousands of posts, thousands of files, 30 ms latency, no
+ *    rate limit; --concurrency 8 against --concurrency 1; requests against the minimum the data
+ *    needs.
+ * 2. rate: --rate-limit 10 must take requests/10 seconds (within 10 %).
+ * 3. memory: one channel of 200,000 posts, then zipping its 200,000 files; peak RSS.
+ *
+ * `deno task bench --quick` runs smaller worlds (a smoke test of this script).
+ */
+import { join } from "node:path";
+import { generateWorld } from "../tests/simulator/generate.ts";
+import { startSimulator } from "../tests/simulator/server.ts";
+import type { World } from "../tests/simulator/world.ts";
+import { CLI_PERMISSIONS } from "../tests/harness.ts";
+
+const quick = Deno.args.includes("--quick");
+const ROOT = new URL("..", import.meta.url).pathname;
+
+interface RunFigures {
+  seconds: number;
+  requests: number;
+  inFlightPeak: number;
+  peakRssMb: number;
+  status: number;
+  /** Seconds from the first request's start to the last one's. */
+  requestSpan: number;
+}
+
+/** Peak resident memory of a running process, from /proc (Linux); 0 where unavailable. */
+async function peakRss(pid: number): Promise<number> {
+  try {
+    const status = await Deno.readTextFile(`/proc/${pid}/status`);
+    return Number(/^VmHWM:\s*(\d+) kB/m.exec(status)?.[1] ?? 0) / 1024;
+  } catch {
+    return 0;
+  }
+}
+
+async function runCli(
+  world: World,
+  user: string,
+  token: string,
+  config: unknown,
+  args: string[],
+  latencyMs: number,
+) {
+  const sim = await startSimulator({ world, latencyMs });
+  const dir = await Deno.makeTempDir({ prefix: "matterbak-bench-" });
+  try {
+    await Deno.writeTextFile(join(dir, "c.json"), JSON.stringify({ user, token, url: sim.url }), {
+      mode: 0o600,
+    });
+    await Deno.writeTextFile(join(dir, "ch.json"), JSON.stringify(config));
+    const started = performance.now();
+    const child = new Deno.Command(Deno.execPath(), {
+      cwd: ROOT,
+      args: [
+        "run",
+        ...CLI_PERMISSIONS,
+        "main.ts",
+        "--credentials",
+        join(dir, "c.json"),
+        "--channels",
+        join(dir, "ch.json"),
+        "-d",
+        join(dir, "data"),
+        "-o",
+        join(dir, "out.zip"),
+        "--quiet",
+        ...args,
+      ],
+      stdout: "null",
+      stderr: "inherit",
+      env: { NO_COLOR: "1" },
+    }).spawn();
+    let peak = 0;
+    const poll = setInterval(async () => {
+      peak = Math.max(peak, await peakRss(child.pid));
+    }, 50);
+    const { code } = await child.status;
+    clearInterval(poll);
+    const starts = sim.requests.map((r) => r.startedAt);
+    const figures: RunFigures = {
+      seconds: (performance.now() - started) / 1000,
+      requests: sim.requests.length,
+      inFlightPeak: sim.inFlightPeak,
+      peakRssMb: peak,
+      status: code,
+      requestSpan: (Math.max(...starts) - Math.min(...starts)) / 1000,
+    };
+    return { figures, dir, sim };
+  } finally {
+    await sim.close();
+  }
+}
+
+/**
+ * Requests the data needs at the least: lists end with a short page (no total is given),
+ * post pages end when the server says there is nothing older; one request per file,
+ * picture and image. A token run has no login or logout.
+ */
+function minimumRequests(world: World, meId: string): number {
+  const listPages = (n: number) => Math.floor(n / 200) + 1;
+  const postPages = (n: number) => Math.max(1, Math.ceil(n / 200));
+  const mine = [...world.channels.values()].filter((c) =>
+    world.isChannelMember(c.id, meId) && c.type !== "D" && c.type !== "G"
+  );
+  let total = 3 + 1; // me, teams, channels; the emoji list
+  const users = new Set<string>([meId]);
+  for (const team of world.teams.values()) {
+    if (!world.isTeamMember(team.id, meId)) continue;
+    total += listPages(world.teamMembers(team.id).length) + (world.teamIcon(team.id) ? 1 : 0);
+    world.teamMembers(team.id).forEach((m) => users.add(m.user_id));
+  }
+  for (const channel of mine) {
+    const live = world.channelPosts(channel.id).filter((p) => p.delete_at === 0);
+    total += listPages(world.channelMembers(channel.id).length) + postPages(live.length);
+    world.channelMembers(channel.id).forEach((m) => users.add(m.user_id));
+    for (const post of live) {
+      total += post.file_ids.length;
+      users.add(post.user_id);
+    }
+  }
+  total += Math.ceil(users.size / 200);
+  total += [...users].filter((id) => (world.user(id).last_picture_update ?? 0) > 0).length;
+  total += [...world.emojis.values()].filter((e) => e.delete_at === 0).length;
+  return total;
+}
+
+function teamsConfig(world: World) {
+  return { teams: Object.fromEntries([...world.teams.values()].map((t) => [t.name, {}])) };
+}
+
+const results: string[] = [];
+const note = (line: string) => {
+  results.push(line);
+  // deno-lint-ignore no-console
+  console.log(line);
+};
+
+// 1. Speed and request count.
+{
+  const size = quick
+    ? { teams: 2, channelsPerTeam: 4, postsPerChannel: 300 }
+    : { teams: 4, channelsPerTeam: 10, postsPerChannel: 1000 };
+  const make = () => generateWorld({ ...size, filesEvery: 10, dms: 0, gms: 0 });
+  const { world, me, token } = make();
+  const posts =
+    [...world.posts.values()].filter((p) => p.delete_at === 0 && p.original_id === "").length;
+  note(
+    `speed: ${world.channels.size} channels, ${posts} posts, ${world.files.size} files, 30 ms latency, no rate limit`,
+  );
+  const parallel = await runCli(world, me.username, token, teamsConfig(world), [
+    "--rate-limit",
+    "0",
+    "--concurrency",
+    "8",
+  ], 30);
+  const minimum = minimumRequests(world, me.id);
+  const serial = await runCli(make().world, me.username, token, teamsConfig(world), [
+    "--rate-limit",
+    "0",
+    "--concurrency",
+    "1",
+  ], 30);
+  for (const run of [parallel, serial]) await Deno.remove(run.dir, { recursive: true });
+  const p = parallel.figures;
+  const s = serial.figures;
+  note(
+    `  --concurrency 8: ${p.seconds.toFixed(1)} s, ${p.requests} requests (${
+      (p.requests / p.seconds).toFixed(0)
+    }/s), peak in flight ${p.inFlightPeak}, peak RSS ${
+      p.peakRssMb.toFixed(0)
+    } MB, exit ${p.status}`,
+  );
+  note(
+    `  --concurrency 1: ${s.seconds.toFixed(1)} s, ${s.requests} requests (${
+      (s.requests / s.seconds).toFixed(0)
+    }/s), peak in flight ${s.inFlightPeak}, peak RSS ${
+      s.peakRssMb.toFixed(0)
+    } MB, exit ${s.status}`,
+  );
+  note(
+    `  speed-up ${
+      (s.seconds / p.seconds).toFixed(1)
+    }x (target >= 4x); requests ${p.requests} vs minimum ${minimum}: +${
+      ((p.requests / minimum - 1) * 100).toFixed(1)
+    } % (target <= 10 %)`,
+  );
+}
+
+// 2. The rate limit holds over a whole run.
+{
+  const { world, me, token } = generateWorld({
+    teams: 1,
+    channelsPerTeam: quick ? 2 : 4,
+    postsPerChannel: 200,
+    filesEvery: 8,
+    dms: 0,
+    gms: 0,
+  });
+  const run = await runCli(
+    world,
+    me.username,
+    token,
+    teamsConfig(world),
+    ["--rate-limit", "10"],
+    0,
+  );
+  await Deno.remove(run.dir, { recursive: true });
+  const { requestSpan, requests } = run.figures;
+  // N requests at 10/s: the first 10 start at once, so the last starts at (N - 10) / 10 s.
+  const expected = (requests - 10) / 10;
+  note(
+    `rate: --rate-limit 10, ${requests} requests started over ${
+      requestSpan.toFixed(1)
+    } s; expected ` +
+      `${expected.toFixed(1)} s: ${
+        ((requestSpan / expected - 1) * 100).toFixed(1)
+      } % (target within 10 %)`,
+  );
+}
+
+// 3. Memory: a 200,000-post channel, and zipping its 200,000 files.
+{
+  const postsPerChannel = quick ? 20_000 : 200_000;
+  const { world, me, token } = generateWorld({
+    teams: 1,
+    channelsPerTeam: 1,
+    postsPerChannel,
+    filesEvery: 0,
+    dms: 0,
+    gms: 0,
+    users: 20,
+  });
+  const run = await runCli(world, me.username, token, teamsConfig(world), [
+    "--rate-limit",
+    "0",
+    "--skip-users",
+    "--skip-emojis",
+  ], 0);
+  const zipped = (await Deno.stat(join(run.dir, "out.zip"))).size;
+  await Deno.remove(run.dir, { recursive: true });
+  const f = run.figures;
+  note(
+    `memory: one channel of ${postsPerChannel} posts, crawled and zipped (${
+      (zipped / 1e6).toFixed(0)
+    } MB zip): ${f.seconds.toFixed(0)} s, ${f.requests} requests, peak RSS ${
+      f.peakRssMb.toFixed(0)
+    } MB (target < 150 MB), exit ${f.status}`,
+  );
+}
+
+await Deno.mkdir(join(ROOT, ".bench"), { recursive: true });
+await Deno.writeTextFile(
+  join(ROOT, ".bench", quick ? "quick.txt" : "results.txt"),
+  results.join("\n") + "\n",
+);
