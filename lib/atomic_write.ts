@@ -94,7 +94,8 @@ export function isDiskFull(error: unknown): boolean {
       /ENOSPC|EDQUOT/.test(String((error as { code?: string }).code)));
 }
 
-async function writeAll(file: Deno.FsFile, bytes: Uint8Array): Promise<number> {
+/** Writes all of `bytes` (a single write may take only part); returns their length. */
+export async function writeAll(file: Deno.FsFile, bytes: Uint8Array): Promise<number> {
   let offset = 0;
   while (offset < bytes.length) offset += await file.write(bytes.subarray(offset));
   return bytes.length;

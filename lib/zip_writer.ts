@@ -14,6 +14,7 @@
  * (no data descriptors), so the output must be a seekable file.
  */
 import zlib from "node:zlib";
+import { writeAll } from "./atomic_write.ts";
 
 const U32 = 0xffffffff;
 const U16 = 0xffff;
@@ -255,7 +256,10 @@ export class ZipWriter {
   async #write(data: Uint8Array): Promise<void> {
     this.#offset += data.length;
     if (data.length > this.#buffer.length - this.#buffered) await this.#flush();
-    if (data.length >= this.#buffer.length) return await writeAll(this.#file, data);
+    if (data.length >= this.#buffer.length) {
+      await writeAll(this.#file, data);
+      return;
+    }
     this.#buffer.set(data, this.#buffered);
     this.#buffered += data.length;
   }
@@ -277,10 +281,6 @@ function encodeName(name: string): Uint8Array {
   const raw = encoder.encode(name);
   if (raw.length > U16) throw new RangeError(`Zip entry name too long: ${name.slice(0, 80)}...`);
   return raw;
-}
-
-async function writeAll(file: Deno.FsFile, data: Uint8Array): Promise<void> {
-  for (let n = 0; n < data.length;) n += await file.write(data.subarray(n));
 }
 
 function localHeader(

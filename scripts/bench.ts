@@ -15,7 +15,7 @@ import { join } from "node:path";
 import { generateWorld } from "../tests/simulator/generate.ts";
 import { startSimulator } from "../tests/simulator/server.ts";
 import type { World } from "../tests/simulator/world.ts";
-import { CLI_PERMISSIONS } from "../tests/harness.ts";
+import { RUNTIME_FLAGS } from "../lib/runtime_flags.ts";
 
 const quick = Deno.args.includes("--quick");
 const ROOT = new URL("..", import.meta.url).pathname;
@@ -60,7 +60,7 @@ async function runCli(
       cwd: ROOT,
       args: [
         "run",
-        ...CLI_PERMISSIONS,
+        ...RUNTIME_FLAGS,
         "main.ts",
         "--credentials",
         join(dir, "c.json"),
@@ -213,15 +213,15 @@ const note = (line: string) => {
   );
   await Deno.remove(run.dir, { recursive: true });
   const { requestSpan, requests } = run.figures;
-  // N requests at 10/s: the first 10 start at once, so the last starts at (N - 10) / 10 s.
-  const expected = (requests - 10) / 10;
+  // The issue's yardstick is requests / 10 seconds. At most 10 start in any second, so the
+  // shortest possible span is (N - 10) / 10 s; pauses where the client has nothing to ask add.
+  const target = requests / 10;
   note(
-    `rate: --rate-limit 10, ${requests} requests started over ${
-      requestSpan.toFixed(1)
-    } s; expected ` +
-      `${expected.toFixed(1)} s: ${
-        ((requestSpan / expected - 1) * 100).toFixed(1)
-      } % (target within 10 %)`,
+    `rate: --rate-limit 10, ${requests} requests started over ${requestSpan.toFixed(1)} s; ` +
+      `requests/10 = ${target.toFixed(1)} s: ${((requestSpan / target - 1) * 100).toFixed(1)} % ` +
+      `(target within 10 %); the fastest the limit allows is ${
+        ((requests - 10) / 10).toFixed(1)
+      } s`,
   );
 }
 

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { configure, Uint8ArrayWriter, ZipReader } from "@zip.js/zip.js";
 import { assertBackupMatches, expectedBackup } from "./expected_backup.ts";
-import { listFiles, startHarness } from "./harness.ts";
+import { listFiles, startGenerated, startHarness } from "./harness.ts";
 import { generateWorld } from "./simulator/generate.ts";
 import type { Channel, World } from "./simulator/world.ts";
 
@@ -128,19 +128,13 @@ Deno.test("thousands of posts with threads are crawled completely with 200 per p
 });
 
 Deno.test("disabled custom emoji is a note, not an error", async () => {
-  const { world, me, token } = generateWorld({
+  const { h } = await startGenerated({
     teams: 1,
     channelsPerTeam: 1,
     postsPerChannel: 3,
     dms: 0,
     gms: 0,
-  });
-  const h = await startHarness({
-    world,
-    emojiEnabled: false,
-    credentials: { user: me.username, token },
-    channels: { teams: { "team-0": {} } },
-  });
+  }, { emojiEnabled: false });
   try {
     const result = await h.run();
     assert.equal(result.status, 0, result.err.join("\n"));

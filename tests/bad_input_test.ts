@@ -5,7 +5,7 @@
  */
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { type Harness, listFiles, runCliProcess, startHarness } from "./harness.ts";
+import { type Harness, listFiles, runCliProcess, startGenerated, startHarness } from "./harness.ts";
 import { generateWorld } from "./simulator/generate.ts";
 
 async function snapshot(dir: string): Promise<Map<string, string>> {
@@ -220,17 +220,12 @@ const cases: Case[] = [
 
 for (const c of cases) {
   Deno.test(`bad input: ${c.name} gets exit ${c.status} and a clear message`, async () => {
-    const { world, me, token } = generateWorld({
+    const { h } = await startGenerated({
       teams: 1,
       channelsPerTeam: 1,
       postsPerChannel: 5,
       dms: 0,
       gms: 0,
-    });
-    const h = await startHarness({
-      world,
-      credentials: { user: me.username, token },
-      channels: { teams: { "team-0": {} } },
     });
     try {
       assert.equal((await h.run()).status, 0);

@@ -4,9 +4,11 @@
  */
 import { join, relative } from "node:path";
 import { main } from "../lib/cli.ts";
+import { RUNTIME_FLAGS } from "../lib/runtime_flags.ts";
 import type { ChannelsConfig } from "../lib/config.ts";
 import { type Simulator, type SimulatorOptions, startSimulator } from "./simulator/server.ts";
-import type { World } from "./simulator/world.ts";
+import { type GenerateOptions, generateWorld } from "./simulator/generate.ts";
+import type { User, World } from "./simulator/world.ts";
 
 export interface RunResult {
   status: number;
@@ -88,18 +90,6 @@ export async function startHarness(options: HarnessOptions): Promise<Harness> {
 
 const ROOT = new URL("..", import.meta.url).pathname;
 
-/**
- * The permissions and runtime flags the standalone binary gets (README, deno.json `compile`
- * tasks). A small young generation keeps V8 from growing its heap with short-lived garbage.
- */
-export const CLI_PERMISSIONS = [
-  "--v8-flags=--max-semi-space-size=1",
-  "--allow-net",
-  "--allow-read",
-  "--allow-write",
-  "--allow-env=MATTERBAK_PASSWORD,MATTERBAK_TOKEN,MATTERBAK_MFA_CODE",
-];
-
 /** Runs `main.ts` as its own process with the binary's permissions. */
 export async function runCliProcess(
   args: string[],
@@ -107,13 +97,31 @@ export async function runCliProcess(
 ): Promise<RunResult> {
   const output = await new Deno.Command(Deno.execPath(), {
     cwd: ROOT,
-    args: ["run", ...CLI_PERMISSIONS, "main.ts", ...args],
+    args: ["run", ...RUNTIME_FLAGS, "main.ts", ...args],
     env: { NO_COLOR: "1", RUST_BACKTRACE: "0", ...env },
     stdin: "null",
   }).output();
   const lines = (bytes: Uint8Array) =>
     new TextDecoder().decode(bytes).split("\n").filter((l) => l !== "");
   return { status: output.code, out: lines(output.stdout), err: lines(output.stderr) };
+}
+
+/**
+ * A generated world backed up by its account with a token; by default the config selects
+ * every channel of team-0.
+ */
+export async function startGenerated(
+  worldOptions: GenerateOptions,
+  options: Partial<Omit<HarnessOptions, "world">> = {},
+): Promise<{ h: Harness; world: World; me: User; token: string }> {
+  const { world, me, token } = generateWorld(worldOptions);
+  const h = await startHarness({
+    credentials: { user: me.username, token },
+    channels: { teams: { "team-0": {} } },
+    ...options,
+    world,
+  });
+  return { h, world, me, token };
 }
 
 /** Every file below `root` as a relative `/`-separated path. */

@@ -9,7 +9,7 @@ import { runBackup } from "../lib/backup.ts";
 import { parseCommandLine } from "../lib/cli.ts";
 import { InterruptedError } from "../lib/errors.ts";
 import { assertBackupMatches, expectedBackup } from "./expected_backup.ts";
-import { type Harness, listFiles, readJsonFile, startHarness } from "./harness.ts";
+import { type Harness, listFiles, readJsonFile, startGenerated, startHarness } from "./harness.ts";
 import { generateWorld } from "./simulator/generate.ts";
 import type { FaultPlan } from "./simulator/server.ts";
 import type { Channel, World } from "./simulator/world.ts";
@@ -185,19 +185,13 @@ const postFilesExist = (dataDir: string) => async () => {
 
 for (const [signal, status] of [["SIGINT", 130], ["SIGTERM", 143]] as const) {
   Deno.test(`${signal} mid-run stops cleanly with ${status} and the next run completes the backup`, async () => {
-    const { world, me, token } = generateWorld({
+    const { h, world, me } = await startGenerated({
       teams: 1,
       channelsPerTeam: 3,
       postsPerChannel: 1200,
       dms: 0,
       gms: 0,
-    });
-    const h = await startHarness({
-      world,
-      latencyMs: 5,
-      credentials: { user: me.username, token },
-      channels: { teams: { "team-0": {} } },
-    });
+    }, { latencyMs: 5 });
     try {
       const child = spawnCli(h);
       await waitFor(postFilesExist(h.dataDir), "posts on disk");
@@ -267,19 +261,13 @@ Deno.test("SIGTERM while an attachment is half downloaded leaves no partial file
 });
 
 Deno.test("kill -9 mid-run loses no completed file and the next run cleans up and completes", async () => {
-  const { world, me, token } = generateWorld({
+  const { h, world, me } = await startGenerated({
     teams: 1,
     channelsPerTeam: 3,
     postsPerChannel: 1200,
     dms: 0,
     gms: 0,
-  });
-  const h = await startHarness({
-    world,
-    latencyMs: 5,
-    credentials: { user: me.username, token },
-    channels: { teams: { "team-0": {} } },
-  });
+  }, { latencyMs: 5 });
   try {
     const child = spawnCli(h);
     await waitFor(postFilesExist(h.dataDir), "posts on disk");

@@ -1,8 +1,7 @@
 import assert from "node:assert/strict";
 import { emptyCounts } from "../lib/events.ts";
 import { formatBytes, formatDuration, Reporter } from "../lib/progress.ts";
-import { readJsonFile, startHarness } from "./harness.ts";
-import { generateWorld } from "./simulator/generate.ts";
+import { readJsonFile, startGenerated } from "./harness.ts";
 
 function capture() {
   const out: string[] = [];
@@ -52,17 +51,12 @@ Deno.test("sizes and durations read naturally", () => {
 });
 
 Deno.test("--report writes the run summary as JSON, --quiet keeps stdout empty", async () => {
-  const { world, me, token } = generateWorld({
+  const { h, token } = await startGenerated({
     teams: 1,
     channelsPerTeam: 2,
     postsPerChannel: 10,
     dms: 0,
     gms: 0,
-  });
-  const h = await startHarness({
-    world,
-    credentials: { user: me.username, token },
-    channels: { teams: { "team-0": {} } },
   });
   try {
     const report = `${h.dir}/report.json`;

@@ -1,0 +1,25 @@
+/** What ships is what is tested: one version, one set of permissions. */
+import assert from "node:assert/strict";
+import { RUNTIME_FLAGS } from "../lib/runtime_flags.ts";
+import { VERSION } from "../lib/version.ts";
+
+const config = JSON.parse(await Deno.readTextFile(new URL("../deno.json", import.meta.url))) as {
+  version: string;
+  tasks: Record<string, string>;
+};
+
+Deno.test("the version in deno.json is the one --version prints", () => {
+  assert.match(VERSION, /^\d+\.\d+\.\d+(-[0-9A-Za-z.]+)?$/);
+  assert.equal(config.version, VERSION);
+});
+
+Deno.test("deno task backup runs with exactly the binary's flags", () => {
+  assert.equal(config.tasks.backup, `deno run ${RUNTIME_FLAGS.join(" ")} main.ts`);
+});
+
+Deno.test("the permissions are the narrow ones: no --allow-all, run, sys or ffi; env limited", () => {
+  for (const flag of RUNTIME_FLAGS) assert.doesNotMatch(flag, /allow-(all|run|sys|ffi)|^-A$/);
+  assert.ok(
+    RUNTIME_FLAGS.includes("--allow-env=MATTERBAK_PASSWORD,MATTERBAK_TOKEN,MATTERBAK_MFA_CODE"),
+  );
+});
