@@ -48,10 +48,11 @@ export async function readChannelState(
   dataDir: DataDir,
   channelId: string,
 ): Promise<ChannelState | undefined> {
+  // An unreadable state is treated as none: the channel is then checked against the server.
   const state = await dataDir.readJson<ChannelState>([
     ...STATE_CHANNELS,
     `${channelId}${JSON_EXT}`,
-  ]);
+  ]).catch(() => undefined);
   return state?.version === 1 && state.channelId === channelId ? state : undefined;
 }
 

@@ -7,7 +7,7 @@
 import { syncDir } from "./atomic_write.ts";
 import { relPathFromString, relPathString, writeChannelState } from "./backup_store.ts";
 import type { Clock } from "./clock.ts";
-import type { DataDir, RelPath } from "./data_dir.ts";
+import { type DataDir, encodeJson, type RelPath } from "./data_dir.ts";
 import { describeError, isFatal } from "./errors.ts";
 import { emptyCounts, type EventSink, type Failure, type PostCounts } from "./events.ts";
 import {
@@ -94,8 +94,16 @@ class ChannelSync {
     failures: [],
     unchanged: false,
   };
-  /** Stored posts by id: file name in the posts folder. */
+  /**
+   * Posts on disk when the run started, by id: file name (ours in UTC, matterbak's in local
+   * time). Posts written during the run are found by the name their `create_at` gives, so
+   * memory does not grow with the size of a first crawl.
+   */
   #index = new Map<string, string>();
+  /** The whole folder listing, made only when a post must be found without its `create_at`. */
+  #fullIndex: Map<string, string> | undefined;
+  /** During a reconciling crawl: stored posts the server has not listed (yet). */
+  #unseen: Set<string> | undefined;
   #threads = new Map<string, string[]>();
   #threadsChanged = false;
   /** Attachment data files present, by file id. */
@@ -210,7 +218,7 @@ class ChannelSync {
     const { api, clock } = this.options;
     const fromTop = cursor === undefined;
     const started = clock.now();
-    const seen = fromTop ? new Set<string>() : undefined;
+    if (fromTop && this.#index.size > 0) this.#unseen = new Set(this.#index.keys());
     let firstPageMax = 0;
     let overallMax = 0;
     let before = cursor;
@@ -236,14 +244,13 @@ class ChannelSync {
       }
       await this.#storePosts(list);
       overallMax = Math.max(overallMax, maxUpdateAt(Object.values(list.posts)));
-      for (const id of Object.keys(list.posts)) seen?.add(id);
       const next = nextCursor(list.order, list.posts);
       if (list.order.length === 0 || list.prev_post_id === "" || next === undefined) break;
       before = next;
       this.#state.cursor = next;
       if ((page + 1) % CHECKPOINT_PAGES === 0) await this.#checkpoint();
     }
-    if (seen) await this.#markVanished(seen, overallMax);
+    if (this.#unseen) await this.#markVanished(this.#unseen, overallMax);
     if (fromTop) {
       this.#state.watermark = Math.max(
         this.#state.watermark,
@@ -255,39 +262,43 @@ class ChannelSync {
   }
 
   /** Stored live posts absent from a complete crawl were deleted on the server. */
-  async #markVanished(seen: Set<string>, deleteAt: number): Promise<void> {
-    for (const [id, fileName] of this.#index) {
-      if (seen.has(id)) continue;
+  async #markVanished(unseen: Set<string>, deleteAt: number): Promise<void> {
+    for (const id of unseen) {
+      const fileName = this.#index.get(id) as string;
       const stored = await this.#readPost(fileName);
       if (stored && stored.delete_at === 0) {
         await this.#writePost(fileName, markDeleted(stored, deleteAt));
         this.result.counts.deletedPosts++;
       }
     }
+    this.#unseen = undefined;
   }
 
   async #storePosts(list: PostList): Promise<void> {
+    const { dataDir } = this.options;
     const posts = Object.values(list.posts).filter((post) =>
       !isHistoryCopy(post) && post.channel_id === this.target.channel.id
     );
     // Posts of a page are independent files: read, merge and write them in parallel.
     const stored = await mapPooled(posts, this.options.concurrency, async (post) => {
       this.options.signal?.throwIfAborted();
-      const fileName = this.#index.get(post.id);
-      const before = fileName ? await this.#readPost(fileName) : undefined;
+      this.#unseen?.delete(post.id);
+      const name = this.#index.get(post.id) ?? postFileName(post);
+      const text = await dataDir.readText([...this.#postsDir, name]);
+      const before = parseStoredPost(text);
       const merged = mergePost(before, post);
       if (!merged) return undefined;
-      const name = fileName ?? postFileName(merged);
-      const written = await this.#writePost(name, merged);
-      return { merged, before, name, written };
+      const newText = encodeJson(merged);
+      const written = newText !== text;
+      if (written) await dataDir.writeText([...this.#postsDir, name], newText);
+      return { merged, before, written };
     });
     const files: FileInfo[] = [];
     const deletedRoots: Post[] = [];
     for (const result of stored) {
       if (!result) continue;
-      const { merged, before, name, written } = result;
+      const { merged, before, written } = result;
       if (!before) {
-        this.#index.set(merged.id, name);
         this.result.counts.newPosts++;
       } else if (written) {
         if (merged.delete_at > 0 && before.delete_at === 0) this.result.counts.deletedPosts++;
@@ -305,10 +316,27 @@ class ChannelSync {
     this.options.emit({ type: "channel-progress", label: this.#label, counts: this.result.counts });
   }
 
+  /** The file of a stored post found only by id (its `create_at` unknown). */
+  async #findPost(id: string): Promise<string | undefined> {
+    const known = this.#index.get(id);
+    if (known) return known;
+    this.#fullIndex ??= await this.#listPosts();
+    return this.#fullIndex.get(id);
+  }
+
+  async #listPosts(): Promise<Map<string, string>> {
+    const index = new Map<string, string>();
+    for (const entry of await this.options.dataDir.list(this.#postsDir)) {
+      const id = entry.isFile ? postIdFromFileName(entry.name) : undefined;
+      if (id) index.set(id, entry.name);
+    }
+    return index;
+  }
+
   /** Deleting a root deletes its replies on the server: mark the stored ones too. */
   async #deleteReplies(root: Post): Promise<void> {
     for (const replyId of this.#threads.get(root.id) ?? []) {
-      const fileName = this.#index.get(replyId);
+      const fileName = await this.#findPost(replyId);
       const stored = fileName ? await this.#readPost(fileName) : undefined;
       if (stored && stored.delete_at === 0) {
         await this.#writePost(fileName as string, markDeleted(stored, root.delete_at));
@@ -333,7 +361,7 @@ class ChannelSync {
   }
 
   async #readPost(fileName: string): Promise<Post | undefined> {
-    return await this.options.dataDir.readJson<Post>([...this.#postsDir, fileName]);
+    return parseStoredPost(await this.options.dataDir.readText([...this.#postsDir, fileName]));
   }
 
   #writePost(fileName: string, post: Post): Promise<boolean> {
@@ -401,10 +429,7 @@ class ChannelSync {
 
   async #loadIndexes(): Promise<void> {
     const { dataDir } = this.options;
-    for (const entry of await dataDir.list(this.#postsDir)) {
-      const id = entry.isFile ? postIdFromFileName(entry.name) : undefined;
-      if (id) this.#index.set(id, entry.name);
-    }
+    this.#index = await this.#listPosts();
     for (const entry of await dataDir.list(this.#filesDir)) {
       const id = entry.isFile ? fileIdFromDataName(entry.name) : undefined;
       if (id) this.#files.set(id, entry.name);
@@ -457,6 +482,22 @@ class ChannelSync {
     }
     await syncDir(dataDir.path(this.#postsDir));
     await writeChannelState(dataDir, this.#state);
+  }
+}
+
+/**
+ * A stored post, or undefined when missing or unreadable: a file that a crash of the original
+ * matterbak (which wrote in place) left truncated is then replaced by the server's copy.
+ */
+function parseStoredPost(text: string | undefined): Post | undefined {
+  if (text === undefined) return undefined;
+  try {
+    const post = JSON.parse(text) as Post;
+    return typeof post === "object" && post !== null && typeof post.id === "string"
+      ? post
+      : undefined;
+  } catch {
+    return undefined;
   }
 }
 

