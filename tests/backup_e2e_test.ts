@@ -1,6 +1,10 @@
 import assert from "node:assert/strict";
 import { configure, Uint8ArrayWriter, ZipReader } from "@zip.js/zip.js";
+import { type BackupOptions, runBackup } from "../lib/backup.ts";
+import { parseCommandLine } from "../lib/cli.ts";
 import { assertBackupMatches, expectedBackup } from "./expected_backup.ts";
+import { FakeClock } from "./fake_clock.ts";
+import type { FaultPlan } from "./simulator/server.ts";
 import { listFiles, startGenerated, startHarness } from "./harness.ts";
 import { generateWorld } from "./simulator/generate.ts";
 import type { Channel, World } from "./simulator/world.ts";
@@ -178,6 +182,80 @@ Deno.test("names in the config that match nothing are reported by name and the r
       files.some((p) => p.includes(`${team1?.id}__team-1/`)),
       "the matching team is backed up",
     );
+  } finally {
+    await h.close();
+  }
+});
+
+Deno.test("a server older than 6.1 has its channels listed team by team, DMs included", async () => {
+  const faults: FaultPlan = (req) =>
+    /^\/api\/v4\/users\/[a-z0-9]{26}\/channels$/.test(req.path)
+      ? { kind: "status", status: 404 }
+      : undefined;
+  const { h, world, me } = await startGenerated({
+    teams: 2,
+    channelsPerTeam: 2,
+    postsPerChannel: 5,
+    dms: 2,
+    gms: 1,
+  }, {
+    faults,
+  });
+  try {
+    await h.writeChannels(fullConfig(world, me.id));
+    const result = await h.run(["--skip-users", "--skip-emojis"]);
+    assert.equal(result.status, 0, result.err.join("\n"));
+    const expected = expectedBackup(world, {
+      meId: me.id,
+      channels: myChannels(world, me.id),
+      skipUsers: true,
+      skipEmojis: true,
+    });
+    await assertBackupMatches(h.dataDir, expected, await listFiles(h.dataDir));
+    assert.ok(h.sim.requests.some((r) => /\/teams\/[a-z0-9]{26}\/channels$/.test(r.path)));
+  } finally {
+    await h.close();
+  }
+});
+
+Deno.test("initial and step jitter sleep a random share of the given seconds, and say so", async () => {
+  const { h } = await startGenerated({
+    teams: 1,
+    channelsPerTeam: 1,
+    postsPerChannel: 3,
+    dms: 0,
+    gms: 0,
+  });
+  try {
+    const parsed = parseCommandLine([
+      "--credentials",
+      h.credentialsPath,
+      "--channels",
+      h.channelsPath,
+      "-d",
+      h.dataDir,
+      "-o",
+      h.zipPath,
+      "--initial-jitter",
+      "10",
+      "--step-jitter",
+      "2",
+      "--rate-limit",
+      "0",
+    ]);
+    assert.equal(parsed.kind, "backup");
+    const clock = new FakeClock();
+    const messages: string[] = [];
+    await runBackup((parsed as { options: BackupOptions }).options, {
+      env: {},
+      clock,
+      random: () => 0.25,
+      emit: (e) => e.type === "info" && messages.push(e.message),
+    });
+    // Initial 10 s x 0.25, then 2 s x 0.25 after the teams, channels, users and emoji phases.
+    assert.deepEqual(clock.sleeps, [2500, 500, 500, 500, 500]);
+    assert.ok(messages.includes("Initial jitter: sleeping for 2.50 s"));
+    assert.equal(messages.filter((m) => m === "Step jitter: sleeping for 0.50 s").length, 4);
   } finally {
     await h.close();
   }

@@ -1,5 +1,11 @@
 import assert from "node:assert/strict";
-import { jsonErrorOffset, parseChannels, parseCredentials, readConfigFile } from "../lib/config.ts";
+import {
+  jsonErrorOffset,
+  parseChannels,
+  parseCredentials,
+  readConfigFile,
+  secretWarnings,
+} from "../lib/config.ts";
 import { ConfigError } from "../lib/errors.ts";
 
 const creds = (value: unknown, env = {}) =>
@@ -135,4 +141,35 @@ Deno.test("a missing config file is named with the path tried", async () => {
       e instanceof ConfigError &&
       e.message === "Credentials file not found: /nonexistent/creds.json",
   );
+});
+
+Deno.test("warnings for a credentials file others can read and for plain http to another host", () => {
+  const parsed = (url: string, secret = true) =>
+    parseCredentials(
+      JSON.stringify({ user: "a", url, ...(secret ? { token: "t" } : {}) }),
+      "c.json",
+      secret ? {} : { MATTERBAK_TOKEN: "t" },
+    );
+  assert.deepEqual(secretWarnings("c.json", parsed("https://mm.example.org"), 0o600), []);
+  assert.match(
+    secretWarnings("c.json", parsed("https://mm.example.org"), 0o644).join(),
+    /can be read by other users \(mode 644\); run: chmod 600 c\.json/,
+  );
+  assert.deepEqual(
+    secretWarnings("c.json", parsed("https://mm.example.org", false), 0o644),
+    [],
+    "no secret in the file",
+  );
+  assert.deepEqual(
+    secretWarnings("c.json", parsed("https://mm.example.org"), null),
+    [],
+    "no modes on Windows",
+  );
+  assert.match(
+    secretWarnings("c.json", parsed("http://mm.example.org"), 0o600).join(),
+    /plain http: your token travels unencrypted/,
+  );
+  for (const local of ["http://localhost:8065", "http://127.0.0.1:8065", "http://[::1]:8065"]) {
+    assert.deepEqual(secretWarnings("c.json", parsed(local), 0o600), [], local);
+  }
 });

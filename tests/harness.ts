@@ -3,7 +3,8 @@
  * the CLI's `main` run in-process with its output captured.
  */
 import { join, relative } from "node:path";
-import { main } from "../lib/cli.ts";
+import { runBackup, type RunSummary } from "../lib/backup.ts";
+import { main, parseCommandLine } from "../lib/cli.ts";
 import { RUNTIME_FLAGS } from "../lib/runtime_flags.ts";
 import type { ChannelsConfig } from "../lib/config.ts";
 import { type Simulator, type SimulatorOptions, startSimulator } from "./simulator/server.ts";
@@ -25,6 +26,8 @@ export interface Harness {
   credentialsPath: string;
   channelsPath: string;
   run(extraArgs?: string[], env?: Record<string, string>): Promise<RunResult>;
+  /** Runs the backup in-process with a signal the test controls (to stop it at a chosen point). */
+  runWithSignal(signal: AbortSignal, extraArgs?: string[]): Promise<RunSummary>;
   writeChannels(config: ChannelsConfig): Promise<void>;
   close(): Promise<void>;
 }
@@ -80,6 +83,11 @@ export async function startHarness(options: HarnessOptions): Promise<Harness> {
         output: { out: (line) => out.push(line), err: (line) => err.push(line) },
       });
       return { status, out, err };
+    },
+    runWithSignal(signal, extraArgs = []) {
+      const parsed = parseCommandLine([...args, ...extraArgs]);
+      if (parsed.kind !== "backup") throw new Error("not a backup command line");
+      return runBackup(parsed.options, { env: {}, emit: () => {}, signal });
     },
     async close() {
       await sim.close();

@@ -1,6 +1,8 @@
 import assert from "node:assert/strict";
-import { listFiles, readJsonFile, startHarness } from "./harness.ts";
-import { channelFolder } from "./expected_backup.ts";
+import { listFiles, readJsonFile, startGenerated, startHarness } from "./harness.ts";
+import { assertBackupMatches, channelFolder, expectedBackup } from "./expected_backup.ts";
+import { InterruptedError } from "../lib/errors.ts";
+import type { FaultPlan } from "./simulator/server.ts";
 import { postFileName } from "../lib/layout.ts";
 import { generateWorld } from "./simulator/generate.ts";
 import type { Channel, PostRecord, World } from "./simulator/world.ts";
@@ -308,6 +310,108 @@ Deno.test("a channel added to the config gets its full history; the others only 
       [true],
       "only the ETag probe",
     );
+  } finally {
+    await h.close();
+  }
+});
+
+Deno.test("--update-old-posts repairs missing and corrupt posts and attachments, duplicating nothing", async () => {
+  const { h, world, me } = await startGenerated({
+    teams: 1,
+    channelsPerTeam: 1,
+    postsPerChannel: 120,
+    dms: 0,
+    gms: 0,
+  });
+  const channel = channelNamed(world, "town-square");
+  try {
+    assert.equal((await h.run(["--skip-users", "--skip-emojis"])).status, 0);
+    const folder = `${h.dataDir}/${channelFolder(world, channel, me.id)}`;
+    const postFiles = (await listFiles(folder)).filter((p) => !p.includes("/"));
+    const [removed, corrupt] = postFiles;
+    await Deno.remove(`${folder}/${removed}`);
+    await Deno.writeTextFile(`${folder}/${corrupt}`, '{"id": "trunc');
+    const attachment = (await listFiles(folder)).find((p) =>
+      /^files\/[a-z0-9]{26}__/.test(p)
+    ) as string;
+    await Deno.remove(`${folder}/${attachment}`);
+
+    const normal = await h.run(["--skip-users", "--skip-emojis"]);
+    assert.equal(normal.status, 0);
+    assert.ok(
+      !(await listFiles(folder)).includes(removed as string),
+      "a normal update does not look back",
+    );
+
+    const repair = await h.run(["--update-old-posts", "--skip-users", "--skip-emojis"]);
+    assert.equal(repair.status, 0, repair.err.join("\n"));
+    const after = await listFiles(folder);
+    assert.ok(after.includes(removed as string) && after.includes(attachment));
+    assert.equal(
+      (await readJsonFile(`${folder}/${corrupt}`)).id,
+      (corrupt as string).slice(23, 49),
+    );
+    const stored = await storedPosts(folder);
+    assert.equal(stored.size, livePosts(world, channel.id).length, "each post once");
+  } finally {
+    await h.close();
+  }
+});
+
+Deno.test("an interrupted update is completed by the next run", async () => {
+  const controller = new AbortController();
+  let armed = false;
+  const faults: FaultPlan = (req) => {
+    // The update is stopped on its first attachment download, after its posts were written.
+    if (armed && req.path.startsWith("/api/v4/files/")) {
+      controller.abort(new InterruptedError("SIGTERM"));
+    }
+    return undefined;
+  };
+  const { h, world, me } = await startGenerated({
+    teams: 1,
+    channelsPerTeam: 1,
+    postsPerChannel: 30,
+    dms: 0,
+    gms: 0,
+  }, {
+    faults,
+  });
+  const channel = channelNamed(world, "town-square");
+  try {
+    assert.equal((await h.run(["--skip-users", "--skip-emojis"])).status, 0);
+    world.advance(60_000);
+    for (let i = 0; i < 6; i++) {
+      const file = world.addFile({
+        userId: me.id,
+        channelId: channel.id,
+        name: `f${i}.txt`,
+        bytes: new TextEncoder().encode(`file ${i}`),
+      });
+      world.addPost({
+        channelId: channel.id,
+        userId: me.id,
+        message: file.name,
+        fileIds: [file.id],
+      });
+    }
+    const edited = livePosts(world, channel.id).find((p) => p.root_id === "") as PostRecord;
+    world.editPost(edited.id, "edited before an interrupted update");
+    armed = true;
+    await assert.rejects(
+      h.runWithSignal(controller.signal, ["--skip-users", "--skip-emojis"]),
+      InterruptedError,
+    );
+    armed = false;
+    const result = await h.run(["--skip-users", "--skip-emojis"]);
+    assert.equal(result.status, 0, result.err.join("\n"));
+    const expected = expectedBackup(world, {
+      meId: me.id,
+      channels: [channel],
+      skipUsers: true,
+      skipEmojis: true,
+    });
+    await assertBackupMatches(h.dataDir, expected, await listFiles(h.dataDir));
   } finally {
     await h.close();
   }

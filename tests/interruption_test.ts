@@ -5,8 +5,6 @@
  */
 import assert from "node:assert/strict";
 import { fileURLToPath } from "node:url";
-import { runBackup } from "../lib/backup.ts";
-import { parseCommandLine } from "../lib/cli.ts";
 import { InterruptedError } from "../lib/errors.ts";
 import { assertBackupMatches, expectedBackup } from "./expected_backup.ts";
 import { type Harness, listFiles, readJsonFile, startGenerated, startHarness } from "./harness.ts";
@@ -71,27 +69,8 @@ Deno.test("an interrupted first run resumes where it stopped: no gap, no duplica
     channels: { teams: { "team-0": {} } },
   });
   try {
-    const parsed = parseCommandLine([
-      "--credentials",
-      h.credentialsPath,
-      "--channels",
-      h.channelsPath,
-      "-d",
-      h.dataDir,
-      "-o",
-      h.zipPath,
-      "--rate-limit",
-      "0",
-      "--skip-users",
-      "--skip-emojis",
-    ]);
-    assert.equal(parsed.kind, "backup");
     await assert.rejects(
-      runBackup((parsed as { options: Parameters<typeof runBackup>[0] }).options, {
-        env: {},
-        emit: () => {},
-        signal: controller.signal,
-      }),
+      h.runWithSignal(controller.signal, ["--skip-users", "--skip-emojis"]),
       InterruptedError,
     );
     await assertNoCorruptFile(h.dataDir);

@@ -1,0 +1,60 @@
+/**
+ * A full disk stops the run cleanly: exit status 2 with a message naming the file, nothing
+ * complete lost, no temporary file left. Needs a small tmpfs, so root on Linux (as in our CI).
+ */
+import assert from "node:assert/strict";
+import { listFiles, startGenerated } from "./harness.ts";
+
+async function canMount(): Promise<boolean> {
+  if (Deno.build.os !== "linux") return false;
+  const dir = await Deno.makeTempDir();
+  try {
+    const mount = await new Deno.Command("mount", {
+      args: ["-t", "tmpfs", "-o", "size=64k", "tmpfs", dir],
+      stderr: "null",
+    })
+      .output();
+    if (!mount.success) return false;
+    await new Deno.Command("umount", { args: [dir] }).output();
+    return true;
+  } catch {
+    return false;
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+}
+
+Deno.test({
+  name: "a disk that fills up mid-run stops it with exit 2; the next run on a roomy disk completes",
+  ignore: !await canMount(),
+  async fn() {
+    const { h } = await startGenerated({
+      teams: 1,
+      channelsPerTeam: 2,
+      postsPerChannel: 400,
+      dms: 0,
+      gms: 0,
+    });
+    const small = await Deno.makeTempDir();
+    try {
+      const mounted = await new Deno.Command("mount", {
+        args: ["-t", "tmpfs", "-o", "size=400k", "tmpfs", small],
+      }).output();
+      assert.ok(mounted.success);
+      const dataDir = `${small}/data`;
+      const result = await h.run(["-d", dataDir, "--skip-users", "--skip-emojis"]);
+      assert.equal(result.status, 2, result.err.join("\n"));
+      assert.match(result.err.join("\n"), /^error: The disk is full: cannot write .*data\//m);
+      const files = await listFiles(dataDir);
+      assert.ok(files.length > 10, "what was complete stays");
+      assert.ok(!files.some((p) => p.endsWith(".mbtmp")), "no temporary file left");
+      for (const path of files.filter((p) => p.endsWith(".json"))) {
+        JSON.parse(await Deno.readTextFile(`${dataDir}/${path}`));
+      }
+    } finally {
+      await new Deno.Command("umount", { args: [small] }).output();
+      await Deno.remove(small, { recursive: true });
+      await h.close();
+    }
+  },
+});
