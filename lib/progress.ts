@@ -72,18 +72,14 @@ export class Reporter {
     this.output.status?.("");
   }
 
-  #out(line: string): void {
-    this.output.out(line);
-  }
-
   readonly listener = (event: BackupEvent): void => {
     const { err } = this.output;
     switch (event.type) {
       case "info":
-        if (!this.quiet) this.#out(event.message);
+        if (!this.quiet) this.output.out(event.message);
         break;
       case "phase":
-        if (!this.quiet) this.#out(`== ${event.phase}`);
+        if (!this.quiet) this.output.out(`== ${event.phase}`);
         break;
       case "warning":
         err(`warning: ${event.message}`);
@@ -103,7 +99,7 @@ export class Reporter {
         addCounts(this.saved, event.counts);
         if (!this.quiet) {
           const what = event.unchanged ? "unchanged" : formatCounts(event.counts);
-          this.#out(`[${this.channelsDone}/${this.#total}] ${event.label}: ${what}`);
+          this.output.out(`[${this.channelsDone}/${this.#total}] ${event.label}: ${what}`);
         }
         break;
       case "failure":
@@ -112,7 +108,7 @@ export class Reporter {
         break;
       case "retry":
         if (!this.quiet) {
-          this.#out(
+          this.output.out(
             `retry ${event.attempt} for ${event.what} in ${
               (event.delayMs / 1000).toFixed(1)
             } s (${event.reason})`,
