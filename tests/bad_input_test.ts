@@ -202,6 +202,28 @@ const cases: Case[] = [
     message: () => /requires an MFA code for mfa-user: pass --mfa-code or set MATTERBAK_MFA_CODE/,
   },
   {
+    name: "a host name that does not resolve",
+    setup: (h) =>
+      Deno.writeTextFile(
+        h.credentialsPath,
+        JSON.stringify({ user: "alice", token: "t", url: "https://matterbak-test.invalid" }),
+      ),
+    args: () => ["--retries", "0"],
+    status: 5,
+    message: () => /Cannot reach https:\/\/matterbak-test\.invalid for the current user/,
+  },
+  {
+    name: "TLS spoken to a plain-http server",
+    setup: (h) =>
+      Deno.writeTextFile(
+        h.credentialsPath,
+        JSON.stringify({ user: "alice", token: "t", url: h.sim.url.replace("http:", "https:") }),
+      ),
+    args: () => ["--retries", "0"],
+    status: 5,
+    message: () => /Cannot reach https:\/\/127\.0\.0\.1:\d+ for the current user/,
+  },
+  {
     name: "a refused connection",
     setup: async (h) => {
       const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
