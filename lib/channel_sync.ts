@@ -164,7 +164,7 @@ class ChannelSync {
       await this.#retryPendingFiles();
       await this.#execute(plan);
     } finally {
-      await this.#checkpoint();
+      await this.#checkpoint(true);
     }
   }
 
@@ -248,7 +248,7 @@ class ChannelSync {
       if (list.order.length === 0 || list.prev_post_id === "" || next === undefined) break;
       before = next;
       this.#state.cursor = next;
-      if ((page + 1) % CHECKPOINT_PAGES === 0) await this.#checkpoint();
+      if ((page + 1) % CHECKPOINT_PAGES === 0) await this.#checkpoint(false);
     }
     if (this.#unseen) await this.#markVanished(this.#unseen, overallMax);
     if (fromTop) {
@@ -439,10 +439,11 @@ class ChannelSync {
       `${this.#base}${THREADS_SUFFIX}`,
     ])
       .catch(() => undefined);
-    if (isThreadsMap(threads)) {
+    if (isThreadsMap(threads) && !this.target.state?.threadsStale) {
       for (const [root, replies] of Object.entries(threads)) this.#threads.set(root, [...replies]);
     } else {
-      // Missing or unreadable (matterbak's old list format too): rebuild it from the posts.
+      // Missing, unreadable (matterbak's old list format too) or behind the posts after a
+      // crash: rebuild it from the posts.
       this.#threadsChanged = true;
       if (this.#index.size > 0) await this.#rebuildThreads();
     }
@@ -470,10 +471,15 @@ class ChannelSync {
     for (const reply of replies) this.#addReply(reply.root, reply.id);
   }
 
-  /** Persists the threads map and the sync state, in that order, after flushing the posts. */
-  async #checkpoint(): Promise<void> {
+  /**
+   * Persists the sync state after flushing the posts. The threads map is written only at the
+   * end of the channel (`final`): rewriting a file that grows with the channel every few pages
+   * cost tens of MB of memory on big channels. Until then the state says the map is stale, and
+   * a run after a crash rebuilds it from the posts.
+   */
+  async #checkpoint(final: boolean): Promise<void> {
     const { dataDir } = this.options;
-    if (this.#threadsChanged) {
+    if (final && this.#threadsChanged) {
       await dataDir.writeJson(
         [...this.#parent, `${this.#base}${THREADS_SUFFIX}`],
         Object.fromEntries(this.#threads),
@@ -481,6 +487,8 @@ class ChannelSync {
       this.#threadsChanged = false;
     }
     await syncDir(dataDir.path(this.#postsDir));
+    if (this.#threadsChanged) this.#state.threadsStale = true;
+    else delete this.#state.threadsStale;
     await writeChannelState(dataDir, this.#state);
   }
 }

@@ -21,6 +21,8 @@ export interface ChannelState {
   etag?: string;
   /** Attachments that failed; retried on the next run. */
   pendingFiles: PendingFile[];
+  /** The threads file lags behind the posts (a crash mid-crawl): rebuild it from them. */
+  threadsStale?: boolean;
 }
 
 export interface PendingFile {

@@ -261,3 +261,37 @@ Deno.test("kill -9 mid-run loses no completed file and the next run cleans up an
     await h.close();
   }
 });
+
+Deno.test("a threads file left behind by a crash mid-crawl is rebuilt from the posts", async () => {
+  const { h, world, me } = await startGenerated({
+    teams: 1,
+    channelsPerTeam: 1,
+    postsPerChannel: 300,
+    dms: 0,
+    gms: 0,
+  });
+  try {
+    assert.equal((await h.run(["--skip-users", "--skip-emojis"])).status, 0);
+    const channel = myChannels(world, me.id)[0] as Channel;
+    const folder = `${h.dataDir}/teams/${channel.team_id}__team-0/${channel.id}__${channel.name}`;
+    const complete = await readJsonFile(`${folder}__threads.json`);
+    assert.ok(Object.keys(complete).length > 0);
+    const statePath = `${h.dataDir}/.matterbak/channels/${channel.id}.json`;
+    // What a crash between two checkpoints leaves: posts on disk, an older threads file.
+    await Deno.writeTextFile(`${folder}__threads.json`, "{}");
+    await Deno.writeTextFile(
+      statePath,
+      JSON.stringify({ ...await readJsonFile(statePath), threadsStale: true }),
+    );
+    assert.equal((await h.run(["--skip-users", "--skip-emojis"])).status, 0);
+    const rebuilt = await readJsonFile<Record<string, string[]>>(`${folder}__threads.json`);
+    const sorted = (map: Record<string, unknown>) =>
+      Object.fromEntries(
+        Object.entries(map).map(([k, v]) => [k, [...v as string[]].sort()]).sort(),
+      );
+    assert.deepEqual(sorted(rebuilt), sorted(complete));
+    assert.equal((await readJsonFile(statePath)).threadsStale, undefined);
+  } finally {
+    await h.close();
+  }
+});
