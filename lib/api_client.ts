@@ -53,6 +53,8 @@ export interface RequestSpec {
   allowNotModified?: boolean;
   /** Whether to send the token (default true). */
   auth?: boolean;
+  /** Not cancelled when the run is interrupted (the logout that must follow a login). */
+  survivesAbort?: boolean;
 }
 
 export interface ApiResponse {
@@ -122,7 +124,7 @@ export class ApiClient {
    * retried as a whole.
    */
   async send<T>(spec: RequestSpec, consume: (response: ApiResponse) => Promise<T>): Promise<T> {
-    const signal = this.options.signal;
+    const signal = this.#runSignal(spec);
     for (let attempt = 0;; attempt++) {
       let delayMs: number;
       let reason: string;
@@ -178,10 +180,15 @@ export class ApiClient {
     });
   }
 
+  #runSignal(spec: RequestSpec): AbortSignal | undefined {
+    return spec.survivesAbort ? undefined : this.options.signal;
+  }
+
   async #attempt<T>(spec: RequestSpec, consume: (r: ApiResponse) => Promise<T>): Promise<T> {
-    await this.limiter.acquire(this.options.signal);
+    const runSignal = this.#runSignal(spec);
+    await this.limiter.acquire(runSignal);
     const timeout = new AbortController();
-    const signals = [timeout.signal, ...(this.options.signal ? [this.options.signal] : [])];
+    const signals = [timeout.signal, ...(runSignal ? [runSignal] : [])];
     const signal = AbortSignal.any(signals);
     let timer: ReturnType<typeof setTimeout> | undefined;
     const arm = () => {
@@ -210,7 +217,7 @@ export class ApiClient {
         : null;
       return await consume({ status: response.status, headers: response.headers, body });
     } catch (error) {
-      if (timeout.signal.aborted && !this.options.signal?.aborted) throw timeout.signal.reason;
+      if (timeout.signal.aborted && !runSignal?.aborted) throw timeout.signal.reason;
       throw error;
     } finally {
       clearTimeout(timer);

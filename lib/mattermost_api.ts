@@ -175,7 +175,12 @@ export class MattermostApi {
   }
 
   async logout(): Promise<void> {
-    await this.client.json({ method: "POST", path: "/users/logout", what: "logout" });
+    await this.client.json({
+      method: "POST",
+      path: "/users/logout",
+      what: "logout",
+      survivesAbort: true,
+    });
   }
 
   /** The current user, and the server version from `X-Version-ID` (undefined if absent). */

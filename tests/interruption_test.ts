@@ -295,3 +295,36 @@ Deno.test("a threads file left behind by a crash mid-crawl is rebuilt from the p
     await h.close();
   }
 });
+
+Deno.test("an interrupted run still logs out the session its password login opened", async () => {
+  const controller = new AbortController();
+  const faults: FaultPlan = (req) => {
+    if (req.path.endsWith("/posts") && /before=/.test(req.query)) {
+      controller.abort(new InterruptedError("SIGINT"));
+    }
+    return undefined;
+  };
+  const { world, me, password } = generateWorld({
+    teams: 1,
+    channelsPerTeam: 1,
+    postsPerChannel: 600,
+    dms: 0,
+    gms: 0,
+  });
+  const h = await startHarness({
+    world,
+    faults,
+    credentials: { user: me.username, password },
+    channels: { teams: { "team-0": {} } },
+  });
+  try {
+    await assert.rejects(
+      h.runWithSignal(controller.signal, ["--skip-users", "--skip-emojis"]),
+      InterruptedError,
+    );
+    assert.ok(h.sim.requests.some((r) => r.path === "/api/v4/users/logout" && r.status === 200));
+    assert.equal(world.sessions.size, 0);
+  } finally {
+    await h.close();
+  }
+});
