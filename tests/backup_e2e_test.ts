@@ -150,10 +150,11 @@ Deno.test("disabled custom emoji is a note, not an error", async () => {
 });
 
 Deno.test("names in the config that match nothing are reported by name and the rest is backed up", async () => {
-  const { world, me, token } = generateWorld({ teams: 2, channelsPerTeam: 2, postsPerChannel: 3 });
-  const h = await startHarness({
-    world,
-    credentials: { user: me.username, token },
+  const { h, world } = await startGenerated({
+    teams: 2,
+    channelsPerTeam: 2,
+    postsPerChannel: 3,
+  }, {
     channels: {
       teams: {
         "team-0": { include: ["nope-1", "nope-2"] },

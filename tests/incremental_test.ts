@@ -32,7 +32,7 @@ const fileRequests = (h: { sim: { requests: { path: string }[] } }, fileId: stri
   h.sim.requests.filter((r) => r.path === `/api/v4/files/${fileId}`).length;
 
 Deno.test("an update catches new posts, late replies, edits, reactions, pins and deletions", async () => {
-  const { world, me, token } = generateWorld({
+  const { h, world, me } = await startGenerated({
     teams: 1,
     channelsPerTeam: 1,
     postsPerChannel: 80,
@@ -40,11 +40,6 @@ Deno.test("an update catches new posts, late replies, edits, reactions, pins and
     gms: 0,
   });
   const channel = channelNamed(world, "town-square");
-  const h = await startHarness({
-    world,
-    credentials: { user: me.username, token },
-    channels: { teams: { "team-0": {} } },
-  });
   try {
     assert.equal((await h.run()).status, 0);
     const folder = `${h.dataDir}/${channelFolder(world, channel, me.id)}`;
@@ -182,7 +177,7 @@ Deno.test("an update with nothing new costs at most 2 requests per channel plus 
 });
 
 Deno.test("more than 1000 changes make the channel be re-crawled and reconciled", async () => {
-  const { world, me, token } = generateWorld({
+  const { h, world, me } = await startGenerated({
     teams: 1,
     channelsPerTeam: 1,
     postsPerChannel: 1300,
@@ -190,11 +185,6 @@ Deno.test("more than 1000 changes make the channel be re-crawled and reconciled"
     gms: 0,
   });
   const channel = channelNamed(world, "town-square");
-  const h = await startHarness({
-    world,
-    credentials: { user: me.username, token },
-    channels: { teams: { "team-0": {} } },
-  });
   try {
     assert.equal((await h.run(["--skip-users", "--skip-emojis"])).status, 0);
     const posts = livePosts(world, channel.id);
@@ -279,20 +269,15 @@ Deno.test("renamed channels and users keep their folders and files; no history i
 });
 
 Deno.test("a channel added to the config gets its full history; the others only their changes", async () => {
-  const { world, me, token } = generateWorld({
+  const { h, world, me } = await startGenerated({
     teams: 1,
     channelsPerTeam: 3,
     postsPerChannel: 450,
     dms: 0,
     gms: 0,
-  });
+  }, { channels: { teams: { "team-0": { include: ["town-square"] } } } });
   const first = channelNamed(world, "town-square");
   const added = channelNamed(world, "private-0-1");
-  const h = await startHarness({
-    world,
-    credentials: { user: me.username, token },
-    channels: { teams: { "team-0": { include: ["town-square"] } } },
-  });
   try {
     assert.equal((await h.run(["--skip-users"])).status, 0);
     await h.writeChannels({ teams: { "team-0": { include: ["town-square", "private-0-1"] } } });

@@ -5,8 +5,7 @@
  */
 import assert from "node:assert/strict";
 import { fileDataName, fileInfoName } from "../lib/layout.ts";
-import { listFiles, readJsonFile, startHarness } from "./harness.ts";
-import { generateWorld } from "./simulator/generate.ts";
+import { listFiles, readJsonFile, startGenerated } from "./harness.ts";
 import type { Channel, World } from "./simulator/world.ts";
 
 /** Python's json.dump defaults: ", " and ": " separators, non-ASCII escaped. */
@@ -62,20 +61,15 @@ async function writeMatterbakChannel(
 }
 
 Deno.test("a matterbak data dir is continued in place without fetching history again", async () => {
-  const { world, me, token } = generateWorld({
+  const { h, world, me } = await startGenerated({
     teams: 1,
     channelsPerTeam: 2,
     postsPerChannel: 300,
     dms: 0,
     gms: 0,
-  });
+  }, { channels: { teams: { "team-0": { include: ["town-square"] } } } });
   const team = [...world.teams.values()][0];
   const channel = [...world.channels.values()].find((c) => c.name === "town-square") as Channel;
-  const h = await startHarness({
-    world,
-    credentials: { user: me.username, token },
-    channels: { teams: { "team-0": { include: ["town-square"] } } },
-  });
   try {
     const folder = `${h.dataDir}/teams/${team?.id}__team-0/${channel.id}__town-square`;
     await writeMatterbakChannel(world, channel, folder);
