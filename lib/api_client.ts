@@ -34,8 +34,7 @@ export interface ApiClientOptions {
 
 export type ClientEvent =
   | { type: "request"; method: string; path: string; status: number }
-  | { type: "retry"; what: string; attempt: number; delayMs: number; reason: string }
-  | { type: "server-pause"; delayMs: number };
+  | { type: "retry"; what: string; attempt: number; delayMs: number; reason: string };
 
 type QueryValue = string | number | boolean | undefined;
 
@@ -136,10 +135,7 @@ export class ApiClient {
         if (!verdict || attempt >= this.#retry.retries) throw this.#finalError(spec, error);
         reason = verdict.reason;
         delayMs = verdict.serverDelayMs ?? backoffDelay(attempt + 1, this.#retry, this.#random());
-        if (verdict.serverDelayMs !== undefined) {
-          this.limiter.pauseFor(delayMs);
-          this.options.onEvent?.({ type: "server-pause", delayMs });
-        }
+        if (verdict.serverDelayMs !== undefined) this.limiter.pauseFor(delayMs);
       }
       this.stats.retries++;
       this.options.onEvent?.({

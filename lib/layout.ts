@@ -103,10 +103,3 @@ export function idPrefix(name: string): string | undefined {
 }
 
 export type ChannelKind = "teams" | "direct" | "groups";
-
-/** Which top-level folder holds a channel of this Mattermost type. */
-export function channelKind(type: string): ChannelKind {
-  if (type === "D") return "direct";
-  if (type === "G") return "groups";
-  return "teams";
-}

@@ -1,6 +1,5 @@
 import assert from "node:assert/strict";
 import {
-  channelKind,
   fileDataName,
   fileIdFromDataName,
   groupLabel,
@@ -58,11 +57,4 @@ Deno.test("image extensions follow matterbak, anything else is bin", () => {
   assert.equal(imageExtension("text/html"), "bin");
   assert.equal(imageExtension("image/../../x"), "bin");
   assert.equal(imageExtension(null), "bin");
-});
-
-Deno.test("channel types map to folders", () => {
-  assert.equal(channelKind("D"), "direct");
-  assert.equal(channelKind("G"), "groups");
-  assert.equal(channelKind("O"), "teams");
-  assert.equal(channelKind("P"), "teams");
 });
