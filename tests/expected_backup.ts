@@ -13,6 +13,7 @@ import {
   postFileName,
   THREADS_SUFFIX,
 } from "../lib/layout.ts";
+import { type Harness, listFiles } from "./harness.ts";
 import type { Channel, World } from "./simulator/world.ts";
 
 export type Check = (bytes: Uint8Array) => void;
@@ -157,4 +158,32 @@ export async function assertBackupMatches(
       throw new Error(`${path}: ${(error as Error).message}`, { cause: error });
     }
   }
+}
+
+/** The team channels (public and private, archived included) the account is a member of. */
+export function teamChannels(world: World, meId: string): Channel[] {
+  return [...world.channels.values()].filter((c) =>
+    world.isChannelMember(c.id, meId) && (c.type === "O" || c.type === "P")
+  );
+}
+
+/**
+ * Runs the backup (posts and files only: `--skip-users --skip-emojis`) and asserts that it
+ * exits 0 and leaves exactly the expected backup of `channels` (default: the team channels).
+ */
+export async function assertRunCompletes(
+  h: Harness,
+  meId: string,
+  options: { channels?: readonly Channel[]; args?: string[]; dataDir?: string } = {},
+): Promise<void> {
+  const result = await h.run(["--skip-users", "--skip-emojis", ...options.args ?? []]);
+  assert.equal(result.status, 0, result.err.join("\n"));
+  const expected = expectedBackup(h.world, {
+    meId,
+    channels: options.channels ?? teamChannels(h.world, meId),
+    skipUsers: true,
+    skipEmojis: true,
+  });
+  const dataDir = options.dataDir ?? h.dataDir;
+  await assertBackupMatches(dataDir, expected, await listFiles(dataDir));
 }
