@@ -28,25 +28,18 @@ interface WalkEntry {
 }
 
 /**
- * Entries below `dir` in a stable order, one folder listed at a time. Only names are kept
- * (a folder can hold 200,000 posts), and each zip name is its folder's name plus its own.
+ * Entries below `dir`, in the order the file system lists them (as matterbak's os.walk did):
+ * nothing is collected, so memory stays flat however many posts a folder holds. Each zip name
+ * is its folder's name plus its own.
  */
 async function* walk(dir: string, prefix = ""): AsyncGenerator<WalkEntry> {
-  const names: string[] = [];
-  const dirs = new Set<string>();
   for await (const entry of Deno.readDir(dir)) {
-    if (entry.isDirectory) dirs.add(entry.name);
-    else if (!entry.isFile || isTempName(entry.name)) continue;
-    names.push(entry.name);
-  }
-  names.sort((a, b) => a < b ? -1 : a > b ? 1 : 0);
-  for (const base of names) {
-    const path = join(dir, base);
-    const name = `${prefix}${zipComponent(base)}`;
-    if (dirs.has(base)) {
+    const path = join(dir, entry.name);
+    const name = `${prefix}${zipComponent(entry.name)}`;
+    if (entry.isDirectory) {
       yield { path, name: `${name}/`, isDir: true };
       yield* walk(path, `${name}/`);
-    } else {
+    } else if (entry.isFile && !isTempName(entry.name)) {
       yield { path, name, isDir: false };
     }
   }
@@ -77,7 +70,7 @@ export async function writeZip(
     dirname(zipPath),
     `.${basename(zipPath)}.${crypto.randomUUID().slice(0, 8)}${TEMP_SUFFIX}`,
   );
-  const writer = new ZipWriter(await Deno.open(temp, { write: true, createNew: true }));
+  const writer = await ZipWriter.create(temp);
   try {
     for await (const entry of walk(root)) {
       options.signal?.throwIfAborted();
@@ -103,7 +96,7 @@ export async function writeZip(
     await Deno.rename(temp, zipPath);
     return { entries: writer.entries, bytes: writer.size };
   } catch (error) {
-    writer.abort();
+    await writer.abort();
     await Deno.remove(temp).catch(() => {});
     throw error;
   }

@@ -27,6 +27,11 @@ async function unzipTest(path: string): Promise<string> {
   return text;
 }
 
+/** Names in a folder, sorted: the writer's scratch file must never be left there. */
+async function folderNames(dir: string): Promise<string[]> {
+  return (await Array.fromAsync(Deno.readDir(dir), (entry) => entry.name)).sort();
+}
+
 function randomBytes(size: number): Uint8Array<ArrayBuffer> {
   const out = new Uint8Array(size);
   for (let i = 0; i < size; i += 65536) {
@@ -44,9 +49,7 @@ for (const forceZip64 of [false, true]) {
       const media = randomBytes(300_000);
       const big = new TextEncoder().encode("line of a large text file\n".repeat(100_000));
       await Deno.writeFile(`${dir}/big.txt`, big);
-      const writer = new ZipWriter(await Deno.open(path, { write: true, createNew: true }), {
-        forceZip64,
-      });
+      const writer = await ZipWriter.create(path, { forceZip64 });
       await writer.addDirectory("teams/");
       await writer.addBytes("teams/post.json", json);
       await writer.addBytes("teams/empty.json", new Uint8Array());
@@ -78,6 +81,7 @@ for (const forceZip64 of [false, true]) {
       );
       const report = await unzipTest(path);
       assert.match(report, /No errors detected/);
+      assert.deepEqual(await folderNames(dir), ["a.zip", "big.txt"]);
     } finally {
       await Deno.remove(dir, { recursive: true });
     }
@@ -88,7 +92,7 @@ Deno.test("65,536 entries switch the archive to zip64 by themselves", async () =
   const dir = await Deno.makeTempDir();
   try {
     const path = `${dir}/many.zip`;
-    const writer = new ZipWriter(await Deno.open(path, { write: true, createNew: true }));
+    const writer = await ZipWriter.create(path);
     const data = new TextEncoder().encode("{}");
     for (let i = 0; i < 65_536; i++) await writer.addBytes(`p/${i}.json`, data, { level: 0 });
     await writer.close();
@@ -113,12 +117,13 @@ Deno.test("65,536 entries switch the archive to zip64 by themselves", async () =
 Deno.test("a file that changes size while being zipped is an error, not a silent corruption", async () => {
   const dir = await Deno.makeTempDir();
   try {
-    const writer = new ZipWriter(await Deno.open(`${dir}/x.zip`, { write: true, createNew: true }));
+    const writer = await ZipWriter.create(`${dir}/x.zip`);
     await assert.rejects(
       writer.addStream("grown.bin", new Blob([new Uint8Array(10)]).stream(), { size: 5 }),
       /changed while being zipped: 10 bytes read, 5 expected/,
     );
-    writer.abort();
+    await writer.abort();
+    assert.deepEqual(await folderNames(dir), ["x.zip"]);
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
