@@ -95,13 +95,13 @@ class ChannelSync {
     unchanged: false,
   };
   /**
-   * Posts on disk when the run started, by id: file name (ours in UTC, matterbak's in local
-   * time). Posts written during the run are found by the name their `create_at` gives, so
-   * memory does not grow with the size of a first crawl.
+   * The posts folder as last listed: file name by post id (ours in UTC, matterbak's in local
+   * time). Listed at the start only when names may be matterbak's; in a folder of our own
+   * names a post's file follows from its `create_at`, so an update needs no listing and its
+   * memory does not grow with the channel. Otherwise listed only when a post must be found
+   * without its `create_at`, or for a crawl that reconciles.
    */
-  #index = new Map<string, string>();
-  /** The whole folder listing, made only when a post must be found without its `create_at`. */
-  #fullIndex: Map<string, string> | undefined;
+  #listing: Map<string, string> | undefined;
   /** During a reconciling crawl: stored posts the server has not listed (yet). */
   #unseen: Set<string> | undefined;
   #threads = new Map<string, string[]>();
@@ -149,7 +149,7 @@ class ChannelSync {
     );
     await this.#loadIndexes();
 
-    const storedWatermark = this.target.state || this.#index.size === 0
+    const storedWatermark = this.target.state || !this.#listing?.size
       ? undefined
       : await this.#adoptStoredPosts();
     const plan = planChannel(this.target.state, {
@@ -218,7 +218,10 @@ class ChannelSync {
     const { api, clock } = this.options;
     const fromTop = cursor === undefined;
     const started = clock.now();
-    if (fromTop && this.#index.size > 0) this.#unseen = new Set(this.#index.keys());
+    if (fromTop) {
+      const stored = await this.#listPosts();
+      if (stored.size > 0) this.#unseen = new Set(stored.keys());
+    }
     let firstPageMax = 0;
     let overallMax = 0;
     let before = cursor;
@@ -264,7 +267,7 @@ class ChannelSync {
   /** Stored live posts absent from a complete crawl were deleted on the server. */
   async #markVanished(unseen: Set<string>, deleteAt: number): Promise<void> {
     for (const id of unseen) {
-      const fileName = this.#index.get(id) as string;
+      const fileName = this.#listing?.get(id) as string;
       const stored = await this.#readPost(fileName);
       if (stored && stored.delete_at === 0) {
         await this.#writePost(fileName, markDeleted(stored, deleteAt));
@@ -283,7 +286,7 @@ class ChannelSync {
     const stored = await mapPooled(posts, this.options.concurrency, async (post) => {
       this.options.signal?.throwIfAborted();
       this.#unseen?.delete(post.id);
-      const name = this.#index.get(post.id) ?? postFileName(post);
+      const name = this.#listing?.get(post.id) ?? postFileName(post);
       const text = await dataDir.readText([...this.#postsDir, name]);
       const before = parseStoredPost(text);
       const merged = mergePost(before, post);
@@ -318,19 +321,24 @@ class ChannelSync {
 
   /** The file of a stored post found only by id (its `create_at` unknown). */
   async #findPost(id: string): Promise<string | undefined> {
-    const known = this.#index.get(id);
-    if (known) return known;
-    this.#fullIndex ??= await this.#listPosts();
-    return this.#fullIndex.get(id);
+    // Not in the last listing: it may have been written since.
+    return this.#listing?.get(id) ?? (await this.#listPosts()).get(id);
   }
 
+  /** Lists the posts folder now and keeps the result as `#listing`. */
   async #listPosts(): Promise<Map<string, string>> {
-    const index = new Map<string, string>();
-    for (const entry of await this.options.dataDir.list(this.#postsDir)) {
+    const listing = new Map<string, string>();
+    for await (const [id, name] of this.#postFiles()) listing.set(id, name);
+    this.#listing = listing;
+    return listing;
+  }
+
+  /** Post ids and file names in the posts folder, read entry by entry. */
+  async *#postFiles(): AsyncGenerator<[id: string, fileName: string]> {
+    for await (const entry of this.options.dataDir.entries(this.#postsDir)) {
       const id = entry.isFile ? postIdFromFileName(entry.name) : undefined;
-      if (id) index.set(id, entry.name);
+      if (id) yield [id, entry.name];
     }
-    return index;
   }
 
   /** Deleting a root deletes its replies on the server: mark the stored ones too. */
@@ -429,7 +437,11 @@ class ChannelSync {
 
   async #loadIndexes(): Promise<void> {
     const { dataDir } = this.options;
-    this.#index = await this.#listPosts();
+    if (!this.#state.ownPostNames) {
+      const stored = await this.#listPosts();
+      // A folder we start from empty only ever gets names we make.
+      if (!this.target.state && stored.size === 0) this.#state.ownPostNames = true;
+    }
     for (const entry of await dataDir.list(this.#filesDir)) {
       const id = entry.isFile ? fileIdFromDataName(entry.name) : undefined;
       if (id) this.#files.set(id, entry.name);
@@ -445,7 +457,7 @@ class ChannelSync {
       // Missing, unreadable (matterbak's old list format too) or behind the posts after a
       // crash: rebuild it from the posts.
       this.#threadsChanged = true;
-      if (this.#index.size > 0) await this.#rebuildThreads();
+      await this.#rebuildThreads();
     }
   }
 
@@ -455,7 +467,7 @@ class ChannelSync {
    */
   async #adoptStoredPosts(): Promise<number> {
     let max = 0;
-    for (const fileName of this.#index.values()) {
+    for (const fileName of this.#listing?.values() ?? []) {
       max = Math.max(max, (await this.#readPost(fileName))?.update_at ?? 0);
     }
     return max;
@@ -463,7 +475,7 @@ class ChannelSync {
 
   async #rebuildThreads(): Promise<void> {
     const replies: Array<{ root: string; id: string; at: number }> = [];
-    for (const fileName of this.#index.values()) {
+    for await (const [, fileName] of this.#postFiles()) {
       const post = await this.#readPost(fileName);
       if (post?.root_id) replies.push({ root: post.root_id, id: post.id, at: post.create_at });
     }

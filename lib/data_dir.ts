@@ -60,14 +60,19 @@ export class DataDir {
     await Deno.mkdir(this.path(parts), { recursive: true });
   }
 
-  /** Entry names in a folder; empty when it does not exist. */
-  async list(parts: RelPath): Promise<Deno.DirEntry[]> {
+  /** Entries of a folder, read one at a time (a folder can hold 200,000 posts); none when missing. */
+  async *entries(parts: RelPath): AsyncGenerator<Deno.DirEntry> {
     try {
-      return await Array.fromAsync(Deno.readDir(this.existingPath(parts)));
+      yield* Deno.readDir(this.existingPath(parts));
     } catch (error) {
-      if (error instanceof Deno.errors.NotFound) return [];
+      if (error instanceof Deno.errors.NotFound) return;
       throw error;
     }
+  }
+
+  /** All entries of a small folder; empty when it does not exist. */
+  list(parts: RelPath): Promise<Deno.DirEntry[]> {
+    return Array.fromAsync(this.entries(parts));
   }
 
   async exists(parts: RelPath): Promise<boolean> {

@@ -23,6 +23,11 @@ export interface ChannelState {
   pendingFiles: PendingFile[];
   /** The threads file lags behind the posts (a crash mid-crawl): rebuild it from them. */
   threadsStale?: boolean;
+  /**
+   * Every post file in the folder was named by this tool (UTC time of `create_at`), so a post's
+   * file follows from the post; absent for folders matterbak named in local time.
+   */
+  ownPostNames?: true;
 }
 
 export interface PendingFile {

@@ -1,7 +1,7 @@
 /**
  * A data dir written by the original Python matterbak is continued in place: its local-time
- * post names are kept, posts are found by id, the watermark comes from the stored posts, and
- * no history is fetched again.
+ * post names are kept, posts are found by id on this and later runs, the watermark comes from
+ * the stored posts, and no history is fetched again.
  */
 import assert from "node:assert/strict";
 import { fileDataName, fileInfoName } from "../lib/layout.ts";
@@ -117,6 +117,17 @@ Deno.test("a matterbak data dir is continued in place without fetching history a
     );
     const state = await readJsonFile(`${h.dataDir}/.matterbak/channels/${channel.id}.json`);
     assert.equal(state.historyComplete, true);
+
+    // Later runs still find matterbak's posts under their local-time names.
+    const editedLater = posts[20];
+    assert.ok(editedLater);
+    world.advance(3600_000);
+    world.editPost(editedLater.id, "edited on a later run");
+    const second = await h.run(["--skip-users", "--skip-emojis"]);
+    assert.equal(second.status, 0, second.err.join("\n"));
+    assert.deepEqual(await listFiles(folder), after, "no file added or renamed");
+    const laterFile = before.find((p) => p.endsWith(`__${editedLater.id}.json`)) as string;
+    assert.equal((await readJsonFile(`${folder}/${laterFile}`)).message, "edited on a later run");
   } finally {
     await h.close();
   }
