@@ -6,7 +6,9 @@
  * - net: the Mattermost server (its host is only known from credentials.json at run time).
  * - read/write: the config files, the data dir and the zip, wherever the user puts them.
  * - env: only the three variables that may carry secrets.
- * - A 1 MB V8 semi-space: the live heap is small; a larger young generation only grows RSS.
+ * - V8's optimize-for-size mode: the live heap stays small, but by default V8 lets garbage grow
+ *   the heap to several times that before collecting it (peak RSS 140 MB instead of 87 MB when
+ *   zipping 195,000 posts, measured; no measurable slowdown).
  */
 export const ENV_VARIABLES = [
   "MATTERBAK_PASSWORD",
@@ -15,7 +17,7 @@ export const ENV_VARIABLES = [
 ] as const;
 
 export const RUNTIME_FLAGS: readonly string[] = [
-  "--v8-flags=--max-semi-space-size=1",
+  "--v8-flags=--optimize-for-size",
   "--allow-net",
   "--allow-read",
   "--allow-write",
