@@ -7,14 +7,15 @@
  *    rate limit; --concurrency 8 against --concurrency 1; requests against the minimum the data
  *    needs.
  * 2. rate: --rate-limit 10 must take requests/10 seconds (within 10 %).
- * 3. memory: one channel of 200,000 posts, then zipping its 200,000 files; peak RSS.
+ * 3. memory: one channel of 50,000 and of 200,000 posts, crawled, zipped (one file per post),
+ *    then updated with changes; peak RSS of each run, to show it flat in channel size.
  *
  * `deno task bench --quick` runs smaller worlds (a smoke test of this script).
  */
 import { join } from "node:path";
 import { generateWorld } from "../tests/simulator/generate.ts";
 import { startSimulator } from "../tests/simulator/server.ts";
-import type { World } from "../tests/simulator/world.ts";
+import type { Channel, PostRecord, World } from "../tests/simulator/world.ts";
 import { RUNTIME_FLAGS } from "../lib/runtime_flags.ts";
 
 const quick = Deno.args.includes("--quick");
@@ -47,9 +48,11 @@ async function runCli(
   config: unknown,
   args: string[],
   latencyMs: number,
+  /** The folder of an earlier run, to update its backup; a new one by default. */
+  dir?: string,
 ) {
   const sim = await startSimulator({ world, latencyMs });
-  const dir = await Deno.makeTempDir({ prefix: "matterbak-bench-" });
+  dir ??= await Deno.makeTempDir({ prefix: "matterbak-bench-" });
   try {
     await Deno.writeTextFile(join(dir, "c.json"), JSON.stringify({ user, token, url: sim.url }), {
       mode: 0o600,
@@ -225,9 +228,8 @@ const note = (line: string) => {
   );
 }
 
-// 3. Memory: a 200,000-post channel, and zipping its 200,000 files.
-{
-  const postsPerChannel = quick ? 20_000 : 200_000;
+// 3. Memory, flat in channel size: one channel crawled and zipped, then updated.
+for (const postsPerChannel of quick ? [5_000, 20_000] : [50_000, 200_000]) {
   const { world, me, token } = generateWorld({
     teams: 1,
     channelsPerTeam: 1,
@@ -237,22 +239,61 @@ const note = (line: string) => {
     gms: 0,
     users: 20,
   });
-  const run = await runCli(world, me.username, token, teamsConfig(world), [
-    "--rate-limit",
-    "0",
-    "--skip-users",
-    "--skip-emojis",
-  ], 0);
-  const zipped = (await Deno.stat(join(run.dir, "out.zip"))).size;
-  await Deno.remove(run.dir, { recursive: true });
-  const f = run.figures;
+  const channel = [...world.channels.values()][0] as Channel;
+  // The generator's reactions, edits and deletions all land in its last second, within the
+  // 5-minute overlap of the next `since`; a quiet hour and one more post put them behind it.
+  world.advance(3_600_000);
+  world.addPost({ channelId: channel.id, userId: me.id, message: "before the first backup" });
+  const args = ["--rate-limit", "0", "--skip-users", "--skip-emojis"];
+  const first = await runCli(world, me.username, token, teamsConfig(world), args, 0);
+  const zipped = (await Deno.stat(join(first.dir, "out.zip"))).size;
+  // A day's changes (fewer than the 1,000 `since` returns): new posts and replies, edits and
+  // deletions of old posts.
+  const old = world.channelPosts(channel.id).filter((p) => p.delete_at === 0);
+  world.advance(86_400_000);
+  for (let i = 0; i < 150; i++) {
+    const root = world.addPost({ channelId: channel.id, userId: me.id, message: `new ${i}` });
+    world.addPost({ channelId: channel.id, userId: me.id, message: "reply", rootId: root.id });
+  }
+  for (let i = 0; i < 100; i++) {
+    world.editPost((old[(i * 97) % old.length] as PostRecord).id, `edited ${i}`);
+  }
+  for (let i = 0; i < 20; i++) world.deletePost((old[(i * 89 + 1) % old.length] as PostRecord).id);
+  const update = await runCli(world, me.username, token, teamsConfig(world), args, 0, first.dir);
+  // The worst case: a crawl of the whole history that reconciles it with the stored posts.
+  const recrawl = await runCli(
+    world,
+    me.username,
+    token,
+    teamsConfig(world),
+    [
+      ...args,
+      "--update-old-posts",
+    ],
+    0,
+    first.dir,
+  );
+  await Deno.remove(first.dir, { recursive: true });
+  const f = first.figures;
   note(
-    `memory: one channel of ${postsPerChannel} posts, crawled and zipped (${
+    `memory: one channel of ${postsPerChannel} posts crawled and zipped (${
       (zipped / 1e6).toFixed(0)
     } MB zip): ${f.seconds.toFixed(0)} s, ${f.requests} requests, peak RSS ${
       f.peakRssMb.toFixed(0)
     } MB (target < 150 MB), exit ${f.status}`,
   );
+  const runs = [
+    ["update with a day's changes (300 new posts, 100 edits, 20 deletions)", update],
+    ["full re-crawl (--update-old-posts)", recrawl],
+  ] as const;
+  for (const [what, run] of runs) {
+    const r = run.figures;
+    note(
+      `  ${what}, then zip: ${r.seconds.toFixed(0)} s, ${r.requests} requests, peak RSS ${
+        r.peakRssMb.toFixed(0)
+      } MB, exit ${r.status}`,
+    );
+  }
 }
 
 await Deno.mkdir(join(ROOT, ".bench"), { recursive: true });
