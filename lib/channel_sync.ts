@@ -98,8 +98,7 @@ class ChannelSync {
    * The posts folder as last listed: file name by post id (ours in UTC, matterbak's in local
    * time). Listed at the start only when names may be matterbak's; in a folder of our own
    * names a post's file follows from its `create_at`, so an update needs no listing and its
-   * memory does not grow with the channel. Otherwise listed only when a post must be found
-   * without its `create_at`, or for a crawl that reconciles.
+   * memory does not grow with the channel. Otherwise listed only for a crawl that reconciles.
    */
   #listing: Map<string, string> | undefined;
   /** During a reconciling crawl: stored posts the server has not listed (yet). */
@@ -297,7 +296,6 @@ class ChannelSync {
       return { merged, before, written };
     });
     const files: FileInfo[] = [];
-    const deletedRoots: Post[] = [];
     for (const result of stored) {
       if (!result) continue;
       const { merged, before, written } = result;
@@ -312,17 +310,9 @@ class ChannelSync {
         this.#collectUsers(merged);
       }
       if (merged.root_id) this.#addReply(merged.root_id, merged.id);
-      else if (merged.delete_at > 0) deletedRoots.push(merged);
     }
-    for (const root of deletedRoots) await this.#deleteReplies(root);
     await this.#saveFiles(files);
     this.options.emit({ type: "channel-progress", label: this.#label, counts: this.result.counts });
-  }
-
-  /** The file of a stored post found only by id (its `create_at` unknown). */
-  async #findPost(id: string): Promise<string | undefined> {
-    // Not in the last listing: it may have been written since.
-    return this.#listing?.get(id) ?? (await this.#listPosts()).get(id);
   }
 
   /** Lists the posts folder now and keeps the result as `#listing`. */
@@ -338,18 +328,6 @@ class ChannelSync {
     for await (const entry of this.options.dataDir.entries(this.#postsDir)) {
       const id = entry.isFile ? postIdFromFileName(entry.name) : undefined;
       if (id) yield [id, entry.name];
-    }
-  }
-
-  /** Deleting a root deletes its replies on the server: mark the stored ones too. */
-  async #deleteReplies(root: Post): Promise<void> {
-    for (const replyId of this.#threads.get(root.id) ?? []) {
-      const fileName = await this.#findPost(replyId);
-      const stored = fileName ? await this.#readPost(fileName) : undefined;
-      if (stored && stored.delete_at === 0) {
-        await this.#writePost(fileName as string, markDeleted(stored, root.delete_at));
-        this.result.counts.deletedPosts++;
-      }
     }
   }
 
