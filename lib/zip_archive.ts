@@ -66,10 +66,10 @@ export async function writeZip(
     ...options.exclude.map((p) => resolve(p)),
     join(root, DIRS.state, "lock"),
   ]);
-  const temp = join(
-    dirname(zipPath),
-    `.${basename(zipPath)}.${crypto.randomUUID().slice(0, 8)}${TEMP_SUFFIX}`,
-  );
+  const folder = dirname(zipPath);
+  const tempPrefix = `.${basename(zipPath)}.`;
+  await removeStaleArchives(folder, tempPrefix);
+  const temp = join(folder, `${tempPrefix}${crypto.randomUUID().slice(0, 8)}${TEMP_SUFFIX}`);
   const writer = await ZipWriter.create(temp);
   try {
     for await (const entry of walk(root)) {
@@ -100,4 +100,15 @@ export async function writeZip(
     await Deno.remove(temp).catch(() => {});
     throw error;
   }
+}
+
+/** Temporary archives that a run killed while zipping left beside the zip (they can be big). */
+async function removeStaleArchives(folder: string, tempPrefix: string): Promise<void> {
+  const stale: string[] = [];
+  for await (const entry of Deno.readDir(folder)) {
+    if (entry.isFile && entry.name.startsWith(tempPrefix) && isTempName(entry.name)) {
+      stale.push(entry.name);
+    }
+  }
+  for (const name of stale) await Deno.remove(join(folder, name));
 }

@@ -50,9 +50,9 @@ export class ZipWriter {
   }
 
   /**
-   * Creates the archive at `path` (which must not exist) and its scratch file beside it. The
-   * scratch file is unlinked at once where the platform allows, so a crash leaves nothing
-   * behind; elsewhere it carries the temporary suffix that later runs clean up.
+   * Creates the archive at `path` (which must not exist) and its scratch file beside it, named
+   * `path` plus a suffix. The scratch file is unlinked at once where the platform allows, so a
+   * crash leaves nothing behind; elsewhere it is removed by close() or abort().
    */
   static async create(path: string, options: ZipWriterOptions = {}): Promise<ZipWriter> {
     const out = await Deno.open(path, { write: true, createNew: true });

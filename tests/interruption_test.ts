@@ -5,6 +5,7 @@
  */
 import assert from "node:assert/strict";
 import { fileURLToPath } from "node:url";
+import { basename, dirname, join } from "node:path";
 import { InterruptedError } from "../lib/errors.ts";
 import { assertRunCompletes, teamChannels } from "./expected_backup.ts";
 import { type Harness, listFiles, readJsonFile, startGenerated, startHarness } from "./harness.ts";
@@ -236,9 +237,12 @@ Deno.test("kill -9 mid-run loses no completed file and the next run cleans up an
     await child.process.status;
     await child.stderr;
     await assertNoCorruptFile(h.dataDir);
-    // A stale temporary file, as a crash mid-write leaves one.
+    // A stale temporary file, as a crash mid-write leaves one, and a half-written archive.
     await Deno.writeTextFile(`${h.dataDir}/teams/.123-456.mbtmp`, '{"half');
+    const staleZip = join(dirname(h.zipPath), `.${basename(h.zipPath)}.0badf00d.mbtmp`);
+    await Deno.writeTextFile(staleZip, "PK");
     await assertRunCompletes(h, me.id);
+    await assert.rejects(Deno.stat(staleZip), Deno.errors.NotFound, "stale archive removed");
   } finally {
     await h.close();
   }
