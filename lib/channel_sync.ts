@@ -95,14 +95,14 @@ class ChannelSync {
     unchanged: false,
   };
   /**
-   * The posts folder as last listed: file name by post id (ours in UTC, matterbak's in local
-   * time). Listed at the start only when names may be matterbak's; in a folder of our own
-   * names a post's file follows from its `create_at`, so an update needs no listing and its
-   * memory does not grow with the channel. Otherwise listed only for a crawl that reconciles.
+   * Post files by id in a folder whose names may be matterbak's (local time, not derivable from
+   * the post). Undefined in a folder of our own names, where a post's file follows from its
+   * `create_at`: an update then keeps nothing per post, so its memory does not grow with the
+   * channel. Posts written during the run get our names and are found the same way.
    */
-  #listing: Map<string, string> | undefined;
-  /** During a reconciling crawl: stored posts the server has not listed (yet). */
-  #unseen: Set<string> | undefined;
+  #legacyNames: Map<string, string> | undefined;
+  /** During a crawl that reconciles: the posts the server listed. */
+  #seen: Set<string> | undefined;
   #threads = new Map<string, string[]>();
   #threadsChanged = false;
   /** Attachment data files present, by file id. */
@@ -148,7 +148,7 @@ class ChannelSync {
     );
     await this.#loadIndexes();
 
-    const storedWatermark = this.target.state || !this.#listing?.size
+    const storedWatermark = this.target.state || !this.#legacyNames
       ? undefined
       : await this.#adoptStoredPosts();
     const plan = planChannel(this.target.state, {
@@ -217,10 +217,7 @@ class ChannelSync {
     const { api, clock } = this.options;
     const fromTop = cursor === undefined;
     const started = clock.now();
-    if (fromTop) {
-      const stored = await this.#listPosts();
-      if (stored.size > 0) this.#unseen = new Set(stored.keys());
-    }
+    if (fromTop && await this.#hasStoredPosts()) this.#seen = new Set();
     let firstPageMax = 0;
     let overallMax = 0;
     let before = cursor;
@@ -252,7 +249,7 @@ class ChannelSync {
       this.#state.cursor = next;
       if ((page + 1) % CHECKPOINT_PAGES === 0) await this.#checkpoint(false);
     }
-    if (this.#unseen) await this.#markVanished(this.#unseen, overallMax);
+    if (this.#seen) await this.#markVanished(this.#seen, overallMax);
     if (fromTop) {
       this.#state.watermark = Math.max(
         this.#state.watermark,
@@ -264,16 +261,18 @@ class ChannelSync {
   }
 
   /** Stored live posts absent from a complete crawl were deleted on the server. */
-  async #markVanished(unseen: Set<string>, deleteAt: number): Promise<void> {
-    for (const id of unseen) {
-      const fileName = this.#listing?.get(id) as string;
+  async #markVanished(seen: Set<string>, deleteAt: number): Promise<void> {
+    // Listed first, written after: some file systems skip entries of a folder changed while read.
+    const unseen: string[] = [];
+    for await (const [id, fileName] of this.#postFiles()) if (!seen.has(id)) unseen.push(fileName);
+    for (const fileName of unseen) {
       const stored = await this.#readPost(fileName);
       if (stored && stored.delete_at === 0) {
         await this.#writePost(fileName, markDeleted(stored, deleteAt));
         this.result.counts.deletedPosts++;
       }
     }
-    this.#unseen = undefined;
+    this.#seen = undefined;
   }
 
   async #storePosts(list: PostList): Promise<void> {
@@ -284,8 +283,8 @@ class ChannelSync {
     // Posts of a page are independent files: read, merge and write them in parallel.
     const stored = await mapPooled(posts, this.options.concurrency, async (post) => {
       this.options.signal?.throwIfAborted();
-      this.#unseen?.delete(post.id);
-      const name = this.#listing?.get(post.id) ?? postFileName(post);
+      this.#seen?.add(post.id);
+      const name = this.#legacyNames?.get(post.id) ?? postFileName(post);
       const text = await dataDir.readText([...this.#postsDir, name]);
       const before = parseStoredPost(text);
       const merged = mergePost(before, post);
@@ -315,12 +314,9 @@ class ChannelSync {
     this.options.emit({ type: "channel-progress", label: this.#label, counts: this.result.counts });
   }
 
-  /** Lists the posts folder now and keeps the result as `#listing`. */
-  async #listPosts(): Promise<Map<string, string>> {
-    const listing = new Map<string, string>();
-    for await (const [id, name] of this.#postFiles()) listing.set(id, name);
-    this.#listing = listing;
-    return listing;
+  async #hasStoredPosts(): Promise<boolean> {
+    for await (const _ of this.#postFiles()) return true;
+    return false;
   }
 
   /** Post ids and file names in the posts folder, read entry by entry. */
@@ -416,9 +412,11 @@ class ChannelSync {
   async #loadIndexes(): Promise<void> {
     const { dataDir } = this.options;
     if (!this.#state.ownPostNames) {
-      const stored = await this.#listPosts();
+      const names = new Map<string, string>();
+      for await (const [id, name] of this.#postFiles()) names.set(id, name);
       // A folder we start from empty only ever gets names we make.
-      if (!this.target.state && stored.size === 0) this.#state.ownPostNames = true;
+      if (!this.target.state && names.size === 0) this.#state.ownPostNames = true;
+      else this.#legacyNames = names;
     }
     for (const entry of await dataDir.list(this.#filesDir)) {
       const id = entry.isFile ? fileIdFromDataName(entry.name) : undefined;
@@ -445,7 +443,7 @@ class ChannelSync {
    */
   async #adoptStoredPosts(): Promise<number> {
     let max = 0;
-    for (const fileName of this.#listing?.values() ?? []) {
+    for (const fileName of this.#legacyNames?.values() ?? []) {
       max = Math.max(max, (await this.#readPost(fileName))?.update_at ?? 0);
     }
     return max;
