@@ -28,9 +28,9 @@ interface WalkEntry {
 }
 
 /**
- * Entries below `dir`, in the order the file system lists them (as matterbak's os.walk did):
- * nothing is collected, so memory stays flat however many posts a folder holds. Each zip name
- * is its folder's name plus its own.
+ * Entries below `dir`, unsorted, in the order the file system lists them (matterbak did not
+ * sort either): nothing is collected, so memory stays flat however many posts a folder holds.
+ * Each zip name is its folder's name plus its own.
  */
 async function* walk(dir: string, prefix = ""): AsyncGenerator<WalkEntry> {
   for await (const entry of Deno.readDir(dir)) {
@@ -102,13 +102,24 @@ export async function writeZip(
   }
 }
 
-/** Temporary archives that a run killed while zipping left beside the zip (they can be big). */
+/** An archive being written changes every few milliseconds; one older than this was left. */
+const STALE_ARCHIVE_MS = 10 * 60_000;
+
+/**
+ * Removes temporary archives that a run killed while zipping left beside the zip (they can be
+ * big). One still being written, by a run for another data dir, is recent and stays.
+ */
 async function removeStaleArchives(folder: string, tempPrefix: string): Promise<void> {
   const stale: string[] = [];
   for await (const entry of Deno.readDir(folder)) {
     if (entry.isFile && entry.name.startsWith(tempPrefix) && isTempName(entry.name)) {
-      stale.push(entry.name);
+      stale.push(join(folder, entry.name));
     }
   }
-  for (const name of stale) await Deno.remove(join(folder, name));
+  for (const path of stale) {
+    const modified = (await Deno.stat(path).catch(() => undefined))?.mtime?.getTime();
+    if (modified !== undefined && Date.now() - modified > STALE_ARCHIVE_MS) {
+      await Deno.remove(path).catch(() => {});
+    }
+  }
 }

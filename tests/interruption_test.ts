@@ -239,10 +239,16 @@ Deno.test("kill -9 mid-run loses no completed file and the next run cleans up an
     await assertNoCorruptFile(h.dataDir);
     // A stale temporary file, as a crash mid-write leaves one, and a half-written archive.
     await Deno.writeTextFile(`${h.dataDir}/teams/.123-456.mbtmp`, '{"half');
-    const staleZip = join(dirname(h.zipPath), `.${basename(h.zipPath)}.0badf00d.mbtmp`);
-    await Deno.writeTextFile(staleZip, "PK");
+    // One being written by a run for another data dir is recent, and stays.
+    const tempArchive = (tag: string) =>
+      join(dirname(h.zipPath), `.${basename(h.zipPath)}.${tag}.mbtmp`);
+    const hourAgo = new Date(Date.now() - 3600_000);
+    await Deno.writeTextFile(tempArchive("0badf00d"), "PK");
+    await Deno.utime(tempArchive("0badf00d"), hourAgo, hourAgo);
+    await Deno.writeTextFile(tempArchive("inflight"), "PK");
     await assertRunCompletes(h, me.id);
-    await assert.rejects(Deno.stat(staleZip), Deno.errors.NotFound, "stale archive removed");
+    await assert.rejects(Deno.stat(tempArchive("0badf00d")), Deno.errors.NotFound, "stale removed");
+    assert.ok((await Deno.stat(tempArchive("inflight"))).isFile, "a recent one stays");
   } finally {
     await h.close();
   }
