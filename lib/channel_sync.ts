@@ -268,7 +268,8 @@ class ChannelSync {
     for (const fileName of unseen) {
       const stored = await this.#readPost(fileName);
       if (stored && stored.delete_at === 0) {
-        await this.#writePost(fileName, markDeleted(stored, deleteAt));
+        // No post listed at all gives no server time: the post's own last update stands in.
+        await this.#writePost(fileName, markDeleted(stored, Math.max(deleteAt, stored.update_at)));
         this.result.counts.deletedPosts++;
       }
     }

@@ -343,6 +343,35 @@ Deno.test("--update-old-posts repairs missing and corrupt posts and attachments,
   }
 });
 
+Deno.test("a re-crawl of a channel whose posts are all gone marks every stored post deleted", async () => {
+  const { h, world, me } = await startGenerated({
+    teams: 1,
+    channelsPerTeam: 1,
+    postsPerChannel: 30,
+    dms: 0,
+    gms: 0,
+  });
+  const channel = channelNamed(world, "town-square");
+  try {
+    assert.equal((await h.run(["--skip-users", "--skip-emojis"])).status, 0);
+    const folder = `${h.dataDir}/${channelFolder(world, channel, me.id)}`;
+    const before = await storedPosts(folder);
+    for (const post of world.channelPosts(channel.id)) {
+      if (post.delete_at === 0) world.deletePost(post.id);
+    }
+    const run = await h.run(["--update-old-posts", "--skip-users", "--skip-emojis"]);
+    assert.equal(run.status, 0, run.err.join("\n"));
+    const after = await storedPosts(folder);
+    assert.deepEqual([...after.keys()].sort(), [...before.keys()].sort());
+    for (const [id, post] of after) {
+      assert.ok((post.delete_at as number) > 0, `${id} marked deleted`);
+      assert.equal(post.message, before.get(id)?.message, "content kept");
+    }
+  } finally {
+    await h.close();
+  }
+});
+
 Deno.test("an interrupted update is completed by the next run", async () => {
   const controller = new AbortController();
   let armed = false;
