@@ -25,7 +25,8 @@ export interface ChannelState {
   threadsStale?: boolean;
   /**
    * Every post file in the folder was named by this tool (UTC time of `create_at`), so a post's
-   * file follows from the post; absent for folders matterbak named in local time.
+   * file follows from the post. Set only for folders this tool started empty; the others
+   * (matterbak's local-time names, or states from version 0.1.0) are listed on each run.
    */
   ownPostNames?: true;
 }
