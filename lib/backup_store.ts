@@ -2,8 +2,17 @@
  * Where each object lives in the data dir, found by id so that a rename on the server keeps
  * the existing folder and files, plus our own sync state under `.matterbak/`.
  */
+import { writeAll } from "./atomic_write.ts";
 import type { DataDir, RelPath } from "./data_dir.ts";
-import { DIRS, idBase, idPrefix, JSON_EXT, MEMBERS_SUFFIX, THREADS_SUFFIX } from "./layout.ts";
+import {
+  DIRS,
+  idBase,
+  idPrefix,
+  isMattermostId,
+  JSON_EXT,
+  MEMBERS_SUFFIX,
+  THREADS_SUFFIX,
+} from "./layout.ts";
 import type { ChannelState } from "./sync_plan.ts";
 
 /**
@@ -59,6 +68,58 @@ export async function readChannelState(
 export async function writeChannelState(dataDir: DataDir, state: ChannelState): Promise<void> {
   await dataDir.ensureDir(STATE_CHANNELS);
   await dataDir.writeJson([...STATE_CHANNELS, `${state.channelId}${JSON_EXT}`], state);
+}
+
+/**
+ * The ids of the posts a reconciling crawl has seen (one per line), beside the channel's state,
+ * so that a crawl interrupted and resumed can still tell which stored posts the server no
+ * longer lists. Synced before each checkpoint of the state that refers to it.
+ */
+export class SeenLog {
+  private constructor(readonly ids: Set<string>, readonly file: Deno.FsFile) {}
+
+  static #path(channelId: string): RelPath {
+    return [...STATE_CHANNELS, `${channelId}.seen`];
+  }
+
+  /** A new, empty log (replacing any old one). */
+  static async create(dataDir: DataDir, channelId: string): Promise<SeenLog> {
+    await dataDir.ensureDir(STATE_CHANNELS);
+    const file = await Deno.open(dataDir.path(SeenLog.#path(channelId)), {
+      write: true,
+      create: true,
+      truncate: true,
+    });
+    return new SeenLog(new Set(), file);
+  }
+
+  /** The log of an interrupted crawl, or undefined when it is missing. */
+  static async resume(dataDir: DataDir, channelId: string): Promise<SeenLog | undefined> {
+    const text = await dataDir.readText(SeenLog.#path(channelId));
+    if (text === undefined) return undefined;
+    // A line cut short by a crash is no id and is dropped; each append starts a new line.
+    const ids = new Set(text.split("\n").filter(isMattermostId));
+    const file = await Deno.open(dataDir.path(SeenLog.#path(channelId)), { append: true });
+    return new SeenLog(ids, file);
+  }
+
+  static async remove(dataDir: DataDir, channelId: string): Promise<void> {
+    await dataDir.remove(SeenLog.#path(channelId));
+  }
+
+  async add(ids: readonly string[]): Promise<void> {
+    if (ids.length === 0) return;
+    for (const id of ids) this.ids.add(id);
+    await writeAll(this.file, new TextEncoder().encode(`\n${ids.join("\n")}`));
+  }
+
+  async sync(): Promise<void> {
+    await this.file.sync();
+  }
+
+  close(): void {
+    this.file.close();
+  }
 }
 
 /** Run-wide state: the users watermark for `POST /users/ids?since=`. */

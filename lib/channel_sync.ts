@@ -5,7 +5,7 @@
  * threads map and the sync state are checkpointed after the work they describe.
  */
 import { syncDir } from "./atomic_write.ts";
-import { relPathFromString, relPathString, writeChannelState } from "./backup_store.ts";
+import { relPathFromString, relPathString, SeenLog, writeChannelState } from "./backup_store.ts";
 import type { Clock } from "./clock.ts";
 import { type DataDir, encodeJson, type RelPath } from "./data_dir.ts";
 import { describeError, isFatal } from "./errors.ts";
@@ -101,8 +101,8 @@ class ChannelSync {
    * channel. Posts written during the run get our names and are found the same way.
    */
   #legacyNames: Map<string, string> | undefined;
-  /** During a crawl that reconciles: the posts the server listed. */
-  #seen: Set<string> | undefined;
+  /** During a crawl that reconciles: the posts the server listed, also on disk. */
+  #seen: SeenLog | undefined;
   #threads = new Map<string, string[]>();
   #threadsChanged = false;
   /** Attachment data files present, by file id. */
@@ -164,6 +164,7 @@ class ChannelSync {
       await this.#execute(plan);
     } finally {
       await this.#checkpoint(true);
+      await this.#closeSeenLog();
     }
   }
 
@@ -172,6 +173,8 @@ class ChannelSync {
       case "crawl":
         return await this.#crawl(undefined);
       case "resume": {
+        // Before the changes are stored: they count as seen too.
+        if (this.#state.reconciling) await this.#resumeSeenLog();
         if (!await this.#applyChangesSince(plan.watermark)) return await this.#crawl(undefined);
         return await this.#crawl(plan.cursor);
       }
@@ -217,7 +220,7 @@ class ChannelSync {
     const { api, clock } = this.options;
     const fromTop = cursor === undefined;
     const started = clock.now();
-    if (fromTop && await this.#hasStoredPosts()) this.#seen = new Set();
+    if (fromTop) await this.#startSeenLog();
     let firstPageMax = 0;
     let overallMax = 0;
     let before = cursor;
@@ -249,7 +252,10 @@ class ChannelSync {
       this.#state.cursor = next;
       if ((page + 1) % CHECKPOINT_PAGES === 0) await this.#checkpoint(false);
     }
-    if (this.#seen) await this.#markVanished(this.#seen, overallMax);
+    if (this.#seen) {
+      await this.#markVanished(this.#seen.ids, overallMax);
+      delete this.#state.reconciling;
+    }
     if (fromTop) {
       this.#state.watermark = Math.max(
         this.#state.watermark,
@@ -273,7 +279,34 @@ class ChannelSync {
         this.result.counts.deletedPosts++;
       }
     }
+  }
+
+  /** A crawl from the newest post reconciles when posts are stored: it records what it sees. */
+  async #startSeenLog(): Promise<void> {
+    this.#seen?.close();
     this.#seen = undefined;
+    if (await this.#hasStoredPosts()) {
+      this.#seen = await SeenLog.create(this.options.dataDir, this.target.channel.id);
+      this.#state.reconciling = true;
+    } else {
+      delete this.#state.reconciling;
+    }
+  }
+
+  async #resumeSeenLog(): Promise<void> {
+    this.#seen = await SeenLog.resume(this.options.dataDir, this.target.channel.id);
+    // Without its log the crawl cannot tell vanished posts from seen ones: it only adds.
+    if (!this.#seen) delete this.#state.reconciling;
+  }
+
+  /** The log is removed only once the saved state no longer refers to it. */
+  async #closeSeenLog(): Promise<void> {
+    if (!this.#seen) return;
+    this.#seen.close();
+    this.#seen = undefined;
+    if (!this.#state.reconciling) {
+      await SeenLog.remove(this.options.dataDir, this.target.channel.id);
+    }
   }
 
   async #storePosts(list: PostList): Promise<void> {
@@ -281,10 +314,10 @@ class ChannelSync {
     const posts = Object.values(list.posts).filter((post) =>
       !isHistoryCopy(post) && post.channel_id === this.target.channel.id
     );
+    await this.#seen?.add(posts.map((post) => post.id));
     // Posts of a page are independent files: read, merge and write them in parallel.
     const stored = await mapPooled(posts, this.options.concurrency, async (post) => {
       this.options.signal?.throwIfAborted();
-      this.#seen?.add(post.id);
       const name = this.#legacyNames?.get(post.id) ?? postFileName(post);
       const text = await dataDir.readText([...this.#postsDir, name]);
       const before = parseStoredPost(text);
@@ -476,6 +509,7 @@ class ChannelSync {
       this.#threadsChanged = false;
     }
     await syncDir(dataDir.path(this.#postsDir));
+    await this.#seen?.sync();
     if (this.#threadsChanged) this.#state.threadsStale = true;
     else delete this.#state.threadsStale;
     await writeChannelState(dataDir, this.#state);

@@ -21,6 +21,11 @@ export interface ChannelState {
   etag?: string;
   /** Attachments that failed; retried on the next run. */
   pendingFiles: PendingFile[];
+  /**
+   * The crawl in progress started from the newest post and reconciles the stored posts with
+   * the server's; the ids it has seen are in the channel's seen log (see SeenLog).
+   */
+  reconciling?: true;
   /** The threads file lags behind the posts (a crash mid-crawl): rebuild it from them. */
   threadsStale?: boolean;
   /**

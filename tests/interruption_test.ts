@@ -7,11 +7,11 @@ import assert from "node:assert/strict";
 import { fileURLToPath } from "node:url";
 import { basename, dirname, join } from "node:path";
 import { InterruptedError } from "../lib/errors.ts";
-import { assertRunCompletes, teamChannels } from "./expected_backup.ts";
+import { assertRunCompletes, channelFolder, teamChannels } from "./expected_backup.ts";
 import { type Harness, listFiles, readJsonFile, startGenerated, startHarness } from "./harness.ts";
 import { generateWorld } from "./simulator/generate.ts";
 import type { FaultPlan } from "./simulator/server.ts";
-import type { Channel } from "./simulator/world.ts";
+import type { Channel, PostRecord } from "./simulator/world.ts";
 
 const ROOT = fileURLToPath(new URL("..", import.meta.url));
 
@@ -283,6 +283,70 @@ Deno.test("a threads file left behind by a crash mid-crawl is rebuilt from the p
       );
     assert.deepEqual(sorted(rebuilt), sorted(complete));
     assert.equal((await readJsonFile(statePath)).threadsStale, undefined);
+  } finally {
+    await h.close();
+  }
+});
+
+Deno.test("an interrupted re-crawl, resumed, still marks the posts deleted before it and no other", async () => {
+  const { world, me, token } = generateWorld({
+    teams: 1,
+    channelsPerTeam: 1,
+    postsPerChannel: 1500,
+    dms: 0,
+    gms: 0,
+  });
+  const controller = new AbortController();
+  let armed = false;
+  let pages = 0;
+  const faults: FaultPlan = (req) => {
+    if (armed && req.path.endsWith("/posts") && /before=/.test(req.query) && ++pages === 4) {
+      controller.abort(new InterruptedError("SIGINT"));
+    }
+    return undefined;
+  };
+  const h = await startHarness({
+    world,
+    faults,
+    credentials: { user: me.username, token },
+    channels: { teams: { "team-0": {} } },
+  });
+  const args = ["--skip-users", "--skip-emojis"];
+  try {
+    assert.equal((await h.run(args)).status, 0);
+    const channel = teamChannels(world, me.id).find((c) => c.name === "town-square") as Channel;
+    const folder = `${h.dataDir}/${channelFolder(world, channel, me.id)}`;
+    const statePath = `${h.dataDir}/.matterbak/channels/${channel.id}.json`;
+    const seenLog = `${h.dataDir}/.matterbak/channels/${channel.id}.seen`;
+    // One post on the pages crawled before the interruption, one on those after it. Later
+    // posts put both deletions out of reach of the resumed run's `since`.
+    const live = world.channelPosts(channel.id).filter((p) => p.delete_at === 0);
+    const doomed = [live.at(-50), live[100]].map((p) => (p as PostRecord).id);
+    for (const id of doomed) world.deletePost(id);
+    world.advance(3600_000);
+    world.addPost({ channelId: channel.id, userId: me.id, message: "after the deletions" });
+
+    armed = true;
+    await assert.rejects(
+      h.runWithSignal(controller.signal, ["--update-old-posts", ...args]),
+      InterruptedError,
+    );
+    armed = false;
+    assert.equal((await readJsonFile(statePath)).reconciling, true);
+    assert.ok((await Deno.stat(seenLog)).size > 0, "the ids seen so far are on disk");
+
+    assert.equal((await h.run(args)).status, 0);
+    const marked = new Set<string>();
+    for await (const entry of Deno.readDir(folder)) {
+      if (!entry.isFile) continue;
+      const post = await readJsonFile<{ id: string; delete_at: number }>(`${folder}/${entry.name}`);
+      const gone = (world.post(post.id)?.delete_at ?? 1) > 0;
+      assert.equal(post.delete_at > 0, gone, `${post.id}: ${gone ? "deleted" : "live"}`);
+      if (gone) marked.add(post.id);
+    }
+    for (const id of doomed) assert.ok(marked.has(id), `${id} marked deleted`);
+    assert.equal((await readJsonFile(statePath)).reconciling, undefined);
+    await assert.rejects(Deno.stat(seenLog), Deno.errors.NotFound, "log removed when done");
   } finally {
     await h.close();
   }
