@@ -29,6 +29,28 @@ async function assertNoCorruptFile(dataDir: string): Promise<void> {
   }
 }
 
+/**
+ * Interrupts a run like Ctrl+C when, while armed, it asks for its `page`th older page of posts:
+ * `faults` goes to the simulator, `signal` to the run.
+ */
+class PageInterrupt {
+  #pages = 0;
+  readonly #controller = new AbortController();
+  readonly signal = this.#controller.signal;
+
+  constructor(readonly page: number, public armed = true) {}
+
+  readonly faults: FaultPlan = (req) => {
+    if (
+      this.armed && req.path.endsWith("/posts") && /before=/.test(req.query) &&
+      ++this.#pages === this.page
+    ) {
+      this.#controller.abort(new InterruptedError("SIGINT"));
+    }
+    return undefined;
+  };
+}
+
 Deno.test("an interrupted first run resumes where it stopped: no gap, no duplicate, no re-download", async () => {
   const { world, me, token } = generateWorld({
     teams: 1,
@@ -37,23 +59,16 @@ Deno.test("an interrupted first run resumes where it stopped: no gap, no duplica
     dms: 0,
     gms: 0,
   });
-  const controller = new AbortController();
-  let pages = 0;
-  const faults: FaultPlan = (req) => {
-    if (req.path.endsWith("/posts") && /before=/.test(req.query) && ++pages === 4) {
-      controller.abort(new InterruptedError("SIGINT"));
-    }
-    return undefined;
-  };
+  const interrupt = new PageInterrupt(4);
   const h = await startHarness({
     world,
-    faults,
+    faults: interrupt.faults,
     credentials: { user: me.username, token },
     channels: { teams: { "team-0": {} } },
   });
   try {
     await assert.rejects(
-      h.runWithSignal(controller.signal, ["--skip-users", "--skip-emojis"]),
+      h.runWithSignal(interrupt.signal, ["--skip-users", "--skip-emojis"]),
       InterruptedError,
     );
     await assertNoCorruptFile(h.dataDir);
@@ -296,18 +311,10 @@ Deno.test("an interrupted re-crawl, resumed, still marks the posts deleted befor
     dms: 0,
     gms: 0,
   });
-  const controller = new AbortController();
-  let armed = false;
-  let pages = 0;
-  const faults: FaultPlan = (req) => {
-    if (armed && req.path.endsWith("/posts") && /before=/.test(req.query) && ++pages === 4) {
-      controller.abort(new InterruptedError("SIGINT"));
-    }
-    return undefined;
-  };
+  const interrupt = new PageInterrupt(4, false);
   const h = await startHarness({
     world,
-    faults,
+    faults: interrupt.faults,
     credentials: { user: me.username, token },
     channels: { teams: { "team-0": {} } },
   });
@@ -326,12 +333,12 @@ Deno.test("an interrupted re-crawl, resumed, still marks the posts deleted befor
     world.advance(3600_000);
     world.addPost({ channelId: channel.id, userId: me.id, message: "after the deletions" });
 
-    armed = true;
+    interrupt.armed = true;
     await assert.rejects(
-      h.runWithSignal(controller.signal, ["--update-old-posts", ...args]),
+      h.runWithSignal(interrupt.signal, ["--update-old-posts", ...args]),
       InterruptedError,
     );
-    armed = false;
+    interrupt.armed = false;
     assert.equal((await readJsonFile(statePath)).reconciling, true);
     assert.ok((await Deno.stat(seenLog)).size > 0, "the ids seen so far are on disk");
 
@@ -353,13 +360,7 @@ Deno.test("an interrupted re-crawl, resumed, still marks the posts deleted befor
 });
 
 Deno.test("an interrupted run still logs out the session its password login opened", async () => {
-  const controller = new AbortController();
-  const faults: FaultPlan = (req) => {
-    if (req.path.endsWith("/posts") && /before=/.test(req.query)) {
-      controller.abort(new InterruptedError("SIGINT"));
-    }
-    return undefined;
-  };
+  const interrupt = new PageInterrupt(1);
   const { world, me, password } = generateWorld({
     teams: 1,
     channelsPerTeam: 1,
@@ -369,13 +370,13 @@ Deno.test("an interrupted run still logs out the session its password login open
   });
   const h = await startHarness({
     world,
-    faults,
+    faults: interrupt.faults,
     credentials: { user: me.username, password },
     channels: { teams: { "team-0": {} } },
   });
   try {
     await assert.rejects(
-      h.runWithSignal(controller.signal, ["--skip-users", "--skip-emojis"]),
+      h.runWithSignal(interrupt.signal, ["--skip-users", "--skip-emojis"]),
       InterruptedError,
     );
     assert.ok(h.sim.requests.some((r) => r.path === "/api/v4/users/logout" && r.status === 200));
