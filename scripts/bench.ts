@@ -173,20 +173,15 @@ const note = (line: string) => {
   for (const run of [parallel, serial]) await Deno.remove(run.dir, { recursive: true });
   const p = parallel.figures;
   const s = serial.figures;
-  note(
-    `  --concurrency 8: ${p.seconds.toFixed(1)} s, ${p.requests} requests (${
-      (p.requests / p.seconds).toFixed(0)
-    }/s), peak in flight ${p.inFlightPeak}, peak RSS ${
-      p.peakRssMb.toFixed(0)
-    } MB, exit ${p.status}`,
-  );
-  note(
-    `  --concurrency 1: ${s.seconds.toFixed(1)} s, ${s.requests} requests (${
-      (s.requests / s.seconds).toFixed(0)
-    }/s), peak in flight ${s.inFlightPeak}, peak RSS ${
-      s.peakRssMb.toFixed(0)
-    } MB, exit ${s.status}`,
-  );
+  for (const [concurrency, f] of [[8, p], [1, s]] as const) {
+    note(
+      `  --concurrency ${concurrency}: ${f.seconds.toFixed(1)} s, ${f.requests} requests (${
+        (f.requests / f.seconds).toFixed(0)
+      }/s), peak in flight ${f.inFlightPeak}, peak RSS ${
+        f.peakRssMb.toFixed(0)
+      } MB, exit ${f.status}`,
+    );
+  }
   note(
     `  speed-up ${
       (s.seconds / p.seconds).toFixed(1)
