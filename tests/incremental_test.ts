@@ -31,6 +31,28 @@ async function storedPosts(dir: string): Promise<Map<string, Record<string, unkn
 const fileRequests = (h: { sim: { requests: { path: string }[] } }, fileId: string) =>
   h.sim.requests.filter((r) => r.path === `/api/v4/files/${fileId}`).length;
 
+const SKIP_RECORDS = ["--skip-users", "--skip-emojis"];
+
+/** One team whose one channel, town-square, has `postsPerChannel` posts, backed up once. */
+async function startBackedUpChannel(
+  postsPerChannel: number,
+  options: Parameters<typeof startGenerated>[1] = {},
+) {
+  const started = await startGenerated(
+    { teams: 1, channelsPerTeam: 1, postsPerChannel, dms: 0, gms: 0 },
+    options,
+  );
+  const { h, world, me } = started;
+  try {
+    assert.equal((await h.run(SKIP_RECORDS)).status, 0);
+  } catch (error) {
+    await h.close();
+    throw error;
+  }
+  const channel = channelNamed(world, "town-square");
+  return { ...started, channel, folder: `${h.dataDir}/${channelFolder(world, channel, me.id)}` };
+}
+
 Deno.test("an update catches new posts, late replies, edits, reactions, pins and deletions", async () => {
   const { h, world, me } = await startGenerated({
     teams: 1,
@@ -177,16 +199,8 @@ Deno.test("an update with nothing new costs at most 2 requests per channel plus 
 });
 
 Deno.test("more than 1000 changes make the channel be re-crawled and reconciled", async () => {
-  const { h, world, me } = await startGenerated({
-    teams: 1,
-    channelsPerTeam: 1,
-    postsPerChannel: 1300,
-    dms: 0,
-    gms: 0,
-  });
-  const channel = channelNamed(world, "town-square");
+  const { h, world, channel, folder } = await startBackedUpChannel(1300);
   try {
-    assert.equal((await h.run(["--skip-users", "--skip-emojis"])).status, 0);
     const posts = livePosts(world, channel.id);
     world.advance(60_000);
     for (const post of posts.slice(0, 1100)) world.editPost(post.id, `bulk ${post.id}`);
@@ -194,9 +208,9 @@ Deno.test("more than 1000 changes make the channel be re-crawled and reconciled"
     assert.ok(deleted.length > 0);
     for (const post of deleted) world.deletePost(post.id);
     h.sim.resetStats();
-    assert.equal((await h.run(["--skip-users", "--skip-emojis"])).status, 0);
+    assert.equal((await h.run(SKIP_RECORDS)).status, 0);
     assert.ok(h.sim.requests.some((r) => /before=/.test(r.query)), "the channel was crawled again");
-    const stored = await storedPosts(`${h.dataDir}/${channelFolder(world, channel, me.id)}`);
+    const stored = await storedPosts(folder);
     for (const post of posts.slice(0, 1100)) {
       assert.equal(stored.get(post.id)?.message, `bulk ${post.id}`);
     }
@@ -301,17 +315,8 @@ Deno.test("a channel added to the config gets its full history; the others only 
 });
 
 Deno.test("--update-old-posts repairs missing and corrupt posts and attachments, duplicating nothing", async () => {
-  const { h, world, me } = await startGenerated({
-    teams: 1,
-    channelsPerTeam: 1,
-    postsPerChannel: 120,
-    dms: 0,
-    gms: 0,
-  });
-  const channel = channelNamed(world, "town-square");
+  const { h, world, channel, folder } = await startBackedUpChannel(120);
   try {
-    assert.equal((await h.run(["--skip-users", "--skip-emojis"])).status, 0);
-    const folder = `${h.dataDir}/${channelFolder(world, channel, me.id)}`;
     const postFiles = (await listFiles(folder)).filter((p) => !p.includes("/"));
     const [removed, corrupt] = postFiles;
     await Deno.remove(`${folder}/${removed}`);
@@ -321,14 +326,14 @@ Deno.test("--update-old-posts repairs missing and corrupt posts and attachments,
     ) as string;
     await Deno.remove(`${folder}/${attachment}`);
 
-    const normal = await h.run(["--skip-users", "--skip-emojis"]);
+    const normal = await h.run(SKIP_RECORDS);
     assert.equal(normal.status, 0);
     assert.ok(
       !(await listFiles(folder)).includes(removed as string),
       "a normal update does not look back",
     );
 
-    const repair = await h.run(["--update-old-posts", "--skip-users", "--skip-emojis"]);
+    const repair = await h.run(["--update-old-posts", ...SKIP_RECORDS]);
     assert.equal(repair.status, 0, repair.err.join("\n"));
     const after = await listFiles(folder);
     assert.ok(after.includes(removed as string) && after.includes(attachment));
@@ -344,22 +349,13 @@ Deno.test("--update-old-posts repairs missing and corrupt posts and attachments,
 });
 
 Deno.test("a re-crawl of a channel whose posts are all gone marks every stored post deleted", async () => {
-  const { h, world, me } = await startGenerated({
-    teams: 1,
-    channelsPerTeam: 1,
-    postsPerChannel: 30,
-    dms: 0,
-    gms: 0,
-  });
-  const channel = channelNamed(world, "town-square");
+  const { h, world, channel, folder } = await startBackedUpChannel(30);
   try {
-    assert.equal((await h.run(["--skip-users", "--skip-emojis"])).status, 0);
-    const folder = `${h.dataDir}/${channelFolder(world, channel, me.id)}`;
     const before = await storedPosts(folder);
     for (const post of world.channelPosts(channel.id)) {
       if (post.delete_at === 0) world.deletePost(post.id);
     }
-    const run = await h.run(["--update-old-posts", "--skip-users", "--skip-emojis"]);
+    const run = await h.run(["--update-old-posts", ...SKIP_RECORDS]);
     assert.equal(run.status, 0, run.err.join("\n"));
     const after = await storedPosts(folder);
     assert.deepEqual([...after.keys()].sort(), [...before.keys()].sort());
@@ -382,18 +378,8 @@ Deno.test("an interrupted update is completed by the next run", async () => {
     }
     return undefined;
   };
-  const { h, world, me } = await startGenerated({
-    teams: 1,
-    channelsPerTeam: 1,
-    postsPerChannel: 30,
-    dms: 0,
-    gms: 0,
-  }, {
-    faults,
-  });
-  const channel = channelNamed(world, "town-square");
+  const { h, world, me, channel } = await startBackedUpChannel(30, { faults });
   try {
-    assert.equal((await h.run(["--skip-users", "--skip-emojis"])).status, 0);
     world.advance(60_000);
     for (let i = 0; i < 6; i++) {
       const file = world.addFile({
@@ -413,7 +399,7 @@ Deno.test("an interrupted update is completed by the next run", async () => {
     world.editPost(edited.id, "edited before an interrupted update");
     armed = true;
     await assert.rejects(
-      h.runWithSignal(controller.signal, ["--skip-users", "--skip-emojis"]),
+      h.runWithSignal(controller.signal, SKIP_RECORDS),
       InterruptedError,
     );
     armed = false;
