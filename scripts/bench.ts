@@ -16,7 +16,7 @@ import { join } from "node:path";
 import { generateWorld } from "../tests/simulator/generate.ts";
 import { startSimulator } from "../tests/simulator/server.ts";
 import type { Channel, PostRecord, World } from "../tests/simulator/world.ts";
-import { RUNTIME_FLAGS } from "../lib/runtime_flags.ts";
+import { RUNTIME_FLAGS } from "../lib/cli/runtime_flags.ts";
 
 const quick = Deno.args.includes("--quick");
 const ROOT = new URL("..", import.meta.url).pathname;

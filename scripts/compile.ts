@@ -7,8 +7,8 @@
  * where that server is reachable (the release workflow), not on machines limited to npm.
  */
 import { join } from "node:path";
-import { RUNTIME_FLAGS } from "../lib/runtime_flags.ts";
-import { VERSION } from "../lib/version.ts";
+import { RUNTIME_FLAGS } from "../lib/cli/runtime_flags.ts";
+import { VERSION } from "../lib/util/version.ts";
 
 const TARGETS = [
   "x86_64-unknown-linux-gnu",

@@ -4,7 +4,7 @@
  * incremental update.
  */
 import { join, resolve } from "node:path";
-import { main } from "../lib/cli.ts";
+import { main } from "../lib/cli/main.ts";
 import { generateWorld } from "../tests/simulator/generate.ts";
 import { startSimulator } from "../tests/simulator/server.ts";
 

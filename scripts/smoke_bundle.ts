@@ -4,8 +4,8 @@
  * --help, and a real backup of the simulator that must be complete.
  */
 import { join } from "node:path";
-import { RUNTIME_FLAGS } from "../lib/runtime_flags.ts";
-import { VERSION } from "../lib/version.ts";
+import { RUNTIME_FLAGS } from "../lib/cli/runtime_flags.ts";
+import { VERSION } from "../lib/util/version.ts";
 import { generateWorld } from "../tests/simulator/generate.ts";
 import { startSimulator } from "../tests/simulator/server.ts";
 

@@ -1,8 +1,8 @@
 /** The HTTP client against the simulator's injected faults: what is retried, how, and what not. */
 import assert from "node:assert/strict";
-import { ApiClient, apiRootFromUrl, readBytes } from "../lib/api_client.ts";
-import { ApiError, ServerError } from "../lib/errors.ts";
-import { MattermostApi } from "../lib/mattermost_api.ts";
+import { ApiClient, apiRootFromUrl, readBytes } from "../lib/api/client.ts";
+import { ApiError, ServerError } from "../lib/util/errors.ts";
+import { MattermostApi } from "../lib/api/mattermost.ts";
 import { generateWorld } from "./simulator/generate.ts";
 import { type FaultPlan, type SimulatorOptions, startSimulator } from "./simulator/server.ts";
 

@@ -1,7 +1,11 @@
 import assert from "node:assert/strict";
-import { removeStaleTempFiles, SizeMismatchError, writeFileAtomic } from "../lib/atomic_write.ts";
-import { DataDir } from "../lib/data_dir.ts";
-import { StorageError } from "../lib/errors.ts";
+import {
+  removeStaleTempFiles,
+  SizeMismatchError,
+  writeFileAtomic,
+} from "../lib/store/atomic_write.ts";
+import { DataDir } from "../lib/store/data_dir.ts";
+import { StorageError } from "../lib/util/errors.ts";
 import { listFiles } from "./harness.ts";
 
 function streamOf(chunks: Uint8Array[], fail?: Error): ReadableStream<Uint8Array> {

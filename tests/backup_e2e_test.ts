@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { configure, Uint8ArrayWriter, ZipReader } from "@zip.js/zip.js";
-import { type BackupOptions, runBackup } from "../lib/backup.ts";
-import { parseCommandLine } from "../lib/cli.ts";
+import { type BackupOptions, runBackup } from "../lib/sync/backup.ts";
+import { parseCommandLine } from "../lib/cli/main.ts";
 import { assertBackupMatches, expectedBackup } from "./expected_backup.ts";
 import { FakeClock } from "./fake_clock.ts";
 import type { FaultPlan } from "./simulator/server.ts";

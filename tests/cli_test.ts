@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
-import { HELP, parseCommandLine } from "../lib/cli.ts";
-import { UsageError } from "../lib/errors.ts";
+import { HELP, parseCommandLine } from "../lib/cli/main.ts";
+import { UsageError } from "../lib/util/errors.ts";
 
 function options(args: string[]) {
   const parsed = parseCommandLine(args);

@@ -5,8 +5,8 @@ import {
   parseCredentials,
   readConfigFile,
   secretWarnings,
-} from "../lib/config.ts";
-import { ConfigError } from "../lib/errors.ts";
+} from "../lib/config/config.ts";
+import { ConfigError } from "../lib/util/errors.ts";
 
 const creds = (value: unknown, env = {}) =>
   parseCredentials(JSON.stringify(value), "creds.json", env);

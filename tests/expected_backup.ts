@@ -12,7 +12,7 @@ import {
   MEMBERS_SUFFIX,
   postFileName,
   THREADS_SUFFIX,
-} from "../lib/layout.ts";
+} from "../lib/store/layout.ts";
 import { type Harness, listFiles } from "./harness.ts";
 import type { Channel, World } from "./simulator/world.ts";
 

@@ -1,5 +1,5 @@
 /** A clock whose sleeps advance time at once: limiter and retry timing tested exactly. */
-import type { Clock } from "../lib/clock.ts";
+import type { Clock } from "../lib/util/clock.ts";
 
 export class FakeClock implements Clock {
   time = 0;

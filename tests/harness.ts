@@ -3,10 +3,10 @@
  * the CLI's `main` run in-process with its output captured.
  */
 import { join, relative } from "node:path";
-import { runBackup, type RunSummary } from "../lib/backup.ts";
-import { main, parseCommandLine } from "../lib/cli.ts";
-import { RUNTIME_FLAGS } from "../lib/runtime_flags.ts";
-import type { ChannelsConfig } from "../lib/config.ts";
+import { runBackup, type RunSummary } from "../lib/sync/backup.ts";
+import { main, parseCommandLine } from "../lib/cli/main.ts";
+import { RUNTIME_FLAGS } from "../lib/cli/runtime_flags.ts";
+import type { ChannelsConfig } from "../lib/config/config.ts";
 import { type Simulator, type SimulatorOptions, startSimulator } from "./simulator/server.ts";
 import { type GenerateOptions, generateWorld } from "./simulator/generate.ts";
 import type { User, World } from "./simulator/world.ts";

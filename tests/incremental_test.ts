@@ -1,9 +1,9 @@
 import assert from "node:assert/strict";
 import { listFiles, readJsonFile, startGenerated, startHarness } from "./harness.ts";
 import { assertRunCompletes, channelFolder } from "./expected_backup.ts";
-import { InterruptedError } from "../lib/errors.ts";
+import { InterruptedError } from "../lib/util/errors.ts";
 import type { FaultPlan } from "./simulator/server.ts";
-import { postFileName } from "../lib/layout.ts";
+import { postFileName } from "../lib/store/layout.ts";
 import { generateWorld } from "./simulator/generate.ts";
 import type { Channel, PostRecord, World } from "./simulator/world.ts";
 

@@ -6,7 +6,7 @@
 import assert from "node:assert/strict";
 import { fileURLToPath } from "node:url";
 import { basename, dirname, join } from "node:path";
-import { InterruptedError } from "../lib/errors.ts";
+import { InterruptedError } from "../lib/util/errors.ts";
 import { assertRunCompletes, channelFolder, teamChannels } from "./expected_backup.ts";
 import { type Harness, listFiles, readJsonFile, startGenerated, startHarness } from "./harness.ts";
 import { generateWorld } from "./simulator/generate.ts";

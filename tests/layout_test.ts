@@ -10,7 +10,7 @@ import {
   postFileName,
   postIdFromFileName,
   postTimestamp,
-} from "../lib/layout.ts";
+} from "../lib/store/layout.ts";
 
 const ID = "abcdefghijklmnopqrstuvwxyz";
 

@@ -4,7 +4,7 @@
  * the stored posts, and no history is fetched again.
  */
 import assert from "node:assert/strict";
-import { fileDataName, fileInfoName } from "../lib/layout.ts";
+import { fileDataName, fileInfoName } from "../lib/store/layout.ts";
 import { listFiles, readJsonFile, startGenerated } from "./harness.ts";
 import type { Channel, World } from "./simulator/world.ts";
 

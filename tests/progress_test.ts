@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
-import { emptyCounts } from "../lib/events.ts";
-import { formatBytes, formatDuration, Reporter } from "../lib/progress.ts";
+import { emptyCounts } from "../lib/util/events.ts";
+import { formatBytes, formatDuration, Reporter } from "../lib/cli/progress.ts";
 import { readJsonFile, startGenerated } from "./harness.ts";
 
 function capture() {

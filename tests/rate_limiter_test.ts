@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { RateLimiter } from "../lib/rate_limiter.ts";
+import { RateLimiter } from "../lib/api/rate_limiter.ts";
 import { FakeClock } from "./fake_clock.ts";
 
 async function startTimes(

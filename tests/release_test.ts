@@ -1,7 +1,7 @@
 /** What ships is what is tested: one version, one set of permissions. */
 import assert from "node:assert/strict";
-import { RUNTIME_FLAGS } from "../lib/runtime_flags.ts";
-import { VERSION } from "../lib/version.ts";
+import { RUNTIME_FLAGS } from "../lib/cli/runtime_flags.ts";
+import { VERSION } from "../lib/util/version.ts";
 
 const config = JSON.parse(await Deno.readTextFile(new URL("../deno.json", import.meta.url))) as {
   version: string;

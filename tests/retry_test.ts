@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { backoffDelay, isRetriableStatus, serverRetryDelay } from "../lib/retry.ts";
+import { backoffDelay, isRetriableStatus, serverRetryDelay } from "../lib/api/retry.ts";
 
 const policy = { retries: 5, baseDelayMs: 500, maxDelayMs: 30_000 };
 

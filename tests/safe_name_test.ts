@@ -1,5 +1,10 @@
 import assert from "node:assert/strict";
-import { isContainedComponent, isSafeComponent, safeName, utf8Length } from "../lib/safe_name.ts";
+import {
+  isContainedComponent,
+  isSafeComponent,
+  safeName,
+  utf8Length,
+} from "../lib/store/safe_name.ts";
 
 const cases: Array<[string, string]> = [
   ["report.pdf", "report.pdf"],

@@ -1,7 +1,7 @@
 /** Passwords and tokens never show up in output, the data dir, the report or the zip. */
 import assert from "node:assert/strict";
 import { configure, Uint8ArrayWriter, ZipReader } from "@zip.js/zip.js";
-import { redactUrl } from "../lib/api_client.ts";
+import { redactUrl } from "../lib/api/client.ts";
 import { listFiles, startHarness } from "./harness.ts";
 import { generateWorld } from "./simulator/generate.ts";
 

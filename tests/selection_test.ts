@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
-import type { ChannelsConfig } from "../lib/config.ts";
-import type { Channel, Team } from "../lib/mattermost_api.ts";
-import { dmPartnerId, selectChannels, type SelectionInput } from "../lib/selection.ts";
+import type { ChannelsConfig } from "../lib/config/config.ts";
+import type { Channel, Team } from "../lib/api/mattermost.ts";
+import { dmPartnerId, selectChannels, type SelectionInput } from "../lib/sync/selection.ts";
 
 const id = (name: string) => name.padEnd(26, "0").slice(0, 26);
 const ME = id("me");

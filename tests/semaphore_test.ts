@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { mapPooled, Semaphore } from "../lib/semaphore.ts";
+import { mapPooled, Semaphore } from "../lib/util/semaphore.ts";
 
 Deno.test("the semaphore never lets more than its permits run", async () => {
   const semaphore = new Semaphore(3);

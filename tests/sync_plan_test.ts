@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import type { Post } from "../lib/mattermost_api.ts";
+import type { Post } from "../lib/api/mattermost.ts";
 import {
   type ChannelState,
   crawlWatermark,
@@ -10,7 +10,7 @@ import {
   planChannel,
   SINCE_OVERLAP_MS,
   sinceFor,
-} from "../lib/sync_plan.ts";
+} from "../lib/sync/sync_plan.ts";
 
 function post(id: string, fields: Partial<Post> = {}): Post {
   return {

@@ -1,7 +1,7 @@
 /** Archives from our writer are read back by zip.js (CRC checked) and by `unzip -t`. */
 import assert from "node:assert/strict";
 import { configure, Uint8ArrayWriter, ZipReader } from "@zip.js/zip.js";
-import { ZipWriter } from "../lib/zip_writer.ts";
+import { ZipWriter } from "../lib/zip/writer.ts";
 
 configure({ useWebWorkers: false });
 

@@ -3,11 +3,11 @@
  * semaphore and the shared rate limiter, is retried on transient failures with backoff, is
  * watched for inactivity, and turns error answers into typed errors that name what was asked.
  */
-import { SizeMismatchError } from "./atomic_write.ts";
-import { ApiError, ServerError } from "./errors.ts";
-import { type Clock, systemClock } from "./clock.ts";
+import { SizeMismatchError } from "../store/atomic_write.ts";
+import { ApiError, ServerError } from "../util/errors.ts";
+import { type Clock, systemClock } from "../util/clock.ts";
 import { RateLimiter } from "./rate_limiter.ts";
-import { Semaphore } from "./semaphore.ts";
+import { Semaphore } from "../util/semaphore.ts";
 import {
   backoffDelay,
   DEFAULT_RETRY_POLICY,
@@ -15,7 +15,7 @@ import {
   type RetryPolicy,
   serverRetryDelay,
 } from "./retry.ts";
-import { VERSION } from "./version.ts";
+import { VERSION } from "../util/version.ts";
 
 export interface ApiClientOptions {
   /** Server root, e.g. `https://mm.example.org` (see `apiRootFromUrl`). */

@@ -4,7 +4,7 @@
  * A server-requested pause (429 Retry-After) holds back every caller, not only the one that
  * was refused.
  */
-import type { Clock } from "./clock.ts";
+import type { Clock } from "../util/clock.ts";
 
 export class RateLimiter {
   #starts: number[] = [];

@@ -4,17 +4,17 @@
  * `BackupDeps`, so tests drive it with a simulator, a fake clock and their own signal.
  */
 import { dirname, isAbsolute, relative, resolve } from "node:path";
-import { ApiClient } from "./api_client.ts";
-import { removeStaleTempFiles } from "./atomic_write.ts";
+import { ApiClient } from "../api/client.ts";
+import { removeStaleTempFiles } from "../store/atomic_write.ts";
 import {
   findBase,
   readChannelState,
   readRunState,
   relPathFromString,
   writeRunState,
-} from "./backup_store.ts";
+} from "../store/state.ts";
 import { type ChannelTarget, syncChannel } from "./channel_sync.ts";
-import { type Clock, systemClock } from "./clock.ts";
+import { type Clock, systemClock } from "../util/clock.ts";
 import {
   type ChannelsConfig,
   type Credentials,
@@ -22,25 +22,31 @@ import {
   parseCredentials,
   readConfigFile,
   secretWarnings,
-} from "./config.ts";
-import { DataDir, type RelPath } from "./data_dir.ts";
-import { describeError, isFatal, StorageError, UsageError } from "./errors.ts";
-import { addCounts, emptyCounts, type EventSink, type Failure, type PostCounts } from "./events.ts";
-import { DIRS, groupLabel } from "./layout.ts";
+} from "../config/config.ts";
+import { DataDir, type RelPath } from "../store/data_dir.ts";
+import { describeError, isFatal, StorageError, UsageError } from "../util/errors.ts";
+import {
+  addCounts,
+  emptyCounts,
+  type EventSink,
+  type Failure,
+  type PostCounts,
+} from "../util/events.ts";
+import { DIRS, groupLabel } from "../store/layout.ts";
 import {
   type Channel,
   MattermostApi,
   type Member,
   type Team,
   type User,
-} from "./mattermost_api.ts";
-import { backupEmojis, backupTeam, backupUsers, type RecordsContext } from "./records_backup.ts";
-import { DEFAULT_RETRY_POLICY } from "./retry.ts";
-import { acquireRunLock } from "./run_lock.ts";
+} from "../api/mattermost.ts";
+import { backupEmojis, backupTeam, backupUsers, type RecordsContext } from "./records.ts";
+import { DEFAULT_RETRY_POLICY } from "../api/retry.ts";
+import { acquireRunLock } from "../store/run_lock.ts";
 import { dmPartnerId, selectChannels, type SelectedChannel } from "./selection.ts";
-import { mapPooled } from "./semaphore.ts";
-import { closeSession, openSession } from "./session.ts";
-import { writeZip } from "./zip_archive.ts";
+import { mapPooled } from "../util/semaphore.ts";
+import { closeSession, openSession } from "../api/session.ts";
+import { writeZip } from "../zip/archive.ts";
 
 export interface BackupOptions {
   credentials: string;

@@ -4,12 +4,12 @@
  * merged (deletions keep content), written atomically; attachments are downloaded once; the
  * threads map and the sync state are checkpointed after the work they describe.
  */
-import { syncDir } from "./atomic_write.ts";
-import { relPathFromString, relPathString, SeenLog, writeChannelState } from "./backup_store.ts";
-import type { Clock } from "./clock.ts";
-import { type DataDir, encodeJson, type RelPath } from "./data_dir.ts";
-import { describeError, isFatal } from "./errors.ts";
-import { emptyCounts, type EventSink, type Failure, type PostCounts } from "./events.ts";
+import { syncDir } from "../store/atomic_write.ts";
+import { relPathFromString, relPathString, SeenLog, writeChannelState } from "../store/state.ts";
+import type { Clock } from "../util/clock.ts";
+import { type DataDir, encodeJson, type RelPath } from "../store/data_dir.ts";
+import { describeError, isFatal } from "../util/errors.ts";
+import { emptyCounts, type EventSink, type Failure, type PostCounts } from "../util/events.ts";
 import {
   DIRS,
   fileDataName,
@@ -20,7 +20,7 @@ import {
   postFileName,
   postIdFromFileName,
   THREADS_SUFFIX,
-} from "./layout.ts";
+} from "../store/layout.ts";
 import {
   type Channel,
   type FileInfo,
@@ -29,8 +29,8 @@ import {
   type Post,
   type PostList,
   SINCE_LIMIT,
-} from "./mattermost_api.ts";
-import { mapPooled } from "./semaphore.ts";
+} from "../api/mattermost.ts";
+import { mapPooled } from "../util/semaphore.ts";
 import {
   type ChannelPlan,
   type ChannelState,

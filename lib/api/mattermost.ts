@@ -2,9 +2,9 @@
  * Typed Mattermost API v4 calls used by the backup (read-only, plus login/logout), and checks
  * that answers have the shape we rely on before anything is written from them.
  */
-import { type ApiClient, type ApiResponse, readBytes } from "./api_client.ts";
-import { ApiError, ServerError } from "./errors.ts";
-import { isMattermostId } from "./layout.ts";
+import { type ApiClient, type ApiResponse, readBytes } from "./client.ts";
+import { ApiError, ServerError } from "../util/errors.ts";
+import { isMattermostId } from "../store/layout.ts";
 
 /** Raw API objects are stored as received; only the fields we use are typed. */
 type Raw = Record<string, unknown>;

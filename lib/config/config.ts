@@ -2,7 +2,7 @@
  * credentials.json and channels.json: read, parse and check before any request is made, with
  * messages that name the file and the offending key. Parsing is pure; reading is separate.
  */
-import { ConfigError } from "./errors.ts";
+import { ConfigError } from "../util/errors.ts";
 
 export interface Credentials {
   user: string;

@@ -3,10 +3,10 @@
  * only when new or changed (the server's `last_*_update` fields say so), written before the
  * record that describes them so a crash never leaves a record claiming a missing image.
  */
-import { findBase, indexBases } from "./backup_store.ts";
-import type { DataDir, RelPath } from "./data_dir.ts";
-import { describeError, isFatal } from "./errors.ts";
-import type { EventSink, Failure } from "./events.ts";
+import { findBase, indexBases } from "../store/state.ts";
+import type { DataDir, RelPath } from "../store/data_dir.ts";
+import { describeError, isFatal } from "../util/errors.ts";
+import type { EventSink, Failure } from "../util/events.ts";
 import {
   DIRS,
   ICON_SUFFIX,
@@ -15,9 +15,9 @@ import {
   imageExtension,
   JSON_EXT,
   MEMBERS_SUFFIX,
-} from "./layout.ts";
-import type { Image, MattermostApi, Member, Team, User } from "./mattermost_api.ts";
-import { mapPooled } from "./semaphore.ts";
+} from "../store/layout.ts";
+import type { Image, MattermostApi, Member, Team, User } from "../api/mattermost.ts";
+import { mapPooled } from "../util/semaphore.ts";
 
 export interface RecordsContext {
   api: MattermostApi;

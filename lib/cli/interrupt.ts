@@ -4,7 +4,7 @@
  * can stop cleanly with 130/143. A second signal ends the process at once; atomic writes
  * guarantee that even then no final file is half-written.
  */
-import { ExitCode, InterruptedError } from "./errors.ts";
+import { ExitCode, InterruptedError } from "../util/errors.ts";
 
 export function installInterruptHandlers(
   controller: AbortController,

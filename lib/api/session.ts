@@ -3,9 +3,9 @@
  * password login yields a session that is logged out again at the end. Either way the account
  * must be the `user` named in credentials.json.
  */
-import type { Credentials } from "./config.ts";
-import { ApiError, AuthError, ServerError } from "./errors.ts";
-import type { MattermostApi, User } from "./mattermost_api.ts";
+import type { Credentials } from "../config/config.ts";
+import { ApiError, AuthError, ServerError } from "../util/errors.ts";
+import type { MattermostApi, User } from "./mattermost.ts";
 
 export interface Session {
   me: User;

@@ -5,7 +5,7 @@
  */
 import { isAbsolute, join, relative, resolve, sep } from "node:path";
 import { writeFileAtomic } from "./atomic_write.ts";
-import { StorageError } from "./errors.ts";
+import { StorageError } from "../util/errors.ts";
 import { isContainedComponent } from "./safe_name.ts";
 
 /** Relative path inside the data dir, as components. */

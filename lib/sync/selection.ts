@@ -3,9 +3,9 @@
  * user's teams and channels, with one fix (an `include` list that matches nothing selects
  * nothing instead of the whole team). Every configured name that matches nothing is reported.
  */
-import type { ChannelsConfig } from "./config.ts";
-import { type ChannelKind, isMattermostId } from "./layout.ts";
-import type { Channel, Team } from "./mattermost_api.ts";
+import type { ChannelsConfig } from "../config/config.ts";
+import { type ChannelKind, isMattermostId } from "../store/layout.ts";
+import type { Channel, Team } from "../api/mattermost.ts";
 
 export interface SelectedChannel {
   channel: Channel;

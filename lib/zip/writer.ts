@@ -15,7 +15,7 @@
  * (no data descriptors), so the output must be a seekable file.
  */
 import zlib from "node:zlib";
-import { TEMP_SUFFIX, writeAll } from "./atomic_write.ts";
+import { TEMP_SUFFIX, writeAll } from "../store/atomic_write.ts";
 
 const U32 = 0xffffffff;
 const U16 = 0xffff;

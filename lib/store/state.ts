@@ -13,7 +13,7 @@ import {
   MEMBERS_SUFFIX,
   THREADS_SUFFIX,
 } from "./layout.ts";
-import type { ChannelState } from "./sync_plan.ts";
+import type { ChannelState } from "../sync/sync_plan.ts";
 
 /**
  * The `<id>__<name>` base of an object in `parent`: an existing folder for that id first,

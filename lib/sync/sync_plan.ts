@@ -3,7 +3,7 @@
  * post absorbs what the server says about it, where the next crawl page starts, and which
  * watermark a finished crawl may claim. No I/O here, so every rule is tested on plain data.
  */
-import type { Post } from "./mattermost_api.ts";
+import type { Post } from "../api/mattermost.ts";
 
 /** Per-channel sync state, kept in the data dir and written after the work it describes. */
 export interface ChannelState {

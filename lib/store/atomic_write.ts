@@ -4,7 +4,7 @@
  * Temporary files carry TEMP_SUFFIX so a later run can remove what a crash left behind.
  */
 import { basename, dirname, join } from "node:path";
-import { StorageError } from "./errors.ts";
+import { StorageError } from "../util/errors.ts";
 
 export const TEMP_SUFFIX = ".mbtmp";
 

@@ -3,8 +3,8 @@
  * BackupOptions, and `main`, which runs the backup and maps its outcome to an exit status.
  */
 import { parseArgs } from "node:util";
-import { type BackupOptions, runBackup, type RunSummary } from "./backup.ts";
-import { writeFileAtomic } from "./atomic_write.ts";
+import { type BackupOptions, runBackup, type RunSummary } from "../sync/backup.ts";
+import { writeFileAtomic } from "../store/atomic_write.ts";
 import {
   EXIT_STATUS_HELP,
   ExitCode,
@@ -12,10 +12,10 @@ import {
   ExpectedError,
   InterruptedError,
   UsageError,
-} from "./errors.ts";
+} from "../util/errors.ts";
 import { installInterruptHandlers } from "./interrupt.ts";
 import { type Output, Reporter } from "./progress.ts";
-import { VERSION } from "./version.ts";
+import { VERSION } from "../util/version.ts";
 
 export const HELP =
   `matterbak ${VERSION}: back up Mattermost channels with all posts, threads, files,

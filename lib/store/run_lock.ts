@@ -4,7 +4,7 @@
  * so a lock is never stale. The file also records who holds it, for the error message.
  */
 import type { DataDir } from "./data_dir.ts";
-import { StorageError } from "./errors.ts";
+import { StorageError } from "../util/errors.ts";
 import { DIRS } from "./layout.ts";
 
 export interface RunLock {

@@ -4,10 +4,10 @@
  * media that is already compressed is stored. Memory stays flat in the number of files.
  */
 import { basename, dirname, join, resolve } from "node:path";
-import { isTempName, TEMP_SUFFIX } from "./atomic_write.ts";
-import { DIRS } from "./layout.ts";
-import { isSafeComponent, safeName } from "./safe_name.ts";
-import { ZipWriter } from "./zip_writer.ts";
+import { isTempName, TEMP_SUFFIX } from "../store/atomic_write.ts";
+import { DIRS } from "../store/layout.ts";
+import { isSafeComponent, safeName } from "../store/safe_name.ts";
+import { ZipWriter } from "./writer.ts";
 
 /** Extensions whose content is already compressed: deflating them again wastes CPU. */
 const STORED =

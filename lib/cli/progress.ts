@@ -2,14 +2,14 @@
  * Listeners for backup events: plain lines for logs and terminals, quiet mode for cron, and
  * the final summary in text or JSON (`--report`).
  */
-import type { RunSummary } from "./backup.ts";
+import type { RunSummary } from "../sync/backup.ts";
 import {
   addCounts,
   type BackupEvent,
   emptyCounts,
   type Failure,
   type PostCounts,
-} from "./events.ts";
+} from "../util/events.ts";
 
 export interface Output {
   out: (line: string) => void;
