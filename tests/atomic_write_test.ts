@@ -1,11 +1,7 @@
 import assert from "node:assert/strict";
-import {
-  removeStaleTempFiles,
-  SizeMismatchError,
-  writeFileAtomic,
-} from "../lib/store/atomic_write.ts";
+import { removeStaleTempFiles, writeFileAtomic } from "../lib/store/atomic_write.ts";
 import { DataDir } from "../lib/store/data_dir.ts";
-import { StorageError } from "../lib/util/errors.ts";
+import { SizeMismatchError, StorageError } from "../lib/util/errors.ts";
 import { listFiles } from "./harness.ts";
 
 function streamOf(chunks: Uint8Array[], fail?: Error): ReadableStream<Uint8Array> {

@@ -3,7 +3,8 @@
  * the CLI's `main` run in-process with its output captured.
  */
 import { join, relative } from "node:path";
-import { runBackup, type RunSummary } from "../lib/sync/backup.ts";
+import { runBackup } from "../lib/sync/backup.ts";
+import type { RunSummary } from "../lib/util/events.ts";
 import { main, parseCommandLine } from "../lib/cli/main.ts";
 import { RUNTIME_FLAGS } from "../lib/cli/runtime_flags.ts";
 import type { ChannelsConfig } from "../lib/config/config.ts";

@@ -1,3 +1,4 @@
+import { isMattermostId } from "../lib/model/records.ts";
 import assert from "node:assert/strict";
 import {
   fileDataName,
@@ -6,7 +7,6 @@ import {
   idBase,
   idPrefix,
   imageExtension,
-  isMattermostId,
   postFileName,
   postIdFromFileName,
   postTimestamp,

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import type { ChannelsConfig } from "../lib/config/config.ts";
-import type { Channel, Team } from "../lib/api/mattermost.ts";
+import type { Channel, Team } from "../lib/model/records.ts";
 import { dmPartnerId, selectChannels, type SelectionInput } from "../lib/sync/selection.ts";
 
 const id = (name: string) => name.padEnd(26, "0").slice(0, 26);

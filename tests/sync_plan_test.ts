@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
-import type { Post } from "../lib/api/mattermost.ts";
+import type { Post } from "../lib/model/records.ts";
+import type { ChannelState } from "../lib/store/state.ts";
 import {
-  type ChannelState,
   crawlWatermark,
   isHistoryCopy,
   markDeleted,

@@ -3,8 +3,7 @@
  * semaphore and the shared rate limiter, is retried on transient failures with backoff, is
  * watched for inactivity, and turns error answers into typed errors that name what was asked.
  */
-import { SizeMismatchError } from "../store/atomic_write.ts";
-import { ApiError, ServerError } from "../util/errors.ts";
+import { ApiError, ServerError, SizeMismatchError } from "../util/errors.ts";
 import { type Clock, systemClock } from "../util/clock.ts";
 import { RateLimiter } from "./rate_limiter.ts";
 import { Semaphore } from "../util/semaphore.ts";

@@ -4,73 +4,25 @@
  */
 import { type ApiClient, type ApiResponse, readBytes } from "./client.ts";
 import { ApiError, ServerError } from "../util/errors.ts";
-import { isMattermostId } from "../store/layout.ts";
-
-/** Raw API objects are stored as received; only the fields we use are typed. */
-type Raw = Record<string, unknown>;
-
-export interface User extends Raw {
-  id: string;
-  username: string;
-  update_at: number;
-  delete_at: number;
-  last_picture_update?: number;
-}
-
-export interface Team extends Raw {
-  id: string;
-  name: string;
-  display_name: string;
-  last_team_icon_update?: number;
-}
-
-export interface Channel extends Raw {
-  id: string;
-  team_id: string;
-  type: string;
-  name: string;
-  display_name: string;
-  delete_at: number;
-}
-
-export interface FileInfo extends Raw {
-  id: string;
-  name: string;
-  size: number;
-}
-
-export interface Reaction extends Raw {
-  user_id: string;
-  emoji_name: string;
-}
-
-export interface Post extends Raw {
-  id: string;
-  create_at: number;
-  update_at: number;
-  delete_at: number;
-  user_id: string;
-  channel_id: string;
-  root_id: string;
-  original_id?: string;
-  metadata?: { files?: FileInfo[]; reactions?: Reaction[] } & Raw;
-}
-
-export interface PostList {
-  order: string[];
-  posts: Record<string, Post>;
-  next_post_id: string;
-  prev_post_id: string;
-}
-
-export interface Member extends Raw {
-  user_id: string;
-}
-
-export interface Emoji extends Raw {
-  id: string;
-  name: string;
-}
+import {
+  type Channel,
+  type Emoji,
+  type FileInfo,
+  isObject,
+  type Member,
+  type Post,
+  type PostList,
+  type Raw,
+  type Team,
+  type User,
+  validChannel,
+  validEmoji,
+  validFileInfo,
+  validMember,
+  validPost,
+  validTeam,
+  validUser,
+} from "../model/records.ts";
 
 export interface Image {
   bytes: Uint8Array;
@@ -82,9 +34,6 @@ export const PAGE_SIZE = 200;
 /** What `since` returns at most; that many means "an arbitrary subset". */
 export const SINCE_LIMIT = 1000;
 const USER_IDS_BATCH = 200;
-
-const isObject = (v: unknown): v is Raw => typeof v === "object" && v !== null && !Array.isArray(v);
-const isTime = (v: unknown): v is number => typeof v === "number" && Number.isFinite(v) && v >= 0;
 
 function malformed(what: string, reason: string): ServerError {
   return new ServerError(`Malformed answer for ${what}: ${reason}`);
@@ -99,20 +48,6 @@ function checkList<T>(value: unknown, what: string, valid: (v: Raw) => boolean, 
   if (!Array.isArray(value)) throw malformed(what, `expected a list of ${desc}`);
   return value.map((item) => check<T>(item, what, valid, desc));
 }
-
-const validUser = (u: Raw) => isMattermostId(u.id) && typeof u.username === "string";
-const validTeam = (t: Raw) =>
-  isMattermostId(t.id) && typeof t.name === "string" && typeof t.display_name === "string";
-const validChannel = (c: Raw) =>
-  isMattermostId(c.id) && typeof c.type === "string" && typeof c.name === "string" &&
-  typeof c.team_id === "string";
-const validMember = (m: Raw) => isMattermostId(m.user_id);
-const validEmoji = (e: Raw) => isMattermostId(e.id) && typeof e.name === "string";
-const validFileInfo = (f: Raw) =>
-  isMattermostId(f.id) && typeof f.name === "string" && isTime(f.size);
-const validPost = (p: Raw) =>
-  isMattermostId(p.id) && isTime(p.create_at) && isTime(p.update_at) &&
-  typeof p.channel_id === "string" && typeof p.user_id === "string";
 
 /** Fills defaults the server leaves out and checks nested file infos. */
 function normalizePost(post: Post, what: string): Post {

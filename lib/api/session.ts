@@ -5,7 +5,8 @@
  */
 import type { Credentials } from "../config/config.ts";
 import { ApiError, AuthError, ServerError } from "../util/errors.ts";
-import type { MattermostApi, User } from "./mattermost.ts";
+import type { MattermostApi } from "./mattermost.ts";
+import type { User } from "../model/records.ts";
 
 export interface Session {
   me: User;

@@ -3,7 +3,8 @@
  * BackupOptions, and `main`, which runs the backup and maps its outcome to an exit status.
  */
 import { parseArgs } from "node:util";
-import { type BackupOptions, runBackup, type RunSummary } from "../sync/backup.ts";
+import { type BackupOptions, runBackup } from "../sync/backup.ts";
+import type { RunSummary } from "../util/events.ts";
 import { writeFileAtomic } from "../store/atomic_write.ts";
 import {
   EXIT_STATUS_HELP,

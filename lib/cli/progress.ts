@@ -2,7 +2,7 @@
  * Listeners for backup events: plain lines for logs and terminals, quiet mode for cron, and
  * the final summary in text or JSON (`--report`).
  */
-import type { RunSummary } from "../sync/backup.ts";
+import type { RunSummary } from "../util/events.ts";
 import {
   addCounts,
   type BackupEvent,

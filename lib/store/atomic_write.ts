@@ -3,18 +3,10 @@
  * to disk and only then renamed over the target, so a final name never holds a partial file.
  * Temporary files carry TEMP_SUFFIX so a later run can remove what a crash left behind.
  */
-import { basename, dirname, join } from "node:path";
-import { StorageError } from "../util/errors.ts";
+import { dirname, join } from "node:path";
+import { SizeMismatchError, StorageError } from "../util/errors.ts";
 
 export const TEMP_SUFFIX = ".mbtmp";
-
-/** The byte count of a download did not match what the server announced. */
-export class SizeMismatchError extends Error {
-  constructor(readonly path: string, readonly expected: number, readonly actual: number) {
-    super(`Expected ${expected} bytes for ${basename(path)} but received ${actual}`);
-    this.name = "SizeMismatchError";
-  }
-}
 
 /** True for names of our temporary files. */
 export function isTempName(name: string): boolean {

@@ -13,6 +13,7 @@
  * .matterbak/  our own sync state (not part of matterbak's layout)
  * ```
  */
+import { isMattermostId } from "../model/records.ts";
 import { safeName } from "./safe_name.ts";
 
 export const SEP = "__";
@@ -32,13 +33,6 @@ export const IMAGE_SUFFIX = `${SEP}image`;
 export const ICON_SUFFIX = `${SEP}icon`;
 /** Longer than other names: the attachment name is what people look for. */
 const MAX_FILE_NAME_BYTES = 160;
-
-const ID_PATTERN = /^[a-z0-9]{26}$/;
-
-/** True for a Mattermost id (26 lowercase base32 characters); anything else is refused. */
-export function isMattermostId(value: unknown): value is string {
-  return typeof value === "string" && ID_PATTERN.test(value);
-}
 
 /** `<id>__<name>`: the base of every object's file names. */
 export function idBase(id: string, name: string): string {

@@ -2,18 +2,46 @@
  * Where each object lives in the data dir, found by id so that a rename on the server keeps
  * the existing folder and files, plus our own sync state under `.matterbak/`.
  */
+import { isMattermostId } from "../model/records.ts";
 import { writeAll } from "./atomic_write.ts";
 import type { DataDir, RelPath } from "./data_dir.ts";
-import {
-  DIRS,
-  idBase,
-  idPrefix,
-  isMattermostId,
-  JSON_EXT,
-  MEMBERS_SUFFIX,
-  THREADS_SUFFIX,
-} from "./layout.ts";
-import type { ChannelState } from "../sync/sync_plan.ts";
+import { DIRS, idBase, idPrefix, JSON_EXT, MEMBERS_SUFFIX, THREADS_SUFFIX } from "./layout.ts";
+
+/** Per-channel sync state, kept in the data dir and written after the work it describes. */
+export interface ChannelState {
+  version: 1;
+  channelId: string;
+  /** Posts folder relative to the data dir, `/`-separated (stable across renames). */
+  dir: string;
+  /** True once the whole history down to the first post is stored. */
+  historyComplete: boolean;
+  /** While the history is incomplete: the crawl continues with `before=` this post. */
+  cursor?: string;
+  /** Every post change with `update_at` <= watermark is in the backup (server time, ms). */
+  watermark: number;
+  /** Channel-posts ETag seen when the watermark was taken; a 304 means nothing changed. */
+  etag?: string;
+  /** Attachments that failed; retried on the next run. */
+  pendingFiles: PendingFile[];
+  /**
+   * The crawl in progress started from the newest post and reconciles the stored posts with
+   * the server's; the ids it has seen are in the channel's seen log (see SeenLog).
+   */
+  reconciling?: true;
+  /** The threads file lags behind the posts (a crash mid-crawl): rebuild it from them. */
+  threadsStale?: boolean;
+  /**
+   * Every post file in the folder was named by this tool (UTC time of `create_at`), so a post's
+   * file follows from the post. Set only for folders this tool started empty; the others
+   * (matterbak's local-time names, or states from version 0.1.0) are listed on each run.
+   */
+  ownPostNames?: true;
+}
+
+export interface PendingFile {
+  fileId: string;
+  postId: string;
+}
 
 /**
  * The `<id>__<name>` base of an object in `parent`: an existing folder for that id first,

@@ -30,16 +30,11 @@ import {
   emptyCounts,
   type EventSink,
   type Failure,
-  type PostCounts,
+  type RunSummary,
 } from "../util/events.ts";
 import { DIRS, groupLabel } from "../store/layout.ts";
-import {
-  type Channel,
-  MattermostApi,
-  type Member,
-  type Team,
-  type User,
-} from "../api/mattermost.ts";
+import { MattermostApi } from "../api/mattermost.ts";
+import type { Channel, Member, Team, User } from "../model/records.ts";
 import { backupEmojis, backupTeam, backupUsers, type RecordsContext } from "./records.ts";
 import { DEFAULT_RETRY_POLICY } from "../api/retry.ts";
 import { acquireRunLock } from "../store/run_lock.ts";
@@ -81,21 +76,6 @@ export interface BackupDeps {
   clock?: Clock;
   random?: () => number;
   signal?: AbortSignal;
-}
-
-export interface RunSummary {
-  counts: PostCounts;
-  channels: { total: number; unchanged: number; failed: number };
-  users: number;
-  pictures: number;
-  emojis: number | undefined;
-  requests: number;
-  retries: number;
-  bytes: number;
-  failures: Failure[];
-  unmatched: string[];
-  zip: { path: string; entries: number; bytes: number } | undefined;
-  durationMs: number;
 }
 
 /** Reads and checks both config files; nothing is requested before this succeeds. */

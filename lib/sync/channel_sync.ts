@@ -5,7 +5,13 @@
  * threads map and the sync state are checkpointed after the work they describe.
  */
 import { syncDir } from "../store/atomic_write.ts";
-import { relPathFromString, relPathString, SeenLog, writeChannelState } from "../store/state.ts";
+import {
+  type ChannelState,
+  relPathFromString,
+  relPathString,
+  SeenLog,
+  writeChannelState,
+} from "../store/state.ts";
 import type { Clock } from "../util/clock.ts";
 import { type DataDir, encodeJson, type RelPath } from "../store/data_dir.ts";
 import { describeError, isFatal } from "../util/errors.ts";
@@ -21,19 +27,11 @@ import {
   postIdFromFileName,
   THREADS_SUFFIX,
 } from "../store/layout.ts";
-import {
-  type Channel,
-  type FileInfo,
-  type MattermostApi,
-  type Member,
-  type Post,
-  type PostList,
-  SINCE_LIMIT,
-} from "../api/mattermost.ts";
+import { type MattermostApi, SINCE_LIMIT } from "../api/mattermost.ts";
+import type { Channel, FileInfo, Member, Post, PostList } from "../model/records.ts";
 import { mapPooled } from "../util/semaphore.ts";
 import {
   type ChannelPlan,
-  type ChannelState,
   crawlWatermark,
   isHistoryCopy,
   markDeleted,

@@ -16,7 +16,8 @@ import {
   JSON_EXT,
   MEMBERS_SUFFIX,
 } from "../store/layout.ts";
-import type { Image, MattermostApi, Member, Team, User } from "../api/mattermost.ts";
+import type { Image, MattermostApi } from "../api/mattermost.ts";
+import type { Member, Team, User } from "../model/records.ts";
 import { mapPooled } from "../util/semaphore.ts";
 
 export interface RecordsContext {

@@ -4,8 +4,9 @@
  * nothing instead of the whole team). Every configured name that matches nothing is reported.
  */
 import type { ChannelsConfig } from "../config/config.ts";
-import { type ChannelKind, isMattermostId } from "../store/layout.ts";
-import type { Channel, Team } from "../api/mattermost.ts";
+import type { ChannelKind } from "../store/layout.ts";
+import { isMattermostId } from "../model/records.ts";
+import type { Channel, Team } from "../model/records.ts";
 
 export interface SelectedChannel {
   channel: Channel;

@@ -3,43 +3,8 @@
  * post absorbs what the server says about it, where the next crawl page starts, and which
  * watermark a finished crawl may claim. No I/O here, so every rule is tested on plain data.
  */
-import type { Post } from "../api/mattermost.ts";
-
-/** Per-channel sync state, kept in the data dir and written after the work it describes. */
-export interface ChannelState {
-  version: 1;
-  channelId: string;
-  /** Posts folder relative to the data dir, `/`-separated (stable across renames). */
-  dir: string;
-  /** True once the whole history down to the first post is stored. */
-  historyComplete: boolean;
-  /** While the history is incomplete: the crawl continues with `before=` this post. */
-  cursor?: string;
-  /** Every post change with `update_at` <= watermark is in the backup (server time, ms). */
-  watermark: number;
-  /** Channel-posts ETag seen when the watermark was taken; a 304 means nothing changed. */
-  etag?: string;
-  /** Attachments that failed; retried on the next run. */
-  pendingFiles: PendingFile[];
-  /**
-   * The crawl in progress started from the newest post and reconciles the stored posts with
-   * the server's; the ids it has seen are in the channel's seen log (see SeenLog).
-   */
-  reconciling?: true;
-  /** The threads file lags behind the posts (a crash mid-crawl): rebuild it from them. */
-  threadsStale?: boolean;
-  /**
-   * Every post file in the folder was named by this tool (UTC time of `create_at`), so a post's
-   * file follows from the post. Set only for folders this tool started empty; the others
-   * (matterbak's local-time names, or states from version 0.1.0) are listed on each run.
-   */
-  ownPostNames?: true;
-}
-
-export interface PendingFile {
-  fileId: string;
-  postId: string;
-}
+import type { Post } from "../model/records.ts";
+import type { ChannelState } from "../store/state.ts";
 
 /** Replica lag safety: `since` asks again for this much before the watermark. */
 export const SINCE_OVERLAP_MS = 5 * 60 * 1000;

@@ -4,6 +4,7 @@
  * Only `ExpectedError` subclasses are shown to users as a one-line message; anything else is a
  * bug and is reported with its stack trace (exit status 1).
  */
+import { basename } from "node:path";
 
 export const ExitCode = {
   ok: 0,
@@ -75,6 +76,14 @@ export class ApiError extends ExpectedError {
     options?: ErrorOptions,
   ) {
     super(message, options);
+  }
+}
+
+/** The byte count of a download did not match what the server announced (retried). */
+export class SizeMismatchError extends Error {
+  constructor(readonly path: string, readonly expected: number, readonly actual: number) {
+    super(`Expected ${expected} bytes for ${basename(path)} but received ${actual}`);
+    this.name = "SizeMismatchError";
   }
 }
 

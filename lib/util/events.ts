@@ -17,6 +17,22 @@ export interface Failure {
   why: string;
 }
 
+/** What a backup run did, for the summary and the report. */
+export interface RunSummary {
+  counts: PostCounts;
+  channels: { total: number; unchanged: number; failed: number };
+  users: number;
+  pictures: number;
+  emojis: number | undefined;
+  requests: number;
+  retries: number;
+  bytes: number;
+  failures: Failure[];
+  unmatched: string[];
+  zip: { path: string; entries: number; bytes: number } | undefined;
+  durationMs: number;
+}
+
 export type BackupEvent =
   | { type: "info"; message: string }
   | { type: "warning"; message: string }
