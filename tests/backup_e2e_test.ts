@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { configure, Uint8ArrayWriter, ZipReader } from "@zip.js/zip.js";
 import { type BackupOptions, runBackup } from "../lib/sync/backup.ts";
 import { parseCommandLine } from "../lib/cli/main.ts";
-import { assertBackupMatches, expectedBackup } from "./expected_backup.ts";
+import { assertBackupMatches, expectedBackup, fullConfig, myChannels } from "./expected_backup.ts";
 import { FakeClock } from "./fake_clock.ts";
 import type { FaultPlan } from "./simulator/server.ts";
 import { listFiles, startGenerated, startHarness } from "./harness.ts";
@@ -10,26 +10,6 @@ import { generateWorld } from "./simulator/generate.ts";
 import type { Channel, World } from "./simulator/world.ts";
 
 configure({ useWebWorkers: false });
-
-/** Channels "me" belongs to, as the config below selects them (all of them). */
-function myChannels(world: World, meId: string): Channel[] {
-  return [...world.channels.values()].filter((c) => world.isChannelMember(c.id, meId));
-}
-
-function fullConfig(world: World, meId: string) {
-  const mine = myChannels(world, meId);
-  const others = (c: Channel) =>
-    world.channelMembers(c.id).map((m) => world.user(m.user_id).username).filter((n) =>
-      n !== world.user(meId).username
-    );
-  return {
-    teams: Object.fromEntries([...world.teams.values()].map((t) => [t.name, {}])),
-    direct: mine.filter((c) => c.type === "D").map((c) =>
-      others(c)[0] ?? world.user(meId).username
-    ),
-    groups: { exact: mine.filter((c) => c.type === "G").map(others) },
-  };
-}
 
 async function zipEntries(path: string): Promise<Map<string, Uint8Array>> {
   const reader = new ZipReader((await Deno.open(path)).readable);

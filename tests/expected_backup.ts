@@ -187,3 +187,23 @@ export async function assertRunCompletes(
   const dataDir = options.dataDir ?? h.dataDir;
   await assertBackupMatches(dataDir, expected, await listFiles(dataDir));
 }
+
+/** Channels "me" belongs to, as the config below selects them (all of them). */
+export function myChannels(world: World, meId: string): Channel[] {
+  return [...world.channels.values()].filter((c) => world.isChannelMember(c.id, meId));
+}
+
+export function fullConfig(world: World, meId: string) {
+  const mine = myChannels(world, meId);
+  const others = (c: Channel) =>
+    world.channelMembers(c.id).map((m) => world.user(m.user_id).username).filter((n) =>
+      n !== world.user(meId).username
+    );
+  return {
+    teams: Object.fromEntries([...world.teams.values()].map((t) => [t.name, {}])),
+    direct: mine.filter((c) => c.type === "D").map((c) =>
+      others(c)[0] ?? world.user(meId).username
+    ),
+    groups: { exact: mine.filter((c) => c.type === "G").map(others) },
+  };
+}

@@ -4,6 +4,7 @@
  * merged (deletions keep content), written atomically; attachments are downloaded once; the
  * threads map and the sync state are checkpointed after the work they describe.
  */
+import { isThreadsMap, parseStoredPost, postFiles } from "../store/reader.ts";
 import { syncDir } from "../store/atomic_write.ts";
 import {
   type ChannelState,
@@ -24,7 +25,6 @@ import {
   JSON_EXT,
   MEMBERS_SUFFIX,
   postFileName,
-  postIdFromFileName,
   THREADS_SUFFIX,
 } from "../store/layout.ts";
 import { type MattermostApi, SINCE_LIMIT } from "../api/mattermost.ts";
@@ -318,7 +318,7 @@ class ChannelSync {
       this.options.signal?.throwIfAborted();
       const name = this.#legacyNames?.get(post.id) ?? postFileName(post);
       const text = await dataDir.readText([...this.#postsDir, name]);
-      const before = parseStoredPost(text);
+      const before = storedPost(text);
       const merged = mergePost(before, post);
       if (!merged) return undefined;
       const newText = encodeJson(merged);
@@ -351,12 +351,8 @@ class ChannelSync {
     return false;
   }
 
-  /** Post ids and file names in the posts folder, read entry by entry. */
-  async *#postFiles(): AsyncGenerator<[id: string, fileName: string]> {
-    for await (const entry of this.options.dataDir.entries(this.#postsDir)) {
-      const id = entry.isFile ? postIdFromFileName(entry.name) : undefined;
-      if (id) yield [id, entry.name];
-    }
+  #postFiles(): AsyncGenerator<[id: string, fileName: string]> {
+    return postFiles(this.options.dataDir, this.#postsDir);
   }
 
   #collectUsers(post: Post): void {
@@ -375,7 +371,7 @@ class ChannelSync {
   }
 
   async #readPost(fileName: string): Promise<Post | undefined> {
-    return parseStoredPost(await this.options.dataDir.readText([...this.#postsDir, fileName]));
+    return storedPost(await this.options.dataDir.readText([...this.#postsDir, fileName]));
   }
 
   #writePost(fileName: string, post: Post): Promise<boolean> {
@@ -518,21 +514,11 @@ class ChannelSync {
  * A stored post, or undefined when missing or unreadable: a file that a crash of the original
  * matterbak (which wrote in place) left truncated is then replaced by the server's copy.
  */
-function parseStoredPost(text: string | undefined): Post | undefined {
+/** A stored post as the merge sees it: a file that is no valid post counts as not stored. */
+function storedPost(text: string | undefined): Post | undefined {
   if (text === undefined) return undefined;
-  try {
-    const post = JSON.parse(text) as Post;
-    return typeof post === "object" && post !== null && typeof post.id === "string"
-      ? post
-      : undefined;
-  } catch {
-    return undefined;
-  }
-}
-
-function isThreadsMap(value: unknown): value is Record<string, string[]> {
-  return typeof value === "object" && value !== null && !Array.isArray(value) &&
-    Object.values(value).every((v) => Array.isArray(v) && v.every((id) => typeof id === "string"));
+  const parsed = parseStoredPost(text);
+  return "post" in parsed ? parsed.post : undefined;
 }
 
 function describePlan(plan: ChannelPlan): string {

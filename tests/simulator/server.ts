@@ -213,7 +213,7 @@ function bytesResponse(bytes: Uint8Array, headers: Record<string, string>, statu
 }
 
 /** The server hides empty/zero fields tagged omitempty. */
-function userJson(u: User): Record<string, unknown> {
+export function userJson(u: User): Record<string, unknown> {
   const out: Record<string, unknown> = { ...u };
   if (!u.last_picture_update) delete out.last_picture_update;
   if (!u.is_bot) delete out.is_bot;

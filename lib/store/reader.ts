@@ -1,0 +1,491 @@
+/**
+ * The one read side of a data dir: teams, channels, users, emoji, and each channel's posts in
+ * time order, threads and attachments, from folders this tool wrote and folders matterbak wrote.
+ * verify, view and export read only through here, and so does the sync where it reads stored
+ * posts. A damaged file is an item of what is read (`damaged`), never an exception out of it.
+ */
+import type { DataDir, RelPath } from "./data_dir.ts";
+import {
+  type ChannelKind,
+  DIRS,
+  fileDataName,
+  fileIdFromDataName,
+  fileInfoName,
+  ICON_SUFFIX,
+  idPrefix,
+  IMAGE_SUFFIX,
+  JSON_EXT,
+  MEMBERS_SUFFIX,
+  postIdFromFileName,
+  THREADS_SUFFIX,
+} from "./layout.ts";
+import {
+  type Channel,
+  type Emoji,
+  type FileInfo,
+  isObject,
+  type Member,
+  type Post,
+  type Team,
+  type User,
+  validChannel,
+  validEmoji,
+  validFileInfo,
+  validMember,
+  validPost,
+  validTeam,
+  validUser,
+} from "../model/records.ts";
+
+/** A file that could not be read as what its name says it is. */
+export interface Damage {
+  path: RelPath;
+  reason: string;
+}
+
+export interface TeamEntry {
+  id: string;
+  /** `<teamId>__<teamName>`: the team's folder and record base. */
+  base: string;
+  record: Team | undefined;
+  /** The team icon, when one was backed up. */
+  icon: RelPath | undefined;
+  damage: Damage[];
+}
+
+export interface ChannelEntry {
+  id: string;
+  kind: ChannelKind;
+  team: TeamEntry | undefined;
+  /** The posts folder; the record, members and threads files sit beside it. */
+  folder: RelPath;
+  record: Channel | undefined;
+  /**
+   * From the folder name: the channel's name as first backed up, the DM partner's username,
+   * or a group's other members' usernames.
+   */
+  label: string[];
+  damage: Damage[];
+}
+
+export interface UserEntry {
+  id: string;
+  record: User | undefined;
+  image: RelPath | undefined;
+  damage: Damage[];
+}
+
+export interface EmojiEntry {
+  id: string;
+  record: Emoji | undefined;
+  image: RelPath | undefined;
+  damage: Damage[];
+}
+
+export type PostItem =
+  | { kind: "post"; post: Post; path: RelPath }
+  | { kind: "damaged"; damage: Damage };
+
+export interface Attachment {
+  fileId: string;
+  /** The stored FileInfo, else the one the post carries. */
+  info: FileInfo | undefined;
+  /** The data file; undefined when it is not in the backup. */
+  path: RelPath | undefined;
+  size: number | undefined;
+}
+
+/** Why `text` is not a stored post (with `expectedId`, the id its file name gives), or the post. */
+export function parseStoredPost(
+  text: string,
+  expectedId?: string,
+): { post: Post } | { reason: string } {
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch {
+    return { reason: text.length === 0 ? "empty file" : "not valid JSON" };
+  }
+  if (!isObject(value) || !validPost(value)) {
+    return { reason: "not a post record (id, times, channel and user expected)" };
+  }
+  if (expectedId !== undefined && value.id !== expectedId) {
+    return { reason: `holds post ${value.id}, not the post its name says` };
+  }
+  const post = value as Post;
+  post.delete_at ??= 0;
+  post.root_id ??= "";
+  return { post };
+}
+
+/** True for matterbak's threads map `{"<rootId>": ["<replyId>", ...]}`. */
+export function isThreadsMap(value: unknown): value is Record<string, string[]> {
+  return isObject(value) &&
+    Object.values(value).every((v) => Array.isArray(v) && v.every((id) => typeof id === "string"));
+}
+
+/** Post ids and file names in a posts folder, in directory order, read entry by entry. */
+export async function* postFiles(
+  dataDir: DataDir,
+  folder: RelPath,
+): AsyncGenerator<[id: string, fileName: string]> {
+  for await (const entry of dataDir.entries(folder)) {
+    const id = entry.isFile ? postIdFromFileName(entry.name) : undefined;
+    if (id) yield [id, entry.name];
+  }
+}
+
+/**
+ * A post file name's time as if it were UTC (ms). matterbak named files in local time, which
+ * differs from UTC by at most MAX_ZONE_OFFSET_MS either way.
+ */
+function nameTime(fileName: string): number {
+  const n = (from: number, to: number) => Number(fileName.slice(from, to));
+  return Date.UTC(n(0, 4), n(4, 6) - 1, n(6, 8), n(9, 11), n(11, 13), n(13, 15), n(15, 18));
+}
+
+/** UTC-14 to UTC+14 cover every time zone. */
+const MAX_ZONE_OFFSET_MS = 14 * 3600_000;
+/** Names held at once while ordering a folder: about 100 bytes each. */
+const NAMES_PER_PASS = 20_000;
+/** Files read at once. */
+const READ_BATCH = 32;
+
+function byTime(a: { post: Post }, b: { post: Post }): number {
+  return a.post.create_at - b.post.create_at || (a.post.id < b.post.id ? -1 : 1);
+}
+
+export class BackupReader {
+  /** Attachment data files of the channel read last, by file id (listed once per channel). */
+  #fileNames: { folder: string; names: Map<string, string> } | undefined;
+
+  constructor(readonly dataDir: DataDir) {}
+
+  async #readRecord<T>(
+    path: RelPath,
+    valid: (value: Record<string, unknown>) => boolean,
+    what: string,
+    damage: Damage[],
+  ): Promise<T | undefined> {
+    let text: string | undefined;
+    try {
+      text = await this.dataDir.readText(path);
+    } catch (error) {
+      damage.push({ path, reason: `cannot be read: ${(error as Error).message}` });
+      return undefined;
+    }
+    if (text === undefined) return undefined;
+    try {
+      const value: unknown = JSON.parse(text);
+      if (isObject(value) && valid(value)) return value as T;
+      damage.push({ path, reason: `not ${what}` });
+    } catch {
+      damage.push({ path, reason: text.length === 0 ? "empty file" : "not valid JSON" });
+    }
+    return undefined;
+  }
+
+  async teams(): Promise<TeamEntry[]> {
+    const entries = await this.dataDir.list([DIRS.teams]);
+    const teams: TeamEntry[] = [];
+    for (const entry of entries) {
+      const id = idPrefix(entry.name);
+      if (!id || !entry.isDirectory) continue;
+      const damage: Damage[] = [];
+      const record = await this.#readRecord<Team>(
+        [DIRS.teams, `${entry.name}${JSON_EXT}`],
+        validTeam,
+        "a team record",
+        damage,
+      );
+      const icon = entries.find((e) => e.isFile && e.name.startsWith(`${id}${ICON_SUFFIX}.`));
+      teams.push({
+        id,
+        base: entry.name,
+        record,
+        icon: icon ? [DIRS.teams, icon.name] : undefined,
+        damage,
+      });
+    }
+    return teams.sort((a, b) => compareNames(a.record?.name ?? a.base, b.record?.name ?? b.base));
+  }
+
+  /** Every backed-up channel: the team channels by team, then direct and group messages. */
+  async channels(): Promise<ChannelEntry[]> {
+    const channels: ChannelEntry[] = [];
+    for (const team of await this.teams()) {
+      channels.push(...await this.#channelsIn([DIRS.teams, team.base], "teams", team));
+    }
+    channels.push(...await this.#channelsIn([DIRS.direct], "direct", undefined));
+    channels.push(...await this.#channelsIn([DIRS.groups], "groups", undefined));
+    return channels;
+  }
+
+  async #channelsIn(
+    parent: RelPath,
+    kind: ChannelKind,
+    team: TeamEntry | undefined,
+  ): Promise<ChannelEntry[]> {
+    const channels: ChannelEntry[] = [];
+    for (const entry of await this.dataDir.list(parent)) {
+      const id = idPrefix(entry.name);
+      if (!id || !entry.isDirectory) continue;
+      const damage: Damage[] = [];
+      const record = await this.#readRecord<Channel>(
+        [...parent, `${entry.name}${JSON_EXT}`],
+        validChannel,
+        "a channel record",
+        damage,
+      );
+      channels.push({
+        id,
+        kind,
+        team,
+        folder: [...parent, entry.name],
+        record,
+        label: entry.name.split("__").slice(1),
+        damage,
+      });
+    }
+    return channels.sort((a, b) => compareNames(channelName(a), channelName(b)));
+  }
+
+  /** The stored members, or a damage; an empty list when none were stored. */
+  async members(channel: ChannelEntry): Promise<Member[] | Damage> {
+    const path = beside(channel.folder, MEMBERS_SUFFIX);
+    return await this.#readList<Member>(path, validMember, "a list of members");
+  }
+
+  async teamMembers(team: TeamEntry): Promise<Member[] | Damage> {
+    const path = [DIRS.teams, `${team.base}${MEMBERS_SUFFIX}`];
+    return await this.#readList<Member>(path, validMember, "a list of members");
+  }
+
+  async #readList<T>(
+    path: RelPath,
+    valid: (value: Record<string, unknown>) => boolean,
+    what: string,
+  ): Promise<T[] | Damage> {
+    let text: string | undefined;
+    try {
+      text = await this.dataDir.readText(path);
+    } catch (error) {
+      return { path, reason: `cannot be read: ${(error as Error).message}` };
+    }
+    if (text === undefined) return [];
+    try {
+      const value: unknown = JSON.parse(text);
+      if (Array.isArray(value) && value.every((v) => isObject(v) && valid(v))) return value as T[];
+      return { path, reason: `not ${what}` };
+    } catch {
+      return { path, reason: text.length === 0 ? "empty file" : "not valid JSON" };
+    }
+  }
+
+  /** The threads map (root id to reply ids), empty when none was stored, or a damage. */
+  async threads(channel: ChannelEntry): Promise<Map<string, string[]> | Damage> {
+    const path = beside(channel.folder, THREADS_SUFFIX);
+    let text: string | undefined;
+    try {
+      text = await this.dataDir.readText(path);
+    } catch (error) {
+      return { path, reason: `cannot be read: ${(error as Error).message}` };
+    }
+    if (text === undefined) return new Map();
+    try {
+      const value: unknown = JSON.parse(text);
+      if (isThreadsMap(value)) return new Map(Object.entries(value));
+      return { path, reason: "not a threads map" };
+    } catch {
+      return { path, reason: text.length === 0 ? "empty file" : "not valid JSON" };
+    }
+  }
+
+  /**
+   * The channel's posts, oldest first (by `create_at`, then id), with flat memory: the folder is
+   * listed in passes of at most NAMES_PER_PASS names, taken in the order of the times in their
+   * names, and a post is yielded once no unread name can hold an older one. Names in local time
+   * (matterbak's) are at most MAX_ZONE_OFFSET_MS off; with `utcNames` (every name made by this
+   * tool) the order of names is the order of posts.
+   */
+  async *posts(
+    channel: Pick<ChannelEntry, "folder">,
+    options: { utcNames?: boolean; namesPerPass?: number } = {},
+  ): AsyncGenerator<PostItem> {
+    const margin = options.utcNames ? 0 : MAX_ZONE_OFFSET_MS;
+    const perPass = options.namesPerPass ?? NAMES_PER_PASS;
+    // First pass: how many names each hour holds, to cut the folder into bounded passes.
+    const perHour = new Map<string, number>();
+    for await (const [, name] of postFiles(this.dataDir, channel.folder)) {
+      const hour = name.slice(0, 11);
+      perHour.set(hour, (perHour.get(hour) ?? 0) + 1);
+    }
+    const hours = [...perHour.keys()].sort();
+    const pending: Array<{ post: Post; path: RelPath }> = [];
+    for (let start = 0; start < hours.length;) {
+      let end = start;
+      let count = perHour.get(hours[start] as string) as number;
+      while (
+        end + 1 < hours.length &&
+        count + (perHour.get(hours[end + 1] as string) as number) <= perPass
+      ) {
+        count += perHour.get(hours[++end] as string) as number;
+      }
+      const [first, last] = [hours[start] as string, hours[end] as string];
+      const names: string[] = [];
+      for await (const [, name] of postFiles(this.dataDir, channel.folder)) {
+        const hour = name.slice(0, 11);
+        if (hour >= first && hour <= last) names.push(name);
+      }
+      names.sort();
+      for (let i = 0; i < names.length; i += READ_BATCH) {
+        const batch = names.slice(i, i + READ_BATCH);
+        const read = await Promise.all(batch.map((name) => this.#readPost(channel.folder, name)));
+        for (const item of read) {
+          if ("damage" in item) yield { kind: "damaged", damage: item.damage };
+          else pending.push(item);
+        }
+        // Every name still unread is at or after this time, so no unread post is older than
+        // `safe`: what is older can go.
+        const next = names[i + READ_BATCH] ?? hours[end + 1];
+        if (next === undefined) continue;
+        const safe = nameTime(next.padEnd(18, "0")) - margin;
+        pending.sort(byTime);
+        let ready = 0;
+        while (ready < pending.length && (pending[ready]?.post.create_at as number) < safe) ready++;
+        for (const item of pending.splice(0, ready)) yield { kind: "post", ...item };
+      }
+      start = end + 1;
+    }
+    pending.sort(byTime);
+    for (const item of pending) yield { kind: "post", ...item };
+  }
+
+  async #readPost(
+    folder: RelPath,
+    name: string,
+  ): Promise<{ post: Post; path: RelPath } | { damage: Damage }> {
+    const path = [...folder, name];
+    let text: string | undefined;
+    try {
+      text = await this.dataDir.readText(path);
+    } catch (error) {
+      return { damage: { path, reason: `cannot be read: ${(error as Error).message}` } };
+    }
+    if (text === undefined) return { damage: { path, reason: "vanished while being read" } };
+    const parsed = parseStoredPost(text, postIdFromFileName(name));
+    return "post" in parsed
+      ? { post: parsed.post, path }
+      : { damage: { path, reason: parsed.reason } };
+  }
+
+  /**
+   * A post's attachments: its stored FileInfo (else the one in the post) and its data file.
+   * matterbak kept attachment names as they came, so a file not found under the name this tool
+   * gives it is looked up in the channel's list of files.
+   */
+  async attachments(channel: Pick<ChannelEntry, "folder">, post: Post): Promise<Attachment[]> {
+    const filesDir = [...channel.folder, DIRS.files];
+    const carried = new Map((post.metadata?.files ?? []).map((info) => [info.id, info]));
+    const ids = new Set<string>([
+      ...(Array.isArray(post.file_ids) ? post.file_ids.filter((id) => typeof id === "string") : []),
+      ...carried.keys(),
+    ]);
+    const attachments: Attachment[] = [];
+    for (const fileId of ids) {
+      const stored = await this.#readRecord<FileInfo>(
+        [...filesDir, fileInfoName(fileId)],
+        validFileInfo,
+        "a file info",
+        [],
+      );
+      const info = stored ?? carried.get(fileId);
+      let path: RelPath | undefined;
+      let size = info
+        ? await this.dataDir.size([...filesDir, fileDataName(fileId, info.name)])
+        : undefined;
+      if (size !== undefined && info) path = [...filesDir, fileDataName(fileId, info.name)];
+      else {
+        const name = (await this.#filesOf(filesDir)).get(fileId);
+        if (name !== undefined) {
+          path = [...filesDir, name];
+          size = await this.dataDir.size(path);
+        }
+      }
+      attachments.push({ fileId, info, path, size });
+    }
+    return attachments;
+  }
+
+  async #filesOf(filesDir: RelPath): Promise<Map<string, string>> {
+    const key = filesDir.join("/");
+    if (this.#fileNames?.folder !== key) {
+      const names = new Map<string, string>();
+      for await (const entry of this.dataDir.entries(filesDir)) {
+        const id = entry.isFile ? fileIdFromDataName(entry.name) : undefined;
+        if (id) names.set(id, entry.name);
+      }
+      this.#fileNames = { folder: key, names };
+    }
+    return this.#fileNames.names;
+  }
+
+  /** Every backed-up user with their picture. */
+  async *users(): AsyncGenerator<UserEntry> {
+    yield* this.#withImages(
+      DIRS.users,
+      validUser,
+      "a user record",
+      (base, name) => name.startsWith(`${base}${IMAGE_SUFFIX}.`),
+    );
+  }
+
+  /** Every backed-up custom emoji with its image. */
+  async *emojis(): AsyncGenerator<EmojiEntry> {
+    yield* this.#withImages(
+      DIRS.emojis,
+      validEmoji,
+      "an emoji record",
+      (base, name) => name.startsWith(`${base}.`) && !name.endsWith(JSON_EXT),
+    );
+  }
+
+  async *#withImages<T>(
+    dir: string,
+    valid: (value: Record<string, unknown>) => boolean,
+    what: string,
+    isImage: (base: string, name: string) => boolean,
+  ): AsyncGenerator<
+    { id: string; record: T | undefined; image: RelPath | undefined; damage: Damage[] }
+  > {
+    const entries = (await this.dataDir.list([dir])).filter((e) => e.isFile && idPrefix(e.name));
+    const bases = new Map<string, string>();
+    for (const entry of entries) {
+      if (!entry.name.endsWith(JSON_EXT)) continue;
+      const id = idPrefix(entry.name) as string;
+      const base = entry.name.slice(0, -JSON_EXT.length);
+      // The shortest base: `<id>__bob.json` rather than a stray `<id>__bob__x.json`.
+      const known = bases.get(id);
+      if (known === undefined || base.length < known.length) bases.set(id, base);
+    }
+    for (const [id, base] of [...bases].sort((a, b) => compareNames(a[1], b[1]))) {
+      const damage: Damage[] = [];
+      const record = await this.#readRecord<T>([dir, `${base}${JSON_EXT}`], valid, what, damage);
+      const image = entries.find((e) => isImage(base, e.name));
+      yield { id, record, image: image ? [dir, image.name] : undefined, damage };
+    }
+  }
+}
+
+/** The path of `<folder>${suffix}` beside a channel's posts folder. */
+function beside(folder: RelPath, suffix: string): RelPath {
+  return [...folder.slice(0, -1), `${folder.at(-1)}${suffix}`];
+}
+
+function channelName(channel: ChannelEntry): string {
+  return channel.record?.display_name || channel.record?.name || channel.label.join(", ");
+}
+
+function compareNames(a: string, b: string): number {
+  return a.localeCompare(b, "en", { sensitivity: "base" }) || (a < b ? -1 : a > b ? 1 : 0);
+}
