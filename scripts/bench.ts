@@ -41,6 +41,26 @@ async function peakRss(pid: number): Promise<number> {
   }
 }
 
+/** Runs a Deno program with the binary's flags in its own process; its time and peak RSS. */
+async function measured(args: string[], stdout: "null" | "piped" = "null") {
+  const started = performance.now();
+  const child = new Deno.Command(Deno.execPath(), {
+    cwd: ROOT,
+    args: ["run", ...RUNTIME_FLAGS, ...args],
+    stdout,
+    stderr: "inherit",
+    env: { NO_COLOR: "1" },
+  }).spawn();
+  let peak = 0;
+  const poll = setInterval(async () => {
+    peak = Math.max(peak, await peakRss(child.pid));
+  }, 50);
+  const { code, stdout: out } = await child.output();
+  clearInterval(poll);
+  const seconds = (performance.now() - started) / 1000;
+  return { code, seconds, peak, out: stdout === "piped" ? new TextDecoder().decode(out) : "" };
+}
+
 async function runCli(
   world: World,
   user: string,
@@ -58,37 +78,22 @@ async function runCli(
       mode: 0o600,
     });
     await Deno.writeTextFile(join(dir, "ch.json"), JSON.stringify(config));
-    const started = performance.now();
-    const child = new Deno.Command(Deno.execPath(), {
-      cwd: ROOT,
-      args: [
-        "run",
-        ...RUNTIME_FLAGS,
-        "main.ts",
-        "--credentials",
-        join(dir, "c.json"),
-        "--channels",
-        join(dir, "ch.json"),
-        "-d",
-        join(dir, "data"),
-        "-o",
-        join(dir, "out.zip"),
-        "--quiet",
-        ...args,
-      ],
-      stdout: "null",
-      stderr: "inherit",
-      env: { NO_COLOR: "1" },
-    }).spawn();
-    let peak = 0;
-    const poll = setInterval(async () => {
-      peak = Math.max(peak, await peakRss(child.pid));
-    }, 50);
-    const { code } = await child.status;
-    clearInterval(poll);
+    const { code, seconds, peak } = await measured([
+      "main.ts",
+      "--credentials",
+      join(dir, "c.json"),
+      "--channels",
+      join(dir, "ch.json"),
+      "-d",
+      join(dir, "data"),
+      "-o",
+      join(dir, "out.zip"),
+      "--quiet",
+      ...args,
+    ]);
     const starts = sim.requests.map((r) => r.startedAt);
     const figures: RunFigures = {
-      seconds: (performance.now() - started) / 1000,
+      seconds,
       requests: sim.requests.length,
       inFlightPeak: sim.inFlightPeak,
       peakRssMb: peak,
@@ -268,6 +273,8 @@ for (const postsPerChannel of quick ? [5_000, 20_000] : [50_000, 200_000]) {
     0,
     first.dir,
   );
+  const read = await measured(["scripts/bench_reader.ts", join(first.dir, "data")], "piped");
+  const [readPosts, readDamaged] = read.out.trim().split(" ");
   await Deno.remove(first.dir, { recursive: true });
   const f = first.figures;
   note(
@@ -281,6 +288,11 @@ for (const postsPerChannel of quick ? [5_000, 20_000] : [50_000, 200_000]) {
     ["update with a day's changes (300 new posts, 100 edits, 20 deletions)", update],
     ["full re-crawl (--update-old-posts)", recrawl],
   ] as const;
+  note(
+    `  every post read back in time order through store/reader.ts: ${readPosts} posts, ${readDamaged} damaged, ${
+      read.seconds.toFixed(1)
+    } s, peak RSS ${read.peak.toFixed(0)} MB, exit ${read.code}`,
+  );
   for (const [what, run] of runs) {
     const r = run.figures;
     note(
