@@ -1,13 +1,13 @@
 import assert from "node:assert/strict";
 import { configure, Uint8ArrayWriter, ZipReader } from "@zip.js/zip.js";
-import { type BackupOptions, runBackup } from "../lib/sync/backup.ts";
-import { parseCommandLine } from "../lib/cli/main.ts";
+import { runBackup } from "../lib/sync/backup.ts";
+import { parseBackupArgs } from "../lib/cli/commands/backup.ts";
 import { assertBackupMatches, expectedBackup, fullConfig, myChannels } from "./expected_backup.ts";
 import { FakeClock } from "./fake_clock.ts";
 import type { FaultPlan } from "./simulator/server.ts";
 import { listFiles, startGenerated, startHarness } from "./harness.ts";
 import { generateWorld } from "./simulator/generate.ts";
-import type { Channel, World } from "./simulator/world.ts";
+import type { Channel } from "./simulator/world.ts";
 
 configure({ useWebWorkers: false });
 
@@ -208,7 +208,7 @@ Deno.test("initial and step jitter sleep a random share of the given seconds, an
     gms: 0,
   });
   try {
-    const parsed = parseCommandLine([
+    const options = parseBackupArgs([
       "--credentials",
       h.credentialsPath,
       "--channels",
@@ -224,10 +224,9 @@ Deno.test("initial and step jitter sleep a random share of the given seconds, an
       "--rate-limit",
       "0",
     ]);
-    assert.equal(parsed.kind, "backup");
     const clock = new FakeClock();
     const messages: string[] = [];
-    await runBackup((parsed as { options: BackupOptions }).options, {
+    await runBackup(options, {
       env: {},
       clock,
       random: () => 0.25,

@@ -1,12 +1,9 @@
 import assert from "node:assert/strict";
-import { HELP, parseCommandLine } from "../lib/cli/main.ts";
+import { HELP, parseInvocation } from "../lib/cli/main.ts";
+import { BACKUP_HELP, backupCommand, parseBackupArgs } from "../lib/cli/commands/backup.ts";
 import { UsageError } from "../lib/util/errors.ts";
 
-function options(args: string[]) {
-  const parsed = parseCommandLine(args);
-  assert.equal(parsed.kind, "backup");
-  return (parsed as Extract<typeof parsed, { kind: "backup" }>).options;
-}
+const options = parseBackupArgs;
 
 Deno.test("defaults are matterbak's", () => {
   const o = options([]);
@@ -56,16 +53,53 @@ Deno.test("every matterbak option is accepted, short forms included", () => {
 });
 
 Deno.test("help and version win over everything else", () => {
-  assert.deepEqual(parseCommandLine(["--help", "--rate-limit", "1"]), { kind: "help" });
-  assert.deepEqual(parseCommandLine(["-h"]), { kind: "help" });
-  assert.deepEqual(parseCommandLine(["--version"]), { kind: "version" });
+  const help = { kind: "help", text: HELP };
+  assert.deepEqual(parseInvocation(["--help", "--rate-limit", "1"]), help);
+  assert.deepEqual(parseInvocation(["-h"]), help);
+  assert.deepEqual(parseInvocation(["help"]), help);
+  assert.deepEqual(parseInvocation(["--version"]), { kind: "version" });
+  assert.deepEqual(parseInvocation(["-V", "-d", "x"]), { kind: "version" });
   assert.match(HELP, /EXIT STATUS/);
+  assert.match(HELP, /--update-old-posts/, "options alone back up, so the help lists them");
+});
+
+Deno.test("a command's help comes from help COMMAND and from COMMAND --help", () => {
+  const backupHelp = { kind: "help", text: BACKUP_HELP };
+  assert.deepEqual(parseInvocation(["help", "backup"]), backupHelp);
+  assert.deepEqual(parseInvocation(["backup", "--help"]), backupHelp);
+  assert.match(BACKUP_HELP, /USAGE\n {2}matterbak \[backup\] \[options\]/);
+  assert.match(BACKUP_HELP, /7 +the data dir is in use by another run/);
+});
+
+Deno.test("options alone and the backup command run the backup with the same arguments", () => {
+  const args = ["-d", "dir", "--quiet"];
+  assert.deepEqual(parseInvocation(args), { kind: "run", command: backupCommand, args });
+  assert.deepEqual(parseInvocation(["backup", ...args]), {
+    kind: "run",
+    command: backupCommand,
+    args,
+  });
+  // `deno task backup -- --quiet` passes the `--` on.
+  assert.deepEqual(parseInvocation(["--", ...args]), { kind: "run", command: backupCommand, args });
+});
+
+Deno.test("an unknown command is a usage error that lists the commands", () => {
+  for (const args of [["stray"], ["help", "stray"]]) {
+    assert.throws(
+      () => parseInvocation(args),
+      (e: Error) =>
+        e instanceof UsageError &&
+        /^Unknown command 'stray'; the commands are backup, and options alone run the backup/
+          .test(e.message),
+      args.join(" "),
+    );
+  }
 });
 
 Deno.test("bad options and values are usage errors that name them", () => {
   const cases: Array<[string[], RegExp]> = [
     [["--bogus"], /Unknown option '--bogus'/],
-    [["stray"], /Unexpected argument 'stray'/],
+    [["-d", "x", "stray"], /Unexpected argument 'stray'/],
     [["--rate-limit", "abc"], /--rate-limit needs a number, got "abc"/],
     [["--rate-limit=-1"], /--rate-limit must be at least 0, got -1/],
     [["--rate-limit", "-1"], /'--rate-limit' argument is ambiguous/],
@@ -78,7 +112,7 @@ Deno.test("bad options and values are usage errors that name them", () => {
   ];
   for (const [args, pattern] of cases) {
     assert.throws(
-      () => parseCommandLine(args),
+      () => parseBackupArgs(args),
       (e: Error) => e instanceof UsageError && pattern.test(e.message),
       args.join(" "),
     );

@@ -5,7 +5,8 @@
 import { join, relative } from "node:path";
 import { runBackup } from "../lib/sync/backup.ts";
 import type { RunSummary } from "../lib/util/events.ts";
-import { main, parseCommandLine } from "../lib/cli/main.ts";
+import { main } from "../lib/cli/main.ts";
+import { parseBackupArgs } from "../lib/cli/commands/backup.ts";
 import { RUNTIME_FLAGS } from "../lib/cli/runtime_flags.ts";
 import type { ChannelsConfig } from "../lib/config/config.ts";
 import { type Simulator, type SimulatorOptions, startSimulator } from "./simulator/server.ts";
@@ -86,9 +87,11 @@ export async function startHarness(options: HarnessOptions): Promise<Harness> {
       return { status, out, err };
     },
     runWithSignal(signal, extraArgs = []) {
-      const parsed = parseCommandLine([...args, ...extraArgs]);
-      if (parsed.kind !== "backup") throw new Error("not a backup command line");
-      return runBackup(parsed.options, { env: {}, emit: () => {}, signal });
+      return runBackup(parseBackupArgs([...args, ...extraArgs]), {
+        env: {},
+        emit: () => {},
+        signal,
+      });
     },
     async close() {
       await sim.close();

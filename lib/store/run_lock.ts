@@ -4,7 +4,7 @@
  * so a lock is never stale. The file also records who holds it, for the error message.
  */
 import type { DataDir } from "./data_dir.ts";
-import { StorageError } from "../util/errors.ts";
+import { LockedError } from "../util/errors.ts";
 import { DIRS } from "./layout.ts";
 
 export interface RunLock {
@@ -17,7 +17,7 @@ export async function acquireRunLock(dataDir: DataDir): Promise<RunLock> {
   const file = await Deno.open(path, { read: true, write: true, create: true });
   if (!await file.tryLock(true)) {
     const holder = await new Response(file.readable).text().catch(() => "");
-    throw new StorageError(
+    throw new LockedError(
       `The data dir ${dataDir.root} is in use by another run (${holder.trim() || "unknown"}); ` +
         `wait for it to finish`,
     );

@@ -13,6 +13,7 @@ export const ExitCode = {
   partial: 3,
   auth: 4,
   server: 5,
+  locked: 7,
   sigint: 130,
   sigterm: 143,
 } as const;
@@ -26,6 +27,7 @@ export const EXIT_STATUS_HELP = `EXIT STATUS
   3    completed with problems (items that failed after retries, config names matching nothing)
   4    authentication failed
   5    server unreachable or not a usable Mattermost server
+  7    the data dir is in use by another run
   130  interrupted by SIGINT (Ctrl+C)
   143  interrupted by SIGTERM`;
 
@@ -48,9 +50,14 @@ export class ConfigError extends ExpectedError {
   readonly exitCode = ExitCode.usage;
 }
 
-/** The data dir or output zip cannot be used (not a directory, not writable, locked, disk full). */
+/** The data dir or output zip cannot be used (not a directory, not writable, disk full). */
 export class StorageError extends ExpectedError {
   readonly exitCode = ExitCode.usage;
+}
+
+/** Another run holds the data dir's lock. */
+export class LockedError extends ExpectedError {
+  readonly exitCode = ExitCode.locked;
 }
 
 /** Login failed, the token was rejected, or it belongs to another user. */

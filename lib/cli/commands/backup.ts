@@ -1,0 +1,219 @@
+/**
+ * `matterbak [backup] [options]`: matterbak's options and defaults plus our own, parsed and
+ * checked into BackupOptions, then one backup run with its progress, summary and report.
+ */
+import { parseArgs } from "node:util";
+import { type BackupOptions, runBackup } from "../../sync/backup.ts";
+import type { RunSummary } from "../../util/events.ts";
+import { writeFileAtomic } from "../../store/atomic_write.ts";
+import {
+  EXIT_STATUS_HELP,
+  ExitCode,
+  exitCodeFor,
+  InterruptedError,
+  UsageError,
+} from "../../util/errors.ts";
+import { installInterruptHandlers } from "../interrupt.ts";
+import { type Output, Reporter } from "../progress.ts";
+import type { Command, CommandDeps } from "../command.ts";
+import { VERSION } from "../../util/version.ts";
+
+/** The backup's options: also the body of the top-level help, since options alone back up. */
+export const BACKUP_OPTIONS_HELP = `OPTIONS (matterbak-compatible)
+  --credentials FILE      credentials JSON: user, url, password or token (default: credentials.json)
+  --channels FILE         channel selection JSON (default: channels.json)
+  -d, --data-dir DIR      where the backup is kept and updated (default: data)
+  -o, --output-zip FILE   zip of the data dir, rewritten each run (default: matterbak_<user>.zip)
+  --update-old-posts      re-crawl every selected channel in full and repair anything missing
+  --skip-direct           skip direct messages
+  --skip-groups           skip group messages
+  --skip-teams            skip team channels
+  --skip-users            store no user records or pictures (implies --skip-user-images)
+  --skip-user-images      store no profile pictures
+  --skip-emojis           skip custom emoji
+  --rate-limit N          at most N requests start in any one second; 0 = no limit (default: 10)
+  --initial-jitter S      random sleep of up to S seconds at start (default: 0)
+  --step-jitter S         random sleep of up to S seconds between phases (default: 0)
+  -h, --help              print this help and exit
+
+MORE OPTIONS
+  --concurrency N         requests and channels in flight at once (default: 4)
+  --retries N             retries of a failed request (default: 5)
+  --timeout S             give up on a request after S seconds without data (default: 60)
+  --mfa-code CODE         MFA code for a password login (or MATTERBAK_MFA_CODE)
+  --quiet                 print only warnings and errors (for cron)
+  --report FILE           write the run summary as JSON to FILE
+
+ENVIRONMENT
+  MATTERBAK_PASSWORD, MATTERBAK_TOKEN   override the secret in the credentials file
+  MATTERBAK_MFA_CODE                    MFA code, like --mfa-code
+`;
+
+export const BACKUP_HELP =
+  `matterbak ${VERSION} backup: back up Mattermost channels with all posts, threads, files,
+users and emoji; run it again to bring the backup up to date.
+
+USAGE
+  matterbak [backup] [options]   (options alone mean the backup, as in matterbak)
+
+${BACKUP_OPTIONS_HELP}
+${EXIT_STATUS_HELP}
+`;
+
+export interface CliOptions extends BackupOptions {
+  quiet: boolean;
+  report: string | undefined;
+}
+
+function number(
+  name: string,
+  value: string | undefined,
+  fallback: number,
+  rule: { integer?: boolean; min: number; max?: number },
+): number {
+  if (value === undefined) return fallback;
+  const parsed = Number(value.trim());
+  if (value.trim() === "" || !Number.isFinite(parsed)) {
+    throw new UsageError(`--${name} needs a number, got ${JSON.stringify(value)}`);
+  }
+  if (rule.integer && !Number.isInteger(parsed)) {
+    throw new UsageError(`--${name} needs a whole number, got ${JSON.stringify(value)}`);
+  }
+  if (parsed < rule.min || (rule.max !== undefined && parsed > rule.max)) {
+    const range = rule.max === undefined
+      ? `at least ${rule.min}`
+      : `from ${rule.min} to ${rule.max}`;
+    throw new UsageError(`--${name} must be ${range}, got ${value}`);
+  }
+  return parsed;
+}
+
+/** The backup's options, checked; `--help` is handled before this by the dispatcher. */
+export function parseBackupArgs(args: string[]): CliOptions {
+  let parsed;
+  try {
+    parsed = parseArgs({
+      args,
+      strict: true,
+      allowPositionals: false,
+      options: {
+        credentials: { type: "string" },
+        channels: { type: "string" },
+        "data-dir": { type: "string", short: "d" },
+        "output-zip": { type: "string", short: "o" },
+        "update-old-posts": { type: "boolean" },
+        "skip-direct": { type: "boolean" },
+        "skip-groups": { type: "boolean" },
+        "skip-teams": { type: "boolean" },
+        "skip-users": { type: "boolean" },
+        "skip-user-images": { type: "boolean" },
+        "skip-emojis": { type: "boolean" },
+        "rate-limit": { type: "string" },
+        "initial-jitter": { type: "string" },
+        "step-jitter": { type: "string" },
+        concurrency: { type: "string" },
+        retries: { type: "string" },
+        timeout: { type: "string" },
+        "mfa-code": { type: "string" },
+        quiet: { type: "boolean" },
+        report: { type: "string" },
+      },
+    });
+  } catch (error) {
+    const message = (error as Error).message.replace(/\. To specify a positional argument.*$/s, "")
+      .replace(/\s*\n\s*/g, " ");
+    throw new UsageError(`${message} (see --help)`);
+  }
+  const v = parsed.values;
+  const path = (name: string, value: string | undefined, fallback: string): string => {
+    if (value !== undefined && value.trim() === "") throw new UsageError(`--${name} needs a path`);
+    return value ?? fallback;
+  };
+  const options: CliOptions = {
+    credentials: path("credentials", v.credentials, "credentials.json"),
+    channels: path("channels", v.channels, "channels.json"),
+    dataDir: path("data-dir", v["data-dir"], "data"),
+    outputZip: v["output-zip"] === undefined ? undefined : path("output-zip", v["output-zip"], ""),
+    updateOldPosts: v["update-old-posts"] ?? false,
+    skipDirect: v["skip-direct"] ?? false,
+    skipGroups: v["skip-groups"] ?? false,
+    skipTeams: v["skip-teams"] ?? false,
+    skipUsers: v["skip-users"] ?? false,
+    skipUserImages: (v["skip-user-images"] ?? false) || (v["skip-users"] ?? false),
+    skipEmojis: v["skip-emojis"] ?? false,
+    rateLimit: number("rate-limit", v["rate-limit"], 10, { min: 0 }),
+    initialJitter: number("initial-jitter", v["initial-jitter"], 0, { min: 0, max: 86_400 }),
+    stepJitter: number("step-jitter", v["step-jitter"], 0, { min: 0, max: 86_400 }),
+    concurrency: number("concurrency", v.concurrency, 4, { integer: true, min: 1, max: 64 }),
+    retries: number("retries", v.retries, 5, { integer: true, min: 0, max: 100 }),
+    timeoutSeconds: number("timeout", v.timeout, 60, { min: 1, max: 86_400 }),
+    mfaCode: v["mfa-code"],
+    quiet: v.quiet ?? false,
+    report: v.report === undefined ? undefined : path("report", v.report, ""),
+  };
+  return options;
+}
+
+export const backupCommand: Command = {
+  name: "backup",
+  summary: "back up, or bring the backup up to date (the default command)",
+  help: BACKUP_HELP,
+  run: runBackupCommand,
+};
+
+async function runBackupCommand(args: string[], deps: CommandDeps): Promise<number> {
+  const { output } = deps;
+  const options = parseBackupArgs(args);
+  const reporter = new Reporter(output, options.quiet);
+  const controller = new AbortController();
+  const uninstall = installInterruptHandlers(controller, (message) => output.err(message));
+  let summary: RunSummary | undefined;
+  let status: number = ExitCode.unexpected;
+  try {
+    summary = await runBackup(options, {
+      env: {
+        MATTERBAK_PASSWORD: deps.env("MATTERBAK_PASSWORD"),
+        MATTERBAK_TOKEN: deps.env("MATTERBAK_TOKEN"),
+        MATTERBAK_MFA_CODE: deps.env("MATTERBAK_MFA_CODE"),
+      },
+      emit: reporter.listener,
+      signal: controller.signal,
+      ...(deps.fetch ? { fetch: deps.fetch } : {}),
+    });
+    reporter.summary(summary);
+    status = summary.failures.length + summary.unmatched.length > 0
+      ? ExitCode.partial
+      : ExitCode.ok;
+    return status;
+  } catch (error) {
+    const reason = controller.signal.aborted ? controller.signal.reason : error;
+    if (reason instanceof InterruptedError) reporter.interrupted(reason.signal);
+    status = exitCodeFor(reason);
+    throw reason;
+  } finally {
+    reporter.stop();
+    uninstall();
+    if (options.report) await writeReport(options.report, status, summary, reporter, output);
+  }
+}
+
+async function writeReport(
+  path: string,
+  status: number,
+  summary: RunSummary | undefined,
+  reporter: Reporter,
+  output: Output,
+): Promise<void> {
+  const report = {
+    version: VERSION,
+    exitStatus: status,
+    finishedAt: new Date().toISOString(),
+    ...(summary ??
+      { counts: reporter.saved, failures: reporter.failures, channelsDone: reporter.channelsDone }),
+  };
+  try {
+    await writeFileAtomic(path, JSON.stringify(report, null, 2) + "\n");
+  } catch (error) {
+    output.err(`error: cannot write the report ${path}: ${(error as Error).message}`);
+  }
+}
