@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { removeStaleTempFiles, writeFileAtomic } from "../lib/store/atomic_write.ts";
+import { writeFileAtomic } from "../lib/store/atomic_write.ts";
 import { DataDir } from "../lib/store/data_dir.ts";
 import { SizeMismatchError, StorageError } from "../lib/util/errors.ts";
 import { listFiles } from "./harness.ts";
@@ -63,7 +63,7 @@ Deno.test("temporary files left by a crash are removed at the next start, nothin
     await Deno.writeTextFile(`${dir}/x/y/.1-2.mbtmp`, "half");
     await Deno.writeTextFile(`${dir}/x/.3-4.mbtmp`, "half");
     await Deno.writeTextFile(`${dir}/x/keep.json`, "{}");
-    assert.equal(await removeStaleTempFiles(dir), 2);
+    assert.equal(await new DataDir(dir).removeStaleTempFiles(), 2);
     assert.deepEqual(await listFiles(dir), ["x/keep.json"]);
   } finally {
     await Deno.remove(dir, { recursive: true });

@@ -2,13 +2,13 @@
  * Typed Mattermost API v4 calls used by the backup (read-only, plus login/logout), and checks
  * that answers have the shape we rely on before anything is written from them.
  */
+import { isObject } from "../util/objects.ts";
 import { type ApiClient, type ApiResponse, readBytes } from "./client.ts";
 import { ApiError, ServerError } from "../util/errors.ts";
 import {
   type Channel,
   type Emoji,
   type FileInfo,
-  isObject,
   type Member,
   type Post,
   type PostList,

@@ -2,6 +2,7 @@
  * credentials.json and channels.json: read, parse and check before any request is made, with
  * messages that name the file and the offending key. Parsing is pure; reading is separate.
  */
+import { isObject } from "../util/objects.ts";
 import { ConfigError } from "../util/errors.ts";
 
 export interface Credentials {
@@ -138,9 +139,6 @@ export function jsonErrorOffset(text: string): number {
     return Math.min(offset as number, text.length);
   }
 }
-
-const isObject = (v: unknown): v is Record<string, unknown> =>
-  typeof v === "object" && v !== null && !Array.isArray(v);
 
 function kindOf(value: unknown): string {
   if (value === null) return "null";

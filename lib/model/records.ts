@@ -4,6 +4,7 @@
  * before anything is written, and the store's reader, which checks what it reads back.
  */
 
+
 const ID_PATTERN = /^[a-z0-9]{26}$/;
 
 /** True for a Mattermost id (26 lowercase base32 characters); anything else is refused. */
@@ -77,8 +78,6 @@ export interface Emoji extends Raw {
   name: string;
 }
 
-export const isObject = (v: unknown): v is Raw =>
-  typeof v === "object" && v !== null && !Array.isArray(v);
 export const isTime = (v: unknown): v is number =>
   typeof v === "number" && Number.isFinite(v) && v >= 0;
 

@@ -108,30 +108,3 @@ export async function syncDir(path: string): Promise<void> {
     dir?.close();
   }
 }
-
-/**
- * Removes temporary files that an interrupted or crashed run left below `root`. Folders are
- * read entry by entry (a channel folder can hold 200,000 posts); only their temporary files
- * and subfolders are remembered.
- */
-export async function removeStaleTempFiles(root: string): Promise<number> {
-  let removed = 0;
-  const walk = async (dir: string): Promise<void> => {
-    const temps: string[] = [];
-    const subdirs: string[] = [];
-    try {
-      for await (const entry of Deno.readDir(dir)) {
-        if (entry.isDirectory) subdirs.push(entry.name);
-        else if (entry.isFile && isTempName(entry.name)) temps.push(entry.name);
-      }
-    } catch (error) {
-      if (error instanceof Deno.errors.NotFound) return;
-      throw error;
-    }
-    for (const name of temps) await Deno.remove(join(dir, name));
-    removed += temps.length;
-    for (const name of subdirs) await walk(join(dir, name));
-  };
-  await walk(root);
-  return removed;
-}

@@ -4,7 +4,7 @@
  * and every write is atomic.
  */
 import { isAbsolute, join, relative, resolve, sep } from "node:path";
-import { writeFileAtomic } from "./atomic_write.ts";
+import { isTempName, writeFileAtomic } from "./atomic_write.ts";
 import { StorageError } from "../util/errors.ts";
 import { isContainedComponent } from "./safe_name.ts";
 
@@ -96,14 +96,19 @@ export class DataDir {
     }
   }
 
-  /** Parsed JSON of a file, undefined when missing; a corrupt file is reported, not fatal. */
+  /**
+   * Parsed JSON of a file; undefined when it is missing or not valid JSON. Everything the sync
+   * reads back this way can be rebuilt (a state from the server and the stored posts, a record
+   * fetched again), so a corrupt file is treated as absent and replaced, never fatal; `verify`
+   * is what reports it. Callers still check the shape of what they get.
+   */
   async readJson<T>(parts: RelPath): Promise<T | undefined> {
     const text = await this.readText(parts);
     if (text === undefined) return undefined;
     try {
       return JSON.parse(text) as T;
     } catch {
-      throw new StorageError(`Corrupt JSON in ${join(this.root, ...parts)}`);
+      return undefined;
     }
   }
 
@@ -143,6 +148,66 @@ export class DataDir {
       ...(expectedSize === undefined ? {} : { expectedSize }),
       ...(signal ? { signal } : {}),
     });
+  }
+
+  /** Opens a log file for appending, or a new empty one with `truncate`. */
+  openLog(parts: RelPath, options: { truncate: boolean }): Promise<Deno.FsFile> {
+    return Deno.open(
+      this.path(parts),
+      options.truncate ? { write: true, create: true, truncate: true } : { append: true },
+    );
+  }
+
+  /** Opens a file for reading and writing, creating it when missing (the run lock). */
+  openForUpdate(parts: RelPath): Promise<Deno.FsFile> {
+    return Deno.open(this.path(parts), { read: true, write: true, create: true });
+  }
+
+  /**
+   * Every entry below the root, folders before what they hold, in the order the file system
+   * lists them: nothing is collected, so memory stays flat however many posts a folder holds.
+   * Temporary files of writes under way or interrupted are left out.
+   */
+  async *walk(parts: RelPath = []): AsyncGenerator<{ parts: RelPath; isDirectory: boolean }> {
+    for await (const entry of this.entries(parts)) {
+      const child = [...parts, entry.name];
+      if (entry.isDirectory) {
+        yield { parts: child, isDirectory: true };
+        yield* this.walk(child);
+      } else if (entry.isFile && !isTempName(entry.name)) {
+        yield { parts: child, isDirectory: false };
+      }
+    }
+  }
+
+  async stat(parts: RelPath): Promise<Deno.FileInfo> {
+    return await Deno.lstat(this.existingPath(parts));
+  }
+
+  readBytes(parts: RelPath): Promise<Uint8Array> {
+    return Deno.readFile(this.existingPath(parts));
+  }
+
+  openForReading(parts: RelPath): Promise<Deno.FsFile> {
+    return Deno.open(this.existingPath(parts), { read: true });
+  }
+
+  /**
+   * Removes temporary files that an interrupted or crashed run left below the root. Folders
+   * are read entry by entry (a channel folder can hold 200,000 posts); only their temporary
+   * files and subfolders are remembered.
+   */
+  async removeStaleTempFiles(parts: RelPath = []): Promise<number> {
+    const temps: string[] = [];
+    const subdirs: string[] = [];
+    for await (const entry of this.entries(parts)) {
+      if (entry.isDirectory) subdirs.push(entry.name);
+      else if (entry.isFile && isTempName(entry.name)) temps.push(entry.name);
+    }
+    for (const name of temps) await Deno.remove(this.existingPath([...parts, name]));
+    let removed = temps.length;
+    for (const name of subdirs) removed += await this.removeStaleTempFiles([...parts, name]);
+    return removed;
   }
 
   async remove(parts: RelPath): Promise<void> {

@@ -10,7 +10,8 @@
  * direct/<chanId>__<partner>..., groups/<chanId>__<userA>__<userB>...
  * users/<userId>__<username>.json, users/<userId>__<username>__image.<ext>
  * emojis/<emojiId>__<emojiName>.json, emojis/<emojiId>__<emojiName>.<ext>
- * .matterbak/  our own sync state (not part of matterbak's layout)
+ * .matterbak/  our own sync state (not part of matterbak's layout): lock, state.json,
+ *              channels/<chanId>.json (+ .seen while a reconciling crawl is under way)
  * ```
  */
 import { isMattermostId } from "../model/records.ts";
@@ -88,6 +89,28 @@ const IMAGE_TYPES = new Set(["png", "jpeg", "gif", "webp", "svg+xml"]);
 export function imageExtension(contentType: string | null): string {
   const subtype = contentType?.split(";")[0]?.trim().toLowerCase().replace(/^image\//, "") ?? "";
   return IMAGE_TYPES.has(subtype) ? subtype : "bin";
+}
+
+/** True for `<imageBase>.<ext>` with an extension `imageExtension` gives. */
+export function isImageOf(imageBase: string, name: string): boolean {
+  if (!name.startsWith(`${imageBase}.`)) return false;
+  const ext = name.slice(imageBase.length + 1);
+  return ext === "bin" || IMAGE_TYPES.has(ext);
+}
+
+/** `.matterbak/lock`: held by the run using the data dir (never zipped). */
+export const LOCK_FILE: readonly string[] = [DIRS.state, "lock"];
+/** `.matterbak/state.json`: run-wide state (the users' watermark). */
+export const RUN_STATE_FILE: readonly string[] = [DIRS.state, `state${JSON_EXT}`];
+/** `.matterbak/channels/`: one sync state per channel, and its seen log during a re-crawl. */
+export const CHANNEL_STATES_DIR: readonly string[] = [DIRS.state, "channels"];
+
+export function channelStateFile(channelId: string): readonly string[] {
+  return [...CHANNEL_STATES_DIR, `${channelId}${JSON_EXT}`];
+}
+
+export function seenLogFile(channelId: string): readonly string[] {
+  return [...CHANNEL_STATES_DIR, `${channelId}.seen`];
 }
 
 /** The id that an `<id>__...` entry name starts with, else undefined. */

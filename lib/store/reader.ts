@@ -4,6 +4,7 @@
  * verify, view and export read only through here, and so does the sync where it reads stored
  * posts. A damaged file is an item of what is read (`damaged`), never an exception out of it.
  */
+import { isObject } from "../util/objects.ts";
 import type { DataDir, RelPath } from "./data_dir.ts";
 import {
   type ChannelKind,
@@ -14,6 +15,7 @@ import {
   ICON_SUFFIX,
   idPrefix,
   IMAGE_SUFFIX,
+  isImageOf,
   JSON_EXT,
   MEMBERS_SUFFIX,
   postIdFromFileName,
@@ -23,7 +25,6 @@ import {
   type Channel,
   type Emoji,
   type FileInfo,
-  isObject,
   type Member,
   type Post,
   type Team,
@@ -198,7 +199,7 @@ export class BackupReader {
         "a team record",
         damage,
       );
-      const icon = entries.find((e) => e.isFile && e.name.startsWith(`${id}${ICON_SUFFIX}.`));
+      const icon = entries.find((e) => e.isFile && isImageOf(`${id}${ICON_SUFFIX}`, e.name));
       teams.push({
         id,
         base: entry.name,
@@ -436,7 +437,7 @@ export class BackupReader {
       DIRS.users,
       validUser,
       "a user record",
-      (base, name) => name.startsWith(`${base}${IMAGE_SUFFIX}.`),
+      (base) => `${base}${IMAGE_SUFFIX}`,
     );
   }
 
@@ -446,7 +447,7 @@ export class BackupReader {
       DIRS.emojis,
       validEmoji,
       "an emoji record",
-      (base, name) => name.startsWith(`${base}.`) && !name.endsWith(JSON_EXT),
+      (base) => base,
     );
   }
 
@@ -454,7 +455,7 @@ export class BackupReader {
     dir: string,
     valid: (value: Record<string, unknown>) => boolean,
     what: string,
-    isImage: (base: string, name: string) => boolean,
+    imageBase: (base: string) => string,
   ): AsyncGenerator<
     { id: string; record: T | undefined; image: RelPath | undefined; damage: Damage[] }
   > {
@@ -471,7 +472,7 @@ export class BackupReader {
     for (const [id, base] of [...bases].sort((a, b) => compareNames(a[1], b[1]))) {
       const damage: Damage[] = [];
       const record = await this.#readRecord<T>([dir, `${base}${JSON_EXT}`], valid, what, damage);
-      const image = entries.find((e) => isImage(base, e.name));
+      const image = entries.find((e) => isImageOf(imageBase(base), e.name));
       yield { id, record, image: image ? [dir, image.name] : undefined, damage };
     }
   }

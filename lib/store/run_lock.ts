@@ -5,7 +5,7 @@
  */
 import type { DataDir } from "./data_dir.ts";
 import { LockedError } from "../util/errors.ts";
-import { DIRS } from "./layout.ts";
+import { DIRS, LOCK_FILE } from "./layout.ts";
 
 export interface RunLock {
   release(): void;
@@ -13,8 +13,7 @@ export interface RunLock {
 
 export async function acquireRunLock(dataDir: DataDir): Promise<RunLock> {
   await dataDir.ensureDir([DIRS.state]);
-  const path = dataDir.path([DIRS.state, "lock"]);
-  const file = await Deno.open(path, { read: true, write: true, create: true });
+  const file = await dataDir.openForUpdate(LOCK_FILE);
   if (!await file.tryLock(true)) {
     const holder = await new Response(file.readable).text().catch(() => "");
     throw new LockedError(

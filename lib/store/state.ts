@@ -2,10 +2,21 @@
  * Where each object lives in the data dir, found by id so that a rename on the server keeps
  * the existing folder and files, plus our own sync state under `.matterbak/`.
  */
-import { isMattermostId } from "../model/records.ts";
+import { isMattermostId, isTime } from "../model/records.ts";
 import { writeAll } from "./atomic_write.ts";
 import type { DataDir, RelPath } from "./data_dir.ts";
-import { DIRS, idBase, idPrefix, JSON_EXT, MEMBERS_SUFFIX, THREADS_SUFFIX } from "./layout.ts";
+import {
+  CHANNEL_STATES_DIR,
+  channelStateFile,
+  DIRS,
+  idBase,
+  idPrefix,
+  JSON_EXT,
+  MEMBERS_SUFFIX,
+  RUN_STATE_FILE,
+  seenLogFile,
+  THREADS_SUFFIX,
+} from "./layout.ts";
 
 /** Per-channel sync state, kept in the data dir and written after the work it describes. */
 export interface ChannelState {
@@ -79,23 +90,18 @@ export async function indexBases(dataDir: DataDir, parent: RelPath): Promise<Map
   return bases;
 }
 
-const STATE_CHANNELS: RelPath = [DIRS.state, "channels"];
-
 export async function readChannelState(
   dataDir: DataDir,
   channelId: string,
 ): Promise<ChannelState | undefined> {
   // An unreadable state is treated as none: the channel is then checked against the server.
-  const state = await dataDir.readJson<ChannelState>([
-    ...STATE_CHANNELS,
-    `${channelId}${JSON_EXT}`,
-  ]).catch(() => undefined);
+  const state = await dataDir.readJson<ChannelState>(channelStateFile(channelId));
   return state?.version === 1 && state.channelId === channelId ? state : undefined;
 }
 
 export async function writeChannelState(dataDir: DataDir, state: ChannelState): Promise<void> {
-  await dataDir.ensureDir(STATE_CHANNELS);
-  await dataDir.writeJson([...STATE_CHANNELS, `${state.channelId}${JSON_EXT}`], state);
+  await dataDir.ensureDir(CHANNEL_STATES_DIR);
+  await dataDir.writeJson(channelStateFile(state.channelId), state);
 }
 
 /**
@@ -106,33 +112,25 @@ export async function writeChannelState(dataDir: DataDir, state: ChannelState): 
 export class SeenLog {
   private constructor(readonly ids: Set<string>, readonly file: Deno.FsFile) {}
 
-  static #path(channelId: string): RelPath {
-    return [...STATE_CHANNELS, `${channelId}.seen`];
-  }
-
   /** A new, empty log (replacing any old one). */
   static async create(dataDir: DataDir, channelId: string): Promise<SeenLog> {
-    await dataDir.ensureDir(STATE_CHANNELS);
-    const file = await Deno.open(dataDir.path(SeenLog.#path(channelId)), {
-      write: true,
-      create: true,
-      truncate: true,
-    });
+    await dataDir.ensureDir(CHANNEL_STATES_DIR);
+    const file = await dataDir.openLog(seenLogFile(channelId), { truncate: true });
     return new SeenLog(new Set(), file);
   }
 
   /** The log of an interrupted crawl, or undefined when it is missing. */
   static async resume(dataDir: DataDir, channelId: string): Promise<SeenLog | undefined> {
-    const text = await dataDir.readText(SeenLog.#path(channelId));
+    const text = await dataDir.readText(seenLogFile(channelId));
     if (text === undefined) return undefined;
     // A line cut short by a crash is no id and is dropped; each append starts a new line.
     const ids = new Set(text.split("\n").filter(isMattermostId));
-    const file = await Deno.open(dataDir.path(SeenLog.#path(channelId)), { append: true });
+    const file = await dataDir.openLog(seenLogFile(channelId), { truncate: false });
     return new SeenLog(ids, file);
   }
 
   static async remove(dataDir: DataDir, channelId: string): Promise<void> {
-    await dataDir.remove(SeenLog.#path(channelId));
+    await dataDir.remove(seenLogFile(channelId));
   }
 
   async add(ids: readonly string[]): Promise<void> {
@@ -156,16 +154,20 @@ export interface RunState {
   usersWatermark: number;
 }
 
-const RUN_STATE: RelPath = [DIRS.state, `state${JSON_EXT}`];
-
+/**
+ * The run state; a missing, corrupt or unknown one starts over from a watermark of 0 (every
+ * user is asked for again), and the end of the run writes a good one.
+ */
 export async function readRunState(dataDir: DataDir): Promise<RunState> {
-  const state = await dataDir.readJson<RunState>(RUN_STATE);
-  return state?.version === 1 ? state : { version: 1, usersWatermark: 0 };
+  const state = await dataDir.readJson<RunState>(RUN_STATE_FILE);
+  return state?.version === 1 && isTime(state.usersWatermark)
+    ? state
+    : { version: 1, usersWatermark: 0 };
 }
 
 export async function writeRunState(dataDir: DataDir, state: RunState): Promise<void> {
   await dataDir.ensureDir([DIRS.state]);
-  await dataDir.writeJson(RUN_STATE, state);
+  await dataDir.writeJson(RUN_STATE_FILE, state);
 }
 
 /** Relative `/`-separated form of a path, for state files. */

@@ -5,7 +5,6 @@
  */
 import { dirname, isAbsolute, relative, resolve } from "node:path";
 import { ApiClient } from "../api/client.ts";
-import { removeStaleTempFiles } from "../store/atomic_write.ts";
 import {
   findBase,
   readChannelState,
@@ -156,7 +155,7 @@ export async function runBackup(options: BackupOptions, deps: BackupDeps): Promi
   );
   const lock = await acquireRunLock(dataDir);
   try {
-    const removed = await removeStaleTempFiles(dataDir.root);
+    const removed = await dataDir.removeStaleTempFiles();
     if (removed > 0) {
       emit({
         type: "info",
@@ -212,7 +211,7 @@ export async function runBackup(options: BackupOptions, deps: BackupDeps): Promi
     emit({ type: "phase", phase: `Writing ${zipPath}` });
     summary.zip = {
       path: zipPath,
-      ...await writeZip(dataDir.root, zipPath, {
+      ...await writeZip(dataDir, zipPath, {
         exclude: [resolve(options.credentials), resolve(options.channels), zipPath],
         ...(signal ? { signal } : {}),
       }),

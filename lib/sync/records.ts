@@ -13,6 +13,7 @@ import {
   idBase,
   IMAGE_SUFFIX,
   imageExtension,
+  isImageOf,
   JSON_EXT,
   MEMBERS_SUFFIX,
 } from "../store/layout.ts";
@@ -36,8 +37,6 @@ function fail(ctx: RecordsContext, what: string, error: unknown): void {
   ctx.emit({ type: "failure", failure });
 }
 
-const IMAGE_EXTS = new Set(["png", "jpeg", "gif", "webp", "svg+xml", "bin"]);
-
 /** Image files `<imageBase>.<ext>` present in `parent`. */
 async function existingImages(
   dataDir: DataDir,
@@ -45,7 +44,7 @@ async function existingImages(
   imageBase: string,
 ): Promise<string[]> {
   return (await dataDir.list(parent)).map((e) => e.name).filter((name) =>
-    name.startsWith(`${imageBase}.`) && IMAGE_EXTS.has(name.slice(imageBase.length + 1))
+    isImageOf(imageBase, name)
   );
 }
 

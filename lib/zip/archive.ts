@@ -5,7 +5,8 @@
  */
 import { basename, dirname, join, resolve } from "node:path";
 import { isTempName, TEMP_SUFFIX } from "../store/atomic_write.ts";
-import { DIRS } from "../store/layout.ts";
+import type { DataDir } from "../store/data_dir.ts";
+import { LOCK_FILE } from "../store/layout.ts";
 import { isSafeComponent, safeName } from "../store/safe_name.ts";
 import { ZipWriter } from "./writer.ts";
 
@@ -21,30 +22,6 @@ export interface ZipOptions {
   signal?: AbortSignal;
 }
 
-interface WalkEntry {
-  path: string;
-  name: string;
-  isDir: boolean;
-}
-
-/**
- * Entries below `dir`, unsorted, in the order the file system lists them (matterbak did not
- * sort either): nothing is collected, so memory stays flat however many posts a folder holds.
- * Each zip name is its folder's name plus its own.
- */
-async function* walk(dir: string, prefix = ""): AsyncGenerator<WalkEntry> {
-  for await (const entry of Deno.readDir(dir)) {
-    const path = join(dir, entry.name);
-    const name = `${prefix}${zipComponent(entry.name)}`;
-    if (entry.isDirectory) {
-      yield { path, name: `${name}/`, isDir: true };
-      yield* walk(path, `${name}/`);
-    } else if (entry.isFile && !isTempName(entry.name)) {
-      yield { path, name, isDir: false };
-    }
-  }
-}
-
 /**
  * A path component as it goes into the zip. Names matterbak wrote unsanitised are made safe
  * there; a short hash of the original keeps two such names from colliding with each other or
@@ -57,14 +34,19 @@ function zipComponent(part: string): string {
   return `${safeName(part, 180)}~${(hash >>> 0).toString(36)}`;
 }
 
+/**
+ * Zips the data dir. Entries come unsorted, in the order the file system lists them (matterbak
+ * did not sort either), so memory stays flat however many posts a folder holds; each zip name
+ * is its folder's name plus its own.
+ */
 export async function writeZip(
-  root: string,
+  dataDir: DataDir,
   zipPath: string,
   options: ZipOptions,
 ): Promise<{ entries: number; bytes: number }> {
   const exclude = new Set([
     ...options.exclude.map((p) => resolve(p)),
-    join(root, DIRS.state, "lock"),
+    dataDir.path(LOCK_FILE),
   ]);
   const folder = dirname(zipPath);
   const tempPrefix = `.${basename(zipPath)}.`;
@@ -72,23 +54,23 @@ export async function writeZip(
   const temp = join(folder, `${tempPrefix}${crypto.randomUUID().slice(0, 8)}${TEMP_SUFFIX}`);
   const writer = await ZipWriter.create(temp);
   try {
-    for await (const entry of walk(root)) {
+    for await (const entry of dataDir.walk()) {
       options.signal?.throwIfAborted();
-      if (exclude.has(entry.path)) continue;
-      const { name } = entry;
-      if (entry.isDir) {
-        await writer.addDirectory(name);
+      if (exclude.has(dataDir.existingPath(entry.parts))) continue;
+      const name = entry.parts.map(zipComponent).join("/");
+      if (entry.isDirectory) {
+        await writer.addDirectory(`${name}/`);
         continue;
       }
-      const info = await Deno.stat(entry.path);
+      const info = await dataDir.stat(entry.parts);
       const zipOptions = {
         level: STORED.test(name) ? 0 : 6,
         ...(info.mtime ? { mtime: info.mtime } : {}),
       };
       if (info.size <= WHOLE_FILE_LIMIT) {
-        await writer.addBytes(name, await Deno.readFile(entry.path), zipOptions);
+        await writer.addBytes(name, await dataDir.readBytes(entry.parts), zipOptions);
       } else {
-        const source = await Deno.open(entry.path, { read: true });
+        const source = await dataDir.openForReading(entry.parts);
         await writer.addStream(name, source.readable, { ...zipOptions, size: info.size });
       }
     }
