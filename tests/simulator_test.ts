@@ -158,6 +158,21 @@ Deno.test("channel posts per_page is capped at 200, 0 gives an empty page, junk 
   });
 });
 
+Deno.test("since=0 or no since is the newest page of 60, not a change query", async () => {
+  const { world, alice, channel, token } = smallWorld();
+  for (let i = 0; i < 250; i++) world.addPostRecord({ channelId: channel.id, userId: alice.id });
+  const newest = world.channelPosts(channel.id).slice(-60).map((p) => p.id).reverse();
+  await withSim(world, async (sim) => {
+    for (const q of ["since=0", "since=", ""]) {
+      const res = await call(sim, `/channels/${channel.id}/posts?${q}`, { token });
+      assert.ok(res.headers.get("ETag"), "page mode carries the channel ETag");
+      const list = await json(res);
+      assert.deepEqual(list.order, newest, q);
+      assert.notEqual(list.prev_post_id, "", "older posts exist");
+    }
+  });
+});
+
 Deno.test("before and after compare create_at strictly, also for deleted or missing anchors", async () => {
   const { world, alice, channel, token } = smallWorld();
   const t = world.now() + 1000;

@@ -390,6 +390,8 @@ function channelPosts(env: Env, c: AuthCtx): Response {
   if (before && !isId(before)) throw invalidParam("before");
   const all = world.channelPosts(ch.id);
 
+  // api4/post.go getPostsForChannel: only since > 0 is a change query; since=0 or no since is
+  // the ordinary newest page (per_page default 60), with no sign that more posts exist.
   if (since > 0) {
     const rootsOnly = bool(c.q, "collapsedThreads");
     // The store takes LIMIT 1000 before ordering; id order stands in for "whatever the DB picks".
