@@ -204,3 +204,12 @@ Deno.test("a redirect to another host never carries the token", async () => {
     await other.shutdown();
   }
 });
+
+Deno.test("a change query below since=1 is refused before it is sent (the server's newest page)", async () => {
+  await withClient({}, {}, async (api, _client, sim) => {
+    for (const since of [0, -5, Number.NaN]) {
+      await assert.rejects(api.postsSince("c".repeat(26), "town-square", since), RangeError);
+    }
+    assert.equal(sim.requests.length, 0);
+  });
+});

@@ -198,6 +198,21 @@ Deno.test("an update with nothing new costs at most 2 requests per channel plus 
   }
 });
 
+Deno.test("a channel empty at its first backup gets every post when it later fills beyond a page", async () => {
+  const { h, world, me, channel } = await startBackedUpChannel(0);
+  try {
+    world.advance(60_000);
+    for (let i = 0; i < 250; i++) {
+      world.addPost({ channelId: channel.id, userId: me.id, message: `later ${i}` });
+    }
+    h.sim.resetStats();
+    await assertRunCompletes(h, me.id, { channels: [channel] });
+    assert.ok(!h.sim.requests.some((r) => /(^|&)since=0(&|$)/.test(r.query)), "never since=0");
+  } finally {
+    await h.close();
+  }
+});
+
 Deno.test("more than 1000 changes make the channel be re-crawled and reconciled", async () => {
   const { h, world, channel, folder } = await startBackedUpChannel(1300);
   try {

@@ -64,9 +64,23 @@ Deno.test("planChannel: new, resumed, incremental, matterbak-made and forced cha
   });
 });
 
-Deno.test("since asks again for the overlap before the watermark, never below zero", () => {
+Deno.test("since asks again for the overlap before the watermark, never below 1", () => {
   assert.equal(sinceFor(10 * SINCE_OVERLAP_MS), 9 * SINCE_OVERLAP_MS);
-  assert.equal(sinceFor(5), 0);
+  // since=0 is the server's newest page, not a change query.
+  assert.equal(sinceFor(5), 1);
+  assert.equal(sinceFor(0), 1);
+});
+
+Deno.test("planChannel: a channel without a watermark is crawled, never asked for changes", () => {
+  const none = { updateOldPosts: false, storedWatermark: undefined };
+  assert.deepEqual(planChannel(state({ watermark: 0, etag: "e" }), none), {
+    kind: "crawl",
+    reason: "no-watermark",
+  });
+  assert.deepEqual(planChannel(undefined, { updateOldPosts: false, storedWatermark: 0 }), {
+    kind: "crawl",
+    reason: "no-watermark",
+  });
 });
 
 Deno.test("a deletion keeps the stored content and records delete_at", () => {

@@ -216,6 +216,8 @@ export class MattermostApi {
   /** Posts of a channel changed after `since` (ms), tombstones included; at most SINCE_LIMIT. */
   async postsSince(channelId: string, label: string, since: number): Promise<PostList> {
     const what = `changes in channel ${label}`;
+    // since <= 0 asks the server for its newest page instead of the changes (see sinceFor).
+    if (!(since >= 1)) throw new RangeError(`since must be at least 1 for ${what}, got ${since}`);
     const value = await this.client.json<unknown>({
       path: `/channels/${channelId}/posts`,
       query: { since, skipFetchThreads: true, collapsedThreads: false },

@@ -521,10 +521,16 @@ function storedPost(text: string | undefined): Post | undefined {
   return "post" in parsed ? parsed.post : undefined;
 }
 
+const CRAWL_MODES = {
+  "new": "full history",
+  "no-watermark": "full history (empty until now)",
+  "update-old-posts": "full re-crawl (--update-old-posts)",
+} as const;
+
 function describePlan(plan: ChannelPlan): string {
   switch (plan.kind) {
     case "crawl":
-      return plan.reason === "new" ? "full history" : "full re-crawl (--update-old-posts)";
+      return CRAWL_MODES[plan.reason];
     case "resume":
       return "resuming interrupted crawl";
     case "incremental":

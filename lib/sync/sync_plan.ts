@@ -10,14 +10,15 @@ import type { ChannelState } from "../store/state.ts";
 export const SINCE_OVERLAP_MS = 5 * 60 * 1000;
 
 export type ChannelPlan =
-  | { kind: "crawl"; reason: "new" | "update-old-posts" }
+  | { kind: "crawl"; reason: "new" | "no-watermark" | "update-old-posts" }
   | { kind: "resume"; cursor: string; watermark: number }
   | { kind: "incremental"; watermark: number; etag: string | undefined };
 
 /**
  * How to sync a channel given its state. A channel with posts but no state was written by
  * the original matterbak: its history counts as complete and its watermark comes from the
- * stored posts (`storedWatermark`).
+ * stored posts (`storedWatermark`). A channel without a watermark (empty when last seen) is
+ * crawled: there is no change query for "everything since nothing" (see `sinceFor`).
  */
 export function planChannel(
   state: ChannelState | undefined,
@@ -26,18 +27,24 @@ export function planChannel(
   if (options.updateOldPosts) return { kind: "crawl", reason: "update-old-posts" };
   if (!state) {
     if (options.storedWatermark === undefined) return { kind: "crawl", reason: "new" };
+    if (options.storedWatermark <= 0) return { kind: "crawl", reason: "no-watermark" };
     return { kind: "incremental", watermark: options.storedWatermark, etag: undefined };
   }
   if (!state.historyComplete) {
     if (!state.cursor) return { kind: "crawl", reason: "new" };
     return { kind: "resume", cursor: state.cursor, watermark: state.watermark };
   }
+  if (state.watermark <= 0) return { kind: "crawl", reason: "no-watermark" };
   return { kind: "incremental", watermark: state.watermark, etag: state.etag };
 }
 
-/** The `since` value for a watermark (never negative). */
+/**
+ * The `since` value for a watermark: never below 1. The server treats `since=0` as no `since`
+ * at all and answers with the newest 60 posts (api4/post.go getPostsForChannel), which would
+ * pass for a complete change list.
+ */
 export function sinceFor(watermark: number): number {
-  return Math.max(0, watermark - SINCE_OVERLAP_MS);
+  return Math.max(1, watermark - SINCE_OVERLAP_MS);
 }
 
 /** True when the server is an edit-history copy: never stored as a post. */
