@@ -346,6 +346,35 @@ Deno.test("archived channels are listed only with include_deleted, parsed like G
   });
 });
 
+Deno.test("with ExperimentalViewArchivedChannels off, archived channels are listed but their posts are 403", async () => {
+  const { world, team, channel, alice, token } = smallWorld();
+  const archived = world.addChannel({ teamId: team.id, name: "old", type: "O" });
+  world.addChannelMember(archived.id, alice.id);
+  world.addPost({ channelId: archived.id, userId: alice.id });
+  world.archiveChannel(archived.id);
+  await withSim(world, async (sim) => {
+    const listed = await json(
+      await call(sim, "/users/me/channels?include_deleted=true", { token }),
+    );
+    assert.ok(listed.some((c: { id: string }) => c.id === archived.id));
+    const members = await json(await call(sim, `/channels/${archived.id}/members`, { token }));
+    assert.equal(members.length, 1);
+    for (const q of ["per_page=1", "since=1", `before=${world.newId()}`]) {
+      const err = await json(
+        await call(sim, `/channels/${archived.id}/posts?${q}`, { token }),
+        403,
+      );
+      assert.equal(err.id, "api.user.view_archived_channels.get_posts_for_channel.app_error");
+    }
+    await json(await call(sim, `/channels/${channel.id}/posts`, { token }));
+    const config = await json(await call(sim, "/config/client?format=old"));
+    assert.equal(config.ExperimentalViewArchivedChannels, "false");
+  }, { viewArchivedChannels: false });
+  await withSim(world, async (sim) => {
+    await json(await call(sim, `/channels/${archived.id}/posts`, { token }));
+  });
+});
+
 Deno.test("DM and GM names follow the server's rules and appear in team channel lists", async () => {
   const { world, alice, bob, carol, team, token } = smallWorld();
   const dm = world.addDirectChannel(bob.id, alice.id);

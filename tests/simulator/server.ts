@@ -36,6 +36,11 @@ export interface SimulatorOptions {
   faults?: FaultPlan;
   /** POST /users/ids with more ids than this => 413. */
   maxUsersIdsPayload?: number;
+  /**
+   * TeamSettings.ExperimentalViewArchivedChannels (default true). false, as servers before v11
+   * may have saved it, hides the posts of archived channels (they are still listed).
+   */
+  viewArchivedChannels?: boolean;
 }
 
 export interface RequestRecord {
@@ -115,6 +120,7 @@ interface Env {
   etagVersion: string;
   emojiEnabled: boolean;
   maxUsersIdsPayload: number | undefined;
+  viewArchivedChannels: boolean;
 }
 
 // ---- parsing (server/channels/web/params.go semantics) -----------------------------------------
@@ -383,6 +389,15 @@ function channelPosts(env: Env, c: AuthCtx): Response {
   const ch = readableChannel(env, c, idParam(c, "channel_id"));
   const includeDeleted = bool(c.q, "include_deleted");
   if (includeDeleted && !c.me.roles.includes("system_admin")) throw forbidden();
+  // api4/post.go getPostsForChannel up to v10: before any mode or ETag, an archived channel's
+  // posts are refused when the setting is off (v11 removed the setting, PR #30868).
+  if (!env.viewArchivedChannels && ch.delete_at !== 0) {
+    throw new ApiError(
+      403,
+      "api.user.view_archived_channels.get_posts_for_channel.app_error",
+      "Viewing archived channels is not enabled.",
+    );
+  }
   const since = int64Param(c.q, "since");
   const after = c.q.get("after") ?? "";
   const before = c.q.get("before") ?? "";
@@ -675,7 +690,7 @@ function buildRoutes(env: Env): Route[] {
       SiteName: "Mattermost",
       EnableCustomEmoji: String(env.emojiEnabled),
       EnableUserAccessTokens: "true",
-      ExperimentalViewArchivedChannels: "true",
+      ExperimentalViewArchivedChannels: String(env.viewArchivedChannels),
       MaxFileSize: "104857600",
     });
   });
@@ -1008,6 +1023,7 @@ export function startSimulator(opts: SimulatorOptions): Promise<Simulator> {
     etagVersion: version.split(".").slice(0, 3).join("."),
     emojiEnabled: opts.emojiEnabled ?? true,
     maxUsersIdsPayload: opts.maxUsersIdsPayload,
+    viewArchivedChannels: opts.viewArchivedChannels ?? true,
   };
   const routes = buildRoutes(env);
   const limiter = opts.rateLimit && new Gcra(opts.rateLimit.perSec, opts.rateLimit.maxBurst);
