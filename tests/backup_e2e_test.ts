@@ -2,10 +2,17 @@ import assert from "node:assert/strict";
 import { configure, Uint8ArrayWriter, ZipReader } from "@zip.js/zip.js";
 import { runBackup } from "../lib/sync/backup.ts";
 import { parseBackupArgs } from "../lib/cli/commands/backup.ts";
-import { assertBackupMatches, expectedBackup, fullConfig, myChannels } from "./expected_backup.ts";
+import {
+  assertBackupMatches,
+  channelFolder,
+  expectedBackup,
+  fullConfig,
+  myChannels,
+  teamChannels,
+} from "./expected_backup.ts";
 import { FakeClock } from "./fake_clock.ts";
 import type { FaultPlan } from "./simulator/server.ts";
-import { listFiles, startGenerated, startHarness } from "./harness.ts";
+import { listFiles, readJsonFile, startGenerated, startHarness } from "./harness.ts";
 import { generateWorld } from "./simulator/generate.ts";
 import type { Channel } from "./simulator/world.ts";
 
@@ -124,6 +131,51 @@ Deno.test("disabled custom emoji is a note, not an error", async () => {
     assert.equal(result.status, 0, result.err.join("\n"));
     assert.ok(result.out.some((line) => /custom emoji are disabled/i.test(line)));
     assert.deepEqual(result.err, []);
+  } finally {
+    await h.close();
+  }
+});
+
+Deno.test("archived channels whose posts the server hides are skipped with one warning, no folder, exit 0", async () => {
+  const { h, world, me } = await startGenerated(
+    { teams: 1, channelsPerTeam: 3, postsPerChannel: 5, dms: 0, gms: 0 },
+    { viewArchivedChannels: false },
+  );
+  try {
+    const archived = teamChannels(world, me.id).filter((c) => c.delete_at > 0);
+    const readable = teamChannels(world, me.id).filter((c) => c.delete_at === 0);
+    assert.equal(archived.length, 1);
+    const report = `${h.dir}/report.json`;
+    const result = await h.run(["--skip-users", "--skip-emojis", "--report", report]);
+    assert.equal(result.status, 0, result.err.join("\n"));
+    assert.equal(result.err.length, 1, result.err.join("\n"));
+    assert.match(
+      result.err[0] as string,
+      new RegExp(
+        `^warning: .*team-0/${archived[0]?.name}.*TeamSettings\\.ExperimentalViewArchivedChannels`,
+      ),
+    );
+    // Nothing of the skipped channel is left behind, not even its state.
+    const files = await listFiles(h.dataDir);
+    assert.deepEqual(files.filter((p) => p.includes(archived[0]?.id as string)), []);
+    await assert.rejects(
+      Deno.stat(`${h.dataDir}/${channelFolder(world, archived[0] as Channel, me.id)}`),
+      Deno.errors.NotFound,
+    );
+    const expected = expectedBackup(world, {
+      meId: me.id,
+      channels: readable,
+      skipUsers: true,
+      skipEmojis: true,
+    });
+    await assertBackupMatches(h.dataDir, expected, files);
+    assert.ok(result.out.some((line) => /channel\(s\) \(.*1 skipped/.test(line)), "in the summary");
+    const json = await readJsonFile<{
+      channels: { skipped: number };
+      skipped: { what: string; why: string }[];
+    }>(report);
+    assert.equal(json.channels.skipped, 1);
+    assert.match(json.skipped[0]?.what ?? "", new RegExp(`team-0/${archived[0]?.name}`));
   } finally {
     await h.close();
   }

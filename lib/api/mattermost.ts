@@ -34,6 +34,17 @@ export const PAGE_SIZE = 200;
 /** What `since` returns at most; that many means "an arbitrary subset". */
 export const SINCE_LIMIT = 1000;
 const USER_IDS_BATCH = 200;
+/**
+ * The 403 of a server before v11 whose TeamSettings.ExperimentalViewArchivedChannels is off:
+ * it lists archived channels but refuses their posts (api4/post.go getPostsForChannel).
+ */
+const ARCHIVED_POSTS_HIDDEN = "api.user.view_archived_channels.get_posts_for_channel.app_error";
+
+/** True when the server refused a channel's posts because it hides archived channels. */
+export function isArchivedPostsHidden(error: unknown): boolean {
+  return error instanceof ApiError && error.status === 403 &&
+    error.errorId === ARCHIVED_POSTS_HIDDEN;
+}
 
 function malformed(what: string, reason: string): ServerError {
   return new ServerError(`Malformed answer for ${what}: ${reason}`);

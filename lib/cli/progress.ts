@@ -151,7 +151,8 @@ export class Reporter {
     const c = summary.channels;
     out(
       `Done in ${(summary.durationMs / 1000).toFixed(1)} s: ${c.total} channel(s) ` +
-        `(${c.unchanged} unchanged, ${c.failed} failed); posts ${formatCounts(summary.counts)}`,
+        `(${c.unchanged} unchanged, ${c.skipped ? `${c.skipped} skipped, ` : ""}${c.failed} ` +
+        `failed); posts ${formatCounts(summary.counts)}`,
     );
     out(
       `Users ${summary.users} written, ${summary.pictures} picture(s); emoji images ${

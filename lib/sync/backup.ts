@@ -32,7 +32,7 @@ import {
   type RunSummary,
 } from "../util/events.ts";
 import { DIRS, groupLabel } from "../store/layout.ts";
-import { MattermostApi } from "../api/mattermost.ts";
+import { isArchivedPostsHidden, MattermostApi } from "../api/mattermost.ts";
 import type { Channel, Member, Team, User } from "../model/records.ts";
 import { backupEmojis, backupTeam, backupUsers, type RecordsContext } from "./records.ts";
 import { DEFAULT_RETRY_POLICY } from "../api/retry.ts";
@@ -239,6 +239,11 @@ interface RunContext {
   jitter: () => Promise<void>;
 }
 
+/** Why an archived channel whose posts the server refuses is skipped, not failed. */
+const ARCHIVED_HIDDEN_WHY =
+  "the server hides the posts of archived channels (TeamSettings.ExperimentalViewArchivedChannels " +
+  "is off; a system admin can turn it on)";
+
 async function backupAll(ctx: RunContext): Promise<RunSummary> {
   const { api, dataDir, options, me, emit, signal } = ctx;
   const failures: Failure[] = [];
@@ -294,7 +299,8 @@ async function backupAll(ctx: RunContext): Promise<RunSummary> {
 
   emit({ type: "phase", phase: `Backing up ${selection.channels.length} channel(s)` });
   const counts = emptyCounts();
-  const channelStats = { total: selection.channels.length, unchanged: 0, failed: 0 };
+  const channelStats = { total: selection.channels.length, unchanged: 0, skipped: 0, failed: 0 };
+  const skipped: Failure[] = [];
   const runnable = selection.channels.filter((s) => !s.team || teamBases.has(s.team.id));
   channelStats.failed += selection.channels.length - runnable.length;
   await mapPooled(runnable, options.concurrency, async (selected) => {
@@ -318,6 +324,13 @@ async function backupAll(ctx: RunContext): Promise<RunSummary> {
       emit({ type: "channel-done", label, counts: result.counts, unchanged: result.unchanged });
     } catch (error) {
       if (isFatal(error, signal)) throw error;
+      if (isArchivedPostsHidden(error)) {
+        channelStats.skipped++;
+        const skip = { what: `channel ${label}`, why: ARCHIVED_HIDDEN_WHY };
+        skipped.push(skip);
+        emit({ type: "warning", message: `Skipped archived ${skip.what}: ${skip.why}` });
+        return;
+      }
       channelStats.failed++;
       const failure = { what: `channel ${label}`, why: describeError(error) };
       failures.push(failure);
@@ -373,6 +386,7 @@ async function backupAll(ctx: RunContext): Promise<RunSummary> {
     retries: 0,
     bytes: 0,
     failures,
+    skipped,
     unmatched: selection.unmatched,
     zip: undefined,
     durationMs: 0,
@@ -438,7 +452,6 @@ async function channelTarget(
   // or a group converted to a private channel; its history stays where it is.
   const stateDir = state ? relPathFromString(state.dir) : undefined;
   const stateUsable = stateDir !== undefined && await dataDir.exists(stateDir);
-  await dataDir.ensureDir(parent);
   const base = stateUsable
     ? (stateDir.at(-1) as string)
     : await findBase(dataDir, parent, channel.id, name);

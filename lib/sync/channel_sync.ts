@@ -108,6 +108,8 @@ class ChannelSync {
   #postsDir: RelPath;
   #filesDir: RelPath;
   #state: ChannelState;
+  /** True once the folder, the channel's records and its state exist (see #open). */
+  #opened = false;
 
   constructor(readonly target: ChannelTarget, readonly options: ChannelSyncOptions) {
     const stateDir = target.state?.dir;
@@ -137,13 +139,9 @@ class ChannelSync {
   }
 
   async run(): Promise<void> {
-    const { dataDir } = this.options;
-    await dataDir.ensureDir(this.#filesDir);
-    await dataDir.writeJson([...this.#parent, `${this.#base}${JSON_EXT}`], this.target.channel);
-    await dataDir.writeJson(
-      [...this.#parent, `${this.#base}${MEMBERS_SUFFIX}`],
-      this.target.members,
-    );
+    // A channel new to the backup gets its folder only once the server has answered for its
+    // posts, so one it refuses (an archived channel it hides) leaves nothing behind.
+    const fresh = !this.target.state && !await this.options.dataDir.exists(this.#postsDir);
     await this.#loadIndexes();
 
     const storedWatermark = this.target.state || !this.#legacyNames
@@ -154,16 +152,30 @@ class ChannelSync {
       storedWatermark,
     });
     this.options.emit({ type: "channel-start", label: this.#label, mode: describePlan(plan) });
-    // Record the crawl before the first post is written: posts without a state file would
-    // otherwise look like a finished matterbak backup after a crash.
-    if (!this.target.state) await writeChannelState(dataDir, this.#state);
     try {
+      if (!fresh) await this.#open();
       await this.#retryPendingFiles();
       await this.#execute(plan);
     } finally {
-      await this.#checkpoint(true);
+      if (this.#opened) await this.#checkpoint(true);
       await this.#closeSeenLog();
     }
+  }
+
+  /** Creates the folder and writes the channel's record, members and (new) state; once. */
+  async #open(): Promise<void> {
+    if (this.#opened) return;
+    this.#opened = true;
+    const { dataDir } = this.options;
+    await dataDir.ensureDir(this.#filesDir);
+    await dataDir.writeJson([...this.#parent, `${this.#base}${JSON_EXT}`], this.target.channel);
+    await dataDir.writeJson(
+      [...this.#parent, `${this.#base}${MEMBERS_SUFFIX}`],
+      this.target.members,
+    );
+    // Record the crawl before the first post is written: posts without a state file would
+    // otherwise look like a finished matterbak backup after a crash.
+    if (!this.target.state) await writeChannelState(dataDir, this.#state);
   }
 
   async #execute(plan: ChannelPlan): Promise<void> {
@@ -227,6 +239,7 @@ class ChannelSync {
         ...(before ? { before } : {}),
       });
       if (!list) throw new Error("unexpected 304 for an unconditional request");
+      await this.#open();
       if (page === 0) {
         if (!fromTop && list.order.length === 0) {
           // The resume cursor vanished (purged post): start over rather than assume the end.

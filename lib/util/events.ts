@@ -20,7 +20,7 @@ export interface Failure {
 /** What a backup run did, for the summary and the report. */
 export interface RunSummary {
   counts: PostCounts;
-  channels: { total: number; unchanged: number; failed: number };
+  channels: { total: number; unchanged: number; skipped: number; failed: number };
   users: number;
   pictures: number;
   emojis: number | undefined;
@@ -28,6 +28,8 @@ export interface RunSummary {
   retries: number;
   bytes: number;
   failures: Failure[];
+  /** Channels left out on purpose (not failures): what and why. */
+  skipped: Failure[];
   unmatched: string[];
   zip: { path: string; entries: number; bytes: number } | undefined;
   durationMs: number;
