@@ -103,6 +103,22 @@ Deno.test("password login returns 200 with the Token header and logout revokes t
   });
 });
 
+Deno.test("sign-in with username or email can be turned off; the error says what is accepted", async () => {
+  const { world, alice } = smallWorld();
+  const login = (sim: Simulator, loginId: string) =>
+    call(sim, "/users/login", { body: { login_id: loginId, password: "pw" } });
+  await withSim(world, async (sim) => {
+    const byName = await json(await login(sim, "alice"), 401);
+    assert.equal(byName.id, "api.user.login.invalid_credentials_email");
+    assert.equal((await json(await login(sim, "ALICE@example.com"))).id, alice.id);
+  }, { signInWithUsername: false });
+  await withSim(world, async (sim) => {
+    const byEmail = await json(await login(sim, "alice@example.com"), 401);
+    assert.equal(byEmail.id, "api.user.login.invalid_credentials_username");
+    assert.equal((await json(await login(sim, "alice"))).id, alice.id);
+  }, { signInWithEmail: false });
+});
+
 Deno.test("MFA and deactivated users fail login with their specific error ids", async () => {
   const world = new World();
   world.addUser({ username: "mfa", password: "pw", mfaSecret: "123456" });

@@ -41,6 +41,9 @@ export interface SimulatorOptions {
    * may have saved it, hides the posts of archived channels (they are still listed).
    */
   viewArchivedChannels?: boolean;
+  /** EmailSettings.EnableSignInWithUsername / EnableSignInWithEmail (both default true). */
+  signInWithUsername?: boolean;
+  signInWithEmail?: boolean;
 }
 
 export interface RequestRecord {
@@ -121,6 +124,8 @@ interface Env {
   emojiEnabled: boolean;
   maxUsersIdsPayload: number | undefined;
   viewArchivedChannels: boolean;
+  signInWithUsername: boolean;
+  signInWithEmail: boolean;
 }
 
 // ---- parsing (server/channels/web/params.go semantics) -----------------------------------------
@@ -628,13 +633,24 @@ function buildRoutes(env: Env): Route[] {
   open("POST", "users/login", async (c) => {
     const body = await jsonBody(c.req, "login_id") as Record<string, unknown> | null;
     const loginId = String(body?.login_id ?? "").toLowerCase();
+    const { signInWithUsername: byName, signInWithEmail: byEmail } = env;
+    // api4/user.go login masks an unknown login and a wrong password alike, naming what the
+    // server accepts as login id.
     const badCredentials = new ApiError(
       401,
-      "api.user.login.invalid_credentials_email_username",
+      byName && !byEmail
+        ? "api.user.login.invalid_credentials_username"
+        : !byName && byEmail
+        ? "api.user.login.invalid_credentials_email"
+        : "api.user.login.invalid_credentials_email_username",
       "Enter a valid email or username and/or password.",
     );
-    const user = world.userByName(loginId) ??
-      [...world.users.values()].find((u) => u.email.toLowerCase() === loginId);
+    // app/login.go GetUserForLogin -> store GetForLogin: username and email only as enabled
+    // (LDAP login ids are not modelled).
+    const user = (byName ? world.userByName(loginId) : undefined) ??
+      (byEmail
+        ? [...world.users.values()].find((u) => u.email.toLowerCase() === loginId)
+        : undefined);
     if (!user) throw badCredentials;
     // CheckPasswordAndAllCriteria: disabled and bot checks come before the password, MFA after.
     if (user.delete_at) {
@@ -1024,6 +1040,8 @@ export function startSimulator(opts: SimulatorOptions): Promise<Simulator> {
     emojiEnabled: opts.emojiEnabled ?? true,
     maxUsersIdsPayload: opts.maxUsersIdsPayload,
     viewArchivedChannels: opts.viewArchivedChannels ?? true,
+    signInWithUsername: opts.signInWithUsername ?? true,
+    signInWithEmail: opts.signInWithEmail ?? true,
   };
   const routes = buildRoutes(env);
   const limiter = opts.rateLimit && new Gcra(opts.rateLimit.perSec, opts.rateLimit.maxBurst);
