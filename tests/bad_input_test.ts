@@ -151,7 +151,7 @@ const cases: Case[] = [
       ),
     status: 4,
     message: () =>
-      /Login to .* as "alice" failed \(api\.user\.login\.invalid_credentials_email_username\): check the user and password/,
+      /Login to .* as "alice" failed \(api\.user\.login\.invalid_credentials_email_username\): check "user" and the password/,
   },
   {
     name: "a revoked token",
@@ -348,6 +348,59 @@ Deno.test("an MFA code from --mfa-code or MATTERBAK_MFA_CODE logs in", async () 
     const wrong = await h.run(["--mfa-code", "000000"]);
     assert.equal(wrong.status, 4);
     assert.match(wrong.err.join("\n"), /The MFA code was not accepted/);
+  } finally {
+    await h.close();
+  }
+});
+
+Deno.test("a password login by email where sign-in with username is off; the account used is named", async () => {
+  const { world, me, password } = generateWorld({
+    teams: 1,
+    channelsPerTeam: 1,
+    postsPerChannel: 3,
+    dms: 0,
+    gms: 0,
+  });
+  const h = await startHarness({
+    world,
+    credentials: { user: me.username, login: me.email, password },
+    channels: { teams: { "team-0": {} } },
+    signInWithUsername: false,
+  });
+  try {
+    const result = await h.run();
+    assert.equal(result.status, 0, result.err.join("\n"));
+    assert.deepEqual(result.err, []);
+    assert.ok(
+      result.out.some((line) => line === `Logged in as user alice (${me.id})`),
+      result.out.join("\n"),
+    );
+    assert.ok(
+      h.sim.requests.some((r) => r.path.endsWith("/users/logout")),
+      "the session is logged out",
+    );
+    // Without "login" the username is refused, and the message says what to do.
+    await Deno.writeTextFile(
+      h.credentialsPath,
+      JSON.stringify({ user: me.username, password, url: h.sim.url }),
+    );
+    const refused = await h.run();
+    assert.equal(refused.status, 4);
+    assert.match(
+      refused.err.join("\n"),
+      /as "alice" failed \(api\.user\.login\.invalid_credentials_email\): .*only email addresses.*"login"/,
+    );
+    // A "user" that is not the account behind the login is refused.
+    await Deno.writeTextFile(
+      h.credentialsPath,
+      JSON.stringify({ user: "bob", login: me.email, password, url: h.sim.url }),
+    );
+    const other = await h.run();
+    assert.equal(other.status, 4);
+    assert.match(
+      other.err.join("\n"),
+      /login "alice@example\.com" is the account of user "alice", but .* names "bob"/,
+    );
   } finally {
     await h.close();
   }

@@ -56,6 +56,22 @@ Deno.test("credentials: each mistake names the file and the key", () => {
   }
 });
 
+Deno.test("credentials: an optional login id (email or LDAP id) besides the username", () => {
+  const parsed = creds({
+    user: "amy",
+    login: " amy@example.org ",
+    password: "p",
+    url: "https://x",
+  });
+  assert.deepEqual(parsed.warnings, []);
+  assert.equal(parsed.value.user, "amy");
+  assert.equal(parsed.value.login, "amy@example.org");
+  assert.throws(
+    () => creds({ user: "amy", login: "", password: "p", url: "https://x" }),
+    /"login" must be a non-empty string/,
+  );
+});
+
 Deno.test("credentials: unknown keys are warned about, not fatal", () => {
   const { warnings } = creds({ user: "a", url: "https://x", token: "t", server: "y" });
   assert.equal(warnings.length, 1);

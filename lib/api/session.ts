@@ -1,7 +1,7 @@
 /**
  * Logging in and out: a personal access token or session token is used as a Bearer token; a
- * password login yields a session that is logged out again at the end. Either way the account
- * must be the `user` named in credentials.json.
+ * password login (with `login`, or else `user`, as login id) yields a session that is logged
+ * out again at the end. Either way the account must be the `user` named in credentials.json.
  */
 import type { Credentials } from "../config/config.ts";
 import { ApiError, AuthError, ServerError } from "../util/errors.ts";
@@ -26,18 +26,21 @@ export async function openSession(
   mfaCode: string | undefined,
 ): Promise<Session> {
   const server = api.client.root;
-  let ownsSession = false;
+  const loginId = credentials.login ?? credentials.user;
+  /** The account the password login opened a session for. */
+  let loggedIn: User | undefined;
   if (credentials.token) {
     api.client.token = credentials.token;
   } else {
     try {
-      const { token } = await api.login(credentials.user, credentials.password ?? "", mfaCode);
+      const { user, token } = await api.login(loginId, credentials.password ?? "", mfaCode);
       api.client.token = token;
-      ownsSession = true;
+      loggedIn = user;
     } catch (error) {
       throw loginError(error, credentials, credentialsPath, server, mfaCode);
     }
   }
+  const ownsSession = loggedIn !== undefined;
   let me: User;
   let serverVersion: string | undefined;
   try {
@@ -51,12 +54,10 @@ export async function openSession(
     }
     throw notMattermost(error, server);
   }
-  if (me.username.toLowerCase() !== credentials.user.toLowerCase()) {
+  const mismatch = accountMismatch(me, loggedIn, credentials, credentialsPath);
+  if (mismatch) {
     if (ownsSession) await closeSession(api, { me, serverVersion, ownsSession }).catch(() => {});
-    throw new AuthError(
-      `The token belongs to user ${JSON.stringify(me.username)}, but ${credentialsPath} names ` +
-        `${JSON.stringify(credentials.user)}`,
-    );
+    throw new AuthError(mismatch);
   }
   if (me.delete_at > 0) {
     throw new AuthError(`User ${JSON.stringify(me.username)} is deactivated on ${server}`);
@@ -64,9 +65,41 @@ export async function openSession(
   return { me, serverVersion, ownsSession };
 }
 
+/**
+ * Why the session's account is not the one credentials.json names, if it is not. A password
+ * login is checked by the id its answer gave (the login id need not be the username); the
+ * username must still be `user`, which names the zip as in matterbak.
+ */
+function accountMismatch(
+  me: User,
+  loggedIn: User | undefined,
+  credentials: Credentials,
+  credentialsPath: string,
+): string | undefined {
+  if (loggedIn && me.id !== loggedIn.id) {
+    return `The session opened for user ${JSON.stringify(loggedIn.username)} belongs to ` +
+      `${JSON.stringify(me.username)} on the server; log in again`;
+  }
+  if (me.username.toLowerCase() === credentials.user.toLowerCase()) return undefined;
+  const names = `but ${credentialsPath} names ${JSON.stringify(credentials.user)} in "user"`;
+  if (!loggedIn) return `The token belongs to user ${JSON.stringify(me.username)}, ${names}`;
+  return `The login ${JSON.stringify(credentials.login ?? credentials.user)} is the account ` +
+    `of user ${JSON.stringify(me.username)}, ${names}`;
+}
+
 export async function closeSession(api: MattermostApi, session: Session): Promise<void> {
   if (session.ownsSession) await api.logout();
 }
+
+/**
+ * What the server's masked "invalid credentials" error says it accepts as login id
+ * (api4/user.go login picks the id from EnableSignInWithUsername/Email).
+ */
+const LOGIN_ID_HINTS: Record<string, string> = {
+  "api.user.login.invalid_credentials_email":
+    'the server accepts only email addresses as login: set "login" to yours',
+  "api.user.login.invalid_credentials_username": "the server accepts only usernames as login",
+};
 
 function loginError(
   error: unknown,
@@ -76,21 +109,25 @@ function loginError(
   mfaCode: string | undefined,
 ): unknown {
   if (!(error instanceof ApiError)) return notMattermost(error, server);
+  const loginId = credentials.login ?? credentials.user;
   if (error.status === 401 || error.status === 400 || error.status === 403) {
     if (error.errorId === MFA_ERROR) {
       return new AuthError(
         mfaCode
-          ? `The MFA code was not accepted by ${server} for ${credentials.user}`
-          : `${server} requires an MFA code for ${credentials.user}: pass --mfa-code or set MATTERBAK_MFA_CODE`,
+          ? `The MFA code was not accepted by ${server} for ${loginId}`
+          : `${server} requires an MFA code for ${loginId}: pass --mfa-code or set MATTERBAK_MFA_CODE`,
       );
     }
     if (error.errorId === INACTIVE_ERROR) {
-      return new AuthError(`User ${JSON.stringify(credentials.user)} is deactivated on ${server}`);
+      return new AuthError(`User ${JSON.stringify(loginId)} is deactivated on ${server}`);
     }
     if (error.errorId) {
+      const hint = LOGIN_ID_HINTS[error.errorId];
+      const field = credentials.login ? '"login"' : '"user"';
       return new AuthError(
-        `Login to ${server} as ${JSON.stringify(credentials.user)} failed (${error.errorId}): ` +
-          `check the user and password in ${credentialsPath} (or MATTERBAK_PASSWORD)`,
+        `Login to ${server} as ${JSON.stringify(loginId)} failed (${error.errorId}): ` +
+          `${hint ? `${hint}; ` : ""}check ${field} and the password in ${credentialsPath} ` +
+          `(or MATTERBAK_PASSWORD)`,
       );
     }
   }

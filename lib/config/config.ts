@@ -6,7 +6,10 @@ import { isObject } from "../util/objects.ts";
 import { ConfigError } from "../util/errors.ts";
 
 export interface Credentials {
+  /** The account's username (names the zip; the account must be this user). */
   user: string;
+  /** Login id for a password login when it is not the username: an email or LDAP/AD id. */
+  login?: string;
   url: string;
   password?: string;
   token?: string;
@@ -177,7 +180,7 @@ export function parseCredentials(
       `${path}: expected an object with "user", "url" and "password" or "token"`,
     );
   }
-  const warnings = unknownKeys(data, ["user", "url", "password", "token"], path);
+  const warnings = unknownKeys(data, ["user", "login", "url", "password", "token"], path);
   const text_ = (key: string): string | undefined => {
     const value = data[key];
     if (value === undefined) return undefined;
@@ -187,6 +190,7 @@ export function parseCredentials(
     return value;
   };
   const user = text_("user")?.trim().replace(/^@/, "");
+  const login = text_("login")?.trim();
   const url = text_("url")?.trim();
   if (!user) throw new ConfigError(`${path}: "user" is missing (your Mattermost username)`);
   if (!url) throw new ConfigError(`${path}: "url" is missing (e.g. "https://mm.example.org")`);
@@ -212,6 +216,7 @@ export function parseCredentials(
     );
   }
   const value: Credentials = { user, url };
+  if (login) value.login = login;
   if (token) value.token = token;
   else if (password) value.password = password;
   const secretInFile = data.token !== undefined || data.password !== undefined;

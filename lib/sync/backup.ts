@@ -187,8 +187,10 @@ export async function runBackup(options: BackupOptions, deps: BackupDeps): Promi
     });
     const api = new MattermostApi(client);
     const mfaCode = options.mfaCode ?? deps.env.MATTERBAK_MFA_CODE;
-    emit({ type: "phase", phase: `Logging in to ${client.root} as ${credentials.user}` });
+    const loginId = credentials.token ? credentials.user : credentials.login ?? credentials.user;
+    emit({ type: "phase", phase: `Logging in to ${client.root} as ${loginId}` });
     const session = await openSession(api, credentials, options.credentials, mfaCode || undefined);
+    emit({ type: "info", message: `Logged in as user ${session.me.username} (${session.me.id})` });
     let summary: RunSummary;
     try {
       summary = await backupAll({
