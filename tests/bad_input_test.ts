@@ -347,7 +347,13 @@ Deno.test("an MFA code from --mfa-code or MATTERBAK_MFA_CODE logs in", async () 
     assert.equal((await h.run([], { MATTERBAK_MFA_CODE: "123456" })).status, 0);
     const wrong = await h.run(["--mfa-code", "000000"]);
     assert.equal(wrong.status, 4);
-    assert.match(wrong.err.join("\n"), /The MFA code was not accepted/);
+    assert.match(
+      wrong.err.join("\n"),
+      /The MFA code was rejected by .* for mfa-user: it is wrong, expired or already used/,
+    );
+    const malformed = await h.run(["--mfa-code", "12"]);
+    assert.equal(malformed.status, 4);
+    assert.match(malformed.err.join("\n"), /is not a valid MFA code for mfa-user/);
   } finally {
     await h.close();
   }

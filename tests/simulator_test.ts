@@ -125,10 +125,15 @@ Deno.test("MFA and deactivated users fail login with their specific error ids", 
   world.addUser({ username: "gone", password: "pw", delete_at: 1 });
   await withSim(world, async (sim) => {
     const login = (body: unknown) => call(sim, "/users/login", { body });
-    const missing = await json(await login({ login_id: "mfa", password: "pw" }), 401);
+    const missing = await json(await login({ login_id: "mfa", password: "pw" }), 400);
     assert.equal(missing.id, "mfa.validate_token.authenticate.app_error");
-    const wrong = await json(await login({ login_id: "mfa", password: "pw", token: "1" }), 401);
-    assert.equal(wrong.id, "mfa.validate_token.authenticate.app_error");
+    const malformed = await json(await login({ login_id: "mfa", password: "pw", token: "1" }), 400);
+    assert.equal(malformed.id, "mfa.validate_token.authenticate.app_error");
+    const wrong = await json(
+      await login({ login_id: "mfa", password: "pw", token: "654321" }),
+      401,
+    );
+    assert.equal(wrong.id, "api.user.check_user_mfa.bad_code.app_error");
     const ok = await json(await login({ login_id: "mfa", password: "pw", token: "123456" }));
     assert.equal(ok.mfa_active, true);
     const gone = await json(await login({ login_id: "gone", password: "pw" }), 401);

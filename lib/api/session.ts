@@ -16,7 +16,10 @@ export interface Session {
   ownsSession: boolean;
 }
 
+/** A missing code, or one the server cannot parse (app/authentication.go CheckUserMfa). */
 const MFA_ERROR = "mfa.validate_token.authenticate.app_error";
+/** A code of the right form that is wrong, expired or already used. */
+const MFA_BAD_CODE = "api.user.check_user_mfa.bad_code.app_error";
 const INACTIVE_ERROR = "api.user.login.inactive.app_error";
 
 export async function openSession(
@@ -114,8 +117,14 @@ function loginError(
     if (error.errorId === MFA_ERROR) {
       return new AuthError(
         mfaCode
-          ? `The MFA code was not accepted by ${server} for ${loginId}`
+          ? `The code given is not a valid MFA code for ${loginId} on ${server} (6 digits)`
           : `${server} requires an MFA code for ${loginId}: pass --mfa-code or set MATTERBAK_MFA_CODE`,
+      );
+    }
+    if (error.errorId === MFA_BAD_CODE) {
+      return new AuthError(
+        `The MFA code was rejected by ${server} for ${loginId}: it is wrong, expired or ` +
+          `already used; run again with a fresh code`,
       );
     }
     if (error.errorId === INACTIVE_ERROR) {

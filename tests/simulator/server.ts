@@ -661,8 +661,21 @@ function buildRoutes(env: Env): Route[] {
     }
     const cred = world.credentials(user.id);
     if (cred.password === undefined || cred.password !== body?.password) throw badCredentials;
-    if (cred.mfaSecret !== undefined && body?.token !== cred.mfaSecret) {
-      throw new ApiError(401, "mfa.validate_token.authenticate.app_error", "Invalid MFA token.");
+    if (cred.mfaSecret !== undefined) {
+      // app/authentication.go CheckUserMfa (7.x to 11.x): a code the TOTP library cannot parse
+      // (missing, not 6 digits or an 8-digit scratch code) is an error, 400; a parsable but
+      // wrong, expired or reused code is bad_code, 401. Both pass api4/user.go's masking.
+      const code = typeof body?.token === "string" ? body.token : "";
+      if (!/^(\d{6}|[1-9]\d{7})$/.test(code)) {
+        throw new ApiError(400, "mfa.validate_token.authenticate.app_error", "Invalid MFA token.");
+      }
+      if (code !== cred.mfaSecret) {
+        throw new ApiError(
+          401,
+          "api.user.check_user_mfa.bad_code.app_error",
+          "Invalid or expired MFA token.",
+        );
+      }
     }
     const session = world.createSession(user.id);
     const res = json(userJson(user), 200, { Token: session.token });
