@@ -443,6 +443,30 @@ Deno.test("custom emoji answer 501 when disabled and page with a 200 cap otherwi
   }, { emojiEnabled: false });
 });
 
+Deno.test("custom emoji pages have no order without sort=name, and name order with it", async () => {
+  const { world, alice, token } = smallWorld();
+  for (let i = 0; i < 450; i++) {
+    world.addEmoji({ name: `e${i}`, creatorId: alice.id, image: new Uint8Array([1]) });
+  }
+  await withSim(world, async (sim) => {
+    const pages = async (sort: string) => {
+      const names: string[] = [];
+      for (let page = 0; page < 3; page++) {
+        const q = `page=${page}&per_page=200${sort}`;
+        names.push(...(await json(await call(sim, `/emoji?${q}`, { token }))).map(
+          (e: { name: string }) => e.name,
+        ));
+      }
+      return names;
+    };
+    const unsorted = await pages("");
+    assert.equal(unsorted.length, 450);
+    assert.ok(new Set(unsorted).size < 450, "pages overlap, so others are skipped");
+    const sorted = await pages("&sort=name");
+    assert.deepEqual(sorted, [...world.emojis.values()].map((e) => e.name).sort());
+  });
+});
+
 Deno.test("the rate limiter answers a plain-text 429 with Retry-After", async () => {
   const { world, token } = smallWorld();
   await withSim(world, async (sim) => {

@@ -618,6 +618,20 @@ function liveEmoji(env: Env, find: (e: { id: string; name: string }) => boolean)
   throw new ApiError(404, "app.emoji.get.no_result", "We couldn't find the emoji.");
 }
 
+/** A reproducible permutation of `items` for `seed` (Fisher-Yates over xorshift32). */
+function shuffled<T>(items: T[], seed: number): T[] {
+  let x = (seed * 2654435761) >>> 0 || 1;
+  for (let i = items.length - 1; i > 0; i--) {
+    x ^= x << 13;
+    x ^= x >>> 17;
+    x ^= x << 5;
+    x >>>= 0;
+    const j = x % (i + 1);
+    [items[i], items[j]] = [items[j] as T, items[i] as T];
+  }
+  return items;
+}
+
 // ---- routes -------------------------------------------------------------------------------------
 
 function buildRoutes(env: Env): Route[] {
@@ -906,13 +920,19 @@ function buildRoutes(env: Env): Route[] {
   get("files/:file_id/thumbnail", (c) => fileRendition(env, c));
   get("files/:file_id/preview", (c) => fileRendition(env, c));
 
+  let emojiScans = 0;
   get("emoji", (c) => {
     emojiGuard(env);
     const sort = c.q.get("sort") ?? "";
     if (sort !== "" && sort !== "name") throw invalidParam("sort");
     const { page, perPage } = paging(c.q);
-    const list = [...world.emojis.values()].filter((e) => !e.delete_at);
-    if (sort === "name") list.sort((a, b) => (a.name < b.name ? -1 : 1));
+    const live = [...world.emojis.values()].filter((e) => !e.delete_at);
+    // store/sqlstore/emoji_store.go GetList: ORDER BY Name only with sort=name; without it
+    // LIMIT/OFFSET run on no order, which Postgres may change between queries, so pages can
+    // overlap and skip. Each unsorted request here gets its own order.
+    const list = sort === "name"
+      ? live.sort((a, b) => (a.name < b.name ? -1 : 1))
+      : shuffled(live, ++emojiScans);
     return json(list.slice(page * perPage, page * perPage + perPage));
   });
 
