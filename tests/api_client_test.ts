@@ -213,3 +213,36 @@ Deno.test("a change query below since=1 is refused before it is sent (the server
     assert.equal(sim.requests.length, 0);
   });
 });
+
+Deno.test("the emoji list pages by name and holds each emoji once, even if one is added while paging", async () => {
+  const { world, me, token } = generateWorld({ teams: 1, channelsPerTeam: 1, postsPerChannel: 1 });
+  for (let i = 0; i < 450; i++) {
+    world.addEmoji({ name: `e${i}`, creatorId: me.id, image: new Uint8Array([1]) });
+  }
+  let late: string | undefined;
+  // Created between two page requests, it sorts first and shifts every later page by one.
+  const faults: FaultPlan = (req) => {
+    if (req.path === "/api/v4/emoji" && /(^|&)page=1(&|$)/.test(req.query) && !late) {
+      late = world.addEmoji({ name: "a-late", creatorId: me.id, image: new Uint8Array([1]) }).id;
+    }
+    return undefined;
+  };
+  const sim = await startSimulator({ world, faults });
+  try {
+    const client = new ApiClient({
+      serverUrl: sim.url,
+      rateLimit: 0,
+      concurrency: 1,
+      timeoutMs: 2000,
+    });
+    client.token = token;
+    const emojis = (await new MattermostApi(client).emojis()) ?? [];
+    assert.ok(sim.requests.every((r) => /(^|&)sort=name(&|$)/.test(r.query)));
+    const ids = emojis.map((e) => e.id);
+    assert.equal(ids.length, new Set(ids).size, "no emoji twice");
+    const live = [...world.emojis.values()].filter((e) => e.delete_at === 0 && e.id !== late);
+    assert.deepEqual(new Set(ids), new Set(live.map((e) => e.id)));
+  } finally {
+    await sim.close();
+  }
+});

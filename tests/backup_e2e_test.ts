@@ -181,6 +181,31 @@ Deno.test("archived channels whose posts the server hides are skipped with one w
   }
 });
 
+Deno.test("custom emoji past one page are all stored", async () => {
+  const { h, world, me } = await startGenerated({
+    teams: 1,
+    channelsPerTeam: 1,
+    postsPerChannel: 1,
+    dms: 0,
+    gms: 0,
+  });
+  try {
+    for (let i = 0; i < 450; i++) {
+      world.addEmoji({ name: `e${i}`, creatorId: me.id, image: new Uint8Array([i % 256]) });
+    }
+    const result = await h.run(["--skip-users"]);
+    assert.equal(result.status, 0, result.err.join("\n"));
+    const files = new Set(await listFiles(h.dataDir));
+    const missing = [...world.emojis.values()].filter((e) =>
+      e.delete_at === 0 &&
+      !(files.has(`emojis/${e.id}__${e.name}.json`) && files.has(`emojis/${e.id}__${e.name}.png`))
+    );
+    assert.deepEqual(missing.map((e) => e.name), []);
+  } finally {
+    await h.close();
+  }
+});
+
 Deno.test("names in the config that match nothing are reported by name and the rest is backed up", async () => {
   const { h, world } = await startGenerated({
     teams: 2,

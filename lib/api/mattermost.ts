@@ -282,20 +282,24 @@ export class MattermostApi {
     );
   }
 
-  /** All custom emoji, or undefined when the server has custom emoji disabled (501). */
+  /**
+   * All custom emoji, or undefined when the server has custom emoji disabled (501). Paged by
+   * name: without `sort=name` the server orders nothing and pages may overlap or skip. An emoji
+   * added or deleted while paging still shifts later pages by one, so ids are de-duplicated.
+   */
   async emojis(): Promise<Emoji[] | undefined> {
     const what = "custom emoji list";
-    const all: Emoji[] = [];
+    const all = new Map<string, Emoji>();
     try {
       for (let page = 0;; page++) {
         const value = await this.client.json<unknown>({
           path: "/emoji",
-          query: { page, per_page: PAGE_SIZE },
+          query: { page, per_page: PAGE_SIZE, sort: "name" },
           what,
         });
         const emojis = checkList<Emoji>(value, what, validEmoji, "emoji");
-        all.push(...emojis);
-        if (emojis.length < PAGE_SIZE) return all;
+        for (const emoji of emojis) all.set(emoji.id, emoji);
+        if (emojis.length < PAGE_SIZE) return [...all.values()];
       }
     } catch (error) {
       if (error instanceof ApiError && error.status === 501) return undefined;
