@@ -224,6 +224,33 @@ Deno.test("before and after compare create_at strictly, also for deleted or miss
   });
 });
 
+Deno.test("prev_post_id is empty after a full page ending on a millisecond older posts share", async () => {
+  const { world, alice, channel, token } = smallWorld();
+  const t = world.now() + 1000;
+  // The 10 oldest posts share one millisecond (as a bulk import makes them), 195 come after.
+  const shared = Array.from(
+    { length: 10 },
+    () => world.addPost({ channelId: channel.id, userId: alice.id, createAt: t }).id,
+  );
+  for (let i = 1; i <= 195; i++) {
+    world.addPost({ channelId: channel.id, userId: alice.id, createAt: t + i });
+  }
+  await withSim(world, async (sim) => {
+    const list = (q: string) =>
+      call(sim, `/channels/${channel.id}/posts?per_page=200&${q}`, { token }).then((r) => json(r));
+    const first = await list("");
+    assert.equal(first.order.length, 200);
+    assert.equal(first.prev_post_id, "", "although 5 posts of that millisecond remain");
+    const onShared = first.order.filter((id: string) => shared.includes(id));
+    assert.equal(onShared.length, 5);
+    // Asking before a post of that millisecond finds nothing (strict); before the oldest newer
+    // post finds all ten.
+    assert.deepEqual((await list(`before=${onShared[0]}`)).order, []);
+    const cursor = first.order[first.order.length - onShared.length - 1];
+    assert.deepEqual((await list(`before=${cursor}`)).order.sort(), [...shared].sort());
+  });
+});
+
 Deno.test("page results carry roots of replies and, unless skipFetchThreads, whole threads", async () => {
   const { world, alice, channel, token } = smallWorld();
   const root = world.addPost({ channelId: channel.id, userId: alice.id, message: "root" });

@@ -438,7 +438,9 @@ function channelPosts(env: Env, c: AuthCtx): Response {
   const visible = (p: PostRecord) => includeDeleted || p.delete_at === 0;
   let order: PostRecord[];
   if (after || before) {
-    // The anchor's create_at comes from any post with that id, deleted or not, any channel.
+    // store/sqlstore/post_store.go getPostsAround: CreateAt < (or >) the anchor's CreateAt,
+    // strictly, so posts sharing the anchor's millisecond are not listed. The anchor's
+    // create_at comes from any post with that id, deleted or not, any channel.
     const anchor = world.posts.get(after || before);
     if (!anchor) order = [];
     else if (after) {
@@ -462,7 +464,9 @@ function channelPosts(env: Env, c: AuthCtx): Response {
   }
   const list = postListJson(world, order, extra);
 
-  // AddCursorIdsForPostList
+  // app/post.go AddCursorIdsForPostList; the ids come from post_store.go getPostIdAroundTime,
+  // a strict CreateAt < (or >) query: a full page ending on a millisecond that older posts
+  // share, with nothing older, gets prev_post_id "" although posts remain.
   let nextSet = false, prevSet = false;
   if (after) {
     if (page === 0) {
