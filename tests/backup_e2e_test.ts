@@ -4,6 +4,7 @@ import { runBackup } from "../lib/sync/backup.ts";
 import { parseBackupArgs } from "../lib/cli/commands/backup.ts";
 import {
   assertBackupMatches,
+  assertRunCompletes,
   channelFolder,
   expectedBackup,
   fullConfig,
@@ -113,6 +114,31 @@ Deno.test("thousands of posts with threads are crawled completely with 200 per p
     assert.equal(pages.length, 1 + Math.ceil((live - 200) / 199));
     // A token session is not ours to log out.
     assert.ok(!h.sim.requests.some((r) => r.path === "/api/v4/users/logout"));
+  } finally {
+    await h.close();
+  }
+});
+
+Deno.test("a channel whose oldest posts share one millisecond past a full page is crawled to the end", async () => {
+  const { h, world, me } = await startGenerated({
+    teams: 1,
+    channelsPerTeam: 1,
+    postsPerChannel: 0,
+    dms: 0,
+    gms: 0,
+  });
+  try {
+    const channel = teamChannels(world, me.id)[0] as Channel;
+    // A bulk import: the 10 oldest posts share one millisecond; the first page of 200 holds
+    // only 5 of them, and the server's prev_post_id is then empty.
+    const t = world.now() + 1000;
+    for (let i = 0; i < 10; i++) {
+      world.addPost({ channelId: channel.id, userId: me.id, createAt: t });
+    }
+    for (let i = 1; i <= 195; i++) {
+      world.addPost({ channelId: channel.id, userId: me.id, createAt: t + i });
+    }
+    await assertRunCompletes(h, me.id, { channels: [channel] });
   } finally {
     await h.close();
   }

@@ -27,13 +27,14 @@ import {
   postFileName,
   THREADS_SUFFIX,
 } from "../store/layout.ts";
-import { type MattermostApi, SINCE_LIMIT } from "../api/mattermost.ts";
+import { type MattermostApi, PAGE_SIZE, SINCE_LIMIT } from "../api/mattermost.ts";
 import type { Channel, FileInfo, Member, Post, PostList } from "../model/records.ts";
 import { mapPooled } from "../util/semaphore.ts";
 import {
   type ChannelPlan,
   crawlWatermark,
   isHistoryCopy,
+  isLastPage,
   markDeleted,
   maxUpdateAt,
   mergePost,
@@ -258,7 +259,7 @@ class ChannelSync {
       await this.#storePosts(list);
       overallMax = Math.max(overallMax, maxUpdateAt(Object.values(list.posts)));
       const next = nextCursor(list.order, list.posts);
-      if (list.order.length === 0 || list.prev_post_id === "" || next === undefined) break;
+      if (isLastPage(list, PAGE_SIZE) || next === undefined) break;
       before = next;
       this.#state.cursor = next;
       if ((page + 1) % CHECKPOINT_PAGES === 0) await this.#checkpoint(false);

@@ -99,6 +99,19 @@ export function nextCursor(
 }
 
 /**
+ * Whether a crawl page ends the history. `prev_post_id` comes from a strict `create_at <`
+ * query (post_store.go getPostIdAroundTime): after a full page that ends on a millisecond
+ * older posts share it is empty although posts remain, so on a full page it is not trusted
+ * and the next page is asked for (it comes back short, or full when more remain).
+ */
+export function isLastPage(
+  list: { order: readonly string[]; prev_post_id: string },
+  perPage: number,
+): boolean {
+  return list.order.length === 0 || (list.prev_post_id === "" && list.order.length < perPage);
+}
+
+/**
  * The watermark a crawl from the newest post may claim. Posts crawled early can change while
  * later pages are fetched, so the highest `update_at` seen overall is not safe. Two bounds
  * are: the highest `update_at` on the first page (nothing changed after the crawl started can
