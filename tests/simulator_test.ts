@@ -571,6 +571,7 @@ Deno.test("files: active content is served as text/plain, ranges work, deleted p
     await json(await call(sim, `/files/${f.id}/thumbnail`, { token }), 400);
     world.deletePost(post.id);
     await json(await call(sim, `/files/${f.id}`, { token }), 404);
+    await json(await call(sim, `/files/${f.id}/info`, { token }), 404);
   });
 });
 

@@ -546,6 +546,10 @@ function postThread(env: Env, c: AuthCtx): Response {
 
 // ---- files --------------------------------------------------------------------------------------
 
+/**
+ * app/file.go GetFileInfo -> store/sqlstore/file_info_store.go Get (`DeleteAt = 0`): deleting a
+ * post deletes its file infos (DeleteForPost), so its files answer 404 for good, also to admins.
+ */
 function readableFile(env: Env, c: AuthCtx) {
   const info = env.world.files.get(idParam(c, "file_id"));
   if (!info || info.delete_at) {
