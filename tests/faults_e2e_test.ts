@@ -106,3 +106,116 @@ Deno.test("an attachment that keeps failing is reported, the rest completes, and
     await h.close();
   }
 });
+
+/** A one-channel world backed up once by token, with `faults` on its simulator. */
+async function backedUpChannel(faults: FaultPlan) {
+  const { world, me, token } = generateWorld({
+    teams: 1,
+    channelsPerTeam: 1,
+    postsPerChannel: 10,
+    filesEvery: 0,
+    dms: 0,
+    gms: 0,
+  });
+  const channel = teamChannels(world, me.id)[0] as Channel;
+  const h = await startHarness({
+    world,
+    faults,
+    credentials: { user: me.username, token },
+    channels: { teams: { "team-0": {} } },
+  });
+  try {
+    assert.equal((await h.run(SKIP_RECORDS)).status, 0);
+  } catch (error) {
+    await h.close();
+    throw error;
+  }
+  return { h, world, me, channel };
+}
+
+const SKIP_RECORDS = ["--skip-users", "--skip-emojis"];
+
+interface PendingState {
+  pendingFiles: { fileId: string; notFoundRuns?: number }[];
+}
+
+for (const [how, args] of [["changes", []], ["a full re-crawl", ["--update-old-posts"]]] as const) {
+  Deno.test(`a pending attachment whose post is deleted later is dropped by ${how}, not failed again`, async () => {
+    let brokenFile: string | undefined;
+    const { h, world, me, channel } = await backedUpChannel((req) =>
+      req.path === `/api/v4/files/${brokenFile}` ? { kind: "status", status: 403 } : undefined
+    );
+    try {
+      world.advance(60_000);
+      const file = world.addFile({
+        userId: me.id,
+        channelId: channel.id,
+        name: "gone.txt",
+        bytes: new TextEncoder().encode("soon deleted"),
+      });
+      const post = world.addPost({ channelId: channel.id, userId: me.id, fileIds: [file.id] });
+      brokenFile = file.id;
+      assert.equal((await h.run(SKIP_RECORDS)).status, 3);
+      const statePath = `${h.dataDir}/.matterbak/channels/${channel.id}.json`;
+      assert.deepEqual(
+        (await readJsonFile<PendingState>(statePath)).pendingFiles.map((p) => p.fileId),
+        [file.id],
+      );
+      brokenFile = undefined;
+      world.deletePost(post.id);
+      h.sim.resetStats();
+      const next = await h.run([...SKIP_RECORDS, ...args]);
+      assert.equal(next.status, 0, next.err.join("\n"));
+      assert.deepEqual(next.err, []);
+      assert.deepEqual((await readJsonFile<PendingState>(statePath)).pendingFiles, []);
+      assert.ok(!h.sim.requests.some((r) => r.path === `/api/v4/files/${file.id}`));
+    } finally {
+      await h.close();
+    }
+  });
+}
+
+Deno.test("an attachment that answers 404 in three runs is given up with one message", async () => {
+  let missingFile: string | undefined;
+  const { h, world, me, channel } = await backedUpChannel((req) =>
+    req.path === `/api/v4/files/${missingFile}` ? { kind: "status", status: 404 } : undefined
+  );
+  try {
+    world.advance(60_000);
+    const file = world.addFile({
+      userId: me.id,
+      channelId: channel.id,
+      name: "lost.txt",
+      bytes: new TextEncoder().encode("lost in the file store"),
+    });
+    world.addPost({ channelId: channel.id, userId: me.id, fileIds: [file.id] });
+    missingFile = file.id;
+    const statePath = `${h.dataDir}/.matterbak/channels/${channel.id}.json`;
+    for (const run of [1, 2]) {
+      const result = await h.run(SKIP_RECORDS);
+      assert.equal(result.status, 3, `run ${run}`);
+      assert.equal(result.err.length, 1, result.err.join("\n"));
+      assert.match(
+        result.err[0] as string,
+        new RegExp(`^error: attachment "lost\\.txt" .*HTTP 404.*not found in ${run} of 3 runs`),
+      );
+      const { pendingFiles } = await readJsonFile<PendingState>(statePath);
+      assert.deepEqual(pendingFiles.map((p) => [p.fileId, p.notFoundRuns]), [[file.id, run]]);
+    }
+    const third = await h.run(SKIP_RECORDS);
+    assert.equal(third.status, 0, third.err.join("\n"));
+    assert.equal(third.err.length, 1, third.err.join("\n"));
+    assert.match(
+      third.err[0] as string,
+      /^warning: Gave up on attachment "lost\.txt" .*: the server answered 404 \(not found\) in 3 runs/,
+    );
+    assert.deepEqual((await readJsonFile<PendingState>(statePath)).pendingFiles, []);
+    h.sim.resetStats();
+    const fourth = await h.run(SKIP_RECORDS);
+    assert.equal(fourth.status, 0);
+    assert.deepEqual(fourth.err, []);
+    assert.ok(!h.sim.requests.some((r) => r.path === `/api/v4/files/${file.id}`));
+  } finally {
+    await h.close();
+  }
+});

@@ -52,6 +52,8 @@ export interface ChannelState {
 export interface PendingFile {
   fileId: string;
   postId: string;
+  /** Runs in a row in which the server answered 404 for it (given up at NOT_FOUND_RUNS). */
+  notFoundRuns?: number;
 }
 
 /**

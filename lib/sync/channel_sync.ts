@@ -15,7 +15,7 @@ import {
 } from "../store/state.ts";
 import type { Clock } from "../util/clock.ts";
 import { type DataDir, encodeJson, type RelPath } from "../store/data_dir.ts";
-import { describeError, isFatal } from "../util/errors.ts";
+import { ApiError, describeError, isFatal } from "../util/errors.ts";
 import { emptyCounts, type EventSink, type Failure, type PostCounts } from "../util/events.ts";
 import {
   DIRS,
@@ -39,6 +39,7 @@ import {
   maxUpdateAt,
   mergePost,
   nextCursor,
+  NOT_FOUND_RUNS,
   planChannel,
   sinceFor,
 } from "./sync_plan.ts";
@@ -106,6 +107,8 @@ class ChannelSync {
   #threadsChanged = false;
   /** Attachment data files present, by file id. */
   #files = new Map<string, string>();
+  /** Attachments tried this run: each at most once, so a failure counts once per run. */
+  #attempted = new Set<string>();
   #postsDir: RelPath;
   #filesDir: RelPath;
   #state: ChannelState;
@@ -155,8 +158,10 @@ class ChannelSync {
     this.options.emit({ type: "channel-start", label: this.#label, mode: describePlan(plan) });
     try {
       if (!fresh) await this.#open();
-      await this.#retryPendingFiles();
+      // Changes first: a post deleted since the last run drops its pending attachments, which
+      // the server would only answer with 404.
       await this.#execute(plan);
+      await this.#retryPendingFiles();
     } finally {
       if (this.#opened) await this.#checkpoint(true);
       await this.#closeSeenLog();
@@ -288,6 +293,7 @@ class ChannelSync {
       if (stored && stored.delete_at === 0) {
         // No post listed at all gives no server time: the post's own last update stands in.
         await this.#writePost(fileName, markDeleted(stored, Math.max(deleteAt, stored.update_at)));
+        this.#dropPendingFilesOf(stored.id);
         this.result.counts.deletedPosts++;
       }
     }
@@ -353,6 +359,8 @@ class ChannelSync {
       if (merged.delete_at === 0) {
         files.push(...(merged.metadata?.files ?? []));
         this.#collectUsers(merged);
+      } else {
+        this.#dropPendingFilesOf(merged.id);
       }
       if (merged.root_id) this.#addReply(merged.root_id, merged.id);
     }
@@ -405,6 +413,8 @@ class ChannelSync {
   }
 
   async #download(info: FileInfo): Promise<void> {
+    if (this.#attempted.has(info.id)) return;
+    this.#attempted.add(info.id);
     const { api, dataDir, signal } = this.options;
     const name = fileDataName(info.id, info.name);
     const what = `attachment ${JSON.stringify(info.name)} (${info.id}) in ${this.#label}`;
@@ -427,11 +437,47 @@ class ChannelSync {
       this.result.counts.fileBytes += bytes;
     } catch (error) {
       if (isFatal(error, signal)) throw error;
-      if (!this.#state.pendingFiles.some((p) => p.fileId === info.id)) {
-        this.#state.pendingFiles.push({ fileId: info.id, postId: String(info.post_id ?? "") });
-      }
-      this.#fail({ what, why: describeError(error) });
+      this.#recordFailedDownload(info, what, error);
     }
+  }
+
+  /**
+   * Keeps a failed attachment pending for the next run. One that answers 404 in
+   * NOT_FOUND_RUNS runs in a row is given up with one warning: the server has no such file
+   * (its post was deleted without our seeing it, or its content is lost).
+   */
+  #recordFailedDownload(info: FileInfo, what: string, error: unknown): void {
+    let pending = this.#state.pendingFiles.find((p) => p.fileId === info.id);
+    if (!pending) {
+      pending = { fileId: info.id, postId: String(info.post_id ?? "") };
+      this.#state.pendingFiles.push(pending);
+    }
+    if (!(error instanceof ApiError && error.status === 404)) {
+      delete pending.notFoundRuns;
+      this.#fail({ what, why: describeError(error) });
+      return;
+    }
+    const runs = (pending.notFoundRuns ?? 0) + 1;
+    if (runs >= NOT_FOUND_RUNS) {
+      this.#state.pendingFiles = this.#state.pendingFiles.filter((p) => p !== pending);
+      this.options.emit({
+        type: "warning",
+        message: `Gave up on ${what}: the server answered 404 (not found) in ${runs} runs; ` +
+          `its post was probably deleted, and the file is not in the backup`,
+      });
+      return;
+    }
+    pending.notFoundRuns = runs;
+    this.#fail({
+      what,
+      why: `${describeError(error)} (not found in ${runs} of ${NOT_FOUND_RUNS} runs before it ` +
+        `is given up)`,
+    });
+  }
+
+  /** A deleted post's attachments are gone from the server: nothing is left to retry. */
+  #dropPendingFilesOf(postId: string): void {
+    this.#state.pendingFiles = this.#state.pendingFiles.filter((p) => p.postId !== postId);
   }
 
   async #retryPendingFiles(): Promise<void> {

@@ -6,6 +6,9 @@
 import type { Post } from "../model/records.ts";
 import type { ChannelState } from "../store/state.ts";
 
+/** A pending attachment that answers 404 in this many runs in a row is given up. */
+export const NOT_FOUND_RUNS = 3;
+
 /** Replica lag safety: `since` asks again for this much before the watermark. */
 export const SINCE_OVERLAP_MS = 5 * 60 * 1000;
 
