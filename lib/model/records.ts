@@ -4,7 +4,6 @@
  * before anything is written, and the store's reader, which checks what it reads back.
  */
 
-
 const ID_PATTERN = /^[a-z0-9]{26}$/;
 
 /** True for a Mattermost id (26 lowercase base32 characters); anything else is refused. */
