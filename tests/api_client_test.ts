@@ -30,9 +30,9 @@ async function withClient(
       concurrency: 4,
       timeoutMs: 2000,
       retry: { retries: 3, baseDelayMs: 1, maxDelayMs: 5 },
+      credentials: { token },
       ...clientOptions,
     });
-    client.token = token;
     await test(new MattermostApi(client), client, sim);
   } finally {
     await sim.close();
@@ -83,7 +83,7 @@ for (const [name, fault] of transient) {
       { faults: onFirstAttempt("/users/me", fault) },
       { timeoutMs: 500 },
       async (api, client) => {
-        const { user } = await api.me();
+        const user = await api.me();
         assert.equal(user.username, "alice");
         assert.equal(client.stats.retries, 1);
       },
@@ -234,8 +234,8 @@ Deno.test("the emoji list pages by name and holds each emoji once, even if one i
       rateLimit: 0,
       concurrency: 1,
       timeoutMs: 2000,
+      credentials: { token },
     });
-    client.token = token;
     const emojis = (await new MattermostApi(client).emojis()) ?? [];
     assert.ok(sim.requests.every((r) => /(^|&)sort=name(&|$)/.test(r.query)));
     const ids = emojis.map((e) => e.id);

@@ -12,16 +12,21 @@ const user = (id: string, username: string): User => ({
   delete_at: 0,
 });
 
-/** An API whose login answers with `loggedIn` and whose /users/me answers with `me`. */
-function fakeApi(loggedIn: User, me: User) {
+/**
+ * An API whose client logs in as `loginId`, whose login answers with `loggedIn` and whose
+ * /users/me answers with `me`.
+ */
+function fakeApi(loginId: string, loggedIn: User, me: User) {
   const calls: string[] = [];
+  const client = { root: "https://mm.example.org", loginId, ownsSession: false };
   const api = {
-    client: { root: "https://mm.example.org", token: undefined as string | undefined },
-    login: (loginId: string) => {
-      calls.push(`login ${loginId}`);
-      return Promise.resolve({ user: loggedIn, token: "session" });
+    client,
+    login: () => {
+      calls.push(`login ${client.loginId}`);
+      client.ownsSession = true;
+      return Promise.resolve(loggedIn);
     },
-    me: () => Promise.resolve({ user: me, version: "9.11.0" }),
+    me: () => Promise.resolve(me),
     logout: () => {
       calls.push("logout");
       return Promise.resolve();
@@ -32,22 +37,22 @@ function fakeApi(loggedIn: User, me: User) {
 
 Deno.test("a password login uses the login id and is checked by the account id it answered with", async () => {
   const alice = user("a", "alice");
-  const good = fakeApi(alice, alice);
+  const good = fakeApi("alice@example.com", alice, alice);
   const credentials = {
     user: "alice",
     login: "alice@example.com",
     password: "pw",
     url: "https://mm.example.org",
   };
-  const session = await openSession(good.api, credentials, "creds.json", undefined);
+  const session = await openSession(good.api, credentials, "creds.json");
   assert.equal(session.me.id, alice.id);
   assert.equal(session.ownsSession, true);
   assert.deepEqual(good.calls, ["login alice@example.com"]);
 
   // /users/me naming another account than the login answer: refused, and the session closed.
-  const renamed = fakeApi(alice, { ...user("b", "alice") });
+  const renamed = fakeApi("alice@example.com", alice, { ...user("b", "alice") });
   await assert.rejects(
-    openSession(renamed.api, credentials, "creds.json", undefined),
+    openSession(renamed.api, credentials, "creds.json"),
     (e: Error) =>
       e instanceof AuthError && /session opened for user "alice" belongs to/.test(e.message),
   );

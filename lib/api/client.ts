@@ -16,9 +16,19 @@ import {
 } from "./retry.ts";
 import { VERSION } from "../util/version.ts";
 
+/**
+ * Who the client acts as: a token (a personal access token or a browser session's
+ * MMAUTHTOKEN) or a password login that `signIn` turns into a session of its own.
+ */
+export type ClientCredentials =
+  | { token: string }
+  | { loginId: string; password: string; mfaCode?: string | undefined };
+
 export interface ApiClientOptions {
   /** Server root, e.g. `https://mm.example.org` (see `apiRootFromUrl`). */
   serverUrl: string;
+  /** None for calls that need no login. The client alone holds the secrets from here on. */
+  credentials?: ClientCredentials;
   rateLimit: number;
   concurrency: number;
   retry?: RetryPolicy;
@@ -90,7 +100,9 @@ export class ApiClient {
   readonly limiter: RateLimiter;
   readonly semaphore: Semaphore;
   readonly stats = { requests: 0, retries: 0, bytes: 0 };
-  #token: string | undefined;
+  #credentials: ClientCredentials | undefined;
+  /** The session token a password login opened (logged out by `signOut`). */
+  #sessionToken: string | undefined;
   #fetch: typeof fetch;
   #clock: Clock;
   #random: () => number;
@@ -105,10 +117,61 @@ export class ApiClient {
     this.#retry = options.retry ?? DEFAULT_RETRY_POLICY;
     this.limiter = new RateLimiter(options.rateLimit, this.#clock);
     this.semaphore = new Semaphore(options.concurrency);
+    this.#credentials = options.credentials;
   }
 
-  set token(token: string | undefined) {
-    this.#token = token;
+  /** The login id of a password login, else undefined (a token needs no login). */
+  get loginId(): string | undefined {
+    return this.#credentials && "loginId" in this.#credentials
+      ? this.#credentials.loginId
+      : undefined;
+  }
+
+  /** True while a session that `signIn` opened is open. */
+  get ownsSession(): boolean {
+    return this.#sessionToken !== undefined;
+  }
+
+  /**
+   * The password login: sends the body `body` builds from the credentials (without the
+   * Authorization header) and takes the session token from the answer's `tokenHeader`.
+   * Returns the answer's JSON.
+   */
+  async signIn(
+    spec: Omit<RequestSpec, "body" | "auth">,
+    body: (login: { loginId: string; password: string; mfaCode: string | undefined }) => unknown,
+    tokenHeader: string,
+  ): Promise<unknown> {
+    const credentials = this.#credentials;
+    if (!credentials || !("loginId" in credentials)) {
+      throw new Error("signIn needs password credentials");
+    }
+    const { value, headers } = await this.jsonWithHeaders<unknown>({
+      ...spec,
+      body: body({ ...credentials, mfaCode: credentials.mfaCode }),
+      auth: false,
+    });
+    const token = headers.get(tokenHeader);
+    if (!token) {
+      throw new ServerError(`Malformed answer for ${spec.what}: no ${tokenHeader} header`);
+    }
+    this.#sessionToken = token;
+    return value;
+  }
+
+  /** Ends the session `signIn` opened with the request `spec` (not cancelled by an abort). */
+  async signOut(spec: RequestSpec): Promise<void> {
+    if (!this.#sessionToken) return;
+    try {
+      await this.json({ ...spec, survivesAbort: true });
+    } finally {
+      this.#sessionToken = undefined;
+    }
+  }
+
+  #bearer(): string | undefined {
+    if (this.#credentials && "token" in this.#credentials) return this.#credentials.token;
+    return this.#sessionToken;
   }
 
   /** The URL of an API path, for messages (never carries a secret). */
@@ -240,7 +303,8 @@ export class ApiClient {
     }
     const headers = new Headers({ "User-Agent": this.#userAgent, Accept: "application/json" });
     for (const [key, value] of Object.entries(spec.headers ?? {})) headers.set(key, value);
-    if (spec.auth !== false && this.#token) headers.set("Authorization", `Bearer ${this.#token}`);
+    const bearer = spec.auth === false ? undefined : this.#bearer();
+    if (bearer) headers.set("Authorization", `Bearer ${bearer}`);
     const init: RequestInit = {
       method: spec.method ?? "GET",
       headers,

@@ -99,45 +99,36 @@ async function readImage(response: ApiResponse): Promise<Image> {
 export class MattermostApi {
   constructor(readonly client: ApiClient) {}
 
-  /** Password login; returns the user and the session token from the `Token` header. */
-  async login(
-    loginId: string,
-    password: string,
-    mfaCode: string | undefined,
-  ): Promise<{ user: User; token: string }> {
+  /**
+   * The password login of the client's credentials (the session token comes in the `Token`
+   * header); undefined when the client has a token and needs no login.
+   */
+  async login(): Promise<User | undefined> {
+    const loginId = this.client.loginId;
+    if (loginId === undefined) return undefined;
     const what = `login of ${loginId}`;
-    const body: Raw = { login_id: loginId, password };
-    if (mfaCode) body.token = mfaCode;
-    const { value, headers } = await this.client.jsonWithHeaders<unknown>({
-      method: "POST",
-      path: "/users/login",
-      body,
-      what,
-      auth: false,
-    });
-    const token = headers.get("token");
-    if (!token) throw malformed(what, "no Token header in the login answer");
-    return { user: check<User>(value, what, validUser, "a user"), token };
+    const value = await this.client.signIn(
+      { method: "POST", path: "/users/login", what },
+      ({ password, mfaCode }) => ({
+        login_id: loginId,
+        password,
+        ...(mfaCode ? { token: mfaCode } : {}),
+      }),
+      "token",
+    );
+    return check<User>(value, what, validUser, "a user");
   }
 
+  /** Logs out the session `login` opened, if any. */
   async logout(): Promise<void> {
-    await this.client.json({
-      method: "POST",
-      path: "/users/logout",
-      what: "logout",
-      survivesAbort: true,
-    });
+    await this.client.signOut({ method: "POST", path: "/users/logout", what: "logout" });
   }
 
-  /** The current user, and the server version from `X-Version-ID` (undefined if absent). */
-  async me(): Promise<{ user: User; version: string | undefined }> {
+  /** The account the client acts as. */
+  async me(): Promise<User> {
     const what = "the current user (/users/me)";
-    const { value, headers } = await this.client.jsonWithHeaders<unknown>({
-      path: "/users/me",
-      what,
-    });
-    const version = headers.get("x-version-id")?.split(".").slice(0, 3).join(".");
-    return { user: check<User>(value, what, validUser, "a user"), version };
+    const value = await this.client.json<unknown>({ path: "/users/me", what });
+    return check<User>(value, what, validUser, "a user");
   }
 
   async teamsForUser(userId: string): Promise<Team[]> {

@@ -5,13 +5,12 @@
  */
 import type { Credentials } from "../config/config.ts";
 import { ApiError, AuthError, ServerError } from "../util/errors.ts";
+import type { ClientCredentials } from "./client.ts";
 import type { MattermostApi } from "./mattermost.ts";
 import type { User } from "../model/records.ts";
 
 export interface Session {
   me: User;
-  /** Server version from X-Version-ID, when the server sends it. */
-  serverVersion: string | undefined;
   /** True when we created the session (password login) and must log it out. */
   ownsSession: boolean;
 }
@@ -22,33 +21,29 @@ const MFA_ERROR = "mfa.validate_token.authenticate.app_error";
 const MFA_BAD_CODE = "api.user.check_user_mfa.bad_code.app_error";
 const INACTIVE_ERROR = "api.user.login.inactive.app_error";
 
+/**
+ * Logs in (a password login; a token needs none) and checks that the account is the `user`
+ * of the credentials file and active. The client holds the secrets; `credentials` and
+ * `credentialsPath` only name things in messages.
+ */
 export async function openSession(
   api: MattermostApi,
   credentials: Credentials,
   credentialsPath: string,
-  mfaCode: string | undefined,
 ): Promise<Session> {
   const server = api.client.root;
-  const loginId = credentials.login ?? credentials.user;
-  /** The account the password login opened a session for. */
   let loggedIn: User | undefined;
-  if (credentials.token) {
-    api.client.token = credentials.token;
-  } else {
-    try {
-      const { user, token } = await api.login(loginId, credentials.password ?? "", mfaCode);
-      api.client.token = token;
-      loggedIn = user;
-    } catch (error) {
-      throw loginError(error, credentials, credentialsPath, server, mfaCode);
-    }
-  }
-  const ownsSession = loggedIn !== undefined;
-  let me: User;
-  let serverVersion: string | undefined;
   try {
-    ({ user: me, version: serverVersion } = await api.me());
+    loggedIn = await api.login();
   } catch (error) {
+    throw loginError(error, credentials, credentialsPath, server);
+  }
+  const ownsSession = api.client.ownsSession;
+  let me: User;
+  try {
+    me = await api.me();
+  } catch (error) {
+    if (ownsSession) await api.logout().catch(() => {});
     if (error instanceof ApiError && error.status === 401) {
       throw new AuthError(
         `The token from ${credentialsPath} (or MATTERBAK_TOKEN) was rejected by ${server}: ` +
@@ -59,13 +54,13 @@ export async function openSession(
   }
   const mismatch = accountMismatch(me, loggedIn, credentials, credentialsPath);
   if (mismatch) {
-    if (ownsSession) await closeSession(api, { me, serverVersion, ownsSession }).catch(() => {});
+    if (ownsSession) await api.logout().catch(() => {});
     throw new AuthError(mismatch);
   }
   if (me.delete_at > 0) {
     throw new AuthError(`User ${JSON.stringify(me.username)} is deactivated on ${server}`);
   }
-  return { me, serverVersion, ownsSession };
+  return { me, ownsSession };
 }
 
 /**
@@ -90,8 +85,18 @@ function accountMismatch(
     `of user ${JSON.stringify(me.username)}, ${names}`;
 }
 
-export async function closeSession(api: MattermostApi, session: Session): Promise<void> {
-  if (session.ownsSession) await api.logout();
+/** What the client needs of the credentials: the token, or the password login. */
+export function clientCredentials(credentials: Credentials): ClientCredentials {
+  if (credentials.token) return { token: credentials.token };
+  return {
+    loginId: credentials.login ?? credentials.user,
+    password: credentials.password ?? "",
+    mfaCode: credentials.mfaCode,
+  };
+}
+
+export async function closeSession(api: MattermostApi): Promise<void> {
+  await api.logout();
 }
 
 /**
@@ -109,8 +114,8 @@ function loginError(
   credentials: Credentials,
   credentialsPath: string,
   server: string,
-  mfaCode: string | undefined,
 ): unknown {
+  const mfaCode = credentials.mfaCode;
   if (!(error instanceof ApiError)) return notMattermost(error, server);
   const loginId = credentials.login ?? credentials.user;
   if (error.status === 401 || error.status === 400 || error.status === 403) {

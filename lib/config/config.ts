@@ -10,6 +10,8 @@ export interface Credentials {
   user: string;
   /** Login id for a password login when it is not the username: an email or LDAP/AD id. */
   login?: string;
+  /** For a password login on an account with MFA. */
+  mfaCode?: string;
   url: string;
   password?: string;
   token?: string;
@@ -163,16 +165,19 @@ function unknownKeys(
 export interface SecretEnv {
   MATTERBAK_PASSWORD?: string | undefined;
   MATTERBAK_TOKEN?: string | undefined;
+  MATTERBAK_MFA_CODE?: string | undefined;
 }
 
 /**
- * Checks credentials.json. `MATTERBAK_PASSWORD` and `MATTERBAK_TOKEN` override the file's
- * secrets; a token wins over a password.
+ * Checks credentials.json and resolves every secret in this one place: `MATTERBAK_PASSWORD`
+ * and `MATTERBAK_TOKEN` override the file's, a token wins over a password, and the MFA code
+ * comes from `--mfa-code` (`mfaCodeOption`), else `MATTERBAK_MFA_CODE`.
  */
 export function parseCredentials(
   text: string,
   path: string,
   env: SecretEnv,
+  mfaCodeOption?: string,
 ): Parsed<Credentials> & { secretInFile: boolean } {
   const data = parseJsonFile(text, path);
   if (!isObject(data)) {
@@ -219,6 +224,8 @@ export function parseCredentials(
   if (login) value.login = login;
   if (token) value.token = token;
   else if (password) value.password = password;
+  const mfaCode = nonEmpty(mfaCodeOption) ?? nonEmpty(env.MATTERBAK_MFA_CODE);
+  if (mfaCode && !token) value.mfaCode = mfaCode;
   const secretInFile = data.token !== undefined || data.password !== undefined;
   return { value, warnings, secretInFile };
 }
@@ -324,4 +331,36 @@ export function secretWarnings(
     );
   }
   return warnings;
+}
+
+/** Both config files, checked before anything else; when both are wrong, both are named. */
+export async function loadConfig(
+  paths: { credentials: string; channels: string },
+  env: SecretEnv,
+  mfaCodeOption: string | undefined,
+): Promise<{ credentials: Credentials; channels: ChannelsConfig; warnings: string[] }> {
+  const [credentials, channels] = await Promise.allSettled([
+    readConfigFile(paths.credentials, "Credentials").then((text) =>
+      parseCredentials(text, paths.credentials, env, mfaCodeOption)
+    ),
+    readConfigFile(paths.channels, "Channels").then((text) => parseChannels(text, paths.channels)),
+  ]);
+  if (credentials.status === "rejected" && channels.status === "rejected") {
+    const both = [credentials.reason, channels.reason];
+    if (both.every((e) => e instanceof ConfigError)) {
+      throw new ConfigError(both.map((e) => (e as Error).message).join("; and "));
+    }
+  }
+  if (credentials.status === "rejected") throw credentials.reason;
+  if (channels.status === "rejected") throw channels.reason;
+  const mode = await Deno.stat(paths.credentials).then((info) => info.mode, () => null);
+  return {
+    credentials: credentials.value.value,
+    channels: channels.value.value,
+    warnings: [
+      ...credentials.value.warnings,
+      ...channels.value.warnings,
+      ...secretWarnings(paths.credentials, credentials.value, mode),
+    ],
+  };
 }

@@ -14,14 +14,7 @@ import {
 } from "../store/state.ts";
 import { type ChannelTarget, syncChannel } from "./channel_sync.ts";
 import { type Clock, systemClock } from "../util/clock.ts";
-import {
-  type ChannelsConfig,
-  type Credentials,
-  parseChannels,
-  parseCredentials,
-  readConfigFile,
-  secretWarnings,
-} from "../config/config.ts";
+import { type ChannelsConfig, loadConfig, type SecretEnv } from "../config/config.ts";
 import { DataDir, type RelPath } from "../store/data_dir.ts";
 import { describeError, isFatal, StorageError, UsageError } from "../util/errors.ts";
 import {
@@ -39,7 +32,7 @@ import { DEFAULT_RETRY_POLICY } from "../api/retry.ts";
 import { acquireRunLock } from "../store/run_lock.ts";
 import { dmPartnerId, selectChannels, type SelectedChannel } from "./selection.ts";
 import { mapPooled } from "../util/semaphore.ts";
-import { closeSession, openSession } from "../api/session.ts";
+import { clientCredentials, closeSession, openSession } from "../api/session.ts";
 import { writeZip } from "../zip/archive.ts";
 
 export interface BackupOptions {
@@ -65,39 +58,12 @@ export interface BackupOptions {
 }
 
 export interface BackupDeps {
-  env: {
-    MATTERBAK_PASSWORD?: string | undefined;
-    MATTERBAK_TOKEN?: string | undefined;
-    MATTERBAK_MFA_CODE?: string | undefined;
-  };
+  env: SecretEnv;
   emit: EventSink;
   fetch?: typeof fetch;
   clock?: Clock;
   random?: () => number;
   signal?: AbortSignal;
-}
-
-/** Reads and checks both config files; nothing is requested before this succeeds. */
-export async function loadConfig(
-  options: Pick<BackupOptions, "credentials" | "channels">,
-  env: BackupDeps["env"],
-  emit: EventSink,
-): Promise<{ credentials: Credentials; channels: ChannelsConfig }> {
-  const credentials = parseCredentials(
-    await readConfigFile(options.credentials, "Credentials"),
-    options.credentials,
-    env,
-  );
-  const channels = parseChannels(
-    await readConfigFile(options.channels, "Channels"),
-    options.channels,
-  );
-  const mode = await Deno.stat(options.credentials).then((info) => info.mode, () => null);
-  const secrets = secretWarnings(options.credentials, credentials, mode);
-  for (const message of [...credentials.warnings, ...channels.warnings, ...secrets]) {
-    emit({ type: "warning", message });
-  }
-  return { credentials: credentials.value, channels: channels.value };
 }
 
 export function defaultZipPath(user: string): string {
@@ -147,7 +113,12 @@ export async function runBackup(options: BackupOptions, deps: BackupDeps): Promi
   const random = deps.random ?? Math.random;
   const started = clock.now();
   const { emit, signal } = deps;
-  const { credentials, channels: config } = await loadConfig(options, deps.env, emit);
+  const { credentials, channels: config, warnings } = await loadConfig(
+    options,
+    deps.env,
+    options.mfaCode,
+  );
+  for (const message of warnings) emit({ type: "warning", message });
   const dataDir = await openDataDir(options.dataDir);
   const zipPath = await checkZipPath(
     resolve(options.outputZip ?? defaultZipPath(credentials.user)),
@@ -172,6 +143,7 @@ export async function runBackup(options: BackupOptions, deps: BackupDeps): Promi
 
     const client = new ApiClient({
       serverUrl: credentials.url,
+      credentials: clientCredentials(credentials),
       rateLimit: options.rateLimit,
       concurrency: options.concurrency,
       retry: { ...DEFAULT_RETRY_POLICY, retries: options.retries },
@@ -186,10 +158,11 @@ export async function runBackup(options: BackupOptions, deps: BackupDeps): Promi
       },
     });
     const api = new MattermostApi(client);
-    const mfaCode = options.mfaCode ?? deps.env.MATTERBAK_MFA_CODE;
-    const loginId = credentials.token ? credentials.user : credentials.login ?? credentials.user;
-    emit({ type: "phase", phase: `Logging in to ${client.root} as ${loginId}` });
-    const session = await openSession(api, credentials, options.credentials, mfaCode || undefined);
+    emit({
+      type: "phase",
+      phase: `Logging in to ${client.root} as ${client.loginId ?? credentials.user}`,
+    });
+    const session = await openSession(api, credentials, options.credentials);
     emit({ type: "info", message: `Logged in as user ${session.me.username} (${session.me.id})` });
     let summary: RunSummary;
     try {
@@ -206,7 +179,7 @@ export async function runBackup(options: BackupOptions, deps: BackupDeps): Promi
         ...(signal ? { signal } : {}),
       });
     } finally {
-      await closeSession(api, session).catch((error) =>
+      await closeSession(api).catch((error) =>
         emit({ type: "warning", message: `Logout failed: ${describeError(error)}` })
       );
     }
