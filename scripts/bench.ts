@@ -17,9 +17,9 @@ import { generateWorld } from "../tests/simulator/generate.ts";
 import { startSimulator } from "../tests/simulator/server.ts";
 import type { Channel, PostRecord, World } from "../tests/simulator/world.ts";
 import { RUNTIME_FLAGS } from "../lib/cli/runtime_flags.ts";
+import { REPO_ROOT } from "./repo_root.ts";
 
 const quick = Deno.args.includes("--quick");
-const ROOT = new URL("..", import.meta.url).pathname;
 
 interface RunFigures {
   seconds: number;
@@ -45,7 +45,7 @@ async function peakRss(pid: number): Promise<number> {
 async function measured(args: string[], stdout: "null" | "piped" = "null") {
   const started = performance.now();
   const child = new Deno.Command(Deno.execPath(), {
-    cwd: ROOT,
+    cwd: REPO_ROOT,
     args: ["run", ...RUNTIME_FLAGS, ...args],
     stdout,
     stderr: "inherit",
@@ -303,8 +303,8 @@ for (const postsPerChannel of quick ? [5_000, 20_000] : [50_000, 200_000]) {
   }
 }
 
-await Deno.mkdir(join(ROOT, ".bench"), { recursive: true });
+await Deno.mkdir(join(REPO_ROOT, ".bench"), { recursive: true });
 await Deno.writeTextFile(
-  join(ROOT, ".bench", quick ? "quick.txt" : "results.txt"),
+  join(REPO_ROOT, ".bench", quick ? "quick.txt" : "results.txt"),
   results.join("\n") + "\n",
 );

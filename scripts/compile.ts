@@ -8,6 +8,7 @@
  */
 import { join } from "node:path";
 import { RUNTIME_FLAGS } from "../lib/cli/runtime_flags.ts";
+import { REPO_ROOT } from "./repo_root.ts";
 import { VERSION } from "../lib/util/version.ts";
 
 const TARGETS = [
@@ -18,8 +19,7 @@ const TARGETS = [
   "x86_64-pc-windows-msvc",
 ] as const;
 
-const ROOT = new URL("..", import.meta.url).pathname;
-const DIST = join(ROOT, "dist");
+const DIST = join(REPO_ROOT, "dist");
 const targets = Deno.args.includes("--all") ? [...TARGETS] : [Deno.build.target];
 
 await Deno.mkdir(DIST, { recursive: true });
@@ -28,7 +28,7 @@ for (const target of targets) {
   const name = `matterbak-${VERSION}-${target}${target.includes("windows") ? ".exe" : ""}`;
   const output = join(DIST, name);
   const { code } = await new Deno.Command(Deno.execPath(), {
-    cwd: ROOT,
+    cwd: REPO_ROOT,
     args: ["compile", ...RUNTIME_FLAGS, "--target", target, "--output", output, "main.ts"],
     stdout: "inherit",
     stderr: "inherit",

@@ -8,9 +8,9 @@ import { RUNTIME_FLAGS } from "../lib/cli/runtime_flags.ts";
 import { VERSION } from "../lib/util/version.ts";
 import { generateWorld } from "../tests/simulator/generate.ts";
 import { startSimulator } from "../tests/simulator/server.ts";
+import { REPO_ROOT } from "./repo_root.ts";
 
-const ROOT = new URL("..", import.meta.url).pathname;
-const BUNDLE = join(ROOT, "dist", "matterbak.js");
+const BUNDLE = join(REPO_ROOT, "dist", "matterbak.js");
 
 async function run(args: string[]): Promise<{ code: number; out: string }> {
   // Run from an empty folder: the bundle must need nothing from the repository.

@@ -62,7 +62,8 @@ const cases: Case[] = [
       h,
     ) => ["--credentials", join(h.dir, "nope.json"), "--channels", h.channelsPath, "-d", h.dataDir],
     status: 2,
-    message: (h) => new RegExp(`Credentials file not found: ${join(h.dir, "nope.json")}`),
+    message: (h) =>
+      new RegExp(`Credentials file not found: ${RegExp.escape(join(h.dir, "nope.json"))}`),
     requests: "none",
   },
   {
@@ -70,14 +71,18 @@ const cases: Case[] = [
     setup: (h) => Deno.writeTextFile(h.credentialsPath, '{\n  "user": "alice",\n}'),
     status: 2,
     message: (h) =>
-      new RegExp(`Invalid JSON in ${h.credentialsPath}:3:1: unexpected "}" \\(trailing commas`),
+      new RegExp(
+        `Invalid JSON in ${
+          RegExp.escape(h.credentialsPath)
+        }:3:1: unexpected "}" \\(trailing commas`,
+      ),
     requests: "none",
   },
   {
     name: "credentials without a url",
     setup: (h) => Deno.writeTextFile(h.credentialsPath, '{"user": "alice", "token": "t"}'),
     status: 2,
-    message: (h) => new RegExp(`${h.credentialsPath}: "url" is missing`),
+    message: (h) => new RegExp(`${RegExp.escape(h.credentialsPath)}: "url" is missing`),
     requests: "none",
   },
   {
@@ -91,7 +96,8 @@ const cases: Case[] = [
     name: "teams given as a list",
     setup: (h) => Deno.writeTextFile(h.channelsPath, '{"teams": ["team-0"]}'),
     status: 2,
-    message: (h) => new RegExp(`${h.channelsPath}: "teams" must be an object .* got a list`),
+    message: (h) =>
+      new RegExp(`${RegExp.escape(h.channelsPath)}: "teams" must be an object .* got a list`),
     requests: "none",
   },
   {
@@ -116,7 +122,8 @@ const cases: Case[] = [
       h.credentialsPath,
     ],
     status: 2,
-    message: (h) => new RegExp(`The data dir ${h.credentialsPath} is not a directory`),
+    message: (h) =>
+      new RegExp(`The data dir ${RegExp.escape(h.credentialsPath)} is not a directory`),
     requests: "none",
   },
   {

@@ -12,6 +12,7 @@ import type { ChannelsConfig } from "../lib/config/config.ts";
 import { type Simulator, type SimulatorOptions, startSimulator } from "./simulator/server.ts";
 import { type GenerateOptions, generateWorld } from "./simulator/generate.ts";
 import type { User, World } from "./simulator/world.ts";
+import { REPO_ROOT } from "../scripts/repo_root.ts";
 
 export interface RunResult {
   status: number;
@@ -100,15 +101,13 @@ export async function startHarness(options: HarnessOptions): Promise<Harness> {
   };
 }
 
-const ROOT = new URL("..", import.meta.url).pathname;
-
 /** Runs `main.ts` as its own process with the binary's permissions. */
 export async function runCliProcess(
   args: string[],
   env: Record<string, string> = {},
 ): Promise<RunResult> {
   const output = await new Deno.Command(Deno.execPath(), {
-    cwd: ROOT,
+    cwd: REPO_ROOT,
     args: ["run", ...RUNTIME_FLAGS, "main.ts", ...args],
     env: { NO_COLOR: "1", RUST_BACKTRACE: "0", ...env },
     stdin: "null",

@@ -1,7 +1,9 @@
 /** What ships is what is tested: one version, one set of permissions. */
 import assert from "node:assert/strict";
+import { join } from "node:path";
 import { RUNTIME_FLAGS } from "../lib/cli/runtime_flags.ts";
 import { VERSION } from "../lib/util/version.ts";
+import { REPO_ROOT } from "../scripts/repo_root.ts";
 
 const config = JSON.parse(await Deno.readTextFile(new URL("../deno.json", import.meta.url))) as {
   version: string;
@@ -22,4 +24,19 @@ Deno.test("the permissions are the narrow ones: no --allow-all, run, sys or ffi;
   assert.ok(
     RUNTIME_FLAGS.includes("--allow-env=MATTERBAK_PASSWORD,MATTERBAK_TOKEN,MATTERBAK_MFA_CODE"),
   );
+});
+Deno.test("no path is taken from a file URL's pathname (on Windows it is /D:/..., and %20 stays)", async () => {
+  const offenders: string[] = [];
+  const scan = async (dir: string) => {
+    for await (const entry of Deno.readDir(join(REPO_ROOT, dir))) {
+      const path = `${dir}/${entry.name}`;
+      if (entry.isDirectory) await scan(path);
+      else if (path.endsWith(".ts")) {
+        const text = await Deno.readTextFile(join(REPO_ROOT, path));
+        if (/import\.meta\.url\s*\)\s*\.pathname/.test(text)) offenders.push(path);
+      }
+    }
+  };
+  for (const dir of ["lib", "scripts", "tests"]) await scan(dir);
+  assert.deepEqual(offenders, [], "use REPO_ROOT (scripts/repo_root.ts) or fileURLToPath");
 });
