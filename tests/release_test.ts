@@ -19,6 +19,10 @@ Deno.test("deno task backup runs with exactly the binary's flags", () => {
   assert.equal(config.tasks.backup, `deno run ${RUNTIME_FLAGS.join(" ")} main.ts`);
 });
 
+Deno.test("the binary never asks for a permission: --no-prompt is baked in", () => {
+  assert.ok(RUNTIME_FLAGS.includes("--no-prompt"));
+});
+
 Deno.test("the permissions are the narrow ones: no --allow-all, run, sys or ffi; env limited", () => {
   for (const flag of RUNTIME_FLAGS) assert.doesNotMatch(flag, /allow-(all|run|sys|ffi)|^-A$/);
   assert.ok(
