@@ -17,7 +17,7 @@ import { generateWorld } from "../tests/simulator/generate.ts";
 import { startSimulator } from "../tests/simulator/server.ts";
 import type { Channel, PostRecord, World } from "../tests/simulator/world.ts";
 import { RUNTIME_FLAGS } from "../lib/cli/runtime_flags.ts";
-import { REPO_ROOT } from "./repo_root.ts";
+import { REPO_ROOT } from "./_util.ts";
 
 const quick = Deno.args.includes("--quick");
 

@@ -1,23 +1,29 @@
 /**
- * CI's stand-in for the standalone binary (which cannot be built here, see scripts/compile.ts):
- * runs dist/matterbak.js from `deno bundle` with exactly the binary's permissions: --version,
- * --help, and a real backup of the simulator that must be complete.
+ * `deno task smoke`: runs dist/matterbak.js from `deno bundle`, CI's stand-in for the standalone
+ * binary (which cannot be built here, see scripts/compile.ts), with exactly the binary's
+ * permissions. `deno task smoke -- --binary PATH` runs a built binary instead (the release
+ * workflow, on each binary's own OS). Either way: --version, --help, a real backup of the
+ * simulator that must be complete, and a second run that must be incremental.
  */
-import { join } from "node:path";
+import { join, resolve } from "node:path";
+import { parseArgs } from "node:util";
 import { RUNTIME_FLAGS } from "../lib/cli/runtime_flags.ts";
 import { VERSION } from "../lib/util/version.ts";
 import { generateWorld } from "../tests/simulator/generate.ts";
 import { startSimulator } from "../tests/simulator/server.ts";
-import { REPO_ROOT } from "./repo_root.ts";
+import { REPO_ROOT, scriptArgs } from "./_util.ts";
 
-const BUNDLE = join(REPO_ROOT, "dist", "matterbak.js");
+const { values } = parseArgs({ args: scriptArgs(), options: { binary: { type: "string" } } });
+// Absolute: a relative program path would be looked up from the empty folder it runs in.
+const binary = values.binary === undefined ? undefined : resolve(values.binary);
+const subject = binary ?? join(REPO_ROOT, "dist", "matterbak.js");
 
 async function run(args: string[]): Promise<{ code: number; out: string }> {
-  // Run from an empty folder: the bundle must need nothing from the repository.
+  // Run from an empty folder: the program must need nothing from the repository.
   const cwd = await Deno.makeTempDir();
-  const { code, stdout, stderr } = await new Deno.Command(Deno.execPath(), {
+  const { code, stdout, stderr } = await new Deno.Command(binary ?? Deno.execPath(), {
     cwd,
-    args: ["run", ...RUNTIME_FLAGS, "--no-config", BUNDLE, ...args],
+    args: binary ? args : ["run", ...RUNTIME_FLAGS, "--no-config", subject, ...args],
     env: { NO_COLOR: "1" },
   }).output();
   await Deno.remove(cwd, { recursive: true });
@@ -25,7 +31,8 @@ async function run(args: string[]): Promise<{ code: number; out: string }> {
 }
 
 function check(ok: boolean, what: string, detail = ""): void {
-  if (!ok) throw new Error(`bundle smoke test failed: ${what}\n${detail}`);
+  // Thrown, not exited: the finally below stops the simulator and removes the folder.
+  if (!ok) throw new Error(`smoke test of ${subject} failed: ${what}\n${detail}`);
   // deno-lint-ignore no-console
   console.log(`ok: ${what}`);
 }

@@ -12,7 +12,7 @@ import type { ChannelsConfig } from "../lib/config/config.ts";
 import { type Simulator, type SimulatorOptions, startSimulator } from "./simulator/server.ts";
 import { type GenerateOptions, generateWorld } from "./simulator/generate.ts";
 import type { User, World } from "./simulator/world.ts";
-import { REPO_ROOT } from "../scripts/repo_root.ts";
+import { REPO_ROOT } from "../scripts/_util.ts";
 
 export interface RunResult {
   status: number;

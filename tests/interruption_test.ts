@@ -10,7 +10,7 @@ import { RUNTIME_FLAGS } from "../lib/cli/runtime_flags.ts";
 import { assertRunCompletes, channelFolder, teamChannels } from "./expected_backup.ts";
 import { type Harness, listFiles, readJsonFile, startGenerated, startHarness } from "./harness.ts";
 import { generateWorld } from "./simulator/generate.ts";
-import { REPO_ROOT } from "../scripts/repo_root.ts";
+import { REPO_ROOT } from "../scripts/_util.ts";
 import type { FaultPlan } from "./simulator/server.ts";
 import type { Channel, PostRecord } from "./simulator/world.ts";
 

@@ -3,7 +3,7 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import { RUNTIME_FLAGS } from "../lib/cli/runtime_flags.ts";
 import { VERSION } from "../lib/util/version.ts";
-import { REPO_ROOT } from "../scripts/repo_root.ts";
+import { REPO_ROOT } from "../scripts/_util.ts";
 
 const config = JSON.parse(await Deno.readTextFile(new URL("../deno.json", import.meta.url))) as {
   version: string;
@@ -29,6 +29,7 @@ Deno.test("the permissions are the narrow ones: no --allow-all, run, sys or ffi;
     RUNTIME_FLAGS.includes("--allow-env=MATTERBAK_PASSWORD,MATTERBAK_TOKEN,MATTERBAK_MFA_CODE"),
   );
 });
+
 Deno.test("no path is taken from a file URL's pathname (on Windows it is /D:/..., and %20 stays)", async () => {
   const offenders: string[] = [];
   const scan = async (dir: string) => {
@@ -42,5 +43,5 @@ Deno.test("no path is taken from a file URL's pathname (on Windows it is /D:/...
     }
   };
   for (const dir of ["lib", "scripts", "tests"]) await scan(dir);
-  assert.deepEqual(offenders, [], "use REPO_ROOT (scripts/repo_root.ts) or fileURLToPath");
+  assert.deepEqual(offenders, [], "use REPO_ROOT (scripts/_util.ts) or fileURLToPath");
 });
