@@ -3,7 +3,7 @@
  * the CLI's `main` run in-process with its output captured.
  */
 import { join, relative } from "node:path";
-import { runBackup } from "../lib/sync/backup.ts";
+import { type BackupDeps, runBackup } from "../lib/sync/backup.ts";
 import type { RunSummary } from "../lib/util/events.ts";
 import { main } from "../lib/cli/main.ts";
 import { parseBackupArgs } from "../lib/cli/commands/backup.ts";
@@ -29,8 +29,14 @@ export interface Harness {
   credentialsPath: string;
   channelsPath: string;
   run(extraArgs?: string[], env?: Record<string, string>): Promise<RunResult>;
-  /** Runs the backup in-process with a signal the test controls (to stop it at a chosen point). */
-  runWithSignal(signal: AbortSignal, extraArgs?: string[]): Promise<RunSummary>;
+  /**
+   * Runs the backup in-process with a signal the test controls (to stop it at a chosen point)
+   * and a recorder of the steps of its writes.
+   */
+  runInProcess(
+    deps: Pick<BackupDeps, "signal" | "fsRecorder">,
+    extraArgs?: string[],
+  ): Promise<RunSummary>;
   writeChannels(config: ChannelsConfig): Promise<void>;
   close(): Promise<void>;
 }
@@ -87,11 +93,11 @@ export async function startHarness(options: HarnessOptions): Promise<Harness> {
       });
       return { status, out, err };
     },
-    runWithSignal(signal, extraArgs = []) {
+    runInProcess(deps, extraArgs = []) {
       return runBackup(parseBackupArgs([...args, ...extraArgs]), {
         env: {},
         emit: () => {},
-        signal,
+        ...deps,
       });
     },
     async close() {

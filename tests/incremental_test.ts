@@ -414,7 +414,7 @@ Deno.test("an interrupted update is completed by the next run", async () => {
     world.editPost(edited.id, "edited before an interrupted update");
     armed = true;
     await assert.rejects(
-      h.runWithSignal(controller.signal, SKIP_RECORDS),
+      h.runInProcess({ signal: controller.signal }, SKIP_RECORDS),
       InterruptedError,
     );
     armed = false;

@@ -67,7 +67,7 @@ Deno.test("an interrupted first run resumes where it stopped: no gap, no duplica
   });
   try {
     await assert.rejects(
-      h.runWithSignal(interrupt.signal, ["--skip-users", "--skip-emojis"]),
+      h.runInProcess({ signal: interrupt.signal }, ["--skip-users", "--skip-emojis"]),
       InterruptedError,
     );
     await assertNoCorruptFile(h.dataDir);
@@ -344,7 +344,7 @@ Deno.test("an interrupted re-crawl, resumed, still marks the posts deleted befor
 
     interrupt.armed = true;
     await assert.rejects(
-      h.runWithSignal(interrupt.signal, ["--update-old-posts", ...args]),
+      h.runInProcess({ signal: interrupt.signal }, ["--update-old-posts", ...args]),
       InterruptedError,
     );
     interrupt.armed = false;
@@ -385,7 +385,7 @@ Deno.test("an interrupted run still logs out the session its password login open
   });
   try {
     await assert.rejects(
-      h.runWithSignal(interrupt.signal, ["--skip-users", "--skip-emojis"]),
+      h.runInProcess({ signal: interrupt.signal }, ["--skip-users", "--skip-emojis"]),
       InterruptedError,
     );
     assert.ok(h.sim.requests.some((r) => r.path === "/api/v4/users/logout" && r.status === 200));

@@ -18,11 +18,31 @@ function tempPathFor(path: string): string {
   return join(dirname(path), `.${random}${TEMP_SUFFIX}`);
 }
 
+/**
+ * One step on the way to a durable file, as a recorder sees it: data written to a file, its
+ * data synced, a rename into place, a folder's entries synced, and a checkpoint (a sync state
+ * file is about to claim the work done before it). Tests record the steps of whole runs and
+ * assert their order.
+ */
+export type FsStep =
+  | { op: "write"; path: string }
+  | { op: "sync"; path: string }
+  | { op: "rename"; from: string; to: string }
+  | { op: "syncDir"; path: string }
+  | { op: "checkpoint"; path: string; state: unknown };
+
+/**
+ * Called just before each step. Production code passes none; a recorder that throws stops the
+ * write at that step, as a crash there would.
+ */
+export type FsRecorder = (step: FsStep) => void;
+
 export interface AtomicWriteOptions {
   /** Refuse to rename into place unless exactly this many bytes were written. */
   expectedSize?: number;
   /** Aborts a streamed write; the temporary file is removed. */
   signal?: AbortSignal;
+  recorder?: FsRecorder | undefined;
 }
 
 /**
@@ -35,6 +55,7 @@ export async function writeFileAtomic(
   options: AtomicWriteOptions = {},
 ): Promise<number> {
   const temp = tempPathFor(path);
+  const { recorder } = options;
   const file = await Deno.open(temp, { write: true, createNew: true });
   let closed = false;
   try {
@@ -46,6 +67,7 @@ export async function writeFileAtomic(
           options.signal?.throwIfAborted();
           const { done, value } = await reader.read();
           if (done) break;
+          recorder?.({ op: "write", path: temp });
           written += await writeAll(file, value);
           // A server sending more than announced must not fill the disk first.
           if (options.expectedSize !== undefined && written > options.expectedSize) {
@@ -56,6 +78,7 @@ export async function writeFileAtomic(
         reader.releaseLock();
       }
     } else {
+      recorder?.({ op: "write", path: temp });
       written = await writeAll(
         file,
         typeof data === "string" ? new TextEncoder().encode(data) : data,
@@ -64,9 +87,11 @@ export async function writeFileAtomic(
     if (options.expectedSize !== undefined && written !== options.expectedSize) {
       throw new SizeMismatchError(path, options.expectedSize, written);
     }
+    recorder?.({ op: "sync", path: temp });
     await file.sync();
     file.close();
     closed = true;
+    recorder?.({ op: "rename", from: temp, to: path });
     await Deno.rename(temp, path);
     return written;
   } catch (error) {
@@ -97,7 +122,8 @@ export async function writeAll(file: Deno.FsFile, bytes: Uint8Array): Promise<nu
  * Flushes a directory's entries (the renames into it) to disk. Best effort: some platforms
  * (Windows) cannot open a directory for syncing.
  */
-export async function syncDir(path: string): Promise<void> {
+export async function syncDir(path: string, recorder?: FsRecorder): Promise<void> {
+  recorder?.({ op: "syncDir", path });
   let dir: Deno.FsFile | undefined;
   try {
     dir = await Deno.open(path, { read: true });

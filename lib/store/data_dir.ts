@@ -4,7 +4,7 @@
  * and every write is atomic.
  */
 import { isAbsolute, join, relative, resolve, sep } from "node:path";
-import { isTempName, writeFileAtomic } from "./atomic_write.ts";
+import { type FsRecorder, isTempName, syncDir, writeFileAtomic } from "./atomic_write.ts";
 import { StorageError } from "../util/errors.ts";
 import { isContainedComponent } from "./safe_name.ts";
 
@@ -14,7 +14,8 @@ export type RelPath = readonly string[];
 export class DataDir {
   readonly root: string;
 
-  constructor(root: string) {
+  /** `recorder` sees every step of every write below the root (tests only). */
+  constructor(root: string, readonly recorder?: FsRecorder) {
     this.root = resolve(root);
   }
 
@@ -125,17 +126,26 @@ export class DataDir {
   async writeJson(parts: RelPath, value: unknown): Promise<boolean> {
     const text = encodeJson(value);
     if ((await this.readText(parts).catch(() => undefined)) === text) return false;
-    await writeFileAtomic(this.path(parts), text);
+    await writeFileAtomic(this.path(parts), text, { recorder: this.recorder });
     return true;
+  }
+
+  /**
+   * Writes a sync state file. It is a checkpoint: once it is on disk, the next run trusts that
+   * the work it describes is, so callers make that work durable first (`syncDir`).
+   */
+  writeState(parts: RelPath, state: unknown): Promise<boolean> {
+    this.recorder?.({ op: "checkpoint", path: this.path(parts), state: structuredClone(state) });
+    return this.writeJson(parts, state);
   }
 
   /** Writes `text` atomically (callers that already compared it with the file's content). */
   async writeText(parts: RelPath, text: string): Promise<void> {
-    await writeFileAtomic(this.path(parts), text);
+    await writeFileAtomic(this.path(parts), text, { recorder: this.recorder });
   }
 
   writeBytes(parts: RelPath, bytes: Uint8Array): Promise<number> {
-    return writeFileAtomic(this.path(parts), bytes);
+    return writeFileAtomic(this.path(parts), bytes, { recorder: this.recorder });
   }
 
   writeStream(
@@ -147,6 +157,7 @@ export class DataDir {
     return writeFileAtomic(this.path(parts), stream, {
       ...(expectedSize === undefined ? {} : { expectedSize }),
       ...(signal ? { signal } : {}),
+      recorder: this.recorder,
     });
   }
 
@@ -208,6 +219,11 @@ export class DataDir {
     let removed = temps.length;
     for (const name of subdirs) removed += await this.removeStaleTempFiles([...parts, name]);
     return removed;
+  }
+
+  /** Makes the renames into a folder durable (see `syncDir`). */
+  syncDir(parts: RelPath): Promise<void> {
+    return syncDir(this.path(parts), this.recorder);
   }
 
   async remove(parts: RelPath): Promise<void> {

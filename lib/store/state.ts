@@ -3,7 +3,7 @@
  * the existing folder and files, plus our own sync state under `.matterbak/`.
  */
 import { isMattermostId, isTime } from "../model/records.ts";
-import { writeAll } from "./atomic_write.ts";
+import { type FsRecorder, writeAll } from "./atomic_write.ts";
 import type { DataDir, RelPath } from "./data_dir.ts";
 import {
   CHANNEL_STATES_DIR,
@@ -103,7 +103,7 @@ export async function readChannelState(
 
 export async function writeChannelState(dataDir: DataDir, state: ChannelState): Promise<void> {
   await dataDir.ensureDir(CHANNEL_STATES_DIR);
-  await dataDir.writeJson(channelStateFile(state.channelId), state);
+  await dataDir.writeState(channelStateFile(state.channelId), state);
 }
 
 /**
@@ -112,13 +112,18 @@ export async function writeChannelState(dataDir: DataDir, state: ChannelState): 
  * longer lists. Synced before each checkpoint of the state that refers to it.
  */
 export class SeenLog {
-  private constructor(readonly ids: Set<string>, readonly file: Deno.FsFile) {}
+  private constructor(
+    readonly ids: Set<string>,
+    readonly file: Deno.FsFile,
+    readonly path: string,
+    readonly recorder: FsRecorder | undefined,
+  ) {}
 
   /** A new, empty log (replacing any old one). */
   static async create(dataDir: DataDir, channelId: string): Promise<SeenLog> {
     await dataDir.ensureDir(CHANNEL_STATES_DIR);
     const file = await dataDir.openLog(seenLogFile(channelId), { truncate: true });
-    return new SeenLog(new Set(), file);
+    return new SeenLog(new Set(), file, dataDir.path(seenLogFile(channelId)), dataDir.recorder);
   }
 
   /** The log of an interrupted crawl, or undefined when it is missing. */
@@ -128,7 +133,7 @@ export class SeenLog {
     // A line cut short by a crash is no id and is dropped; each append starts a new line.
     const ids = new Set(text.split("\n").filter(isMattermostId));
     const file = await dataDir.openLog(seenLogFile(channelId), { truncate: false });
-    return new SeenLog(ids, file);
+    return new SeenLog(ids, file, dataDir.path(seenLogFile(channelId)), dataDir.recorder);
   }
 
   static async remove(dataDir: DataDir, channelId: string): Promise<void> {
@@ -138,10 +143,12 @@ export class SeenLog {
   async add(ids: readonly string[]): Promise<void> {
     if (ids.length === 0) return;
     for (const id of ids) this.ids.add(id);
+    this.recorder?.({ op: "write", path: this.path });
     await writeAll(this.file, new TextEncoder().encode(`\n${ids.join("\n")}`));
   }
 
   async sync(): Promise<void> {
+    this.recorder?.({ op: "sync", path: this.path });
     await this.file.sync();
   }
 
@@ -169,7 +176,7 @@ export async function readRunState(dataDir: DataDir): Promise<RunState> {
 
 export async function writeRunState(dataDir: DataDir, state: RunState): Promise<void> {
   await dataDir.ensureDir([DIRS.state]);
-  await dataDir.writeJson(RUN_STATE_FILE, state);
+  await dataDir.writeState(RUN_STATE_FILE, state);
 }
 
 /** Relative `/`-separated form of a path, for state files. */

@@ -5,6 +5,7 @@
  */
 import { dirname, isAbsolute, relative, resolve } from "node:path";
 import { ApiClient } from "../api/client.ts";
+import type { FsRecorder } from "../store/atomic_write.ts";
 import {
   findBase,
   readChannelState,
@@ -64,14 +65,16 @@ export interface BackupDeps {
   clock?: Clock;
   random?: () => number;
   signal?: AbortSignal;
+  /** Sees every step of every write to the data dir (tests of durability and order). */
+  fsRecorder?: FsRecorder;
 }
 
 export function defaultZipPath(user: string): string {
   return `matterbak_${user.replace(/[^A-Za-z0-9._-]/g, "_")}.zip`;
 }
 
-async function openDataDir(path: string): Promise<DataDir> {
-  const dataDir = new DataDir(path);
+async function openDataDir(path: string, recorder?: FsRecorder): Promise<DataDir> {
+  const dataDir = new DataDir(path, recorder);
   try {
     const info = await Deno.stat(dataDir.root);
     if (!info.isDirectory) {
@@ -119,7 +122,7 @@ export async function runBackup(options: BackupOptions, deps: BackupDeps): Promi
     options.mfaCode,
   );
   for (const message of warnings) emit({ type: "warning", message });
-  const dataDir = await openDataDir(options.dataDir);
+  const dataDir = await openDataDir(options.dataDir, deps.fsRecorder);
   const zipPath = await checkZipPath(
     resolve(options.outputZip ?? defaultZipPath(credentials.user)),
     dataDir.root,

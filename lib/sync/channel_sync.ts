@@ -5,7 +5,6 @@
  * threads map and the sync state are checkpointed after the work they describe.
  */
 import { isThreadsMap, parseStoredPost, postFiles } from "../store/reader.ts";
-import { syncDir } from "../store/atomic_write.ts";
 import {
   type ChannelState,
   relPathFromString,
@@ -562,7 +561,7 @@ class ChannelSync {
       );
       this.#threadsChanged = false;
     }
-    await syncDir(dataDir.path(this.#postsDir));
+    await dataDir.syncDir(this.#postsDir);
     await this.#seen?.sync();
     if (this.#threadsChanged) this.#state.threadsStale = true;
     else delete this.#state.threadsStale;
