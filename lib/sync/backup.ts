@@ -333,6 +333,8 @@ async function backupAll(ctx: RunContext): Promise<RunSummary> {
     );
     users = result.written;
     pictures = result.pictures;
+    // The watermark vouches for the user records: their renames must be durable first.
+    await dataDir.syncDir([DIRS.users]);
     await writeRunState(dataDir, { ...runState, usersWatermark: result.watermark });
     await ctx.jitter();
   }

@@ -162,8 +162,14 @@ class ChannelSync {
       await this.#execute(plan);
       await this.#retryPendingFiles();
     } finally {
-      if (this.#opened) await this.#checkpoint(true);
-      await this.#closeSeenLog();
+      // The seen log is closed even when this last checkpoint fails (a full disk).
+      let saved = false;
+      try {
+        if (this.#opened) await this.#checkpoint(true);
+        saved = true;
+      } finally {
+        await this.#closeSeenLog(saved);
+      }
     }
   }
 
@@ -317,11 +323,11 @@ class ChannelSync {
   }
 
   /** The log is removed only once the saved state no longer refers to it. */
-  async #closeSeenLog(): Promise<void> {
+  async #closeSeenLog(stateSaved: boolean): Promise<void> {
     if (!this.#seen) return;
     this.#seen.close();
     this.#seen = undefined;
-    if (!this.#state.reconciling) {
+    if (stateSaved && !this.#state.reconciling) {
       await SeenLog.remove(this.options.dataDir, this.target.channel.id);
     }
   }
@@ -547,10 +553,12 @@ class ChannelSync {
   }
 
   /**
-   * Persists the sync state after flushing the posts. The threads map is written only at the
-   * end of the channel (`final`): rewriting a file that grows with the channel every few pages
-   * cost tens of MB of memory on big channels. Until then the state says the map is stale, and
-   * a run after a crash rebuilds it from the posts.
+   * Persists the sync state after making what it describes durable: the renames of posts,
+   * attachments (no longer pending once the state says so) and the threads file, and the seen
+   * log. The threads map is written only at the end of the channel (`final`): rewriting a file
+   * that grows with the channel every few pages cost tens of MB of memory on big channels.
+   * Until then the state says the map is stale, and a run after a crash rebuilds it from the
+   * posts.
    */
   async #checkpoint(final: boolean): Promise<void> {
     const { dataDir } = this.options;
@@ -559,9 +567,11 @@ class ChannelSync {
         [...this.#parent, `${this.#base}${THREADS_SUFFIX}`],
         Object.fromEntries(this.#threads),
       );
+      await dataDir.syncDir(this.#parent);
       this.#threadsChanged = false;
     }
     await dataDir.syncDir(this.#postsDir);
+    await dataDir.syncDir(this.#filesDir);
     await this.#seen?.sync();
     if (this.#threadsChanged) this.#state.threadsStale = true;
     else delete this.#state.threadsStale;
