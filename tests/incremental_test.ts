@@ -146,6 +146,35 @@ Deno.test("an update catches new posts, late replies, edits, reactions, pins and
   }
 });
 
+Deno.test("a change a lagging replica shows after a later one is caught by the next update's overlap", async () => {
+  const slow = new Set<string>();
+  const { h, world, me, channel, folder } = await startBackedUpChannel(30, {
+    sinceLagMs: (post) => (slow.has(post.id) ? 2 * 60_000 : 0),
+  });
+  try {
+    const [a, b] = livePosts(world, channel.id).filter((p) => p.root_id === "");
+    assert.ok(a && b);
+    world.advance(60_000);
+    // The edit of a commits slowly: `since` shows b's later edit first.
+    world.editPost(a.id, "slow edit");
+    slow.add(a.id);
+    world.editPost(b.id, "fast edit");
+    assert.equal((await h.run(SKIP_RECORDS)).status, 0);
+    let stored = await storedPosts(folder);
+    assert.equal(stored.get(b.id)?.message, "fast edit");
+    assert.notEqual(stored.get(a.id)?.message, "slow edit", "not on the replica yet");
+
+    // The replica catches up; the channel changes again, so the ETag probe lets the update in.
+    world.advance(3 * 60_000);
+    world.addPost({ channelId: channel.id, userId: me.id, message: "later" });
+    assert.equal((await h.run(SKIP_RECORDS)).status, 0);
+    stored = await storedPosts(folder);
+    assert.equal(stored.get(a.id)?.message, "slow edit", "caught by since's overlap");
+  } finally {
+    await h.close();
+  }
+});
+
 Deno.test("an update with nothing new costs at most 2 requests per channel plus a constant", async () => {
   const { world, me, password } = generateWorld({
     teams: 2,

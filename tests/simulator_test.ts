@@ -318,6 +318,22 @@ Deno.test("since returns at most 1000 changes, tombstones and hidden edit-histor
   });
 });
 
+Deno.test("with replica lag, since leaves out a change until the world clock passes its update_at plus the lag", async () => {
+  const { world, alice, channel, token } = smallWorld();
+  const slow = world.addPost({ channelId: channel.id, userId: alice.id, message: "slow commit" });
+  const fast = world.addPost({ channelId: channel.id, userId: alice.id, message: "fast commit" });
+  const since = slow.create_at - 1;
+  const lag = (post: { id: string }) => post.id === slow.id ? 60_000 : 0;
+  await withSim(world, async (sim) => {
+    const url = `/channels/${channel.id}/posts?since=${since}`;
+    const early = await json(await call(sim, url, { token }));
+    assert.deepEqual(early.order, [fast.id], "the later, faster change is visible first");
+    world.advance(60_000);
+    const later = await json(await call(sim, url, { token }));
+    assert.deepEqual(later.order, [fast.id, slow.id]);
+  }, { sinceLagMs: lag });
+});
+
 Deno.test("the channel posts ETag is channel-wide and If-None-Match gives an empty 304", async () => {
   const { world, alice, channel, token } = smallWorld();
   const p = world.addPost({ channelId: channel.id, userId: alice.id });

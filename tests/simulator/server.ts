@@ -44,6 +44,14 @@ export interface SimulatorOptions {
   /** EmailSettings.EnableSignInWithUsername / EnableSignInWithEmail (both default true). */
   signInWithUsername?: boolean;
   signInWithEmail?: boolean;
+  /**
+   * Replica lag of `since` answers (GetPostsSince reads a DB replica, store/sqlstore/
+   * post_store.go): a post's latest change is left out until the world clock reaches its
+   * `update_at` plus this many ms. Per post, because `update_at` is taken before the commit: a
+   * slow transaction shows up after a later, faster one. (A replica would return the post's
+   * previous version meanwhile; leaving it out is the same to a client that stores by id.)
+   */
+  sinceLagMs?: (post: PostRecord) => number;
 }
 
 export interface RequestRecord {
@@ -126,6 +134,8 @@ interface Env {
   viewArchivedChannels: boolean;
   signInWithUsername: boolean;
   signInWithEmail: boolean;
+  /** Whether a `since` query sees a post's latest change yet (see SimulatorOptions.sinceLagMs). */
+  replicated: (post: PostRecord) => boolean;
 }
 
 // ---- parsing (server/channels/web/params.go semantics) -----------------------------------------
@@ -416,13 +426,16 @@ function channelPosts(env: Env, c: AuthCtx): Response {
     const rootsOnly = bool(c.q, "collapsedThreads");
     // The store takes LIMIT 1000 before ordering; id order stands in for "whatever the DB picks".
     const picked = [...all, ...world.channelEditHistory(ch.id)]
-      .filter((p) => p.update_at > since && (!rootsOnly || (!p.root_id && !p.delete_at)))
+      .filter((p) =>
+        p.update_at > since && env.replicated(p) &&
+        (!rootsOnly || (!p.root_id && !p.delete_at))
+      )
       .sort((a, b) => (a.id < b.id ? -1 : 1))
       .slice(0, SINCE_LIMIT);
     const union = new Map(picked.map((p) => [p.id, p]));
     for (const p of picked) {
       const root = p.root_id ? world.posts.get(p.root_id) : undefined;
-      if (root) union.set(root.id, root);
+      if (root && env.replicated(root)) union.set(root.id, root);
     }
     const order = [...union.values()]
       .filter((p) => p.update_at > since)
@@ -1083,6 +1096,10 @@ export function startSimulator(opts: SimulatorOptions): Promise<Simulator> {
     viewArchivedChannels: opts.viewArchivedChannels ?? true,
     signInWithUsername: opts.signInWithUsername ?? true,
     signInWithEmail: opts.signInWithEmail ?? true,
+    replicated: (post) => {
+      const lag = opts.sinceLagMs?.(post) ?? 0;
+      return lag <= 0 || opts.world.now() >= post.update_at + lag;
+    },
   };
   const routes = buildRoutes(env);
   const limiter = opts.rateLimit && new Gcra(opts.rateLimit.perSec, opts.rateLimit.maxBurst);
