@@ -72,6 +72,26 @@ Deno.test("credentials: an optional login id (email or LDAP id) besides the user
   );
 });
 
+Deno.test("credentials: a URL error never repeats the password or token the URL carries", () => {
+  const urls = [
+    "https://amy:hunter2@mm.example.org",
+    "https://mm.example.org/?access_token=hunter2",
+    "ftp://amy:hunter2@mm.example.org",
+    "https://amy:hunter2@mm example.org",
+    "https://amy:hunter2/x@mm.example.org",
+    "mm.example.org/?access_token=hunter2",
+  ];
+  for (const url of urls) {
+    assert.throws(
+      () => creds({ user: "amy", url, password: "pw" }),
+      (e: Error) =>
+        e instanceof ConfigError && e.message.startsWith('creds.json: "url"') &&
+        !e.message.includes("hunter2"),
+      url,
+    );
+  }
+});
+
 Deno.test("credentials: unknown keys are warned about, not fatal", () => {
   const { warnings } = creds({ user: "a", url: "https://x", token: "t", server: "y" });
   assert.equal(warnings.length, 1);

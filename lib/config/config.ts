@@ -203,15 +203,16 @@ export function parseCredentials(
   try {
     parsedUrl = new URL(url);
   } catch {
-    throw new ConfigError(`${path}: "url" is not a valid URL: ${url}`);
+    throw new ConfigError(`${path}: "url" is not a valid URL: ${withoutSecrets(url)}`);
   }
-  if (parsedUrl.protocol !== "https:" && parsedUrl.protocol !== "http:") {
-    throw new ConfigError(`${path}: "url" must start with https:// or http://, got ${url}`);
-  }
+  // Checked first, so that no message below repeats a secret the URL carries.
   if (parsedUrl.username || parsedUrl.password || parsedUrl.search) {
     throw new ConfigError(
       `${path}: "url" must not carry user info or a query; put secrets in "password" or "token"`,
     );
+  }
+  if (parsedUrl.protocol !== "https:" && parsedUrl.protocol !== "http:") {
+    throw new ConfigError(`${path}: "url" must start with https:// or http://, got ${url}`);
   }
   const token = nonEmpty(env.MATTERBAK_TOKEN) ?? text_("token");
   const password = nonEmpty(env.MATTERBAK_PASSWORD) ?? text_("password");
@@ -228,6 +229,11 @@ export function parseCredentials(
   if (mfaCode && !token) value.mfaCode = mfaCode;
   const secretInFile = data.token !== undefined || data.password !== undefined;
   return { value, warnings, secretInFile };
+}
+
+/** A URL as written, for messages: user info and query hidden, as either may hold a secret. */
+function withoutSecrets(url: string): string {
+  return url.replace(/^([a-z][a-z0-9+.-]*:\/\/)?.*@/is, "$1…@").replace(/\?.*/s, "?…");
 }
 
 function nonEmpty(value: string | undefined): string | undefined {
