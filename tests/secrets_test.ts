@@ -91,3 +91,32 @@ Deno.test("URLs with an access token are redacted in messages", () => {
     "https://user:REDACTED@mm.example.org/",
   );
 });
+
+Deno.test("a credentials file kept inside the data dir is left out of the zip", async () => {
+  const { world, me, token } = generateWorld({
+    teams: 1,
+    channelsPerTeam: 1,
+    postsPerChannel: 5,
+    dms: 0,
+    gms: 0,
+  });
+  const h = await startHarness({
+    world,
+    credentials: { user: me.username, token },
+    channels: { teams: { "team-0": {} } },
+  });
+  try {
+    await Deno.mkdir(h.dataDir, { recursive: true });
+    const inside = `${h.dataDir}/credentials.json`;
+    await Deno.copyFile(h.credentialsPath, inside);
+    const result = await h.run(["--credentials", inside, "--skip-users", "--skip-emojis"]);
+    assert.equal(result.status, 0, result.err.join("\n"));
+    const reader = new ZipReader((await Deno.open(h.zipPath)).readable);
+    const names = (await reader.getEntries()).map((entry) => entry.filename);
+    await reader.close();
+    assert.ok(names.some((name) => name.endsWith(".json")), "the zip holds the backup");
+    assert.ok(!names.includes("credentials.json"), "but not the credentials");
+  } finally {
+    await h.close();
+  }
+});
