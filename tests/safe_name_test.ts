@@ -35,11 +35,12 @@ for (const [input, expected] of cases) {
 
 Deno.test("long names are cut to the byte limit on a code point boundary, keeping the extension", () => {
   const out = safeName("é".repeat(200) + ".pdf", 120);
-  assert.ok(utf8Length(out) <= 120);
+  assert.equal(utf8Length(out), 120, "as long as the limit allows, no shorter");
   assert.ok(out.endsWith(".pdf"));
   assert.ok(!out.includes("\ufffd"));
   const emoji = safeName("😀".repeat(100), 10);
   assert.equal(emoji, "😀😀");
+  assert.equal(utf8Length(safeName("a".repeat(300))), 120, "the default limit");
 });
 
 Deno.test("safe components refuse separators, dot names, reserved names and trailing dots", () => {

@@ -81,6 +81,12 @@ for (const forceZip64 of [false, true]) {
       );
       const report = await unzipTest(path);
       assert.match(report, /No errors detected/);
+      // Before the end record: the zip64 end record and its locator, only when forced.
+      const bytes = await Deno.readFile(path);
+      const tail = new DataView(bytes.buffer, bytes.length - 22 - 20 - 56);
+      assert.equal(tail.getUint32(0, true) === 0x06064b50, forceZip64, "zip64 end record");
+      assert.equal(tail.getUint32(56, true) === 0x07064b50, forceZip64, "zip64 locator");
+      if (forceZip64) assert.equal(tail.getBigUint64(32, true), 7n, "entries in the zip64 record");
       assert.deepEqual(await folderNames(dir), ["a.zip", "big.txt"]);
     } finally {
       await Deno.remove(dir, { recursive: true });
