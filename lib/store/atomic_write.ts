@@ -32,8 +32,9 @@ export type FsStep =
   | { op: "checkpoint"; path: string; state: unknown };
 
 /**
- * Called just before each step. Production code passes none; a recorder that throws stops the
- * write at that step, as a crash there would.
+ * Called just before each step, by the same call that does it (so a step cannot be dropped
+ * while its record stays). Production code passes none; a recorder that throws stops the write
+ * at that step, as a crash there would.
  */
 export type FsRecorder = (step: FsStep) => void;
 
@@ -67,8 +68,7 @@ export async function writeFileAtomic(
           options.signal?.throwIfAborted();
           const { done, value } = await reader.read();
           if (done) break;
-          recorder?.({ op: "write", path: temp });
-          written += await writeAll(file, value);
+          written += await writeStep(file, temp, value, recorder);
           // A server sending more than announced must not fill the disk first.
           if (options.expectedSize !== undefined && written > options.expectedSize) {
             throw new SizeMismatchError(path, options.expectedSize, written);
@@ -78,17 +78,13 @@ export async function writeFileAtomic(
         reader.releaseLock();
       }
     } else {
-      recorder?.({ op: "write", path: temp });
-      written = await writeAll(
-        file,
-        typeof data === "string" ? new TextEncoder().encode(data) : data,
-      );
+      const bytes = typeof data === "string" ? new TextEncoder().encode(data) : data;
+      written = await writeStep(file, temp, bytes, recorder);
     }
     if (options.expectedSize !== undefined && written !== options.expectedSize) {
       throw new SizeMismatchError(path, options.expectedSize, written);
     }
-    recorder?.({ op: "sync", path: temp });
-    await file.sync();
+    await syncStep(file, temp, recorder);
     file.close();
     closed = true;
     recorder?.({ op: "rename", from: temp, to: path });
@@ -109,6 +105,27 @@ export function isDiskFull(error: unknown): boolean {
   return error instanceof Error &&
     (/\(os error (28|122)\)/.test(error.message) ||
       /ENOSPC|EDQUOT/.test(String((error as { code?: string }).code)));
+}
+
+/** `writeAll` as a recorded step: the record and the write are one call, as for the others. */
+export function writeStep(
+  file: Deno.FsFile,
+  path: string,
+  bytes: Uint8Array,
+  recorder: FsRecorder | undefined,
+): Promise<number> {
+  recorder?.({ op: "write", path });
+  return writeAll(file, bytes);
+}
+
+/** Flushes a file's data to disk, as a recorded step. */
+export async function syncStep(
+  file: Deno.FsFile,
+  path: string,
+  recorder: FsRecorder | undefined,
+): Promise<void> {
+  recorder?.({ op: "sync", path });
+  await file.sync();
 }
 
 /** Writes all of `bytes` (a single write may take only part); returns their length. */

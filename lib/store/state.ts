@@ -3,7 +3,7 @@
  * the existing folder and files, plus our own sync state under `.matterbak/`.
  */
 import { isMattermostId, isTime } from "../model/records.ts";
-import { type FsRecorder, writeAll } from "./atomic_write.ts";
+import { type FsRecorder, syncStep, writeStep } from "./atomic_write.ts";
 import type { DataDir, RelPath } from "./data_dir.ts";
 import {
   CHANNEL_STATES_DIR,
@@ -143,13 +143,12 @@ export class SeenLog {
   async add(ids: readonly string[]): Promise<void> {
     if (ids.length === 0) return;
     for (const id of ids) this.ids.add(id);
-    this.recorder?.({ op: "write", path: this.path });
-    await writeAll(this.file, new TextEncoder().encode(`\n${ids.join("\n")}`));
+    const line = new TextEncoder().encode(`\n${ids.join("\n")}`);
+    await writeStep(this.file, this.path, line, this.recorder);
   }
 
   async sync(): Promise<void> {
-    this.recorder?.({ op: "sync", path: this.path });
-    await this.file.sync();
+    await syncStep(this.file, this.path, this.recorder);
   }
 
   close(): void {
