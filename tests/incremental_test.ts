@@ -266,6 +266,30 @@ Deno.test("more than 1000 changes make the channel be re-crawled and reconciled"
   }
 });
 
+Deno.test("exactly 1000 changes back, the server's cap, are not taken for all of them", async () => {
+  const { h, world, me, channel, folder } = await startBackedUpChannel(1300);
+  try {
+    // A post ten minutes later takes the watermark out of reach of the generated ones, which
+    // were all made within the same second.
+    world.advance(10 * 60_000);
+    world.addPost({ channelId: channel.id, userId: me.id, message: "ten minutes later" });
+    assert.equal((await h.run(SKIP_RECORDS)).status, 0);
+    // Each edit changes two records (the post and its hidden history copy): 1200 of them, all
+    // roots, so `since` answers with exactly its cap of 1000 and no extra root.
+    const roots = livePosts(world, channel.id).filter((p) => p.root_id === "").slice(0, 600);
+    assert.equal(roots.length, 600);
+    world.advance(60_000);
+    for (const post of roots) world.editPost(post.id, `bulk ${post.id}`);
+    h.sim.resetStats();
+    assert.equal((await h.run(SKIP_RECORDS)).status, 0);
+    assert.ok(h.sim.requests.some((r) => /before=/.test(r.query)), "the channel was crawled again");
+    const stored = await storedPosts(folder);
+    for (const post of roots) assert.equal(stored.get(post.id)?.message, `bulk ${post.id}`);
+  } finally {
+    await h.close();
+  }
+});
+
 Deno.test("renamed channels and users keep their folders and files; no history is fetched twice", async () => {
   const { world, me, token } = generateWorld({
     teams: 1,
