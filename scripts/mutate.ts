@@ -1,0 +1,539 @@
+/**
+ * Mutation testing: realistic one-line bugs in sync, storage, the client and secrets, each
+ * applied alone to a scratch copy of the repository and run against only the tests named for
+ * it. Every mutant must make those tests fail ("killed"); one that passes ("survived") is a bug
+ * the suite would let through. A search string that is no longer in its file, or is there more
+ * than once, fails the run too, so the list cannot silently rot. The working tree is never
+ * touched.
+ *
+ *   deno task mutate                 every mutation
+ *   deno task mutate --only NAME     those whose name contains NAME (may be repeated)
+ *
+ * Run it before resolving an issue that touches sync, storage, the client or secrets, and add
+ * a mutation here for each new "must not happen" property. Zero survivors is the bar.
+ * Exit status: 0 all killed, 1 some survived, 2 a broken list or a failing baseline.
+ */
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { parseArgs } from "node:util";
+
+export interface Mutation {
+  /** Short id, for --only and the report. */
+  name: string;
+  /** What the bug would cost the users. */
+  cost: string;
+  /** Path from the repository root. */
+  file: string;
+  /** Exact text that occurs exactly once in `file`. */
+  search: string;
+  replace: string;
+  /** Test files (from the repository root) that must catch it. */
+  tests: string[];
+  /** Only the tests whose name contains this (`deno test --filter`). */
+  filter?: string;
+}
+
+const CHANNEL_SYNC = "lib/sync/channel_sync.ts";
+const SYNC_PLAN = "lib/sync/sync_plan.ts";
+const ATOMIC_WRITE = "lib/store/atomic_write.ts";
+const CLIENT = "lib/api/client.ts";
+const DURABILITY = "tests/durability_test.ts";
+const INCREMENTAL = "tests/incremental_test.ts";
+const API_CLIENT = "tests/api_client_test.ts";
+
+export const MUTATIONS: readonly Mutation[] = [
+  // Sync: watermark, cursor, tombstones, threads, attachments.
+  {
+    name: "since-overlap-call-site",
+    cost: "changes a lagging replica shows late are skipped for good",
+    file: CHANNEL_SYNC,
+    search: "      sinceFor(watermark),\n",
+    replace: "      watermark,\n",
+    tests: [INCREMENTAL],
+    filter: "lagging replica",
+  },
+  {
+    name: "since-overlap-dropped",
+    cost: "the same, for every caller of sinceFor",
+    file: SYNC_PLAN,
+    search: "return Math.max(1, watermark - SINCE_OVERLAP_MS);",
+    replace: "return Math.max(1, watermark);",
+    tests: ["tests/sync_plan_test.ts"],
+    filter: "overlap",
+  },
+  {
+    name: "watermark-before-store",
+    cost: "an interrupted update loses the changes it had not stored yet",
+    file: CHANNEL_SYNC,
+    search: "    await this.#storePosts(list);\n" +
+      "    this.#state.watermark = Math.max(watermark, maxUpdateAt(Object.values(list.posts)));\n",
+    replace:
+      "    this.#state.watermark = Math.max(watermark, maxUpdateAt(Object.values(list.posts)));\n" +
+      "    await this.#storePosts(list);\n",
+    tests: [INCREMENTAL],
+    filter: "an interrupted update",
+  },
+  {
+    name: "crawl-watermark-overall-max",
+    cost: "posts edited while a crawl ran are never fetched again",
+    file: SYNC_PLAN,
+    search: "return Math.max(firstPageMax, overallMax - Math.ceil(durationMs));",
+    replace: "return Math.max(firstPageMax, overallMax);",
+    tests: ["tests/sync_plan_test.ts"],
+    filter: "crawl's watermark",
+  },
+  {
+    name: "cursor-last-post",
+    cost: "posts sharing a millisecond at a page boundary are skipped",
+    file: CHANNEL_SYNC,
+    search: "const next = nextCursor(list.order, list.posts);",
+    replace: "const next = list.order.at(-1);",
+    tests: ["tests/backup_e2e_test.ts"],
+    filter: "share one millisecond",
+  },
+  {
+    name: "since-limit-never-falls-back",
+    cost: "after 1000 or more changes, an arbitrary subset is taken as all of them",
+    file: CHANNEL_SYNC,
+    search: "if (list.order.length >= SINCE_LIMIT) return false;",
+    replace: "if (list.order.length > SINCE_LIMIT) return false;",
+    tests: [INCREMENTAL],
+    filter: "exactly 1000",
+  },
+  {
+    name: "deletion-loses-content",
+    cost: "a post deleted on the server loses its stored text",
+    file: SYNC_PLAN,
+    search: "      ...stored,\n",
+    replace: "      ...incoming,\n",
+    tests: ["tests/sync_plan_test.ts"],
+    filter: "deletion keeps",
+  },
+  {
+    name: "every-tombstone-a-history-copy",
+    cost: "deletions are never recorded",
+    file: SYNC_PLAN,
+    search: 'return post.delete_at > 0 && typeof post.original_id === "string" && ' +
+      'post.original_id !== "";',
+    replace: "return post.delete_at > 0;",
+    tests: ["tests/sync_plan_test.ts"],
+    filter: "history copies",
+  },
+  {
+    name: "resumed-recrawl-forgets-seen",
+    cost: "posts deleted before an interrupted re-crawl are never marked",
+    file: CHANNEL_SYNC,
+    search: "        if (this.#state.reconciling) await this.#resumeSeenLog();\n",
+    replace: "",
+    tests: ["tests/interruption_test.ts"],
+    filter: "interrupted re-crawl",
+  },
+  {
+    name: "threads-stale-never-set",
+    cost: "after a crash the threads file is stale and never rebuilt",
+    file: CHANNEL_SYNC,
+    search: "    if (this.#threadsChanged) this.#state.threadsStale = true;\n" +
+      "    else delete this.#state.threadsStale;\n",
+    replace: "    delete this.#state.threadsStale;\n",
+    tests: [DURABILITY],
+    filter: "mid-crawl",
+  },
+  {
+    name: "attachment-size-unchecked",
+    cost: "a truncated attachment is never repaired",
+    file: CHANNEL_SYNC,
+    search:
+      "if (present && await dataDir.size([...this.#filesDir, present]) === info.size) return;",
+    replace: "if (present) return;",
+    tests: [INCREMENTAL],
+    filter: "update-old-posts repairs",
+  },
+  // Storage: durability, atomic writes, temporary files, containment, names, the zip.
+  {
+    name: "no-fsync-before-rename",
+    cost: "a power cut leaves empty files under final names",
+    file: ATOMIC_WRITE,
+    search: "    await syncStep(file, temp, recorder);\n",
+    replace: "",
+    tests: [DURABILITY],
+    filter: "a write stopped",
+  },
+  {
+    name: "no-dir-sync-posts",
+    cost: "a power cut loses posts the saved state says are stored",
+    file: CHANNEL_SYNC,
+    search: "    await dataDir.syncDir(this.#postsDir);\n",
+    replace: "",
+    tests: [DURABILITY],
+    filter: "every checkpoint",
+  },
+  {
+    name: "no-dir-sync-attachments",
+    cost: "a power cut loses attachments no longer listed as pending",
+    file: CHANNEL_SYNC,
+    search: "    await dataDir.syncDir(this.#filesDir);\n",
+    replace: "",
+    tests: [DURABILITY],
+    filter: "every checkpoint",
+  },
+  {
+    name: "no-dir-sync-threads",
+    cost: "a power cut leaves an old threads file the state calls current",
+    file: CHANNEL_SYNC,
+    search: "      await dataDir.syncDir(this.#parent);\n",
+    replace: "",
+    tests: [DURABILITY],
+    filter: "every checkpoint",
+  },
+  {
+    name: "no-dir-sync-users",
+    cost: "a power cut loses user records the users watermark has passed",
+    file: "lib/sync/backup.ts",
+    search: "    await dataDir.syncDir([DIRS.users]);\n",
+    replace: "",
+    tests: [DURABILITY],
+    filter: "every checkpoint",
+  },
+  {
+    name: "seen-log-not-synced",
+    cost: "a resumed re-crawl marks posts it had seen as deleted",
+    file: CHANNEL_SYNC,
+    search: "    await this.#seen?.sync();\n",
+    replace: "",
+    tests: [DURABILITY],
+    filter: "every checkpoint",
+  },
+  {
+    name: "short-download-kept",
+    cost: "a cut-off download is renamed into place",
+    file: ATOMIC_WRITE,
+    search: "if (options.expectedSize !== undefined && written !== options.expectedSize) {",
+    replace: "if (options.expectedSize !== undefined && written > options.expectedSize) {",
+    tests: ["tests/atomic_write_test.ts"],
+    filter: "short download",
+  },
+  {
+    name: "temp-left-after-failure",
+    cost: "every failed write leaves a temporary file behind",
+    file: ATOMIC_WRITE,
+    search: "    await Deno.remove(temp).catch(() => {});\n",
+    replace: "",
+    tests: ["tests/atomic_write_test.ts"],
+    filter: "short download",
+  },
+  {
+    name: "stale-temp-cleanup-shallow",
+    cost: "temporary files a crash left in channel folders stay forever",
+    file: "lib/store/data_dir.ts",
+    search:
+      "    for (const name of subdirs) removed += await this.removeStaleTempFiles([...parts, name]);\n",
+    replace: "",
+    tests: ["tests/atomic_write_test.ts"],
+    filter: "left by a crash",
+  },
+  {
+    name: "containment-checks-only-dotdot",
+    cost: "an empty or control-character component reaches the file system",
+    file: "lib/store/data_dir.ts",
+    search: "      if (!isContainedComponent(part)) {",
+    replace: '      if (part === "..") {',
+    tests: ["tests/atomic_write_test.ts"],
+    filter: "refuses any path",
+  },
+  {
+    name: "sanitiser-keeps-slash",
+    cost: "an attachment named ../x becomes a path",
+    file: "lib/store/safe_name.ts",
+    search: String.raw`const UNSAFE_CHARS = /[\u0000-\u001f\u007f-\u009f/\\:*?"<>|]/g;`,
+    replace: String.raw`const UNSAFE_CHARS = /[\u0000-\u001f\u007f-\u009f\\:*?"<>|]/g;`,
+    tests: ["tests/safe_name_test.ts"],
+  },
+  {
+    name: "name-cut-one-short",
+    cost: "long names lose a character they had room for",
+    file: "lib/store/safe_name.ts",
+    search: "if (bytes + size > maxBytes) break;",
+    replace: "if (bytes + size >= maxBytes) break;",
+    tests: ["tests/safe_name_test.ts"],
+    filter: "long names",
+  },
+  {
+    name: "zip64-force-ignored",
+    cost: "the zip64 end records are missing where they are required",
+    file: "lib/zip/writer.ts",
+    search: "if (this.#force || this.#count >= U16 || start >= U32 || size >= U32) {",
+    replace: "if (this.#count >= U16 || start >= U32 || size >= U32) {",
+    tests: ["tests/zip_writer_test.ts"],
+    filter: "round-trip",
+  },
+  // Client: retries, rate limits, the token.
+  {
+    name: "retry-400",
+    cost: "a server is hammered with requests it already refused",
+    file: CLIENT,
+    search: "if (!isRetriableStatus(error.status)) return undefined;",
+    replace: "if (!isRetriableStatus(error.status) && error.status !== 400) return undefined;",
+    tests: [API_CLIENT],
+    filter: "not retried",
+  },
+  {
+    name: "retry-once-too-often",
+    cost: "--retries N makes N+1 further attempts",
+    file: CLIENT,
+    search: "if (!verdict || attempt >= this.#retry.retries)",
+    replace: "if (!verdict || attempt > this.#retry.retries)",
+    tests: [API_CLIENT],
+    filter: "bounded",
+  },
+  {
+    name: "retry-after-not-shared",
+    cost: "other requests keep running into a 429 the server asked us to wait out",
+    file: CLIENT,
+    search: "        if (verdict.serverDelayMs !== undefined) this.limiter.pauseFor(delayMs);\n",
+    replace: "",
+    tests: [API_CLIENT],
+    filter: "429 pauses",
+  },
+  {
+    name: "server-budget-ignored",
+    cost: "the client runs into the server's limit instead of slowing down",
+    file: CLIENT,
+    search: "this.limiter.setMinGap(low ? (reset * 1000) / (limit - remaining) : 0);",
+    replace: "this.limiter.setMinGap(0);",
+    tests: [API_CLIENT],
+    filter: "slows down",
+  },
+  {
+    name: "rate-below-one-per-second",
+    cost: "--rate-limit 0.5 allows one request a second",
+    file: "lib/api/rate_limiter.ts",
+    search: "const windowMs = this.perSecond >= 1 ? 1000 : 1000 / this.perSecond;",
+    replace: "const windowMs = 1000;",
+    tests: ["tests/rate_limiter_test.ts"],
+    filter: "below one",
+  },
+  {
+    name: "token-follows-redirect",
+    cost: "the token is sent to another host",
+    file: CLIENT,
+    search: '      if (next.origin !== url.origin) headers.delete("Authorization");\n',
+    replace: "",
+    tests: [API_CLIENT],
+    filter: "redirect",
+  },
+  // Secrets.
+  {
+    name: "config-url-echo",
+    cost: "a password or access_token in the URL is printed",
+    file: "lib/config/config.ts",
+    search: 'must not carry user info or a query; put secrets in "password" or "token"`',
+    replace: 'must not carry user info or a query (${url}); put secrets in "password" or "token"`',
+    tests: ["tests/config_test.ts"],
+    filter: "never repeats",
+  },
+  {
+    name: "redact-keeps-password",
+    cost: "a password in a URL shows in messages",
+    file: CLIENT,
+    search: '  if (copy.password) copy.password = "REDACTED";\n',
+    replace: "",
+    tests: ["tests/secrets_test.ts"],
+    filter: "redacted",
+  },
+  {
+    name: "credentials-in-zip",
+    cost: "a credentials file kept in the data dir ends up in the zip",
+    file: "lib/sync/backup.ts",
+    search: "exclude: [resolve(options.credentials), resolve(options.channels), zipPath],",
+    replace: "exclude: [resolve(options.channels), zipPath],",
+    tests: ["tests/secrets_test.ts"],
+    filter: "inside the data dir",
+  },
+];
+
+const ROOT = fileURLToPath(new URL("..", import.meta.url));
+
+/** Everything wrong with the list: unknown files, search strings missing or ambiguous. */
+export async function checkMutations(
+  mutations: readonly Mutation[],
+  root = ROOT,
+): Promise<string[]> {
+  const problems: string[] = [];
+  const names = new Set<string>();
+  for (const m of mutations) {
+    if (names.has(m.name)) problems.push(`${m.name}: the name is used twice`);
+    names.add(m.name);
+    if (m.search === m.replace) problems.push(`${m.name}: the replacement changes nothing`);
+    const text = await Deno.readTextFile(join(root, m.file)).catch(() => undefined);
+    if (text === undefined) {
+      problems.push(`${m.name}: ${m.file} not found`);
+    } else {
+      const count = text.split(m.search).length - 1;
+      if (count !== 1) {
+        problems.push(
+          `${m.name}: the search string occurs ${count} times in ${m.file}: ` +
+            JSON.stringify(m.search),
+        );
+      }
+    }
+    for (const test of m.tests) {
+      if (!await Deno.stat(join(root, test)).then((i) => i.isFile, () => false)) {
+        problems.push(`${m.name}: test file ${test} not found`);
+      }
+    }
+  }
+  return problems;
+}
+
+/** `deno test` flags of the project's test task (permissions, sanitizers). */
+async function testFlags(root: string): Promise<string[]> {
+  const config = JSON.parse(await Deno.readTextFile(join(root, "deno.json")));
+  const task = String(config.tasks?.test ?? "");
+  if (!task.startsWith("deno test ")) throw new Error(`unexpected test task: ${task}`);
+  return task.split(/\s+/).slice(2).filter((arg) => arg.startsWith("--"));
+}
+
+/** A copy of the working tree (tracked and new files, as they are now) in a temporary folder. */
+async function scratchCopy(root: string): Promise<string> {
+  const listed = await new Deno.Command("git", {
+    args: ["ls-files", "-z", "--cached", "--others", "--exclude-standard"],
+    cwd: root,
+    stdout: "piped",
+  }).output();
+  if (!listed.success) throw new Error("git ls-files failed: is this a git checkout?");
+  const scratch = await Deno.makeTempDir({ prefix: "matterbak-mutate-" });
+  for (const path of new TextDecoder().decode(listed.stdout).split("\0").filter(Boolean)) {
+    const bytes = await Deno.readFile(join(root, path)).catch(() => undefined);
+    if (bytes === undefined) continue; // deleted in the working tree
+    await Deno.mkdir(dirname(join(scratch, path)), { recursive: true });
+    await Deno.writeFile(join(scratch, path), bytes);
+  }
+  return scratch;
+}
+
+interface TestRun {
+  passed: boolean;
+  seconds: number;
+  /** How many tests ran (0 means the filter matched none). */
+  ran: number;
+  /** Names of the tests that failed. */
+  failed: string[];
+  timedOut: boolean;
+}
+
+const RUN_TIMEOUT_MS = 10 * 60_000;
+
+async function runTests(
+  dir: string,
+  flags: string[],
+  m: Pick<Mutation, "tests" | "filter">,
+): Promise<TestRun> {
+  const started = performance.now();
+  const signal = AbortSignal.timeout(RUN_TIMEOUT_MS);
+  const output = await new Deno.Command(Deno.execPath(), {
+    args: [
+      "test",
+      ...flags,
+      // Behaviour is what is tested here; `deno task check` covers the types.
+      "--no-check",
+      "--fail-fast",
+      ...(m.filter ? ["--filter", m.filter] : []),
+      ...m.tests,
+    ],
+    cwd: dir,
+    env: { NO_COLOR: "1", RUST_BACKTRACE: "0" },
+    stdout: "piped",
+    stderr: "piped",
+    signal,
+  }).output();
+  const text = new TextDecoder().decode(output.stdout) + new TextDecoder().decode(output.stderr);
+  const summary = /(?:ok|FAILED) \| (\d+) passed(?: \(\d+ steps?\))? \| (\d+) failed/.exec(text);
+  return {
+    passed: output.success,
+    seconds: (performance.now() - started) / 1000,
+    ran: summary ? Number(summary[1]) + Number(summary[2]) : 0,
+    failed: [...text.matchAll(/^(.+) \.\.\. FAILED/gm)].map((match) => match[1] as string),
+    timedOut: signal.aborted,
+  };
+}
+
+const runKey = (m: Pick<Mutation, "tests" | "filter">) =>
+  `${m.tests.join(" ")}${m.filter ? ` --filter ${JSON.stringify(m.filter)}` : ""}`;
+
+async function main(args: string[]): Promise<number> {
+  const { values } = parseArgs({
+    // `deno task mutate -- --only x` passes the `--` on.
+    args: args[0] === "--" ? args.slice(1) : args,
+    options: { only: { type: "string", multiple: true } },
+  });
+  const problems = await checkMutations(MUTATIONS);
+  if (problems.length > 0) {
+    console.error(`The mutation list is broken:\n  ${problems.join("\n  ")}`);
+    return 2;
+  }
+  const only = values.only ?? [];
+  const selected = MUTATIONS.filter((m) =>
+    only.length === 0 || only.some((part) => m.name.includes(part))
+  );
+  if (selected.length === 0) {
+    console.error(`No mutation matches --only ${only.join(", ")}`);
+    return 2;
+  }
+  const flags = await testFlags(ROOT);
+  const started = performance.now();
+  const scratch = await scratchCopy(ROOT);
+  try {
+    // The named tests must pass unmutated, or a "kill" would mean nothing.
+    const baselines = new Map<string, Pick<Mutation, "tests" | "filter">>();
+    for (const m of selected) baselines.set(runKey(m), m);
+    let baselineSeconds = 0;
+    for (const [key, m] of baselines) {
+      const run = await runTests(scratch, flags, m);
+      baselineSeconds += run.seconds;
+      console.log(`baseline  ${run.seconds.toFixed(1).padStart(5)}s  ${key}`);
+      if (!run.passed || run.ran === 0) {
+        console.error(
+          run.ran === 0
+            ? `No test ran for ${key}`
+            : `These tests fail without any mutation: ${run.failed.join("; ") || key}`,
+        );
+        return 2;
+      }
+    }
+    const results: Array<{ m: Mutation; run: TestRun }> = [];
+    for (const m of selected) {
+      const path = join(scratch, m.file);
+      const original = await Deno.readTextFile(path);
+      await Deno.writeTextFile(path, original.replace(m.search, () => m.replace));
+      let run: TestRun;
+      try {
+        run = await runTests(scratch, flags, m);
+      } finally {
+        await Deno.writeTextFile(path, original);
+      }
+      results.push({ m, run });
+      const verdict = run.passed ? "SURVIVED" : "killed  ";
+      const by = run.passed
+        ? `(${m.cost})`
+        : run.timedOut
+        ? "by a timeout"
+        : `by ${run.failed[0] ?? "a failing run"}`;
+      console.log(`${verdict}  ${run.seconds.toFixed(1).padStart(5)}s  ${m.name}  ${by}`);
+    }
+    const survivors = results.filter((r) => r.run.passed);
+    const mutantSeconds = results.reduce((sum, r) => sum + r.run.seconds, 0);
+    console.log(
+      `\n${results.length - survivors.length} killed, ${survivors.length} survived; ` +
+        `mutants ${mutantSeconds.toFixed(0)} s, baselines ${baselineSeconds.toFixed(0)} s, ` +
+        `total ${((performance.now() - started) / 1000).toFixed(0)} s`,
+    );
+    for (const { m } of survivors) {
+      console.log(`  survived: ${m.name} in ${m.file}: ${m.cost}`);
+    }
+    return survivors.length > 0 ? 1 : 0;
+  } finally {
+    await Deno.remove(scratch, { recursive: true });
+  }
+}
+
+if (import.meta.main) Deno.exit(await main(Deno.args));
