@@ -3,13 +3,7 @@
  * the final summary in text or JSON (`--report`).
  */
 import type { RunSummary } from "../util/events.ts";
-import {
-  addCounts,
-  type BackupEvent,
-  emptyCounts,
-  type Failure,
-  type PostCounts,
-} from "../util/events.ts";
+import { addCounts, type BackupEvent, emptyCounts, type PostCounts } from "../util/events.ts";
 
 export interface Output {
   out: (line: string) => void;
@@ -49,7 +43,6 @@ const RATE_WINDOW_MS = 5000;
  */
 export class Reporter {
   readonly saved: PostCounts = emptyCounts();
-  readonly failures: Failure[] = [];
   channelsDone = 0;
   requests = 0;
   #total = 0;
@@ -103,7 +96,6 @@ export class Reporter {
         }
         break;
       case "failure":
-        this.failures.push(event.failure);
         err(`error: ${event.failure.what}: ${event.failure.why}`);
         break;
       case "retry":

@@ -5,7 +5,8 @@
  */
 import { isAbsolute, join, relative, resolve, sep } from "node:path";
 import { type FsRecorder, isTempName, syncDir, writeFileAtomic } from "./atomic_write.ts";
-import { StorageError } from "../util/errors.ts";
+import { describeError, StorageError } from "../util/errors.ts";
+import { DIRS } from "./layout.ts";
 import { isContainedComponent } from "./safe_name.ts";
 
 /** Relative path inside the data dir, as components. */
@@ -17,6 +18,33 @@ export class DataDir {
   /** `recorder` sees every step of every write below the root (tests only). */
   constructor(root: string, readonly recorder?: FsRecorder) {
     this.root = resolve(root);
+  }
+
+  /**
+   * The data dir at `path` for a backup run: an existing folder or one that can be made, with
+   * `.matterbak/` writable; anything else is a StorageError that names the folder.
+   */
+  static async open(path: string, recorder?: FsRecorder): Promise<DataDir> {
+    const dataDir = new DataDir(path, recorder);
+    try {
+      const info = await Deno.stat(dataDir.root);
+      if (!info.isDirectory) {
+        throw new StorageError(`The data dir ${dataDir.root} is not a directory`);
+      }
+    } catch (error) {
+      if (!(error instanceof Deno.errors.NotFound)) {
+        if (error instanceof StorageError) throw error;
+        throw new StorageError(`Cannot use the data dir ${dataDir.root}: ${describeError(error)}`);
+      }
+    }
+    try {
+      await dataDir.ensureDir([DIRS.state]);
+    } catch (error) {
+      throw new StorageError(
+        `Cannot write to the data dir ${dataDir.root}: ${describeError(error)}`,
+      );
+    }
+    return dataDir;
   }
 
   /**

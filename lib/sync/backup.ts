@@ -3,21 +3,20 @@
  * users and emoji into the data dir, and zip it. Everything the run touches comes in through
  * `BackupDeps`, so tests drive it with a simulator, a fake clock and their own signal.
  */
-import { dirname, isAbsolute, relative, resolve } from "node:path";
+import { resolve } from "node:path";
 import { ApiClient } from "../api/client.ts";
-import type { FsRecorder } from "../store/atomic_write.ts";
-import {
-  findBase,
-  readChannelState,
-  readRunState,
-  relPathFromString,
-  writeRunState,
-} from "../store/state.ts";
-import { type ChannelTarget, syncChannel } from "./channel_sync.ts";
-import { type Clock, systemClock } from "../util/clock.ts";
+import { isArchivedPostsHidden, MattermostApi } from "../api/mattermost.ts";
+import { DEFAULT_RETRY_POLICY } from "../api/retry.ts";
+import { clientCredentials, closeSession, openSession } from "../api/session.ts";
 import { type ChannelsConfig, loadConfig, type SecretEnv } from "../config/config.ts";
-import { DataDir, type RelPath } from "../store/data_dir.ts";
-import { describeError, isFatal, StorageError, UsageError } from "../util/errors.ts";
+import type { Team, User } from "../model/records.ts";
+import type { FsRecorder } from "../store/atomic_write.ts";
+import { DataDir } from "../store/data_dir.ts";
+import { DIRS } from "../store/layout.ts";
+import { acquireRunLock } from "../store/run_lock.ts";
+import { readRunState, writeRunState } from "../store/state.ts";
+import { type Clock, systemClock } from "../util/clock.ts";
+import { describeError, isFatal } from "../util/errors.ts";
 import {
   addCounts,
   emptyCounts,
@@ -25,16 +24,14 @@ import {
   type Failure,
   type RunSummary,
 } from "../util/events.ts";
-import { DIRS, groupLabel } from "../store/layout.ts";
-import { isArchivedPostsHidden, MattermostApi } from "../api/mattermost.ts";
-import type { Channel, Member, Team, User } from "../model/records.ts";
-import { backupEmojis, backupTeam, backupUsers, type RecordsContext } from "./records.ts";
-import { DEFAULT_RETRY_POLICY } from "../api/retry.ts";
-import { acquireRunLock } from "../store/run_lock.ts";
-import { dmPartnerId, selectChannels, type SelectedChannel } from "./selection.ts";
 import { mapPooled } from "../util/semaphore.ts";
-import { clientCredentials, closeSession, openSession } from "../api/session.ts";
-import { writeZip } from "../zip/archive.ts";
+import { checkZipPath, writeZip } from "../zip/archive.ts";
+import { syncChannel } from "./channel_sync.ts";
+import { channelLabel, channelTarget } from "./channel_target.ts";
+import { FailureLog } from "./failures.ts";
+import { listConversations } from "./listing.ts";
+import { backupEmojis, backupTeam, backupUsers, type RecordsContext } from "./records.ts";
+import { selectChannels } from "./selection.ts";
 
 export interface BackupOptions {
   credentials: string;
@@ -67,48 +64,12 @@ export interface BackupDeps {
   signal?: AbortSignal;
   /** Sees every step of every write to the data dir (tests of durability and order). */
   fsRecorder?: FsRecorder;
+  /** Where failed items are recorded; the caller's, to report them after an interruption. */
+  failures?: FailureLog;
 }
 
 export function defaultZipPath(user: string): string {
   return `matterbak_${user.replace(/[^A-Za-z0-9._-]/g, "_")}.zip`;
-}
-
-async function openDataDir(path: string, recorder?: FsRecorder): Promise<DataDir> {
-  const dataDir = new DataDir(path, recorder);
-  try {
-    const info = await Deno.stat(dataDir.root);
-    if (!info.isDirectory) {
-      throw new StorageError(`The data dir ${dataDir.root} is not a directory`);
-    }
-  } catch (error) {
-    if (!(error instanceof Deno.errors.NotFound)) {
-      if (error instanceof StorageError) throw error;
-      throw new StorageError(`Cannot use the data dir ${dataDir.root}: ${describeError(error)}`);
-    }
-  }
-  try {
-    await dataDir.ensureDir([DIRS.state]);
-  } catch (error) {
-    throw new StorageError(`Cannot write to the data dir ${dataDir.root}: ${describeError(error)}`);
-  }
-  return dataDir;
-}
-
-/** The zip must be writable where asked, and not inside the data dir it is made from. */
-async function checkZipPath(zipPath: string, dataRoot: string): Promise<string> {
-  const rel = relative(dataRoot, zipPath);
-  if (rel === "" || (!rel.startsWith("..") && !isAbsolute(rel))) {
-    throw new UsageError(
-      `--output-zip ${zipPath} is inside the data dir ${dataRoot}; put it elsewhere`,
-    );
-  }
-  const info = await Deno.stat(zipPath).catch(() => undefined);
-  if (info?.isDirectory) throw new UsageError(`--output-zip ${zipPath} is a directory`);
-  const parent = await Deno.stat(dirname(zipPath)).catch(() => undefined);
-  if (!parent?.isDirectory) {
-    throw new StorageError(`The folder for --output-zip ${zipPath} does not exist`);
-  }
-  return zipPath;
 }
 
 export async function runBackup(options: BackupOptions, deps: BackupDeps): Promise<RunSummary> {
@@ -122,7 +83,7 @@ export async function runBackup(options: BackupOptions, deps: BackupDeps): Promi
     options.mfaCode,
   );
   for (const message of warnings) emit({ type: "warning", message });
-  const dataDir = await openDataDir(options.dataDir, deps.fsRecorder);
+  const dataDir = await DataDir.open(options.dataDir, deps.fsRecorder);
   const zipPath = await checkZipPath(
     resolve(options.outputZip ?? defaultZipPath(credentials.user)),
     dataDir.root,
@@ -170,6 +131,7 @@ export async function runBackup(options: BackupOptions, deps: BackupDeps): Promi
     let summary: RunSummary;
     try {
       summary = await backupAll({
+        failures: deps.failures ?? new FailureLog(emit, signal),
         api,
         client,
         dataDir,
@@ -205,6 +167,7 @@ export async function runBackup(options: BackupOptions, deps: BackupDeps): Promi
 }
 
 interface RunContext {
+  failures: FailureLog;
   api: MattermostApi;
   client: ApiClient;
   dataDir: DataDir;
@@ -223,8 +186,7 @@ const ARCHIVED_HIDDEN_WHY =
   "is off; a system admin can turn it on)";
 
 async function backupAll(ctx: RunContext): Promise<RunSummary> {
-  const { api, dataDir, options, me, emit, signal } = ctx;
-  const failures: Failure[] = [];
+  const { api, dataDir, options, me, emit, signal, failures } = ctx;
   const records: RecordsContext = {
     api,
     dataDir,
@@ -235,15 +197,21 @@ async function backupAll(ctx: RunContext): Promise<RunSummary> {
   };
 
   emit({ type: "phase", phase: "Listing teams and channels" });
-  const teams = await api.teamsForUser(me.id);
-  const allChannels = await api.channelsForUser(me.id, teams);
-  const { users: selectionUsers, groupMembers } = await resolveDirectAndGroups(ctx, allChannels);
+  const { teams, channels, users: selectionUsers, groupMembers } = await listConversations(
+    api,
+    me,
+    {
+      direct: ctx.config.direct !== undefined && !options.skipDirect,
+      groups: ctx.config.groups !== undefined && !options.skipGroups,
+    },
+    options.concurrency,
+  );
   const usernames = new Map([...selectionUsers.values()].map((u) => [u.id, u.username]));
   usernames.set(me.id, me.username);
   const selection = selectChannels({
     meId: me.id,
     teams,
-    channels: allChannels,
+    channels,
     usernames,
     groupMembers: new Map(
       [...groupMembers].map(([id, members]) => [id, members.map((m) => m.user_id)]),
@@ -268,9 +236,7 @@ async function backupAll(ctx: RunContext): Promise<RunSummary> {
       teamBases.set(team.id, base);
       memberIds.forEach((id) => neededUsers.add(id));
     } catch (error) {
-      if (isFatal(error, signal)) throw error;
-      records.failures.push({ what: `team ${team.name}`, why: describeError(error) });
-      emit({ type: "failure", failure: records.failures.at(-1) as Failure });
+      failures.record(`team ${team.name}`, error);
     }
   }
   await ctx.jitter();
@@ -284,7 +250,7 @@ async function backupAll(ctx: RunContext): Promise<RunSummary> {
   await mapPooled(runnable, options.concurrency, async (selected) => {
     const label = channelLabel(selected);
     try {
-      const target = await channelTarget(ctx, selected, label, teamBases, groupMembers);
+      const target = await channelTarget(api, dataDir, selected, teamBases, groupMembers);
       target.members.forEach((m) => neededUsers.add(m.user_id));
       const result = await syncChannel(target, {
         api,
@@ -293,10 +259,10 @@ async function backupAll(ctx: RunContext): Promise<RunSummary> {
         updateOldPosts: options.updateOldPosts,
         concurrency: options.concurrency,
         emit,
+        failures,
         ...(signal ? { signal } : {}),
       });
       result.userIds.forEach((id) => neededUsers.add(id));
-      failures.push(...result.failures);
       addCounts(counts, result.counts);
       if (result.unchanged) channelStats.unchanged++;
       emit({ type: "channel-done", label, counts: result.counts, unchanged: result.unchanged });
@@ -310,9 +276,7 @@ async function backupAll(ctx: RunContext): Promise<RunSummary> {
         return;
       }
       channelStats.failed++;
-      const failure = { what: `channel ${label}`, why: describeError(error) };
-      failures.push(failure);
-      emit({ type: "failure", failure });
+      failures.record(`channel ${label}`, error);
     }
   });
   await ctx.jitter();
@@ -349,9 +313,7 @@ async function backupAll(ctx: RunContext): Promise<RunSummary> {
       }
       emojis = result?.images;
     } catch (error) {
-      if (isFatal(error, signal)) throw error;
-      failures.push({ what: "custom emoji", why: describeError(error) });
-      emit({ type: "failure", failure: failures.at(-1) as Failure });
+      failures.record("custom emoji", error);
     }
     await ctx.jitter();
   }
@@ -365,83 +327,10 @@ async function backupAll(ctx: RunContext): Promise<RunSummary> {
     requests: 0,
     retries: 0,
     bytes: 0,
-    failures,
+    failures: failures.items,
     skipped,
     unmatched: selection.unmatched,
     zip: undefined,
     durationMs: 0,
-  };
-}
-
-/** Users needed to name DMs and GMs, and each GM's member ids (only what the config asks). */
-async function resolveDirectAndGroups(
-  ctx: RunContext,
-  channels: readonly Channel[],
-): Promise<{ users: Map<string, User>; groupMembers: Map<string, Member[]> }> {
-  const { api, config, options, me } = ctx;
-  const ids = new Set<string>();
-  if (config.direct && !options.skipDirect) {
-    for (const channel of channels.filter((c) => c.type === "D")) {
-      const partner = dmPartnerId(channel, me.id);
-      if (partner) ids.add(partner);
-    }
-  }
-  const groupMembers = new Map<string, Member[]>();
-  if (config.groups && !options.skipGroups) {
-    const groups = channels.filter((c) => c.type === "G");
-    await mapPooled(groups, options.concurrency, async (channel) => {
-      const members = await api.channelMembers(channel.id, channel.display_name);
-      groupMembers.set(channel.id, members);
-      members.forEach((m) => ids.add(m.user_id));
-    });
-  }
-  ids.delete(me.id);
-  const users = new Map((await api.usersByIds([...ids])).map((u) => [u.id, u]));
-  return { users, groupMembers };
-}
-
-function channelLabel(selected: SelectedChannel): string {
-  if (selected.kind === "teams") return `${selected.team?.name}/${selected.channel.name}`;
-  if (selected.kind === "direct") return `@${selected.label}`;
-  return `group(${[selected.label].flat().join(", ")})`;
-}
-
-async function channelTarget(
-  ctx: RunContext,
-  selected: SelectedChannel,
-  label: string,
-  teamBases: ReadonlyMap<string, string>,
-  groupMembers: ReadonlyMap<string, Member[]>,
-): Promise<ChannelTarget> {
-  const { api, dataDir } = ctx;
-  const { channel } = selected;
-  const state = await readChannelState(dataDir, channel.id);
-  let parent: RelPath;
-  let name: string;
-  if (selected.kind === "teams") {
-    parent = [DIRS.teams, teamBases.get(selected.team?.id ?? "") as string];
-    name = channel.name;
-  } else if (selected.kind === "direct") {
-    parent = [DIRS.direct];
-    name = selected.label as string;
-  } else {
-    parent = [DIRS.groups];
-    name = groupLabel([selected.label].flat());
-  }
-  // A state file that points at an existing folder wins: the channel may have been renamed,
-  // or a group converted to a private channel; its history stays where it is.
-  const stateDir = state ? relPathFromString(state.dir) : undefined;
-  const stateUsable = stateDir !== undefined && await dataDir.exists(stateDir);
-  const base = stateUsable
-    ? (stateDir.at(-1) as string)
-    : await findBase(dataDir, parent, channel.id, name);
-  const members = groupMembers.get(channel.id) ?? await api.channelMembers(channel.id, label);
-  return {
-    channel,
-    label,
-    parent: stateUsable ? stateDir.slice(0, -1) : parent,
-    base,
-    members,
-    state: stateUsable ? state : undefined,
   };
 }

@@ -4,18 +4,13 @@
  * merged (deletions keep content), written atomically; attachments are downloaded once; the
  * threads map and the sync state are checkpointed after the work they describe.
  */
+import type { FailureLog } from "./failures.ts";
 import { isThreadsMap, parseStoredPost, postFiles } from "../store/reader.ts";
-import {
-  type ChannelState,
-  relPathFromString,
-  relPathString,
-  SeenLog,
-  writeChannelState,
-} from "../store/state.ts";
+import { type ChannelState, relPathString, SeenLog, writeChannelState } from "../store/state.ts";
 import type { Clock } from "../util/clock.ts";
 import { type DataDir, encodeJson, type RelPath } from "../store/data_dir.ts";
 import { ApiError, describeError, isFatal } from "../util/errors.ts";
-import { emptyCounts, type EventSink, type Failure, type PostCounts } from "../util/events.ts";
+import { emptyCounts, type EventSink, type PostCounts } from "../util/events.ts";
 import {
   DIRS,
   fileDataName,
@@ -52,15 +47,15 @@ export interface ChannelSyncOptions {
   concurrency: number;
   signal?: AbortSignal;
   emit: EventSink;
+  failures: FailureLog;
 }
 
 export interface ChannelTarget {
   channel: Channel;
   /** Shown in messages: `team/channel`, `@partner`, or the group's members. */
   label: string;
-  /** Folder holding the channel's files, and the channel's `<id>__<name>` base. */
-  parent: RelPath;
-  base: string;
+  /** The posts folder `<parent>/<id>__<name>` (see channel_target.ts); its records sit beside it. */
+  folder: RelPath;
   members: Member[];
   /** Sync state from the previous run, if any. */
   state: ChannelState | undefined;
@@ -70,7 +65,6 @@ export interface ChannelResult {
   counts: PostCounts;
   /** Authors and reacting users of the posts handled, for the users phase. */
   userIds: Set<string>;
-  failures: Failure[];
   unchanged: boolean;
 }
 
@@ -90,7 +84,6 @@ class ChannelSync {
   readonly result: ChannelResult = {
     counts: emptyCounts(),
     userIds: new Set(),
-    failures: [],
     unchanged: false,
   };
   /**
@@ -115,8 +108,7 @@ class ChannelSync {
   #opened = false;
 
   constructor(readonly target: ChannelTarget, readonly options: ChannelSyncOptions) {
-    const stateDir = target.state?.dir;
-    this.#postsDir = stateDir ? relPathFromString(stateDir) : [...target.parent, target.base];
+    this.#postsDir = target.folder;
     this.#filesDir = [...this.#postsDir, DIRS.files];
     this.#state = target.state ?? {
       version: 1,
@@ -424,7 +416,7 @@ class ChannelSync {
     const name = fileDataName(info.id, info.name);
     const what = `attachment ${JSON.stringify(info.name)} (${info.id}) in ${this.#label}`;
     if (info.archived === true) {
-      this.#fail({
+      this.options.failures.add({
         what,
         why: "the server archived its content (plan limits); it cannot be downloaded",
       });
@@ -459,7 +451,7 @@ class ChannelSync {
     }
     if (!(error instanceof ApiError && error.status === 404)) {
       delete pending.notFoundRuns;
-      this.#fail({ what, why: describeError(error) });
+      this.options.failures.record(what, error);
       return;
     }
     const runs = (pending.notFoundRuns ?? 0) + 1;
@@ -473,7 +465,7 @@ class ChannelSync {
       return;
     }
     pending.notFoundRuns = runs;
-    this.#fail({
+    this.options.failures.add({
       what,
       why: `${describeError(error)} (not found in ${runs} of ${NOT_FOUND_RUNS} runs before it ` +
         `is given up)`,
@@ -495,11 +487,6 @@ class ChannelSync {
       if (info) infos.push(info);
     }
     await this.#saveFiles(infos);
-  }
-
-  #fail(failure: Failure): void {
-    this.result.failures.push(failure);
-    this.options.emit({ type: "failure", failure });
   }
 
   async #loadIndexes(): Promise<void> {

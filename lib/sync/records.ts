@@ -3,10 +3,10 @@
  * only when new or changed (the server's `last_*_update` fields say so), written before the
  * record that describes them so a crash never leaves a record claiming a missing image.
  */
+import type { FailureLog } from "./failures.ts";
 import { findBase, indexBases } from "../store/state.ts";
 import type { DataDir, RelPath } from "../store/data_dir.ts";
-import { describeError, isFatal } from "../util/errors.ts";
-import type { EventSink, Failure } from "../util/events.ts";
+import type { EventSink } from "../util/events.ts";
 import {
   DIRS,
   ICON_SUFFIX,
@@ -27,14 +27,7 @@ export interface RecordsContext {
   concurrency: number;
   signal?: AbortSignal;
   emit: EventSink;
-  failures: Failure[];
-}
-
-function fail(ctx: RecordsContext, what: string, error: unknown): void {
-  if (isFatal(error, ctx.signal)) throw error;
-  const failure = { what, why: describeError(error) };
-  ctx.failures.push(failure);
-  ctx.emit({ type: "failure", failure });
+  failures: FailureLog;
 }
 
 /** Image files `<imageBase>.<ext>` present in `parent`. */
@@ -78,7 +71,7 @@ export async function backupTeam(
       try {
         await saveImage(dataDir, parent, iconBase, await api.teamIcon(team.id, team.name));
       } catch (error) {
-        fail(ctx, `icon of team ${team.name}`, error);
+        ctx.failures.record(`icon of team ${team.name}`, error);
         // Keep the stored record so the icon is tried again next run.
         return { base, memberIds: members.map((m) => m.user_id) };
       }
@@ -148,7 +141,7 @@ export async function backupUsers(
           );
           result.pictures++;
         } catch (error) {
-          fail(ctx, `picture of user ${user.username}`, error);
+          ctx.failures.record(`picture of user ${user.username}`, error);
           incomplete = true;
           return;
         }
@@ -183,7 +176,7 @@ export async function backupEmojis(
         await saveImage(dataDir, parent, base, await api.emojiImage(emoji.id, emoji.name));
         images++;
       } catch (error) {
-        fail(ctx, `image of emoji ${emoji.name}`, error);
+        ctx.failures.record(`image of emoji ${emoji.name}`, error);
         return;
       }
     }

@@ -3,11 +3,12 @@
  * renamed over the target only when complete (an old zip stays until then). JSON is deflated;
  * media that is already compressed is stored. Memory stays flat in the number of files.
  */
-import { basename, dirname, join, resolve } from "node:path";
+import { basename, dirname, isAbsolute, join, relative, resolve } from "node:path";
 import { isTempName, TEMP_SUFFIX } from "../store/atomic_write.ts";
 import type { DataDir } from "../store/data_dir.ts";
 import { LOCK_FILE } from "../store/layout.ts";
 import { isSafeComponent, safeName } from "../store/safe_name.ts";
+import { StorageError, UsageError } from "../util/errors.ts";
 import { ZipWriter } from "./writer.ts";
 
 /** Extensions whose content is already compressed: deflating them again wastes CPU. */
@@ -32,6 +33,23 @@ function zipComponent(part: string): string {
   let hash = 2166136261;
   for (let i = 0; i < part.length; i++) hash = Math.imul(hash ^ part.charCodeAt(i), 16777619);
   return `${safeName(part, 180)}~${(hash >>> 0).toString(36)}`;
+}
+
+/** The zip must be writable where asked, and not inside the data dir it is made from. */
+export async function checkZipPath(zipPath: string, dataRoot: string): Promise<string> {
+  const rel = relative(dataRoot, zipPath);
+  if (rel === "" || (!rel.startsWith("..") && !isAbsolute(rel))) {
+    throw new UsageError(
+      `--output-zip ${zipPath} is inside the data dir ${dataRoot}; put it elsewhere`,
+    );
+  }
+  const info = await Deno.stat(zipPath).catch(() => undefined);
+  if (info?.isDirectory) throw new UsageError(`--output-zip ${zipPath} is a directory`);
+  const parent = await Deno.stat(dirname(zipPath)).catch(() => undefined);
+  if (!parent?.isDirectory) {
+    throw new StorageError(`The folder for --output-zip ${zipPath} does not exist`);
+  }
+  return zipPath;
 }
 
 /**

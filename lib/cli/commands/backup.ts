@@ -4,6 +4,7 @@
  */
 import { parseArgs } from "node:util";
 import { type BackupOptions, runBackup } from "../../sync/backup.ts";
+import { FailureLog } from "../../sync/failures.ts";
 import type { RunSummary } from "../../util/events.ts";
 import { writeFileAtomic } from "../../store/atomic_write.ts";
 import {
@@ -169,8 +170,10 @@ async function runBackupCommand(args: string[], deps: CommandDeps): Promise<numb
   const uninstall = installInterruptHandlers(controller, (message) => output.err(message));
   let summary: RunSummary | undefined;
   let status: number = ExitCode.unexpected;
+  const failures = new FailureLog(reporter.listener, controller.signal);
   try {
     summary = await runBackup(options, {
+      failures,
       env: {
         MATTERBAK_PASSWORD: deps.env("MATTERBAK_PASSWORD"),
         MATTERBAK_TOKEN: deps.env("MATTERBAK_TOKEN"),
@@ -193,7 +196,9 @@ async function runBackupCommand(args: string[], deps: CommandDeps): Promise<numb
   } finally {
     reporter.stop();
     uninstall();
-    if (options.report) await writeReport(options.report, status, summary, reporter, output);
+    if (options.report) {
+      await writeReport(options.report, status, summary, reporter, failures, output);
+    }
   }
 }
 
@@ -202,6 +207,7 @@ async function writeReport(
   status: number,
   summary: RunSummary | undefined,
   reporter: Reporter,
+  failures: FailureLog,
   output: Output,
 ): Promise<void> {
   const report = {
@@ -209,7 +215,7 @@ async function writeReport(
     exitStatus: status,
     finishedAt: new Date().toISOString(),
     ...(summary ??
-      { counts: reporter.saved, failures: reporter.failures, channelsDone: reporter.channelsDone }),
+      { counts: reporter.saved, failures: failures.items, channelsDone: reporter.channelsDone }),
   };
   try {
     await writeFileAtomic(path, JSON.stringify(report, null, 2) + "\n");
