@@ -325,7 +325,7 @@ export const MUTATIONS: readonly Mutation[] = [
   {
     name: "config-url-echo",
     cost: "a password or access_token in the URL is printed",
-    file: "lib/config/config.ts",
+    file: "lib/config/credentials.ts",
     search: 'must not carry user info or a query; put secrets in "password" or "token"`',
     replace: 'must not carry user info or a query (${url}); put secrets in "password" or "token"`',
     tests: ["tests/config_test.ts"],

@@ -1,11 +1,7 @@
 import assert from "node:assert/strict";
-import {
-  jsonErrorOffset,
-  parseChannels,
-  parseCredentials,
-  readConfigFile,
-  secretWarnings,
-} from "../lib/config/config.ts";
+import { parseChannels } from "../lib/config/channels.ts";
+import { parseCredentials, secretWarnings } from "../lib/config/credentials.ts";
+import { jsonErrorOffset, readConfigFile } from "../lib/config/json_file.ts";
 import { ConfigError } from "../lib/util/errors.ts";
 
 const creds = (value: unknown, env = {}) =>

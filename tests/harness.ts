@@ -8,7 +8,7 @@ import type { RunSummary } from "../lib/util/events.ts";
 import { main } from "../lib/cli/main.ts";
 import { parseBackupArgs } from "../lib/cli/commands/backup.ts";
 import { RUNTIME_FLAGS } from "../lib/cli/runtime_flags.ts";
-import type { ChannelsConfig } from "../lib/config/config.ts";
+import type { ChannelsConfig } from "../lib/config/channels.ts";
 import { type Simulator, type SimulatorOptions, startSimulator } from "./simulator/server.ts";
 import { type GenerateOptions, generateWorld } from "./simulator/generate.ts";
 import type { User, World } from "./simulator/world.ts";

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import type { ChannelsConfig } from "../lib/config/config.ts";
+import type { ChannelsConfig } from "../lib/config/channels.ts";
 import type { Channel, Team } from "../lib/model/records.ts";
 import { dmPartnerId, selectChannels, type SelectionInput } from "../lib/sync/selection.ts";
 

@@ -3,7 +3,7 @@
  * password login (with `login`, or else `user`, as login id) yields a session that is logged
  * out again at the end. Either way the account must be the `user` named in credentials.json.
  */
-import type { Credentials } from "../config/config.ts";
+import type { Credentials } from "../config/credentials.ts";
 import { ApiError, AuthError, ServerError } from "../util/errors.ts";
 import type { ClientCredentials } from "./client.ts";
 import type { MattermostApi } from "./mattermost.ts";

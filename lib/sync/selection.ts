@@ -3,7 +3,7 @@
  * user's teams and channels, with one fix (an `include` list that matches nothing selects
  * nothing instead of the whole team). Every configured name that matches nothing is reported.
  */
-import type { ChannelsConfig } from "../config/config.ts";
+import type { ChannelsConfig } from "../config/channels.ts";
 import type { ChannelKind } from "../store/layout.ts";
 import { isMattermostId } from "../model/records.ts";
 import type { Channel, Team } from "../model/records.ts";

@@ -1,0 +1,42 @@
+/** Both config files, read and checked together before anything else happens. */
+import { ConfigError } from "../util/errors.ts";
+import { type ChannelsConfig, parseChannels } from "./channels.ts";
+import {
+  type Credentials,
+  parseCredentials,
+  type SecretEnv,
+  secretWarnings,
+} from "./credentials.ts";
+import { readConfigFile } from "./json_file.ts";
+
+/** Both config files; when both are wrong, both are named. */
+export async function loadConfig(
+  paths: { credentials: string; channels: string },
+  env: SecretEnv,
+  mfaCodeOption: string | undefined,
+): Promise<{ credentials: Credentials; channels: ChannelsConfig; warnings: string[] }> {
+  const [credentials, channels] = await Promise.allSettled([
+    readConfigFile(paths.credentials, "Credentials").then((text) =>
+      parseCredentials(text, paths.credentials, env, mfaCodeOption)
+    ),
+    readConfigFile(paths.channels, "Channels").then((text) => parseChannels(text, paths.channels)),
+  ]);
+  if (credentials.status === "rejected" && channels.status === "rejected") {
+    const both = [credentials.reason, channels.reason];
+    if (both.every((e) => e instanceof ConfigError)) {
+      throw new ConfigError(both.map((e) => (e as Error).message).join("; and "));
+    }
+  }
+  if (credentials.status === "rejected") throw credentials.reason;
+  if (channels.status === "rejected") throw channels.reason;
+  const mode = await Deno.stat(paths.credentials).then((info) => info.mode, () => null);
+  return {
+    credentials: credentials.value.value,
+    channels: channels.value.value,
+    warnings: [
+      ...credentials.value.warnings,
+      ...channels.value.warnings,
+      ...secretWarnings(paths.credentials, credentials.value, mode),
+    ],
+  };
+}
