@@ -266,6 +266,34 @@ export const MUTATIONS: readonly Mutation[] = [
     tests: ["tests/zip_writer_test.ts"],
     filter: "round-trip",
   },
+  // The reader: what verify, view and export see of the backup.
+  {
+    name: "reader-no-zone-margin",
+    cost: "posts of matterbak's local-time folders come out of order in every reader",
+    file: "lib/store/reader.ts",
+    search: "const MAX_ZONE_OFFSET_MS = 14 * 3600_000;",
+    replace: "const MAX_ZONE_OFFSET_MS = 0;",
+    tests: ["tests/reader_test.ts"],
+    filter: "time order",
+  },
+  {
+    name: "reader-pass-drops-last-hour",
+    cost: "the posts of the last hour of each pass are never read back",
+    file: "lib/store/reader.ts",
+    search: "if (hour >= first && hour <= last) names.push(name);",
+    replace: "if (hour >= first && hour < last) names.push(name);",
+    tests: ["tests/reader_test.ts"],
+    filter: "time order",
+  },
+  {
+    name: "reader-trusts-file-name",
+    cost: "a post file holding another post is read as the post its name says",
+    file: "lib/store/reader.ts",
+    search: "if (expectedId !== undefined && value.id !== expectedId) {",
+    replace: "if (expectedId === undefined && value.id !== expectedId) {",
+    tests: ["tests/reader_test.ts"],
+    filter: "damaged",
+  },
   // Client: retries, rate limits, the token.
   {
     name: "retry-400",
