@@ -11,7 +11,8 @@
  *
  * Run it before resolving an issue that touches sync, storage, the client or secrets, and add
  * a mutation here for each new "must not happen" property. Zero survivors is the bar.
- * Exit status: 0 all killed, 1 some survived, 2 a broken list or a failing baseline.
+ * Exit status: 0 all killed, 1 some survived, 2 a broken list, a mutant that does not load or
+ * a failing baseline.
  */
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -148,6 +149,45 @@ export const MUTATIONS: readonly Mutation[] = [
     tests: [INCREMENTAL],
     filter: "update-old-posts repairs",
   },
+  {
+    name: "recrawl-keeps-old-cursor",
+    cost:
+      "a re-crawl stopped on its first page resumes at the old place: posts lost, live ones marked deleted",
+    file: CHANNEL_SYNC,
+    search: "          delete this.#state.cursor;\n",
+    replace: "",
+    tests: ["tests/interruption_test.ts"],
+    filter: "first page after an interrupted crawl",
+  },
+  {
+    name: "damaged-state-adopted",
+    cost: "a half-crawled channel whose state is damaged passes for a finished matterbak backup",
+    file: SYNC_PLAN,
+    search: '  if (options.damagedState) return { kind: "crawl", reason: "damaged-state" };\n',
+    replace: "",
+    tests: ["tests/damaged_state_test.ts", "tests/sync_plan_test.ts"],
+    filter: "/interrupted first crawl|planChannel: new/",
+  },
+  {
+    name: "state-values-unchecked",
+    cost: "a tampered state sends since=NaN or steers writes to another folder",
+    file: "lib/store/state.ts",
+    search: "  const problem = channelStateProblem(value, channelId);\n",
+    replace: "  const problem = undefined;\n",
+    tests: ["tests/damaged_state_test.ts"],
+    filter: "must not reach the server",
+  },
+  {
+    name: "any-404-gives-up",
+    cost: "a proxy's 404 makes the tool give up attachments for good",
+    file: CHANNEL_SYNC,
+    search:
+      "  return error instanceof ApiError && error.status === 404 && error.errorId !== undefined &&",
+    replace:
+      "  return error instanceof ApiError && error.status === 404 || error.errorId !== undefined &&",
+    tests: ["tests/faults_e2e_test.ts"],
+    filter: "proxy",
+  },
   // Storage: durability, atomic writes, temporary files, containment, names, the zip.
   {
     name: "no-fsync-before-rename",
@@ -265,6 +305,15 @@ export const MUTATIONS: readonly Mutation[] = [
     replace: "if (this.#count >= U16 || start >= U32 || size >= U32) {",
     tests: ["tests/zip_writer_test.ts"],
     filter: "round-trip",
+  },
+  {
+    name: "first-state-not-durable",
+    cost: "after a power cut, posts without their channel's state pass for a finished backup",
+    file: CHANNEL_SYNC,
+    search: "      await dataDir.syncDir(CHANNEL_STATES_DIR);\n",
+    replace: "",
+    tests: [DURABILITY],
+    filter: "every checkpoint",
   },
   // The reader: what verify, view and export see of the backup.
   {
@@ -540,14 +589,22 @@ async function main(args: string[]): Promise<number> {
         await Deno.writeTextFile(path, original);
       }
       results.push({ m, run });
-      const verdict = run.passed ? "SURVIVED" : "killed  ";
+      // A run that failed without a failing test (a syntax or load error of the mutant) proves
+      // nothing about the tests: it is a broken entry, not a kill.
+      const broken = !run.passed && !run.timedOut && run.failed.length === 0;
+      const verdict = run.passed ? "SURVIVED" : broken ? "BROKEN  " : "killed  ";
       const by = run.passed
         ? `(${m.cost})`
+        : broken
+        ? "(no test failed: the mutant does not load; fix its replacement)"
         : run.timedOut
         ? "by a timeout"
-        : `by ${run.failed[0] ?? "a failing run"}`;
+        : `by ${run.failed[0]}`;
       console.log(`${verdict}  ${run.seconds.toFixed(1).padStart(5)}s  ${m.name}  ${by}`);
     }
+    const brokenEntries = results.filter((r) =>
+      !r.run.passed && !r.run.timedOut && r.run.failed.length === 0
+    );
     const survivors = results.filter((r) => r.run.passed);
     const mutantSeconds = results.reduce((sum, r) => sum + r.run.seconds, 0);
     console.log(
@@ -558,7 +615,8 @@ async function main(args: string[]): Promise<number> {
     for (const { m } of survivors) {
       console.log(`  survived: ${m.name} in ${m.file}: ${m.cost}`);
     }
-    return survivors.length > 0 ? 1 : 0;
+    for (const { m } of brokenEntries) console.log(`  broken: ${m.name} in ${m.file}`);
+    return brokenEntries.length > 0 ? 2 : survivors.length > 0 ? 1 : 0;
   } finally {
     await Deno.remove(scratch, { recursive: true });
   }

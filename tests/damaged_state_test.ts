@@ -1,6 +1,10 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { startGenerated } from "./harness.ts";
+import { InterruptedError } from "../lib/util/errors.ts";
+import { assertRunCompletes, teamChannels } from "./expected_backup.ts";
+import { startGenerated, startHarness } from "./harness.ts";
+import { generateWorld } from "./simulator/generate.ts";
+import type { Channel } from "./simulator/world.ts";
 
 /**
  * Our own state under `.matterbak/` can be rebuilt from the server and the stored posts, so a
@@ -45,6 +49,81 @@ Deno.test("a channel state that is not valid JSON is treated as none and the cha
     const result = await h.run();
     assert.equal(result.status, 0);
     assert.equal(JSON.parse(await Deno.readTextFile(statePath)).channelId, channel.id);
+  } finally {
+    await h.close();
+  }
+});
+
+Deno.test("the damaged state of an interrupted first crawl leads to a full crawl, not to adopting the half as complete", async () => {
+  const { world, me, token } = generateWorld({
+    teams: 1,
+    channelsPerTeam: 1,
+    postsPerChannel: 1500,
+    dms: 0,
+    gms: 0,
+  });
+  const stop = new AbortController();
+  let pages = 0;
+  const h = await startHarness({
+    world,
+    credentials: { user: me.username, token },
+    channels: { teams: { "team-0": {} } },
+    faults: (req) => {
+      if (/before=/.test(req.query) && ++pages === 2) stop.abort(new InterruptedError("SIGINT"));
+      return undefined;
+    },
+  });
+  try {
+    await assert.rejects(
+      h.runInProcess({ signal: stop.signal }, ["--skip-users", "--skip-emojis"]),
+      InterruptedError,
+    );
+    const channel = teamChannels(world, me.id).find((c) => c.name === "town-square") as Channel;
+    const statePath = join(h.dataDir, ".matterbak", "channels", `${channel.id}.json`);
+    await Deno.writeTextFile(statePath, '{"version":1,"chan');
+    await assertRunCompletes(h, me.id);
+  } finally {
+    await h.close();
+  }
+});
+
+Deno.test("a state with values that must not reach the server is reported by name and the channel crawled again", async () => {
+  const { h, world, me } = await startGenerated({
+    teams: 1,
+    channelsPerTeam: 1,
+    postsPerChannel: 30,
+  });
+  try {
+    const args = ["--skip-users", "--skip-emojis"];
+    assert.equal((await h.run(args)).status, 0);
+    const channel = teamChannels(world, me.id).find((c) => c.name === "town-square") as Channel;
+    const statePath = join(h.dataDir, ".matterbak", "channels", `${channel.id}.json`);
+    const good = JSON.parse(await Deno.readTextFile(statePath));
+    const outside = join(h.dir, "x");
+    const cases: Array<[Record<string, unknown>, RegExp]> = [
+      [{ dir: "../../x" }, /"dir" "\.\.\/\.\.\/x" is not a folder inside the data dir/],
+      [{ dir: 123 }, /"dir" 123 is not a folder inside the data dir/],
+      [{ dir: "teams//x" }, /"dir" "teams\/\/x" is not a folder/],
+      [{ watermark: "x" }, /"watermark" "x" is no time/],
+      [{ cursor: "../x" }, /"cursor" "\.\.\/x" is no post id/],
+      [{ pendingFiles: [null] }, /"pendingFiles" is not a list of attachments/],
+      [{ channelId: "z".repeat(26) }, /it names channel/],
+    ];
+    for (const [change, message] of cases) {
+      await Deno.writeTextFile(statePath, JSON.stringify({ ...good, ...change }));
+      const before = h.sim.requests.length;
+      const result = await h.run(args);
+      assert.equal(result.status, 0, JSON.stringify(change));
+      const warning = result.err.find((line) => line.includes("cannot be used")) ?? "";
+      assert.match(warning, new RegExp(`\\.matterbak/channels/${channel.id}\\.json`));
+      assert.match(warning, message);
+      const sent = h.sim.requests.slice(before).map((r) => r.query).join("&");
+      assert.doesNotMatch(sent, /since=(NaN|x|-)|before=\.\./, JSON.stringify(change));
+      assert.deepEqual(JSON.parse(await Deno.readTextFile(statePath)).channelId, channel.id);
+      assert.equal(JSON.parse(await Deno.readTextFile(statePath)).dir, good.dir);
+      await assert.rejects(Deno.stat(outside), Deno.errors.NotFound);
+    }
+    await assertRunCompletes(h, me.id);
   } finally {
     await h.close();
   }

@@ -150,13 +150,40 @@ async function runChecked(
   h: Harness,
   args: string[],
   signal?: AbortSignal,
-): Promise<{ vouched: Set<string>; error: unknown }> {
+): Promise<{ vouched: Set<string>; error: unknown; steps: FsStep[] }> {
   const { steps, recorder } = recordSteps();
   let error: unknown;
   await h.runInProcess({ fsRecorder: recorder, ...(signal ? { signal } : {}) }, args)
     .catch((e) => error = e);
   assert.ok(assertSyncedBeforeRename(steps) > 0);
-  return { vouched: assertCheckpointsAfterDurable(h.dataDir, steps), error };
+  return { vouched: assertCheckpointsAfterDurable(h.dataDir, steps), error, steps };
+}
+
+/**
+ * In a channel's first run its state file is in place, and its folder synced, before any file
+ * of the channel is: posts without a state would pass for a finished matterbak backup after a
+ * power cut. Returns the channels checked.
+ */
+function assertNewStateDurableFirst(root: string, steps: readonly FsStep[]): number {
+  const firstState = new Map<string, { path: string; dir: string }>();
+  for (const step of steps) {
+    const dir = step.op === "checkpoint" ? (step.state as Partial<ChannelState>).dir : undefined;
+    if (step.op === "checkpoint" && typeof dir === "string" && !firstState.has(step.path)) {
+      firstState.set(step.path, { path: step.path, dir: join(root, ...dir.split("/")) });
+    }
+  }
+  for (const { path, dir } of firstState.values()) {
+    const renamed = steps.findIndex((s) => s.op === "rename" && s.to === path);
+    const durable = steps.findIndex((s, i) =>
+      i > renamed && s.op === "syncDir" && s.path === dirname(path)
+    );
+    assert.ok(renamed >= 0 && durable > renamed, `${basename(path)} never made durable`);
+    const early = steps.findIndex((s, i) =>
+      i < durable && s.op === "rename" && s.to.startsWith(`${dir}${sep}`)
+    );
+    assert.equal(early, -1, `a file of ${dir} was renamed before its first state was durable`);
+  }
+  return firstState.size;
 }
 
 const vouchedFor = (paths: Set<string>, pattern: RegExp) => [...paths].some((p) => pattern.test(p));
@@ -191,6 +218,7 @@ Deno.test("every checkpoint of a run comes after the files it vouches for are du
   try {
     const first = await runChecked(h, ["--skip-emojis"]);
     assert.equal(first.error, undefined);
+    assert.equal(assertNewStateDurableFirst(h.dataDir, first.steps), 2, "both channels checked");
     for (
       const [what, pattern] of [
         ["posts", /\/\d{8}-\d{12}__[a-z0-9]{26}\.json$/],

@@ -178,8 +178,14 @@ for (const [how, args] of [["changes", []], ["a full re-crawl", ["--update-old-p
 
 Deno.test("an attachment that answers 404 in three runs is given up with one message", async () => {
   let missingFile: string | undefined;
+  // What the server answers when the file's record is gone (app/file.go GetFileInfo).
+  const body = JSON.stringify({
+    id: "app.file_info.get.app_error",
+    message: "Unable to get the file info.",
+    status_code: 404,
+  });
   const { h, world, me, channel } = await backedUpChannel((req) =>
-    req.path === `/api/v4/files/${missingFile}` ? { kind: "status", status: 404 } : undefined
+    req.path === `/api/v4/files/${missingFile}` ? { kind: "status", status: 404, body } : undefined
   );
   try {
     world.advance(60_000);
@@ -216,6 +222,63 @@ Deno.test("an attachment that answers 404 in three runs is given up with one mes
     assert.equal(fourth.status, 0);
     assert.deepEqual(fourth.err, []);
     assert.ok(!h.sim.requests.some((r) => r.path === `/api/v4/files/${file.id}`));
+  } finally {
+    await h.close();
+  }
+});
+
+Deno.test("a 404 that is not the server's own answer (a proxy's page) never gives an attachment up", async () => {
+  let missingFile: string | undefined;
+  const { h, world, me, channel } = await backedUpChannel((req) =>
+    req.path === `/api/v4/files/${missingFile}`
+      ? { kind: "status", status: 404, body: "<html><body>404 Not Found</body></html>" }
+      : undefined
+  );
+  try {
+    world.advance(60_000);
+    const file = world.addFile({
+      userId: me.id,
+      channelId: channel.id,
+      name: "behind-proxy.txt",
+      bytes: new TextEncoder().encode("the proxy is misconfigured"),
+    });
+    world.addPost({ channelId: channel.id, userId: me.id, fileIds: [file.id] });
+    missingFile = file.id;
+    const statePath = `${h.dataDir}/.matterbak/channels/${channel.id}.json`;
+    for (const run of [1, 2, 3, 4]) {
+      const result = await h.run(SKIP_RECORDS);
+      assert.equal(result.status, 3, `run ${run}: still a failure, retried next time`);
+      assert.ok(!result.err.some((line) => /Gave up/.test(line)), result.err.join("\n"));
+      const { pendingFiles } = await readJsonFile<PendingState>(statePath);
+      assert.deepEqual(pendingFiles.map((p) => p.fileId), [file.id]);
+    }
+    missingFile = undefined;
+    const healed = await h.run(SKIP_RECORDS);
+    assert.equal(healed.status, 0, healed.err.join("\n"));
+    assert.deepEqual((await readJsonFile<PendingState>(statePath)).pendingFiles, []);
+  } finally {
+    await h.close();
+  }
+});
+
+Deno.test("users the server keeps refusing fail that phase only: emoji and the zip still follow", async () => {
+  let refuse = false;
+  const { h } = await backedUpChannel((req) =>
+    refuse && req.path === "/api/v4/users/ids" ? { kind: "status", status: 500 } : undefined
+  );
+  try {
+    assert.equal((await h.run(["--retries", "0"])).status, 0);
+    const statePath = `${h.dataDir}/.matterbak/state.json`;
+    const before = await Deno.readTextFile(statePath);
+    await Deno.remove(h.zipPath);
+    refuse = true;
+    h.sim.resetStats();
+    const result = await h.run(["--retries", "0"]);
+    assert.equal(result.status, 3, result.err.join("\n"));
+    assert.ok(result.err.some((line) => /^error: users: /.test(line)), result.err.join("\n"));
+    assert.ok(h.sim.requests.some((r) => r.path === "/api/v4/emoji"), "the emoji phase ran");
+    assert.ok((await Deno.stat(h.zipPath)).size > 0, "the zip is written");
+    assert.equal(await Deno.readTextFile(statePath), before, "the users' watermark stays");
   } finally {
     await h.close();
   }

@@ -394,3 +394,57 @@ Deno.test("an interrupted run still logs out the session its password login open
     await h.close();
   }
 });
+
+Deno.test("a re-crawl stopped on its first page after an interrupted crawl loses no post and marks none wrongly", async () => {
+  const { world, me, token } = generateWorld({
+    teams: 1,
+    channelsPerTeam: 1,
+    postsPerChannel: 1500,
+    dms: 0,
+    gms: 0,
+  });
+  const interrupt = new PageInterrupt(4);
+  const h = await startHarness({
+    world,
+    faults: interrupt.faults,
+    credentials: { user: me.username, token },
+    channels: { teams: { "team-0": {} } },
+  });
+  const args = ["--skip-users", "--skip-emojis"];
+  try {
+    await assert.rejects(h.runInProcess({ signal: interrupt.signal }, args), InterruptedError);
+    interrupt.armed = false;
+    const channel = teamChannels(world, me.id).find((c) => c.name === "town-square") as Channel;
+    const statePath = `${h.dataDir}/.matterbak/channels/${channel.id}.json`;
+    assert.ok((await readJsonFile(statePath)).cursor, "the first crawl left its place");
+    // While away: more than a page of new posts, then a quiet spell and one more.
+    world.advance(60_000);
+    for (let i = 0; i < 300; i++) {
+      world.addPost({ channelId: channel.id, userId: me.id, message: `away ${i}` });
+    }
+    world.advance(600_000);
+    world.addPost({ channelId: channel.id, userId: me.id, message: "latest" });
+
+    // A full re-crawl, stopped while it stores its first page.
+    const stop = new AbortController();
+    let postWrites = 0;
+    await assert.rejects(
+      h.runInProcess({
+        signal: stop.signal,
+        fsRecorder: (step) => {
+          if (
+            step.op === "rename" && /\/\d{8}-\d{12}__[a-z0-9]{26}\.json$/.test(step.to) &&
+            ++postWrites === 5
+          ) {
+            stop.abort(new InterruptedError("SIGINT"));
+          }
+        },
+      }, ["--update-old-posts", ...args]),
+      InterruptedError,
+    );
+    assert.equal((await readJsonFile(statePath)).cursor, undefined, "the old place is void");
+    await assertRunCompletes(h, me.id);
+  } finally {
+    await h.close();
+  }
+});

@@ -46,7 +46,6 @@ Deno.test("a password login uses the login id and is checked by the account id i
   };
   const session = await openSession(good.api, credentials, "creds.json");
   assert.equal(session.me.id, alice.id);
-  assert.equal(session.ownsSession, true);
   assert.deepEqual(good.calls, ["login alice@example.com"]);
 
   // /users/me naming another account than the login answer: refused, and the session closed.

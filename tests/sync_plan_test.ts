@@ -63,6 +63,11 @@ Deno.test("planChannel: new, resumed, incremental, matterbak-made and forced cha
     kind: "crawl",
     reason: "update-old-posts",
   });
+  // Stored posts beside a damaged state are not adopted: that state may have been a crawl's.
+  assert.deepEqual(
+    planChannel(undefined, { updateOldPosts: false, storedWatermark: 42, damagedState: true }),
+    { kind: "crawl", reason: "damaged-state" },
+  );
 });
 
 Deno.test("since asks again for the overlap before the watermark, never below 1", () => {

@@ -11,8 +11,6 @@ import type { User } from "../model/records.ts";
 
 export interface Session {
   me: User;
-  /** True when we created the session (password login) and must log it out. */
-  ownsSession: boolean;
 }
 
 /** A missing code, or one the server cannot parse (app/authentication.go CheckUserMfa). */
@@ -38,12 +36,11 @@ export async function openSession(
   } catch (error) {
     throw loginError(error, credentials, credentialsPath, server);
   }
-  const ownsSession = api.client.ownsSession;
   let me: User;
   try {
     me = await api.me();
   } catch (error) {
-    if (ownsSession) await api.logout().catch(() => {});
+    await api.logout().catch(() => {});
     if (error instanceof ApiError && error.status === 401) {
       throw new AuthError(
         `The token from ${credentialsPath} (or MATTERBAK_TOKEN) was rejected by ${server}: ` +
@@ -54,13 +51,13 @@ export async function openSession(
   }
   const mismatch = accountMismatch(me, loggedIn, credentials, credentialsPath);
   if (mismatch) {
-    if (ownsSession) await api.logout().catch(() => {});
+    await api.logout().catch(() => {});
     throw new AuthError(mismatch);
   }
   if (me.delete_at > 0) {
     throw new AuthError(`User ${JSON.stringify(me.username)} is deactivated on ${server}`);
   }
-  return { me, ownsSession };
+  return { me };
 }
 
 /**

@@ -3,6 +3,8 @@
  * the existing folder and files, plus our own sync state under `.matterbak/`.
  */
 import { isMattermostId, isTime } from "../model/records.ts";
+import { isObject } from "../util/objects.ts";
+import { isContainedComponent } from "./safe_name.ts";
 import { type FsRecorder, syncStep, writeStep } from "./atomic_write.ts";
 import type { DataDir, RelPath } from "./data_dir.ts";
 import {
@@ -92,13 +94,68 @@ export async function indexBases(dataDir: DataDir, parent: RelPath): Promise<Map
   return bases;
 }
 
+/** A state file that is there but cannot be used, and why (naming the file). */
+export interface DamagedState {
+  damaged: string;
+}
+
+/**
+ * The channel's sync state; undefined when there is none (a new channel, or a folder the
+ * original matterbak wrote). One that is there but unreadable or wrong is reported as
+ * damaged, never used: its values would be sent to the server or steer the crawl.
+ */
 export async function readChannelState(
   dataDir: DataDir,
   channelId: string,
-): Promise<ChannelState | undefined> {
-  // An unreadable state is treated as none: the channel is then checked against the server.
-  const state = await dataDir.readJson<ChannelState>(channelStateFile(channelId));
-  return state?.version === 1 && state.channelId === channelId ? state : undefined;
+): Promise<ChannelState | DamagedState | undefined> {
+  const path = channelStateFile(channelId);
+  const text = await dataDir.readText(path);
+  if (text === undefined) return undefined;
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch {
+    return { damaged: `${path.join("/")}: ${text === "" ? "empty" : "not valid JSON"}` };
+  }
+  const problem = channelStateProblem(value, channelId);
+  return problem ? { damaged: `${path.join("/")}: ${problem}` } : value as ChannelState;
+}
+
+/** What is wrong with a parsed channel state, if anything (pure). */
+export function channelStateProblem(value: unknown, channelId: string): string | undefined {
+  if (!isObject(value)) return "not an object";
+  if (value.version !== 1) return `unknown version ${JSON.stringify(value.version)}`;
+  if (value.channelId !== channelId) return `it names channel ${JSON.stringify(value.channelId)}`;
+  const dir = value.dir;
+  if (
+    typeof dir !== "string" ||
+    !dir.split("/").every((part) => isContainedComponent(part) && part !== ".")
+  ) {
+    return `"dir" ${JSON.stringify(dir)} is not a folder inside the data dir`;
+  }
+  if (typeof value.historyComplete !== "boolean") return '"historyComplete" is not true or false';
+  if (!isTime(value.watermark)) return `"watermark" ${JSON.stringify(value.watermark)} is no time`;
+  if (value.cursor !== undefined && !isMattermostId(value.cursor)) {
+    return `"cursor" ${JSON.stringify(value.cursor)} is no post id`;
+  }
+  if (value.etag !== undefined && typeof value.etag !== "string") return '"etag" is no string';
+  const pending = value.pendingFiles;
+  if (
+    !Array.isArray(pending) ||
+    !pending.every((p) =>
+      isObject(p) && isMattermostId(p.fileId) && typeof p.postId === "string" &&
+      (p.notFoundRuns === undefined ||
+        (Number.isInteger(p.notFoundRuns) && Number(p.notFoundRuns) > 0))
+    )
+  ) {
+    return '"pendingFiles" is not a list of attachments';
+  }
+  for (const flag of ["reconciling", "threadsStale", "ownPostNames"]) {
+    if (value[flag] !== undefined && typeof value[flag] !== "boolean") {
+      return `"${flag}" is not true or false`;
+    }
+  }
+  return undefined;
 }
 
 export async function writeChannelState(dataDir: DataDir, state: ChannelState): Promise<void> {

@@ -287,21 +287,25 @@ async function backupAll(ctx: RunContext): Promise<RunSummary> {
   let pictures = 0;
   if (!options.skipUsers) {
     emit({ type: "phase", phase: `Backing up users` });
-    const runState = await readRunState(dataDir);
-    const result = await backupUsers(
-      records,
-      neededUsers,
-      new Map([[me.id, me], ...selectionUsers]),
-      runState.usersWatermark,
-      {
-        skipImages: options.skipUserImages,
-      },
-    );
-    users = result.written;
-    pictures = result.pictures;
-    // The watermark vouches for the user records: their renames must be durable first.
-    await dataDir.syncDir([DIRS.users]);
-    await writeRunState(dataDir, { ...runState, usersWatermark: result.watermark });
+    try {
+      const runState = await readRunState(dataDir);
+      const result = await backupUsers(
+        records,
+        neededUsers,
+        new Map([[me.id, me], ...selectionUsers]),
+        runState.usersWatermark,
+        { skipImages: options.skipUserImages },
+      );
+      users = result.written;
+      pictures = result.pictures;
+      // The watermark vouches for the user records: their renames must be durable first.
+      await dataDir.syncDir([DIRS.users]);
+      await writeRunState(dataDir, { ...runState, usersWatermark: result.watermark });
+    } catch (error) {
+      // The channels are saved: the emoji and the zip still follow, and the next run asks
+      // for the users again from the old watermark.
+      failures.record("users", error);
+    }
     await ctx.jitter();
   }
 

@@ -12,6 +12,7 @@ import { type DataDir, encodeJson, type RelPath } from "../store/data_dir.ts";
 import { ApiError, describeError, isFatal } from "../util/errors.ts";
 import { emptyCounts, type EventSink, type PostCounts } from "../util/events.ts";
 import {
+  CHANNEL_STATES_DIR,
   DIRS,
   fileDataName,
   fileIdFromDataName,
@@ -59,6 +60,8 @@ export interface ChannelTarget {
   members: Member[];
   /** Sync state from the previous run, if any. */
   state: ChannelState | undefined;
+  /** Why a state file that is there cannot be used (it names the file), if so. */
+  damagedState?: string;
 }
 
 export interface ChannelResult {
@@ -139,12 +142,21 @@ class ChannelSync {
     const fresh = !this.target.state && !await this.options.dataDir.exists(this.#postsDir);
     await this.#loadIndexes();
 
+    const { damagedState } = this.target;
+    if (damagedState) {
+      this.options.emit({
+        type: "warning",
+        message: `The sync state of ${this.#label} (${damagedState}) cannot be used; the ` +
+          `channel is crawled again in full and reconciled`,
+      });
+    }
     const storedWatermark = this.target.state || !this.#legacyNames
       ? undefined
       : await this.#adoptStoredPosts();
     const plan = planChannel(this.target.state, {
       updateOldPosts: this.options.updateOldPosts,
       storedWatermark,
+      damagedState: damagedState !== undefined,
     });
     this.options.emit({ type: "channel-start", label: this.#label, mode: describePlan(plan) });
     try {
@@ -176,9 +188,13 @@ class ChannelSync {
       [...this.#parent, `${this.#base}${MEMBERS_SUFFIX}`],
       this.target.members,
     );
-    // Record the crawl before the first post is written: posts without a state file would
-    // otherwise look like a finished matterbak backup after a crash.
-    if (!this.target.state) await writeChannelState(dataDir, this.#state);
+    // Record the crawl before the first post is written, durably: posts without a state file
+    // would otherwise look like a finished matterbak backup after a crash or a power cut.
+    if (!this.target.state) {
+      await writeChannelState(dataDir, this.#state);
+      await dataDir.syncDir(CHANNEL_STATES_DIR);
+      await dataDir.syncDir([DIRS.state]);
+    }
   }
 
   async #execute(plan: ChannelPlan): Promise<void> {
@@ -256,6 +272,10 @@ class ChannelSync {
             watermark: Math.max(this.#state.watermark, firstPageMax),
             ...(etag ? { etag } : {}),
           };
+          // An earlier crawl's place is void from here: resumed with this page's watermark it
+          // would skip every post between the two crawls. Stopped before the next cursor, the
+          // next run starts again from the top.
+          delete this.#state.cursor;
         }
       }
       await this.#storePosts(list);
@@ -449,7 +469,7 @@ class ChannelSync {
       pending = { fileId: info.id, postId: String(info.post_id ?? "") };
       this.#state.pendingFiles.push(pending);
     }
-    if (!(error instanceof ApiError && error.status === 404)) {
+    if (!isServerNotFound(error)) {
       delete pending.notFoundRuns;
       this.options.failures.record(what, error);
       return;
@@ -505,8 +525,7 @@ class ChannelSync {
     const threads = await dataDir.readJson<unknown>([
       ...this.#parent,
       `${this.#base}${THREADS_SUFFIX}`,
-    ])
-      .catch(() => undefined);
+    ]);
     if (isThreadsMap(threads) && !this.target.state?.threadsStale) {
       for (const [root, replies] of Object.entries(threads)) this.#threads.set(root, [...replies]);
     } else {
@@ -570,6 +589,15 @@ class ChannelSync {
  * A stored post, or undefined when missing or unreadable: a file that a crash of the original
  * matterbak (which wrote in place) left truncated is then replaced by the server's copy.
  */
+/**
+ * A 404 in the server's own error shape: the file is not there. A 404 without it (a proxy, a
+ * wrong URL) or the router's "no such route" says nothing about the file.
+ */
+function isServerNotFound(error: unknown): boolean {
+  return error instanceof ApiError && error.status === 404 && error.errorId !== undefined &&
+    error.errorId !== "api.context.404.app_error";
+}
+
 /** A stored post as the merge sees it: a file that is no valid post counts as not stored. */
 function storedPost(text: string | undefined): Post | undefined {
   if (text === undefined) return undefined;
@@ -579,6 +607,7 @@ function storedPost(text: string | undefined): Post | undefined {
 
 const CRAWL_MODES = {
   "new": "full history",
+  "damaged-state": "full re-crawl (its sync state was damaged)",
   "no-watermark": "full history (empty until now)",
   "update-old-posts": "full re-crawl (--update-old-posts)",
 } as const;

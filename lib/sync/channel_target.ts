@@ -6,7 +6,7 @@
 import type { MattermostApi } from "../api/mattermost.ts";
 import type { Member } from "../model/records.ts";
 import type { DataDir, RelPath } from "../store/data_dir.ts";
-import { DIRS, groupLabel } from "../store/layout.ts";
+import { channelStateFile, DIRS, groupLabel } from "../store/layout.ts";
 import { findBase, readChannelState, relPathFromString } from "../store/state.ts";
 import type { ChannelTarget } from "./channel_sync.ts";
 import type { SelectedChannel } from "./selection.ts";
@@ -27,7 +27,8 @@ export async function channelTarget(
 ): Promise<ChannelTarget> {
   const { channel } = selected;
   const label = channelLabel(selected);
-  const state = await readChannelState(dataDir, channel.id);
+  const stored = await readChannelState(dataDir, channel.id);
+  const state = stored && !("damaged" in stored) ? stored : undefined;
   let parent: RelPath;
   let name: string;
   if (selected.kind === "teams") {
@@ -48,5 +49,18 @@ export async function channelTarget(
     ? stateDir
     : [...parent, await findBase(dataDir, parent, channel.id, name)];
   const members = groupMembers.get(channel.id) ?? await api.channelMembers(channel.id, label);
-  return { channel, label, folder, members, state: stateUsable ? state : undefined };
+  // A state without its folder no longer describes what is stored: crawl it all again.
+  const damagedState = stored && "damaged" in stored
+    ? stored.damaged
+    : state && !stateUsable
+    ? `${channelStateFile(channel.id).join("/")}: its folder ${state.dir} is missing`
+    : undefined;
+  return {
+    channel,
+    label,
+    folder,
+    members,
+    state: stateUsable ? state : undefined,
+    ...(damagedState ? { damagedState } : {}),
+  };
 }

@@ -62,9 +62,7 @@ export async function backupTeam(
   const members: Member[] = await api.teamMembers(team.id, team.name);
   const iconUpdate = team.last_team_icon_update ?? 0;
   if (iconUpdate > 0) {
-    const stored = await dataDir.readJson<Team>([...parent, `${base}${JSON_EXT}`]).catch(() =>
-      undefined
-    );
+    const stored = await dataDir.readJson<Team>([...parent, `${base}${JSON_EXT}`]);
     const iconBase = `${team.id}${ICON_SUFFIX}`;
     const present = (await existingImages(dataDir, parent, iconBase)).length > 0;
     if (!present || stored?.last_team_icon_update !== iconUpdate) {
@@ -129,7 +127,7 @@ export async function backupUsers(
     const record = [...parent, `${base}${JSON_EXT}`];
     const pictureUpdate = user.last_picture_update ?? 0;
     if (!options.skipImages && pictureUpdate > 0) {
-      const stored = await dataDir.readJson<User>(record).catch(() => undefined);
+      const stored = await dataDir.readJson<User>(record);
       const present = (await existingImages(dataDir, parent, `${base}${IMAGE_SUFFIX}`)).length > 0;
       if (!present || stored?.last_picture_update !== pictureUpdate) {
         try {

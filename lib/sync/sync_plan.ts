@@ -13,7 +13,7 @@ export const NOT_FOUND_RUNS = 3;
 export const SINCE_OVERLAP_MS = 5 * 60 * 1000;
 
 export type ChannelPlan =
-  | { kind: "crawl"; reason: "new" | "no-watermark" | "update-old-posts" }
+  | { kind: "crawl"; reason: "new" | "no-watermark" | "update-old-posts" | "damaged-state" }
   | { kind: "resume"; cursor: string; watermark: number }
   | { kind: "incremental"; watermark: number; etag: string | undefined };
 
@@ -21,13 +21,16 @@ export type ChannelPlan =
  * How to sync a channel given its state. A channel with posts but no state was written by
  * the original matterbak: its history counts as complete and its watermark comes from the
  * stored posts (`storedWatermark`). A channel without a watermark (empty when last seen) is
- * crawled: there is no change query for "everything since nothing" (see `sinceFor`).
+ * crawled: there is no change query for "everything since nothing" (see `sinceFor`). Posts
+ * whose state file is there but damaged are never adopted like matterbak's: that state may have
+ * described an unfinished crawl, so the channel is crawled again in full.
  */
 export function planChannel(
   state: ChannelState | undefined,
-  options: { updateOldPosts: boolean; storedWatermark: number | undefined },
+  options: { updateOldPosts: boolean; storedWatermark: number | undefined; damagedState?: boolean },
 ): ChannelPlan {
   if (options.updateOldPosts) return { kind: "crawl", reason: "update-old-posts" };
+  if (options.damagedState) return { kind: "crawl", reason: "damaged-state" };
   if (!state) {
     if (options.storedWatermark === undefined) return { kind: "crawl", reason: "new" };
     if (options.storedWatermark <= 0) return { kind: "crawl", reason: "no-watermark" };
