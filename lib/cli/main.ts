@@ -14,17 +14,19 @@ import {
 import { VERSION } from "../util/version.ts";
 import type { Command, CommandDeps } from "./command.ts";
 import { BACKUP_OPTIONS_HELP, backupCommand } from "./commands/backup.ts";
+import { viewCommand } from "./commands/view.ts";
 import { consoleOutput } from "./console.ts";
 
 export type MainDeps = CommandDeps;
 
-const COMMANDS: readonly Command[] = [backupCommand];
+const COMMANDS: readonly Command[] = [backupCommand, viewCommand];
 
 export const HELP =
   `matterbak ${VERSION}: a complete copy of the Mattermost conversations you are part of.
 
 USAGE
   matterbak [backup] [options]   back up, or bring the backup up to date
+  matterbak view [-d DATA] -o SITE   build the offline website of the backup
   matterbak help [COMMAND]       this help, or a command's (also: matterbak COMMAND --help)
   matterbak -V, --version        print the version
 

@@ -18,6 +18,8 @@ import { installInterruptHandlers } from "../interrupt.ts";
 import { type Output, Reporter } from "../progress.ts";
 import type { Command, CommandDeps } from "../command.ts";
 import { VERSION } from "../../util/version.ts";
+import { checkSitePlacement } from "../../view/site.ts";
+import { runView } from "./view.ts";
 
 /** The backup's options: also the body of the top-level help, since options alone back up. */
 export const BACKUP_OPTIONS_HELP = `OPTIONS (matterbak-compatible)
@@ -44,6 +46,7 @@ MORE OPTIONS
   --mfa-code CODE         MFA code for a password login (or MATTERBAK_MFA_CODE)
   --quiet                 print only warnings and errors (for cron)
   --report FILE           write the run summary as JSON to FILE
+  --view SITE             then build or refresh the offline website in SITE (see matterbak view)
 
 ENVIRONMENT
   MATTERBAK_PASSWORD, MATTERBAK_TOKEN   override the secret in the credentials file
@@ -64,6 +67,7 @@ ${EXIT_STATUS_HELP}
 export interface CliOptions extends BackupOptions {
   quiet: boolean;
   report: string | undefined;
+  view: string | undefined;
 }
 
 function number(
@@ -118,6 +122,7 @@ export function parseBackupArgs(args: string[]): CliOptions {
         "mfa-code": { type: "string" },
         quiet: { type: "boolean" },
         report: { type: "string" },
+        view: { type: "string" },
       },
     });
   } catch (error) {
@@ -151,7 +156,10 @@ export function parseBackupArgs(args: string[]): CliOptions {
     mfaCode: v["mfa-code"],
     quiet: v.quiet ?? false,
     report: v.report === undefined ? undefined : path("report", v.report, ""),
+    view: v.view === undefined ? undefined : path("view", v.view, ""),
   };
+  // Before the run, not after hours of it.
+  if (options.view !== undefined) checkSitePlacement(options.dataDir, options.view);
   return options;
 }
 
@@ -187,6 +195,14 @@ async function runBackupCommand(args: string[], deps: CommandDeps): Promise<numb
     status = summary.failures.length + summary.unmatched.length > 0
       ? ExitCode.partial
       : ExitCode.ok;
+    if (options.view !== undefined) {
+      const view = await runView(
+        { dataDir: options.dataDir, siteDir: options.view },
+        output,
+        options.quiet,
+      );
+      if (view.damaged.length) status = ExitCode.partial;
+    }
     return status;
   } catch (error) {
     const reason = controller.signal.aborted ? controller.signal.reason : error;
