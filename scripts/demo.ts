@@ -1,7 +1,7 @@
 /**
- * `deno task demo`: starts the bundled Mattermost simulator with a sample world on 127.0.0.1
- * and runs a real backup of it into ./demo/ (data dir and zip). Run it twice to see an
- * incremental update.
+ * `deno task demo`: starts the bundled Mattermost simulator with a sample world on 127.0.0.1,
+ * runs a real backup of it into ./demo/ (data dir and zip) and builds its website
+ * (`--view demo/site`). Run it twice to see an incremental update.
  */
 import { join, resolve } from "node:path";
 import { main } from "../lib/cli/main.ts";
@@ -9,7 +9,11 @@ import { generateWorld } from "../tests/simulator/generate.ts";
 import { startSimulator } from "../tests/simulator/server.ts";
 
 const demoDir = resolve("demo");
-const { world, me, password } = generateWorld({ hostileNames: true, postsPerChannel: 120 });
+const { world, me, password } = generateWorld({
+  hostileNames: true,
+  postsPerChannel: 120,
+  showcase: true,
+});
 const sim = await startSimulator({ world, latencyMs: 5 });
 try {
   await Deno.mkdir(demoDir, { recursive: true });
@@ -45,12 +49,14 @@ try {
     join(demoDir, "matterbak_alice.zip"),
     "--rate-limit",
     "50",
+    "--view",
+    join(demoDir, "site"),
     ...Deno.args,
   ]);
   // deno-lint-ignore no-console
   console.log(
-    `\nExit status ${status}. Look at ${join(demoDir, "data")} (the backup) and ` +
-      `${join(demoDir, "matterbak_alice.zip")}.`,
+    `\nExit status ${status}. Look at ${join(demoDir, "data")} (the backup), ` +
+      `${join(demoDir, "matterbak_alice.zip")} and ${join(demoDir, "site", "index.html")}.`,
   );
   Deno.exitCode = status;
 } finally {

@@ -96,6 +96,19 @@ export interface Attachment {
   size: number | undefined;
 }
 
+/**
+ * What a channel's stored files looked like, cheaply (no post is read): the modification times
+ * and sizes of its posts folder, its attachments folder and its record, members and threads
+ * files. Writing, replacing or removing a post or attachment renames an entry in its folder,
+ * which changes that folder's time; the three files are replaced when they change. Equal stamps
+ * mean unchanged files, provided no change came within the file system's clock step after
+ * `newest`, the latest of the times.
+ */
+export interface ChangeStamp {
+  stamp: string;
+  newest: number;
+}
+
 /** Why `text` is not a stored post (with `expectedId`, the id its file name gives), or the post. */
 export function parseStoredPost(
   text: string,
@@ -378,6 +391,40 @@ export class BackupReader {
     return "post" in parsed
       ? { post: parsed.post, path }
       : { damage: { path, reason: parsed.reason } };
+  }
+
+  /** See ChangeStamp. */
+  async changeStamp(channel: Pick<ChannelEntry, "folder">): Promise<ChangeStamp> {
+    const folder = channel.folder;
+    const paths = [
+      folder,
+      [...folder, DIRS.files],
+      beside(folder, JSON_EXT),
+      beside(folder, MEMBERS_SUFFIX),
+      beside(folder, THREADS_SUFFIX),
+    ];
+    const parts: string[] = [];
+    let newest = 0;
+    for (const path of paths) {
+      try {
+        const info = await this.dataDir.stat(path);
+        const mtime = info.mtime?.getTime() ?? 0;
+        newest = Math.max(newest, mtime);
+        parts.push(`${mtime}:${info.size}`);
+      } catch (error) {
+        if (!(error instanceof Deno.errors.NotFound)) throw error;
+        parts.push("-");
+      }
+    }
+    return { stamp: parts.join("|"), newest };
+  }
+
+  /**
+   * Where a file the reader named (a picture, icon or attachment) is on this machine, for
+   * callers that link or copy it rather than read it.
+   */
+  localPath(path: RelPath): string {
+    return this.dataDir.existingPath(path);
   }
 
   /**

@@ -94,7 +94,7 @@ export interface PostView {
 
 /** The content security policy of every page: nothing but the site's own files, no inline code. */
 export const CSP = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; " +
-  "media-src 'self'; form-action 'self'; base-uri 'none'";
+  "media-src 'self'; font-src 'self'; form-action 'self'; base-uri 'none'";
 
 export class Formatter {
   readonly #time: Intl.DateTimeFormat;

@@ -11,7 +11,6 @@ import { createHash } from "node:crypto";
 import { dirname, extname, isAbsolute, join, relative, resolve } from "node:path";
 import { writeFileAtomic } from "../store/atomic_write.ts";
 import { DataDir, type RelPath } from "../store/data_dir.ts";
-import { MEMBERS_SUFFIX, THREADS_SUFFIX } from "../store/layout.ts";
 import {
   BackupReader,
   type ChannelEntry,
@@ -47,6 +46,8 @@ import {
 import { scriptJson, SegmentBuilder, tokenize } from "./search.ts";
 import siteCss from "./assets/site.css" with { type: "text" };
 import siteJs from "./assets/site.js" with { type: "text" };
+// Twemoji as a colour font (476 KB): standard emoji look the same on every system, in years too.
+import emojiFont from "twemoji-colr-font/twemoji.woff2" with { type: "bytes" };
 
 /** Posts per channel page. */
 export const PAGE_SIZE = 1000;
@@ -122,6 +123,14 @@ class SiteDir {
       if (error instanceof Deno.errors.NotFound) return undefined;
       throw error;
     }
+  }
+
+  async updateBytes(rel: string, bytes: Uint8Array): Promise<void> {
+    const full = this.path(rel);
+    const old = await Deno.readFile(full).catch(() => undefined);
+    if (old && old.length === bytes.length && old.every((b, i) => b === bytes[i])) return;
+    await this.#ensureParent(full);
+    await writeFileAtomic(full, bytes);
   }
 
   /** Writes unless the file already holds `text`; true if written. */
@@ -351,13 +360,14 @@ export async function buildSite(options: ViewOptions): Promise<ViewSummary> {
 
   // Assets and pictures.
   await site.update("assets/site.css", siteCss);
+  await site.updateBytes("assets/emoji.woff2", emojiFont);
   await site.update("assets/site.js", `${siteJs}\nMB.tokenize = ${tokenize.toString()};\n`);
   for (const [entry, path] of userImages) {
-    await site.place(dataDir.existingPath(entry.image as RelPath), path);
+    await site.place(reader.localPath(entry.image as RelPath), path);
   }
-  for (const [image, path] of emojiImages) await site.place(dataDir.existingPath(image), path);
+  for (const [image, path] of emojiImages) await site.place(reader.localPath(image), path);
   for (const [entry, path] of teamIcons) {
-    await site.place(dataDir.existingPath(entry.icon as RelPath), path);
+    await site.place(reader.localPath(entry.icon as RelPath), path);
   }
 
   const render = createRenderer();
@@ -403,7 +413,9 @@ export async function buildSite(options: ViewOptions): Promise<ViewSummary> {
     known.add(entry.id);
     const manifestPath = `${STATE_DIR}/c/${entry.id}.json`;
     const manifest = await readManifest(site, manifestPath);
-    const input = await inputFingerprint(dataDir, entry, context, startedAt);
+    // A stamp too close to now is not trusted: the file system's clock may not have moved.
+    const { stamp, newest } = await reader.changeStamp(entry);
+    const input = newest > startedAt - RACY_MS ? "" : `${context}|${stamp}`;
     if (!options.full && manifest && input !== "" && manifest.input === input) {
       indexEntries.push({ channel, stats: manifest.stats });
       summary.posts += manifest.stats.posts;
@@ -547,7 +559,7 @@ export async function buildSite(options: ViewOptions): Promise<ViewSummary> {
         let href: string | undefined;
         if (a.path) {
           const base = a.path.at(-1) as string;
-          await site.place(dataDir.existingPath(a.path), `c/${entry.id}/files/${base}`);
+          await site.place(reader.localPath(a.path), `c/${entry.id}/files/${base}`);
           href = `files/${urlPath(base)}`;
         }
         attachments.push({
@@ -658,41 +670,4 @@ async function readManifest(site: SiteDir, rel: string): Promise<ChannelManifest
   } catch {
     return undefined;
   }
-}
-
-/**
- * What the channel's pages are made of, cheaply: the times and sizes of its folders and files
- * (a new or rewritten post is a rename in its folder, which changes the folder's time) and the
- * context. Empty when a file changed too recently to trust its time: then the next build
- * reads the channel again.
- */
-async function inputFingerprint(
-  dataDir: DataDir,
-  entry: ChannelEntry,
-  context: string,
-  startedAt: number,
-): Promise<string> {
-  const folder = entry.folder;
-  const name = folder.at(-1) as string;
-  const parent = folder.slice(0, -1);
-  const paths: RelPath[] = [
-    folder,
-    [...folder, "files"],
-    [...parent, `${name}.json`],
-    [...parent, `${name}${MEMBERS_SUFFIX}`],
-    [...parent, `${name}${THREADS_SUFFIX}`],
-  ];
-  const parts = [context];
-  for (const path of paths) {
-    try {
-      const info = await dataDir.stat(path);
-      const mtime = info.mtime?.getTime() ?? 0;
-      if (mtime > startedAt - RACY_MS) return "";
-      parts.push(`${mtime}:${info.size}`);
-    } catch (error) {
-      if (!(error instanceof Deno.errors.NotFound)) throw error;
-      parts.push("-");
-    }
-  }
-  return parts.join("|");
 }

@@ -18,7 +18,24 @@ export interface GenerateOptions {
   users?: number;
   /** Attachments (and a display name) that break naive file-system mapping. */
   hostileNames?: boolean;
+  /**
+   * SHOWCASE_MESSAGES at the end of team-0's town square (with a thread, an edit, a pin, a
+   * reaction, a system message and a picture): what the viewer must render, hostile input too.
+   */
+  showcase?: boolean;
 }
+
+/** Messages an archive viewer must show as Mattermost does, or as plain text when hostile. */
+export const SHOWCASE_MESSAGES: readonly string[] = [
+  "**Release 2.0** is _out_: ~~beta~~ done. Thanks @bob and @carol, see ~public-0-2 #release :tada: :shipit:",
+  "| service | status |\n|---|---|\n| api | :white_check_mark: up |\n| web | `degraded` |",
+  "```ts\nconst answer: number = 42; // <b>not bold</b>\n```\n> quoted: _Mattermost_ renders this\n\n- one\n- two\n\n1. first\n2. second",
+  "Links: https://example.org/docs and [the handbook](https://example.org/handbook) and mail [ops](mailto:ops@example.org)",
+  "<img src=x onerror=alert(1)> <script>alert(2)</script> [x](javascript:alert(3))",
+  '"><svg onload=alert(4)> <a href="javascript:alert(5)">a</a> ![p](x" onerror="alert(6)) [y](JaVaScRiPt:alert(7)) <iframe src=javascript:alert(8)>',
+  "```\n</code></pre><script>alert(9)</script>\n```\n<style>body{display:none}</style> [z](data:text/html,<script>alert(10)</script>)",
+  "A very long line without spaces: " + "abcdefghij".repeat(60),
+];
 
 export interface GeneratedWorld {
   world: World;
@@ -253,7 +270,55 @@ export function generateWorld(opts: GenerateOptions = {}): GeneratedWorld {
       else if (r < 0.11) world.deletePost(post.id, post.user_id);
     }
   }
+  if (opts.showcase) addShowcase(world, me, others);
   if (leaver) world.deactivateUser(leaver.id);
   for (const channel of toArchive) world.archiveChannel(channel.id);
   return { world, me, password, token };
+}
+
+function addShowcase(world: World, me: User, others: User[]): void {
+  const team = [...world.teams.values()].find((t) => t.name === "team-0");
+  const channel = [...world.channels.values()].find((c) =>
+    c.team_id === team?.id && c.name === "town-square"
+  );
+  if (!channel) throw new Error("the showcase needs team-0's town square");
+  const [bob, carol] = others as [User, User];
+  const posts = SHOWCASE_MESSAGES.map((message, i) => {
+    world.advance(60_000);
+    return world.addPost({ channelId: channel.id, userId: [me, bob, carol][i % 3]!.id, message });
+  });
+  world.advance(60_000);
+  world.addPost({
+    channelId: channel.id,
+    userId: carol.id,
+    message: "carol joined the channel.",
+    type: "system_join_channel",
+    props: { username: carol.username },
+  });
+  world.advance(60_000);
+  const picture = world.addFile({
+    userId: bob.id,
+    channelId: channel.id,
+    name: "whiteboard.png",
+    bytes: makePng(320, 180, [70, 130, 180]),
+    mimeType: "image/png",
+  });
+  const root = world.addPost({
+    channelId: channel.id,
+    userId: bob.id,
+    message: "Whiteboard from today's planning, thoughts?",
+    fileIds: [picture.id],
+  });
+  world.advance(60_000);
+  world.addPost({
+    channelId: channel.id,
+    userId: me.id,
+    rootId: root.id,
+    message: "Looks good :+1: let's ship it",
+  });
+  world.addReaction(root.id, me.id, "+1");
+  world.addReaction(root.id, carol.id, "+1");
+  world.addReaction(root.id, carol.id, "shipit");
+  world.pinPost(root.id, true);
+  world.editPost((posts[0] as { id: string }).id, `${SHOWCASE_MESSAGES[0]} (now with notes)`);
 }
