@@ -228,3 +228,59 @@ Deno.test("damaged post files are items of the iteration, and the rest is still 
     );
   });
 });
+
+Deno.test("a channel's change stamp moves with every new, rewritten or removed post, attachment, threads or members file, and only then", async () => {
+  const first = post(1, 1_700_000_000_000);
+  await withFolder([[postFileName(first), encodeJson(first)]], async (reader, folder) => {
+    const dataDir = reader.dataDir;
+    const channel = { folder };
+    // File times have a step of a few milliseconds: changes are spaced beyond it.
+    const step = () => new Promise((resolve) => setTimeout(resolve, 30));
+    const stamps = [(await reader.changeStamp(channel)).stamp];
+    const changes: Array<[string, () => Promise<unknown>]> = [
+      [
+        "a new post",
+        () => dataDir.writeText([...folder, postFileName(post(2, 1_700_000_001_000))], "{}"),
+      ],
+      [
+        "a rewritten post",
+        () =>
+          dataDir.writeText(
+            [...folder, postFileName(first)],
+            encodeJson({ ...first, message: "edited" }),
+          ),
+      ],
+      ["an attachment", async () => {
+        await dataDir.ensureDir([...folder, "files"]);
+        await step();
+        await dataDir.writeText([...folder, "files", `${"f".repeat(26)}__a.txt`], "a");
+      }],
+      [
+        "the threads map",
+        () => dataDir.writeText(["direct", `${folder.at(-1)}__threads.json`], "{}"),
+      ],
+      ["the members", () => dataDir.writeText(["direct", `${folder.at(-1)}__members.json`], "[]")],
+      ["the record", () => dataDir.writeText(["direct", `${folder.at(-1)}.json`], "{}")],
+      [
+        "a removed post",
+        () => dataDir.remove([...folder, postFileName(post(2, 1_700_000_001_000))]),
+      ],
+    ];
+    for (const [what, change] of changes) {
+      await step();
+      await change();
+      const { stamp, newest } = await reader.changeStamp(channel);
+      assert.ok(!stamps.includes(stamp), `${what} changes the stamp`);
+      assert.ok(newest > Date.now() - 1000, `${what}: newest is recent`);
+      assert.equal(
+        (await reader.changeStamp(channel)).stamp,
+        stamp,
+        "stable while nothing changes",
+      );
+      stamps.push(stamp);
+    }
+    // Reading posts changes nothing.
+    await collect(reader.posts(channel));
+    assert.equal((await reader.changeStamp(channel)).stamp, stamps.at(-1));
+  });
+});

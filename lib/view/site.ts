@@ -69,6 +69,8 @@ export interface ViewOptions {
   timeZone?: string;
   /** Progress lines. */
   log?: (line: string) => void;
+  /** Wall-clock time in ms (tests build "later"). */
+  now?: () => number;
 }
 
 export interface ViewSummary {
@@ -253,7 +255,7 @@ async function checkSiteDir(dataDir: string, siteDir: string): Promise<void> {
 /** Builds or refreshes the site; see the module comment. */
 export async function buildSite(options: ViewOptions): Promise<ViewSummary> {
   const started = performance.now();
-  const startedAt = Date.now();
+  const startedAt = (options.now ?? Date.now)();
   await checkSiteDir(options.dataDir, options.siteDir);
   const log = options.log ?? (() => {});
   const dataDir = new DataDir(options.dataDir);
