@@ -236,6 +236,7 @@ Deno.test("a channel's change stamp moves with every new, rewritten or removed p
     const channel = { folder };
     // File times have a step of a few milliseconds: changes are spaced beyond it.
     const step = () => new Promise((resolve) => setTimeout(resolve, 30));
+    await dataDir.ensureDir([...folder, "files"]);
     const stamps = [(await reader.changeStamp(channel)).stamp];
     const changes: Array<[string, () => Promise<unknown>]> = [
       [
@@ -250,11 +251,10 @@ Deno.test("a channel's change stamp moves with every new, rewritten or removed p
             encodeJson({ ...first, message: "edited" }),
           ),
       ],
-      ["an attachment", async () => {
-        await dataDir.ensureDir([...folder, "files"]);
-        await step();
-        await dataDir.writeText([...folder, "files", `${"f".repeat(26)}__a.txt`], "a");
-      }],
+      [
+        "an attachment",
+        () => dataDir.writeText([...folder, "files", `${"f".repeat(26)}__a.txt`], "a"),
+      ],
       [
         "the threads map",
         () => dataDir.writeText(["direct", `${folder.at(-1)}__threads.json`], "{}"),
