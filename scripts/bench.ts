@@ -10,6 +10,10 @@
  * 3. memory: one channel of 50,000 and of 200,000 posts, crawled, zipped (one file per post),
  *    then updated with changes; peak RSS of each run, to show it flat in channel size.
  *
+ * 4. view (only with `--view`, instead of 1-3): `matterbak view` on the speed world (build time,
+ *    site size, a rebuild after a small update) and on the 200,000-post channel (build, a rebuild
+ *    after a day's changes, and search answer times in headless chromium from file://).
+ *
  * `deno task bench --quick` runs smaller worlds (a smoke test of this script).
  */
 import { join } from "node:path";
@@ -20,6 +24,7 @@ import { RUNTIME_FLAGS } from "../lib/cli/runtime_flags.ts";
 import { REPO_ROOT } from "./_util.ts";
 
 const quick = Deno.args.includes("--quick");
+const viewBench = Deno.args.includes("--view");
 
 interface RunFigures {
   seconds: number;
@@ -55,10 +60,12 @@ async function measured(args: string[], stdout: "null" | "piped" = "null") {
   const poll = setInterval(async () => {
     peak = Math.max(peak, await peakRss(child.pid));
   }, 50);
-  const { code, stdout: out } = await child.output();
+  const output = await child.output();
   clearInterval(poll);
   const seconds = (performance.now() - started) / 1000;
-  return { code, seconds, peak, out: stdout === "piped" ? new TextDecoder().decode(out) : "" };
+  // output.stdout throws when it was not piped.
+  const out = stdout === "piped" ? new TextDecoder().decode(output.stdout) : "";
+  return { code: output.code, seconds, peak, out };
 }
 
 async function runCli(
@@ -151,14 +158,15 @@ const note = (line: string) => {
 };
 
 // 1. Speed and request count.
-{
+if (!viewBench) {
   const size = quick
     ? { teams: 2, channelsPerTeam: 4, postsPerChannel: 300 }
     : { teams: 4, channelsPerTeam: 10, postsPerChannel: 1000 };
   const make = () => generateWorld({ ...size, filesEvery: 10, dms: 0, gms: 0 });
   const { world, me, token } = make();
-  const posts =
-    [...world.posts.values()].filter((p) => p.delete_at === 0 && p.original_id === "").length;
+  const posts = [...world.posts.values()].filter((p) =>
+    p.delete_at === 0 && p.original_id === ""
+  ).length;
   note(
     `speed: ${world.channels.size} channels, ${posts} posts, ${world.files.size} files, 30 ms latency, no rate limit`,
   );
@@ -197,7 +205,7 @@ const note = (line: string) => {
 }
 
 // 2. The rate limit holds over a whole run.
-{
+if (!viewBench) {
   const { world, me, token } = generateWorld({
     teams: 1,
     channelsPerTeam: quick ? 2 : 4,
@@ -229,7 +237,7 @@ const note = (line: string) => {
 }
 
 // 3. Memory, flat in channel size: one channel crawled and zipped, then updated.
-for (const postsPerChannel of quick ? [5_000, 20_000] : [50_000, 200_000]) {
+for (const postsPerChannel of viewBench ? [] : quick ? [5_000, 20_000] : [50_000, 200_000]) {
   const { world, me, token } = generateWorld({
     teams: 1,
     channelsPerTeam: 1,
@@ -303,8 +311,158 @@ for (const postsPerChannel of quick ? [5_000, 20_000] : [50_000, 200_000]) {
   }
 }
 
+// 4. The website: build, size, rebuild after a change, search in a browser.
+if (viewBench) {
+  const sizes = quick
+    ? { speed: { teams: 2, channelsPerTeam: 4, postsPerChannel: 300 }, big: 20_000 }
+    : { speed: { teams: 4, channelsPerTeam: 10, postsPerChannel: 1000 }, big: 200_000 };
+  const view = async (dir: string) => {
+    const run = await measured(
+      ["main.ts", "view", "-d", join(dir, "data"), "-o", join(dir, "site")],
+      "piped",
+    );
+    const line = run.out.trim().split("\n").at(-1) ?? "";
+    const written = /(\d+) pages and (\d+) threads written/.exec(line);
+    return { ...run, pages: Number(written?.[1]), threads: Number(written?.[2]) };
+  };
+  const describe = (what: string, r: Awaited<ReturnType<typeof view>>) =>
+    note(
+      `  ${what}: ${
+        r.seconds.toFixed(1)
+      } s, ${r.pages} pages and ${r.threads} thread pages written, peak RSS ${
+        r.peak.toFixed(0)
+      } MB, exit ${r.code}`,
+    );
+
+  {
+    const { world, me, token } = generateWorld({ ...sizes.speed, filesEvery: 10, dms: 0, gms: 0 });
+    const backup = ["--rate-limit", "0", "--concurrency", "8"];
+    const first = await runCli(world, me.username, token, teamsConfig(world), backup, 0);
+    const posts = [...world.posts.values()].filter((p) => p.original_id === "").length;
+    note(`view: ${world.channels.size} channels, ${posts} posts, ${world.files.size} files`);
+    const build = await view(first.dir);
+    describe("first build", build);
+    const size = await siteSize(join(first.dir, "site"));
+    note(
+      `  site: ${size.files} files, ${(size.own / 1e6).toFixed(1)} MB written (pages ${
+        (size.pages / 1e6).toFixed(1)
+      } MB, search ${(size.search / 1e6).toFixed(1)} MB) + ${
+        (size.linked / 1e6).toFixed(1)
+      } MB of attachments and pictures hard-linked from the backup`,
+    );
+    const channel = [...world.channels.values()][0] as Channel;
+    world.advance(3_600_000);
+    for (let i = 0; i < 20; i++) {
+      world.addPost({ channelId: channel.id, userId: me.id, message: `an update ${i}` });
+    }
+    await runCli(world, me.username, token, teamsConfig(world), backup, 0, first.dir);
+    // A minute later, as after a cron run: file times within the clock's step are not trusted.
+    await new Promise((resolve) => setTimeout(resolve, 3_500));
+    describe("rebuild after 20 new posts in one channel", await view(first.dir));
+    describe("rebuild with nothing changed", await view(first.dir));
+    await Deno.remove(first.dir, { recursive: true });
+  }
+
+  {
+    const { world, me, token } = generateWorld({
+      teams: 1,
+      channelsPerTeam: 1,
+      postsPerChannel: sizes.big,
+      filesEvery: 0,
+      dms: 0,
+      gms: 0,
+      users: 20,
+    });
+    const channel = [...world.channels.values()][0] as Channel;
+    const args = ["--rate-limit", "0", "--skip-emojis"];
+    const first = await runCli(world, me.username, token, teamsConfig(world), args, 0);
+    note(`view: one channel of ${sizes.big} posts`);
+    const build = await view(first.dir);
+    describe("first build", build);
+    const size = await siteSize(join(first.dir, "site"));
+    note(
+      `  site: ${size.files} files, ${(size.own / 1e6).toFixed(0)} MB (pages ${
+        (size.pages / 1e6).toFixed(0)
+      } MB, search index ${(size.search / 1e6).toFixed(0)} MB)`,
+    );
+    const old = world.channelPosts(channel.id).filter((p) => p.delete_at === 0);
+    world.advance(86_400_000);
+    for (let i = 0; i < 150; i++) {
+      const root = world.addPost({ channelId: channel.id, userId: me.id, message: `new ${i}` });
+      world.addPost({ channelId: channel.id, userId: me.id, message: "reply", rootId: root.id });
+    }
+    for (let i = 0; i < 10; i++) {
+      world.editPost((old[old.length - 1 - i * 7] as PostRecord).id, `edited ${i}`);
+    }
+    await runCli(world, me.username, token, teamsConfig(world), args, 0, first.dir);
+    await new Promise((resolve) => setTimeout(resolve, 3_500));
+    describe("rebuild after 300 new posts and 10 recent edits", await view(first.dir));
+    const search = await searchTimes(join(first.dir, "site"));
+    note(
+      `  search in chromium from file:// ("${search.first.query}", ${search.first.hits} hits): ${search.first.ms} ms from opening the page to the results (${search.first.shown}); next query ("${search.next.query}", ${search.next.hits} hits): ${search.next.ms} ms`,
+    );
+    await Deno.remove(first.dir, { recursive: true });
+  }
+}
+
+/** Bytes the site's own files take, and those hard-linked from the data dir (several links). */
+async function siteSize(root: string) {
+  const out = { files: 0, own: 0, linked: 0, pages: 0, search: 0 };
+  const walk = async (dir: string, top: string) => {
+    for await (const entry of Deno.readDir(dir)) {
+      const path = join(dir, entry.name);
+      if (entry.isDirectory) await walk(path, top || entry.name);
+      else {
+        const info = await Deno.stat(path);
+        out.files++;
+        if ((info.nlink ?? 1) > 1) out.linked += info.size;
+        else out.own += info.size;
+        if (top === "search") out.search += info.size;
+        else if (entry.name.endsWith(".html")) out.pages += info.size;
+      }
+    }
+  };
+  await walk(root, "");
+  return out;
+}
+
+/** Time from opening index.html?q= to the results, then of a second query, in chromium. */
+async function searchTimes(site: string) {
+  const { default: puppeteer } = await import("puppeteer-core");
+  const browser = await puppeteer.launch({
+    executablePath: "/usr/bin/chromium",
+    args: ["--no-sandbox", "--disable-gpu"],
+    headless: true,
+  });
+  try {
+    const page = await browser.newPage();
+    const status = async () =>
+      await page.$eval("#search-status", (e) => e.textContent ?? "") as string;
+    const answered = '/messages? \\(/.test(document.getElementById("search-status").textContent)';
+    const started = performance.now();
+    await page.goto(`file://${site}/index.html?q=incident`);
+    await page.waitForFunction(answered, { timeout: 60_000 });
+    const firstMs = Math.round(performance.now() - started);
+    const first = { query: "incident", ms: firstMs, shown: await status(), hits: 0 };
+    first.hits = Number(/^(\d+)/.exec(first.shown)?.[1]);
+    await page.$eval("#search-status", (e) => e.textContent = "");
+    const again = performance.now();
+    await page.type("#q", " 1999");
+    await page.waitForFunction(answered, { timeout: 60_000 });
+    const shown = await status();
+    const next = {
+      query: "incident 1999",
+      ms: Math.round(performance.now() - again),
+      hits: Number(/^(\d+)/.exec(shown)?.[1]),
+    };
+    return { first, next };
+  } finally {
+    await browser.close();
+  }
+}
+
 await Deno.mkdir(join(REPO_ROOT, ".bench"), { recursive: true });
 await Deno.writeTextFile(
-  join(REPO_ROOT, ".bench", quick ? "quick.txt" : "results.txt"),
+  join(REPO_ROOT, ".bench", `${viewBench ? "view-" : ""}${quick ? "quick" : "results"}.txt`),
   results.join("\n") + "\n",
 );

@@ -27,9 +27,15 @@ import { compileArgs } from "./compile.ts";
  * Every file the program loads at run time that is not one of its modules, relative to the
  * repository: the viewer's CSS, JS and images go here. Each must be imported as text or bytes
  * (`import css from "./viewer.css" with { type: "text" }`, see README, Development), which is
- * what makes `deno compile` embed it.
+ * what makes `deno compile` embed it. Files of npm packages are named by where `deno install`
+ * puts them (node_modules/.deno/<name>@<version>/...), so a new version must be named here too.
  */
-export const RUNTIME_ASSETS: readonly string[] = [];
+export const RUNTIME_ASSETS: readonly string[] = [
+  "lib/view/assets/site.css",
+  "lib/view/assets/site.js",
+  "node_modules/.deno/twemoji-colr-font@15.0.3/node_modules/twemoji-colr-font/twemoji.woff2",
+  "node_modules/.deno/emojibase-data@17.0.0/node_modules/emojibase-data/en/shortcodes/iamcal.json",
+];
 
 /** What `deno info --json` says about a program's module graph (the fields used here). */
 export interface ModuleGraph {

@@ -89,7 +89,7 @@ Deno.test("an unknown command is a usage error that lists the commands", () => {
       () => parseInvocation(args),
       (e: Error) =>
         e instanceof UsageError &&
-        /^Unknown command 'stray'; the commands are backup, and options alone run the backup/
+        /^Unknown command 'stray'; the commands are backup, view, and options alone run the backup/
           .test(e.message),
       args.join(" "),
     );

@@ -183,6 +183,10 @@ Deno.test("every stored post is on its channel's pages in time order, with threa
       assert.doesNotMatch(html, /\ssrc="(https?:)?\/\//i, `remote resource in ${name}`);
     }
     assert.ok(files.includes("assets/emoji.woff2") && files.includes("search/index.js"));
+    // A channel whose name holds markup is named as text.
+    const index = await Deno.readTextFile(join(siteDir, "index.html"));
+    assert.ok(index.includes("Ops/Night: &lt;Shift&gt;?"));
+    assert.ok(!index.includes("<Shift>"));
   } finally {
     await h.close();
   }

@@ -330,6 +330,12 @@ const MB = {
         update();
       });
       if (box.value) update();
+      else {
+        // Load the index while the reader types: the first answer then needs no loading.
+        keysOf(MB.info.channels).forEach(function (k) {
+          load("search/" + k + ".js");
+        });
+      }
       box.focus();
     });
   }
