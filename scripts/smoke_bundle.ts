@@ -3,7 +3,8 @@
  * binary (which cannot be built here, see scripts/compile.ts), with exactly the binary's
  * permissions. `deno task smoke -- --binary PATH` runs a built binary instead (the release
  * workflow, on each binary's own OS). Either way: --version, --help, a real backup of the
- * simulator that must be complete, and a second run that must be incremental.
+ * simulator that must be complete, a second run that must be incremental and build the website
+ * (whose CSS, script and emoji font come from inside the program).
  */
 import { join, resolve } from "node:path";
 import { parseArgs } from "node:util";
@@ -96,8 +97,20 @@ try {
   await walk(join(dir, "data"));
   check(stored === expected && expected > 0, `all ${expected} posts stored`, `${stored} stored`);
   check((await Deno.stat(join(dir, "out.zip"))).size > 0, "the zip is written");
-  const again = await run(args);
+  const again = await run([...args, "--view", join(dir, "site")]);
   check(again.code === 0 && /0 new/.test(again.out), "a second run is incremental", again.out);
+  const assets = await Promise.all(
+    ["site.css", "site.js", "emoji.woff2"].map((name) =>
+      Deno.stat(join(dir, "site", "assets", name)).then((s) =>
+        s.size, () => 0)
+    ),
+  );
+  const index = await Deno.readTextFile(join(dir, "site", "index.html")).catch(() => "");
+  check(
+    assets.every((size) => size > 1000) && index.includes("Town Square"),
+    "--view builds the website with its assets",
+    `${assets.join(", ")} bytes; ${again.out}`,
+  );
 } finally {
   await sim.close();
   await Deno.remove(dir, { recursive: true });
