@@ -1,5 +1,8 @@
 // HTTP front of the simulator: Mattermost API v4 routes over a World, per
 // /work/shared/mattermost-api.md, plus rate limiting, latency and fault injection for tests.
+// Some faults are hostile on purpose (echo, flood, redirects through `status` with a
+// Location header, odd headers): a server or a proxy in front of it that tries to take
+// secrets, memory or time from the client.
 
 import { makePng } from "./png.ts";
 import type { Channel, PostRecord, Team, User, World } from "./world.ts";
@@ -13,7 +16,24 @@ export type Fault =
   /** 200 whose body is the first half of the real JSON. */
   | { kind: "invalidJson" }
   /** The body trickles: `chunkBytes` at a time with `delayMs` between chunks (mid-body stalls). */
-  | { kind: "slowBody"; chunkBytes: number; delayMs: number };
+  | { kind: "slowBody"; chunkBytes: number; delayMs: number }
+  /**
+   * An error answer that quotes the request: every header (Authorization too) and the body (a
+   * login's password), as a JSON error message, an HTML page or plain text.
+   */
+  | { kind: "echo"; status: number; as: "json" | "html" | "text" }
+  /**
+   * A 200 whose body is filler of `contentType` (JSON objects in an endless list, or zeros),
+   * `bytes` long or without end, sent as fast as the client reads.
+   */
+  | { kind: "flood"; contentType: string; bytes?: number }
+  /** The normal answer with these headers added or replaced. */
+  | { kind: "headers"; headers: Record<string, string> }
+  /**
+   * The normal JSON answer as `edit` changes it: records the real server never sends (a null
+   * reaction, a post time past the year 9999), to test that one bad record costs only itself.
+   */
+  | { kind: "rewrite"; edit: (value: unknown) => unknown };
 
 export interface FaultRequest {
   method: string;
@@ -1076,6 +1096,59 @@ async function slowBody(
   return new Response(body, { status: res.status, headers: res.headers });
 }
 
+/** The hostile `echo` fault: an error answer quoting the request's headers and body. */
+async function echo(
+  req: Request,
+  status: number,
+  as: "json" | "html" | "text",
+  requestId: string,
+): Promise<Response> {
+  // The credentials first, as a careless error handler would print them: they survive any cut.
+  const headers = [...req.headers].sort(([a]) => a === "authorization" ? -1 : 0)
+    .map(([name, value]) => `${name}: ${value}`).join("\n");
+  const quoted = `${req.method} ${new URL(req.url).pathname}\n${await req.text()}\n${headers}`;
+  if (as === "json") {
+    return json({
+      id: "api.simulator.echo.app_error",
+      message: `could not handle ${quoted}`,
+      detailed_error: "",
+      request_id: requestId,
+      status_code: status,
+    }, status);
+  }
+  if (as === "text") return new Response(quoted, { status });
+  const escaped = quoted.replaceAll("&", "&amp;").replaceAll("<", "&lt;").replaceAll(">", "&gt;")
+    .replaceAll('"', "&quot;");
+  return new Response(`<html><body><h1>${status}</h1><pre>${escaped}</pre></body></html>`, {
+    status,
+    headers: { "Content-Type": "text/html" },
+  });
+}
+
+/** The hostile `flood` fault: filler sent as fast as it is read, `bytes` long or endless. */
+function flood(contentType: string, bytes: number | undefined, signal: AbortSignal): Response {
+  const isJson = contentType.includes("json");
+  const unit = isJson
+    ? new TextEncoder().encode(`{"id":"${"x".repeat(26)}","message":"${"y".repeat(200)}"},`)
+    : new Uint8Array(64 * 1024);
+  const chunk = new Uint8Array(Math.ceil((64 * 1024) / unit.length) * unit.length);
+  for (let at = 0; at < chunk.length; at += unit.length) chunk.set(unit, at);
+  let sent = 0;
+  const body = new ReadableStream<Uint8Array>({
+    start(controller) {
+      if (isJson) controller.enqueue(new TextEncoder().encode("["));
+    },
+    pull(controller) {
+      if (signal.aborted) return controller.close();
+      const left = bytes === undefined ? chunk.length : Math.min(chunk.length, bytes - sent);
+      if (left <= 0) return controller.close();
+      controller.enqueue(chunk.slice(0, left));
+      sent += left;
+    },
+  });
+  return new Response(body, { headers: { "Content-Type": contentType } });
+}
+
 async function truncateJson(res: Response): Promise<Response> {
   const text = res.status === 304 ? "" : await res.text();
   const body = text.length > 1 ? text.slice(0, Math.floor(text.length / 2)) : "{";
@@ -1159,7 +1232,11 @@ export function startSimulator(opts: SimulatorOptions): Promise<Simulator> {
       const requestId = crypto.randomUUID().replaceAll("-", "").slice(0, 26);
       const limit = limiter?.take(performance.now()) ?? {};
       let res: Response;
-      if (fault?.kind === "status") {
+      if (fault?.kind === "echo") {
+        res = await echo(req, fault.status, fault.as, requestId);
+      } else if (fault?.kind === "flood") {
+        res = flood(fault.contentType, fault.bytes, signal);
+      } else if (fault?.kind === "status") {
         res = fault.body === undefined
           ? appError(
             new ApiError(fault.status, "api.simulator.injected_fault.app_error"),
@@ -1181,11 +1258,16 @@ export function startSimulator(opts: SimulatorOptions): Promise<Simulator> {
         "X-Request-ID": requestId,
         "X-Version-ID": version,
         ...limit,
-        ...(fault?.kind === "status" ? fault.headers : {}),
+        ...(fault?.kind === "status" || fault?.kind === "headers" ? fault.headers : {}),
       };
       for (const [k, v] of Object.entries(headers)) res.headers.set(k, v);
       if (!req.bodyUsed) await req.body?.cancel();
       if (opts.latencyMs) await sleep(opts.latencyMs, signal);
+      if (fault?.kind === "rewrite" && res.ok) {
+        const edited = JSON.stringify(fault.edit(await res.json()));
+        res = new Response(edited, { status: res.status, headers: res.headers });
+        res.headers.delete("Content-Length");
+      }
       if (fault?.kind === "cutBody") res = await cutBody(res);
       if (fault?.kind === "invalidJson") res = await truncateJson(res);
       if (fault?.kind === "slowBody") {
