@@ -1,8 +1,17 @@
 /** The HTTP client against the simulator's injected faults: what is retried, how, and what not. */
 import assert from "node:assert/strict";
-import { ApiClient, apiRootFromUrl, readBytes } from "../lib/api/client.ts";
-import { ApiError, ServerError } from "../lib/util/errors.ts";
-import { MattermostApi } from "../lib/api/mattermost.ts";
+import {
+  AnswerTooLargeError,
+  ApiClient,
+  apiRootFromUrl,
+  type ClientEvent,
+  JSON_MAX_BYTES,
+  redirectVerdict,
+} from "../lib/api/client.ts";
+import { ApiError, ServerError, UnsafeRedirectError } from "../lib/util/errors.ts";
+import { IMAGE_MAX_BYTES, MattermostApi } from "../lib/api/mattermost.ts";
+import { MAX_BUDGET_GAP_MS, MAX_SERVER_WAIT_MS } from "../lib/api/retry.ts";
+import { FakeClock } from "./fake_clock.ts";
 import { generateWorld } from "./simulator/generate.ts";
 import { type FaultPlan, type SimulatorOptions, startSimulator } from "./simulator/server.ts";
 
@@ -193,7 +202,7 @@ Deno.test("the client slows down before the server's limit instead of running in
   );
 });
 
-Deno.test("a redirect to another host never carries the token", async () => {
+Deno.test("a redirect to another host is never followed: the token stays, the run stops", async () => {
   const seen: Array<string | null> = [];
   const other = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen() {} }, (req) => {
     seen.push(req.headers.get("authorization"));
@@ -205,14 +214,16 @@ Deno.test("a redirect to another host never carries the token", async () => {
       req.path.startsWith("/api/v4/files/")
         ? { kind: "status", status: 302, body: "", headers: { Location: target } }
         : undefined;
-    await withClient({ faults }, {}, async (api) => {
-      const bytes = await api.downloadFile("abcdefghijklmnopqrstuvwxyz", "x", async (body) => {
-        const chunks = await readBytes({ status: 200, headers: new Headers(), body });
-        return new TextDecoder().decode(chunks);
-      });
-      assert.equal(bytes, "elsewhere");
+    await withClient({ faults }, {}, async (api, _client, sim) => {
+      await assert.rejects(
+        api.downloadFile("abcdefghijklmnopqrstuvwxyz", "x", (body) => new Response(body).text()),
+        (e: Error) =>
+          e instanceof UnsafeRedirectError &&
+          e.message.includes(`to another server, http://127.0.0.1:${other.addr.port}`),
+      );
+      assert.equal(sim.requests.length, 1, "not retried");
     });
-    assert.deepEqual(seen, [null]);
+    assert.deepEqual(seen, []);
   } finally {
     await other.shutdown();
   }
@@ -258,4 +269,241 @@ Deno.test("the emoji list pages by name and holds each emoji once, even if one i
   } finally {
     await sim.close();
   }
+});
+
+// ---- a hostile server: redirects, echoes, floods, trickles, odd headers -------------------
+
+Deno.test("redirects: only a GET to the server's own origin is followed, a few times", () => {
+  const from = new URL("https://mm.example.org/api/v4/users/me");
+  const origin = "https://mm.example.org";
+  const verdict = (method: string, location: string, hops = 0) =>
+    redirectVerdict(method, origin, location, from, hops).kind;
+  assert.equal(verdict("GET", "/api/v4/users/me/"), "follow");
+  assert.equal(verdict("GET", "https://mm.example.org/x"), "follow");
+  assert.equal(verdict("GET", "/x", 2), "follow");
+  assert.equal(verdict("GET", "/x", 3), "too-many");
+  assert.equal(verdict("GET", "http://mm.example.org/x"), "origin", "another scheme");
+  assert.equal(verdict("GET", "https://mm.example.org:8443/x"), "origin", "another port");
+  assert.equal(verdict("GET", "https://evil.example.com/x"), "origin");
+  assert.equal(verdict("POST", "/api/v4/users/login"), "method", "a login is never re-sent");
+  assert.equal(verdict("POST", "https://evil.example.com/"), "origin");
+  for (const other of ["file:///etc/passwd", "data:text/plain,x", "ftp://mm.example.org/x"]) {
+    assert.equal(verdict("GET", other), "scheme", other);
+  }
+  assert.equal(verdict("GET", "http://[::1"), "invalid");
+});
+
+Deno.test("a login redirected, even to the same server, stops: the password is sent once", async () => {
+  const { world, me, password } = generateWorld({ teams: 1, channelsPerTeam: 1, dms: 0, gms: 0 });
+  const faults: FaultPlan = (req) =>
+    req.path === "/api/v4/users/login"
+      ? { kind: "status", status: 307, body: "", headers: { Location: "/api/v4/users/login2" } }
+      : undefined;
+  const sim = await startSimulator({ world, faults });
+  try {
+    const client = new ApiClient({
+      serverUrl: sim.url,
+      rateLimit: 0,
+      concurrency: 1,
+      timeoutMs: 2000,
+      credentials: { loginId: me.username, password },
+    });
+    await assert.rejects(
+      new MattermostApi(client).login(),
+      (e: Error) =>
+        e instanceof UnsafeRedirectError && /redirected login of alice \(a POST\)/.test(e.message),
+    );
+    assert.deepEqual(sim.requests.map((r) => r.path), ["/api/v4/users/login"]);
+  } finally {
+    await sim.close();
+  }
+});
+
+Deno.test("a redirect to file: or data: is a failed item, never read", async () => {
+  const victim = await Deno.makeTempFile();
+  await Deno.writeTextFile(victim, "local secret content");
+  try {
+    for (const location of [`file://${victim}`, "data:image/png;base64,AAAA"]) {
+      const faults: FaultPlan = (req) =>
+        req.path.endsWith("/image")
+          ? { kind: "status", status: 302, body: "", headers: { Location: location } }
+          : undefined;
+      await withClient({ faults }, {}, async (api, _client, sim) => {
+        let written = false;
+        await assert.rejects(
+          api.userImage("abcdefghijklmnopqrstuvwxyz", "bob", () => {
+            written = true;
+            return Promise.resolve();
+          }),
+          (e: Error) =>
+            e instanceof ServerError && !(e instanceof UnsafeRedirectError) &&
+            /picture of user bob: .* redirected it to a (file|data): URL/.test(e.message),
+        );
+        assert.equal(written, false);
+        assert.equal(sim.requests.length, 1, "not retried");
+      });
+    }
+  } finally {
+    await Deno.remove(victim);
+  }
+});
+
+Deno.test("a same-origin redirect of a GET is followed with the token", async () => {
+  const faults: FaultPlan = (req) =>
+    req.path === "/api/v4/users/me" && req.query === ""
+      ? { kind: "status", status: 301, body: "", headers: { Location: "/api/v4/users/me?moved=1" } }
+      : undefined;
+  await withClient({ faults }, {}, async (api, _client, sim) => {
+    assert.equal((await api.me()).username, "alice");
+    assert.equal(sim.requests.length, 2);
+    assert.ok(sim.requests.every((r) => r.authorization?.startsWith("Bearer ")));
+  });
+});
+
+Deno.test("an error page is scrubbed of a secret before it is cut short", async () => {
+  const password = "Sup3r-Secret-Passw0rd-42";
+  // The password starts a few characters before the 160 the message keeps of a page.
+  const page = `<html><body>${"x".repeat(150)} ${password}</body></html>`;
+  const faults: FaultPlan = () => ({ kind: "status", status: 502, body: page });
+  await withClient(
+    { faults },
+    {
+      credentials: { loginId: "alice", password },
+      retry: { retries: 0, baseDelayMs: 1, maxDelayMs: 1 },
+    },
+    async (api) => {
+      await assert.rejects(api.login(), (e: Error) => {
+        assert.ok(e.message.includes(`HTTP 502 ${"x".repeat(150)} [REDACTED`), e.message);
+        assert.ok(!e.message.includes(password.slice(0, 5)), e.message);
+        return true;
+      });
+    },
+  );
+});
+
+Deno.test("a JSON answer far over the cap is refused as it streams, and not retried", async () => {
+  const faults: FaultPlan = () => ({
+    kind: "flood",
+    contentType: "application/json",
+    bytes: 64 << 20,
+  });
+  await withClient({ faults }, {}, async (api, client, sim) => {
+    const started = performance.now();
+    await assert.rejects(
+      api.me(),
+      (e: Error) =>
+        e instanceof AnswerTooLargeError &&
+        e.message === `Refused the current user (/users/me): larger than ${JSON_MAX_BYTES} bytes`,
+    );
+    assert.ok(performance.now() - started < 5000);
+    assert.equal(sim.requests.length, 1);
+    assert.ok(client.stats.bytes <= JSON_MAX_BYTES);
+  });
+});
+
+Deno.test("an image without end is refused at its cap", async () => {
+  const faults: FaultPlan = () => ({ kind: "flood", contentType: "image/png", bytes: 64 << 20 });
+  await withClient({ faults }, {}, async (api) => {
+    let received = 0;
+    await assert.rejects(
+      api.userImage("abcdefghijklmnopqrstuvwxyz", "bob", async (body) => {
+        for await (const chunk of body) received += chunk.length;
+      }),
+      (e: Error) => e instanceof AnswerTooLargeError && /picture of user bob/.test(e.message),
+    );
+    assert.ok(received <= IMAGE_MAX_BYTES, `${received} bytes handed on`);
+  });
+});
+
+Deno.test("a JSON answer that trickles in is cut off at the timeout, however steady", async () => {
+  const faults: FaultPlan = () => ({ kind: "slowBody", chunkBytes: 1, delayMs: 20 });
+  await withClient(
+    { faults },
+    { timeoutMs: 300, retry: { retries: 0, baseDelayMs: 1, maxDelayMs: 1 } },
+    async (api) => {
+      const started = performance.now();
+      await assert.rejects(
+        api.me(),
+        (e: Error) => e instanceof ServerError && /no complete answer within 0.3 s/.test(e.message),
+      );
+      assert.ok(performance.now() - started < 2000);
+    },
+  );
+});
+
+Deno.test("a download slower than the minimum pace over a timeout window is cut off", async () => {
+  const { world, me, token } = generateWorld({ teams: 1, channelsPerTeam: 1, dms: 0, gms: 0 });
+  const channel = [...world.channels.values()].find((c) => c.type === "O") as { id: string };
+  const file = world.addFile({
+    userId: me.id,
+    channelId: channel.id,
+    name: "big.bin",
+    bytes: new Uint8Array(20_000),
+  });
+  // 2 kB/s: every byte keeps coming, but at a fifth of the minimum.
+  const faults: FaultPlan = (req) =>
+    req.path.startsWith("/api/v4/files/")
+      ? { kind: "slowBody", chunkBytes: 100, delayMs: 50 }
+      : undefined;
+  const sim = await startSimulator({ world, faults });
+  try {
+    const client = new ApiClient({
+      serverUrl: sim.url,
+      rateLimit: 0,
+      concurrency: 1,
+      timeoutMs: 500,
+      retry: { retries: 0, baseDelayMs: 1, maxDelayMs: 1 },
+      credentials: { token },
+    });
+    const started = performance.now();
+    await assert.rejects(
+      new MattermostApi(client).downloadFile(
+        file.id,
+        "big.bin",
+        (body) => new Response(body).text(),
+      ),
+      (e: Error) => e instanceof ServerError && /slower than 10 kB\/s over 0.5 s/.test(e.message),
+    );
+    assert.ok(performance.now() - started < 2000);
+  } finally {
+    await sim.close();
+  }
+});
+
+Deno.test("a server's wait is capped: Retry-After 20000000 waits 60 s and says so", async () => {
+  const clock = new FakeClock();
+  const events: ClientEvent[] = [];
+  const faults = onFirstAttempt("/users/me", {
+    kind: "status",
+    status: 429,
+    body: "limit exceeded",
+    headers: { "Retry-After": "20000000" },
+  });
+  await withClient({ faults }, { clock, onEvent: (e) => events.push(e) }, async (api) => {
+    assert.equal((await api.me()).username, "alice");
+  });
+  assert.deepEqual(clock.sleeps.filter((ms) => ms > 0), [MAX_SERVER_WAIT_MS]);
+  const retry = events.find((e) => e.type === "retry");
+  assert.match(
+    retry?.type === "retry" ? retry.reason : "",
+    /HTTP 429; the server asked for 20000000 s, at most 60 s is waited/,
+  );
+});
+
+Deno.test("a server's budget spaces requests by at most a second, whatever its reset says", async () => {
+  const clock = new FakeClock();
+  const faults = onFirstAttempt("/users/me", {
+    kind: "headers",
+    headers: {
+      "X-RateLimit-Limit": "100",
+      "X-RateLimit-Remaining": "0",
+      "X-RateLimit-Reset": "20000000",
+    },
+  });
+  await withClient({ faults }, { clock }, async (api) => {
+    await api.me();
+    await api.me();
+  });
+  assert.ok(clock.sleeps.length > 0, "the second request was spaced");
+  assert.ok(Math.max(...clock.sleeps) <= MAX_BUDGET_GAP_MS, `slept ${clock.sleeps}`);
 });

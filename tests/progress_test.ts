@@ -42,6 +42,16 @@ Deno.test("quiet mode prints only warnings and errors", () => {
   assert.deepEqual(err, ["warning: careful", "error: x: y"]);
 });
 
+Deno.test("a wait of more than a few seconds is said, even in quiet mode", () => {
+  const { out, err, output } = capture();
+  const reporter = new Reporter(output, true);
+  const retry = { type: "retry", what: "your teams", attempt: 1, reason: "HTTP 429" } as const;
+  reporter.listener({ ...retry, delayMs: 1000 });
+  reporter.listener({ ...retry, delayMs: 60_000 });
+  assert.deepEqual(out, []);
+  assert.deepEqual(err, ["warning: waiting: retry 1 for your teams in 60.0 s (HTTP 429)"]);
+});
+
 Deno.test("sizes and durations read naturally", () => {
   assert.equal(formatBytes(999), "999 B");
   assert.equal(formatBytes(1_500_000), "1.5 MB");

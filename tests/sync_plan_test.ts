@@ -135,14 +135,15 @@ Deno.test("the next cursor repeats the page's oldest millisecond so no post is s
 });
 
 Deno.test("a full page ends the history only when the next one says so, whatever prev_post_id", () => {
-  const ids = (n: number) => Array.from({ length: n }, (_, i) => `p${i}`);
-  assert.equal(isLastPage({ order: [], prev_post_id: "" }, 200), true);
-  assert.equal(isLastPage({ order: ids(150), prev_post_id: "" }, 200), true);
+  assert.equal(isLastPage({ listed: 0, prev_post_id: "" }, 200), true);
+  assert.equal(isLastPage({ listed: 150, prev_post_id: "" }, 200), true);
   // A strict create_at < query leaves prev_post_id empty when older posts share the last ms.
-  assert.equal(isLastPage({ order: ids(200), prev_post_id: "" }, 200), false);
-  assert.equal(isLastPage({ order: ids(200), prev_post_id: "p" }, 200), false);
+  assert.equal(isLastPage({ listed: 200, prev_post_id: "" }, 200), false);
+  assert.equal(isLastPage({ listed: 200, prev_post_id: "p" }, 200), false);
   // A server with a smaller page cap still pages on prev_post_id.
-  assert.equal(isLastPage({ order: ids(60), prev_post_id: "p" }, 200), false);
+  assert.equal(isLastPage({ listed: 60, prev_post_id: "p" }, 200), false);
+  // A page asked with fewer posts (one over the size cap) is full at that size.
+  assert.equal(isLastPage({ listed: 50, prev_post_id: "" }, 50), false);
 });
 
 Deno.test("a crawl's watermark is safe against posts edited while it ran", () => {

@@ -1,9 +1,10 @@
 /**
  * The one HTTP client for the Mattermost API: every request goes through the concurrency
- * semaphore and the shared rate limiter, is retried on transient failures with backoff, is
- * watched for inactivity, and turns error answers into typed errors that name what was asked.
+ * semaphore and the shared rate limiter, is retried on transient failures with backoff, must
+ * arrive within its time and size limits, follows only redirects that keep the credentials on
+ * the server, and turns error answers into typed errors that name what was asked.
  */
-import { ApiError, ServerError, SizeMismatchError } from "../util/errors.ts";
+import { ApiError, ServerError, SizeMismatchError, UnsafeRedirectError } from "../util/errors.ts";
 import { type Clock, systemClock } from "../util/clock.ts";
 import { RateLimiter } from "./rate_limiter.ts";
 import { Semaphore } from "../util/semaphore.ts";
@@ -11,10 +12,13 @@ import {
   backoffDelay,
   DEFAULT_RETRY_POLICY,
   isRetriableStatus,
+  MAX_BUDGET_GAP_MS,
+  MAX_SERVER_WAIT_MS,
   type RetryPolicy,
   serverRetryDelay,
 } from "./retry.ts";
 import { VERSION } from "../util/version.ts";
+import { SecretRegistry } from "../util/secrets.ts";
 
 /**
  * Who the client acts as: a token (a personal access token or a browser session's
@@ -29,10 +33,18 @@ export interface ApiClientOptions {
   serverUrl: string;
   /** None for calls that need no login. The client alone holds the secrets from here on. */
   credentials?: ClientCredentials;
+  /**
+   * Where the client registers every secret it holds or is given (the session token too), so
+   * that whatever prints or writes messages can scrub them; a private one when absent.
+   */
+  secrets?: SecretRegistry;
   rateLimit: number;
   concurrency: number;
   retry?: RetryPolicy;
-  /** Inactivity timeout per attempt: no response or no body bytes for this long. */
+  /**
+   * Per attempt: a JSON answer must arrive whole within this time of the request; a download
+   * must start within it and then keep MIN_DOWNLOAD_BYTES_PER_SECOND over every such window.
+   */
   timeoutMs: number;
   fetch?: typeof fetch;
   clock?: Clock;
@@ -63,12 +75,23 @@ export interface RequestSpec {
   auth?: boolean;
   /** Not cancelled when the run is interrupted (the logout that must follow a login). */
   survivesAbort?: boolean;
+  /**
+   * A download that `consume` streams to disk: held to MIN_DOWNLOAD_BYTES_PER_SECOND instead
+   * of having to arrive whole within the timeout.
+   */
+  stream?: boolean;
+  /**
+   * The largest body taken, in bytes; a larger one is refused while it streams
+   * (AnswerTooLargeError). Default: JSON_MAX_BYTES for JSON, none for a stream (an attachment
+   * is held to its FileInfo size by its writer).
+   */
+  maxBytes?: number;
 }
 
 export interface ApiResponse {
   status: number;
   headers: Headers;
-  /** The body, watched for inactivity; null for 304 and empty answers. */
+  /** The body, held to the request's size and time limits; null for 304 and empty answers. */
   body: ReadableStream<Uint8Array> | null;
 }
 
@@ -80,20 +103,76 @@ export class TransientError extends Error {
   }
 }
 
-class InactivityTimeout extends Error {
-  constructor(ms: number) {
-    super(`no data for ${Math.round(ms / 1000)} s`);
-    this.name = "InactivityTimeout";
+/** An answer over its request's `maxBytes`: refused, never retried (it would be again). */
+export class AnswerTooLargeError extends ServerError {}
+
+/** An attempt that ran out of time (worth another attempt). */
+class RequestTimeout extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = "RequestTimeout";
   }
 }
+
+/**
+ * The largest JSON answer read, in bytes. The longest lists are pages of 200 posts (the
+ * server's largest page): at 1 KB a post, about 200 KB; even 200 posts at the 16,383-rune
+ * limit of a message, in ASCII, are 3.3 MB with their metadata. A page of posts over the cap is
+ * asked for again in smaller pages (MattermostApi.postsPage), so no real data is refused, and
+ * answers in flight (at most --concurrency) hold at most this much each while they stream.
+ */
+export const JSON_MAX_BYTES = 8 * 1024 * 1024;
+
+/**
+ * The least a download must deliver, averaged over every --timeout window: 10 kB/s, 600 kB a
+ * minute at the default --timeout 60. A trickle (one byte every few seconds) is cut off after
+ * one window and retried; a slow but real link is far faster.
+ */
+export const MIN_DOWNLOAD_BYTES_PER_SECOND = 10_000;
 
 /** The server root for a credentials URL given with or without `/api` or `/api/v4`. */
 export function apiRootFromUrl(url: string): string {
   return url.trim().replace(/\/+$/, "").replace(/\/api(\/v4)?$/, "");
 }
 
-const MAX_REDIRECTS = 5;
+/** Same-origin redirects of a GET followed in a row (a moved path, a trailing slash). */
+const MAX_REDIRECTS = 3;
 const ERROR_BODY_LIMIT = 64 * 1024;
+/** At most this much of a server's error text goes into a message (on one line). */
+const ERROR_DETAIL_CHARS = 160;
+
+export type RedirectVerdict =
+  | { kind: "follow"; url: URL }
+  /** Not http(s) (file:, data:, ...): never fetched; the item fails. */
+  | { kind: "scheme"; url: URL }
+  /** Another origin, or a request other than GET (a login): the run stops. */
+  | { kind: "origin" | "method"; url: URL }
+  | { kind: "invalid" | "too-many" };
+
+/**
+ * What to do with a redirect to `location` (relative to `from`) of a `method` request to the
+ * server at `origin`, after `hops` redirects already followed. Only a GET stays a GET when
+ * followed, and only the server's own origin may see the token; anything else is refused.
+ */
+export function redirectVerdict(
+  method: string,
+  origin: string,
+  location: string,
+  from: URL,
+  hops: number,
+): RedirectVerdict {
+  let url: URL;
+  try {
+    url = new URL(location, from);
+  } catch {
+    return { kind: "invalid" };
+  }
+  if (url.protocol !== "http:" && url.protocol !== "https:") return { kind: "scheme", url };
+  if (url.origin !== origin) return { kind: "origin", url };
+  if (method !== "GET") return { kind: "method", url };
+  if (hops >= MAX_REDIRECTS) return { kind: "too-many" };
+  return { kind: "follow", url };
+}
 
 export class ApiClient {
   readonly root: string;
@@ -101,6 +180,7 @@ export class ApiClient {
   readonly semaphore: Semaphore;
   readonly stats = { requests: 0, retries: 0, bytes: 0 };
   #credentials: ClientCredentials | undefined;
+  #secrets: SecretRegistry;
   /** The session token a password login opened (logged out by `signOut`). */
   #sessionToken: string | undefined;
   #fetch: typeof fetch;
@@ -118,6 +198,12 @@ export class ApiClient {
     this.limiter = new RateLimiter(options.rateLimit, this.#clock);
     this.semaphore = new Semaphore(options.concurrency);
     this.#credentials = options.credentials;
+    this.#secrets = options.secrets ?? new SecretRegistry();
+    const credentials = options.credentials;
+    if (credentials && "token" in credentials) this.#secrets.add(credentials.token);
+    if (credentials && "loginId" in credentials) {
+      this.#secrets.add(credentials.password, { basicUser: credentials.loginId });
+    }
   }
 
   /** The login id of a password login, else undefined (a token needs no login). */
@@ -155,6 +241,7 @@ export class ApiClient {
     if (!token) {
       throw new ServerError(`Malformed answer for ${spec.what}: no ${tokenHeader} header`);
     }
+    this.#secrets.add(token);
     this.#sessionToken = token;
     return value;
   }
@@ -246,18 +333,27 @@ export class ApiClient {
     const runSignal = this.#runSignal(spec);
     await this.limiter.acquire(runSignal);
     const timeout = new AbortController();
-    const signals = [timeout.signal, ...(runSignal ? [runSignal] : [])];
-    const signal = AbortSignal.any(signals);
+    // However the attempt ends, aborting this closes the connection (an endless body too).
+    const finished = new AbortController();
+    const signal = AbortSignal.any([
+      timeout.signal,
+      finished.signal,
+      ...(runSignal ? [runSignal] : []),
+    ]);
+    const { timeoutMs } = this.options;
+    const seconds = timeoutMs / 1000;
     let timer: ReturnType<typeof setTimeout> | undefined;
-    const arm = () => {
-      clearTimeout(timer);
-      timer = setTimeout(
-        () => timeout.abort(new InactivityTimeout(this.options.timeoutMs)),
-        this.options.timeoutMs,
-      );
-    };
-    arm();
+    let windowBytes = 0;
+    // Headers (and all of a JSON answer) must come within the timeout of the request.
+    timer = setTimeout(
+      () =>
+        timeout.abort(
+          new RequestTimeout(`no ${spec.stream ? "" : "complete "}answer within ${seconds} s`),
+        ),
+      timeoutMs,
+    );
     let response: Response | undefined;
+    let body: WatchedBody | undefined;
     try {
       response = await this.#fetchFollowingRedirects(spec, signal);
       this.stats.requests++;
@@ -266,26 +362,53 @@ export class ApiClient {
       this.#followServerBudget(response.headers);
       const ok = (response.status >= 200 && response.status < 300) ||
         (response.status === 304 && spec.allowNotModified);
-      if (!ok) throw await httpError(response, spec);
-      const body = response.body
-        ? watchBody(response.body, (n) => {
+      if (!ok) throw await httpError(response, spec, this.#secrets);
+      if (spec.stream) {
+        // From here a download is judged by its pace: every window must bring enough bytes.
+        const minBytes = MIN_DOWNLOAD_BYTES_PER_SECOND * seconds;
+        const endWindow = () => {
+          if (windowBytes < minBytes) {
+            timeout.abort(
+              new RequestTimeout(
+                `slower than ${MIN_DOWNLOAD_BYTES_PER_SECOND / 1000} kB/s over ${seconds} s ` +
+                  `(${windowBytes} bytes)`,
+              ),
+            );
+            return;
+          }
+          windowBytes = 0;
+          timer = setTimeout(endWindow, timeoutMs);
+        };
+        clearTimeout(timer);
+        timer = setTimeout(endWindow, timeoutMs);
+      }
+      const maxBytes = spec.maxBytes ?? (spec.stream ? undefined : JSON_MAX_BYTES);
+      body = response.body
+        ? watchBody(response.body, spec.what, maxBytes, (n) => {
           this.stats.bytes += n;
-          arm();
+          windowBytes += n;
         })
-        : null;
-      return await consume({ status: response.status, headers: response.headers, body });
+        : undefined;
+      return await consume({
+        status: response.status,
+        headers: response.headers,
+        body: body?.stream ?? null,
+      });
     } catch (error) {
       if (timeout.signal.aborted && !runSignal?.aborted) throw timeout.signal.reason;
       throw error;
     } finally {
       clearTimeout(timer);
+      await body?.release();
       await response?.body?.cancel().catch(() => {});
+      finished.abort();
     }
   }
 
   /**
    * Mattermost's limiter reports its budget on every answer. When few requests remain, space
-   * ours by the time the server needs to refill one (its reset time over the missing tokens).
+   * ours by the time the server needs to refill one (its reset time over the missing tokens),
+   * at most MAX_BUDGET_GAP_MS.
    */
   #followServerBudget(headers: Headers): void {
     const remaining = Number(headers.get("x-ratelimit-remaining") ?? NaN);
@@ -293,7 +416,8 @@ export class ApiClient {
     const reset = Number(headers.get("x-ratelimit-reset") ?? NaN);
     if (![remaining, limit, reset].every(Number.isFinite)) return;
     const low = remaining <= this.options.concurrency && limit > remaining && reset > 0;
-    this.limiter.setMinGap(low ? (reset * 1000) / (limit - remaining) : 0);
+    const gap = Math.min((reset * 1000) / (limit - remaining), MAX_BUDGET_GAP_MS);
+    this.limiter.setMinGap(low ? gap : 0);
   }
 
   async #fetchFollowingRedirects(spec: RequestSpec, signal: AbortSignal): Promise<Response> {
@@ -301,14 +425,16 @@ export class ApiClient {
     for (const [key, value] of Object.entries(spec.query ?? {})) {
       if (value !== undefined) url.searchParams.set(key, String(value));
     }
+    const method = spec.method ?? "GET";
     const headers = new Headers({ "User-Agent": this.#userAgent, Accept: "application/json" });
     for (const [key, value] of Object.entries(spec.headers ?? {})) headers.set(key, value);
     const bearer = spec.auth === false ? undefined : this.#bearer();
     if (bearer) headers.set("Authorization", `Bearer ${bearer}`);
     const init: RequestInit = {
-      method: spec.method ?? "GET",
+      method,
       headers,
       signal,
+      // Every redirect is judged here (redirectVerdict): fetch would follow any of them.
       redirect: "manual",
       // No cookie jar: the server would prefer a cookie over the Bearer header (CSRF trouble).
       credentials: "omit",
@@ -325,13 +451,43 @@ export class ApiClient {
         return response;
       }
       await response.body?.cancel();
-      if (hop >= MAX_REDIRECTS) {
-        throw new ServerError(`Too many redirects for ${spec.what} (${redactUrl(url)})`);
+      const verdict = redirectVerdict(method, url.origin, location, target, hop);
+      if (verdict.kind === "follow") {
+        target = verdict.url;
+        continue;
       }
-      const next = new URL(location, target);
-      // The token is for the Mattermost server only: never hand it to another origin.
-      if (next.origin !== url.origin) headers.delete("Authorization");
-      target = next;
+      throw this.#redirectError(spec, method, verdict);
+    }
+  }
+
+  #redirectError(
+    spec: RequestSpec,
+    method: string,
+    verdict: Exclude<RedirectVerdict, { kind: "follow" }>,
+  ): ServerError {
+    const hint = `check "url" in the credentials file (if the server moved, its new address)`;
+    switch (verdict.kind) {
+      case "invalid":
+        return new ServerError(
+          `Refused ${spec.what}: ${this.root} redirected it to an invalid URL`,
+        );
+      case "too-many":
+        return new ServerError(`Too many redirects for ${spec.what} from ${this.root}`);
+      case "scheme":
+        return new ServerError(
+          `Refused ${spec.what}: ${this.root} redirected it to a ${verdict.url.protocol} URL ` +
+            `(${shortUrl(verdict.url)}), which is never read`,
+        );
+      case "origin":
+        return new UnsafeRedirectError(
+          `${this.root} redirected ${spec.what} to another server, ${verdict.url.origin}; ` +
+            `stopping so that no password or token goes there: ${hint}`,
+        );
+      case "method":
+        return new UnsafeRedirectError(
+          `${this.root} redirected ${spec.what} (a ${method}) to ${shortUrl(verdict.url)}; ` +
+            `a ${method} is never sent on, so that a password stays where it was sent: ${hint}`,
+        );
     }
   }
 
@@ -340,13 +496,22 @@ export class ApiClient {
       if (!isRetriableStatus(error.status)) return undefined;
       const reason = `HTTP ${error.status}`;
       if (error.status === 429) {
-        const delay = error.retryAfterMs;
-        return delay === undefined ? { reason } : { reason, serverDelayMs: delay };
+        const asked = error.retryAfterMs;
+        if (asked === undefined) return { reason };
+        const wait = Math.min(asked, MAX_SERVER_WAIT_MS);
+        return {
+          reason: wait < asked
+            ? `${reason}; the server asked for ${asked / 1000} s, at most ${
+              MAX_SERVER_WAIT_MS / 1000
+            } s is waited`
+            : reason,
+          serverDelayMs: wait,
+        };
       }
       return { reason };
     }
     if (
-      error instanceof TransientError || error instanceof InactivityTimeout ||
+      error instanceof TransientError || error instanceof RequestTimeout ||
       error instanceof SizeMismatchError
     ) {
       return { reason: error.message };
@@ -359,7 +524,7 @@ export class ApiClient {
   #finalError(spec: RequestSpec, error: unknown): unknown {
     if (error instanceof ApiError || error instanceof ServerError) return error;
     if (
-      error instanceof TransientError || error instanceof InactivityTimeout ||
+      error instanceof TransientError || error instanceof RequestTimeout ||
       error instanceof SizeMismatchError
     ) {
       return new ServerError(`Cannot get ${spec.what} from ${this.root}: ${error.message}`, {
@@ -375,19 +540,28 @@ export class ApiClient {
   }
 }
 
-async function httpError(response: Response, spec: RequestSpec): Promise<ApiError> {
+/**
+ * The typed error of a refused answer. The server's words are untrusted: any secret they echo
+ * (an Authorization header, a login body) is scrubbed before the text is cut short, so no
+ * fragment of it survives the cut, and the text is kept to one line.
+ */
+async function httpError(
+  response: Response,
+  spec: RequestSpec,
+  secrets: SecretRegistry,
+): Promise<ApiError> {
   const text = await readTextLimited(response, ERROR_BODY_LIMIT).catch(() => "");
   let errorId: string | undefined;
   let detail = "";
   let requestId = response.headers.get("x-request-id") ?? undefined;
   try {
     const parsed = JSON.parse(text) as Record<string, unknown>;
-    if (typeof parsed.id === "string") errorId = parsed.id;
-    if (typeof parsed.message === "string") detail = parsed.message;
+    if (typeof parsed.id === "string") errorId = oneLine(secrets.scrub(parsed.id));
+    if (typeof parsed.message === "string") detail = oneLine(secrets.scrub(parsed.message));
     if (typeof parsed.request_id === "string") requestId = parsed.request_id;
   } catch {
     // Proxies answer with HTML or plain text (the server's own 429 says "limit exceeded").
-    detail = text.replace(/<[^>]*>/g, " ").replace(/\s+/g, " ").trim().slice(0, 120);
+    detail = oneLine(secrets.scrub(text).replace(/<[^>]*>/g, " "));
   }
   const parts = [`HTTP ${response.status}`, errorId, detail].filter(Boolean).join(" ");
   const error = new ApiError(
@@ -400,60 +574,70 @@ async function httpError(response: Response, spec: RequestSpec): Promise<ApiErro
   return error;
 }
 
+/** A server's text for a message: one line, at most ERROR_DETAIL_CHARS. */
+function oneLine(text: string): string {
+  const line = text.replace(/[\s\p{Cc}]+/gu, " ").trim();
+  return line.length > ERROR_DETAIL_CHARS ? `${line.slice(0, ERROR_DETAIL_CHARS)}…` : line;
+}
+
 async function readTextLimited(response: Response, limit: number): Promise<string> {
   if (!response.body) return "";
   const reader = response.body.getReader();
-  const chunks: Uint8Array[] = [];
+  const decoder = new TextDecoder();
+  let text = "";
   let size = 0;
   try {
     while (size < limit) {
       const { done, value } = await reader.read();
       if (done) break;
-      chunks.push(value);
-      size += value.length;
+      const part = value.subarray(0, limit - size);
+      size += part.length;
+      text += decoder.decode(part, { stream: true });
     }
   } finally {
     await reader.cancel().catch(() => {});
   }
-  return new TextDecoder().decode(concat(chunks).subarray(0, limit));
+  return text + decoder.decode();
 }
 
-/** Largest answer read into memory (lists, records, images); attachments are streamed. */
-export const MAX_ANSWER_BYTES = 256 * 1024 * 1024;
-
-/** Reads the whole body as bytes, refusing more than `limit`. */
-export async function readBytes(
-  response: ApiResponse,
-  what = "answer",
-  limit = MAX_ANSWER_BYTES,
-): Promise<Uint8Array> {
-  if (!response.body) return new Uint8Array();
-  const chunks: Uint8Array[] = [];
-  let size = 0;
-  for await (const chunk of response.body) {
-    size += chunk.length;
-    if (size > limit) throw new ServerError(`Refused ${what}: larger than ${limit} bytes`);
-    chunks.push(chunk);
-  }
-  return concat(chunks);
+/** The whole body as text, decoded as it streams (the size cap is the watched body's). */
+async function readText(response: ApiResponse): Promise<string> {
+  if (!response.body) return "";
+  const decoder = new TextDecoder();
+  let text = "";
+  for await (const chunk of response.body) text += decoder.decode(chunk, { stream: true });
+  return text + decoder.decode();
 }
 
 async function readJson(response: ApiResponse, spec: RequestSpec): Promise<unknown> {
-  const bytes = await readBytes(response, spec.what);
+  const text = await readText(response);
   try {
-    return JSON.parse(new TextDecoder().decode(bytes));
+    return JSON.parse(text);
   } catch (error) {
     // The server streams some lists; an error part-way leaves invalid JSON. Worth a retry.
     throw new TransientError(`invalid JSON in answer for ${spec.what}`, { cause: error });
   }
 }
 
+interface WatchedBody {
+  stream: ReadableStream<Uint8Array>;
+  /** Lets go of the underlying body (cancels it unless it was read to the end). */
+  release(): Promise<void>;
+}
+
+/**
+ * The body as the consumer reads it: counted, refused past `maxBytes` before the chunk that
+ * crosses it is handed on, and a connection that breaks mid-body is a TransientError.
+ */
 function watchBody(
   body: ReadableStream<Uint8Array>,
+  what: string,
+  maxBytes: number | undefined,
   onChunk: (size: number) => void,
-): ReadableStream<Uint8Array> {
+): WatchedBody {
   const reader = body.getReader();
-  return new ReadableStream({
+  let size = 0;
+  const stream = new ReadableStream<Uint8Array>({
     async pull(controller) {
       let chunk: ReadableStreamReadResult<Uint8Array>;
       try {
@@ -464,6 +648,11 @@ function watchBody(
       }
       const { done, value } = chunk;
       if (done) return controller.close();
+      size += value.length;
+      if (maxBytes !== undefined && size > maxBytes) {
+        await reader.cancel().catch(() => {});
+        throw new AnswerTooLargeError(`Refused ${what}: larger than ${maxBytes} bytes`);
+      }
       onChunk(value.length);
       controller.enqueue(value);
     },
@@ -471,20 +660,17 @@ function watchBody(
       return reader.cancel(reason);
     },
   });
-}
-
-function concat(chunks: Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(chunks.reduce((sum, c) => sum + c.length, 0));
-  let offset = 0;
-  for (const chunk of chunks) {
-    out.set(chunk, offset);
-    offset += chunk.length;
-  }
-  return out;
+  return { stream, release: () => reader.cancel().catch(() => {}) };
 }
 
 function errorText(error: unknown): string {
   return error instanceof Error ? error.message : String(error);
+}
+
+/** A URL for a message: without secrets, and short (a `data:` URL can be megabytes). */
+function shortUrl(url: URL): string {
+  const text = redactUrl(url);
+  return text.length > 100 ? `${text.slice(0, 100)}…` : text;
 }
 
 /** A URL with any `access_token` query value hidden, for messages. */

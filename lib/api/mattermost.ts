@@ -1,18 +1,22 @@
 /**
  * Typed Mattermost API v4 calls used by the backup (read-only, plus login/logout), and checks
- * that answers have the shape we rely on before anything is written from them.
+ * that answers have the shape we rely on before anything is written from them. One malformed
+ * record in a list is left out and reported (`onMalformed`); the rest of the list is kept.
  */
 import { isObject } from "../util/objects.ts";
-import { type ApiClient, type ApiResponse, readBytes } from "./client.ts";
+import { AnswerTooLargeError, type ApiClient } from "./client.ts";
 import { ApiError, ServerError } from "../util/errors.ts";
+import type { Failure } from "../util/events.ts";
 import {
   type Channel,
   type Emoji,
   type FileInfo,
+  isMattermostId,
   type Member,
   type Post,
   type PostList,
   type Raw,
+  type Reaction,
   type Team,
   type User,
   validChannel,
@@ -20,14 +24,36 @@ import {
   validFileInfo,
   validMember,
   validPost,
+  validReaction,
   validTeam,
   validUser,
 } from "../model/records.ts";
 
-export interface Image {
-  bytes: Uint8Array;
-  contentType: string | null;
-}
+/**
+ * Streams an image's body to its file, named by its Content-Type; returns what it wrote. May
+ * be called again for a retried request.
+ */
+export type ImageWriter<T> = (
+  body: ReadableStream<Uint8Array>,
+  contentType: string | null,
+) => Promise<T>;
+
+/** Told of each record left out of an answer: what it was, and what was wrong with it. */
+export type MalformedSink = (failure: Failure) => void;
+
+/**
+ * The largest image taken (a profile picture, team icon or custom emoji), in bytes. The
+ * server stores pictures and team icons as 128x128 PNGs (app/user.go AdjustImage, app/team.go
+ * SetTeamIconFromFile: tens of kB) and accepts custom emoji of at most 1 MB (app/emoji.go
+ * MaxEmojiFileSize; 512 KiB on current servers).
+ */
+export const IMAGE_MAX_BYTES = 4 * 1024 * 1024;
+
+/**
+ * The one list that is not paged: every channel of the user, DMs and GMs included. At about
+ * 2 kB a channel (header and purpose at their limits) this is 16,000 channels.
+ */
+const CHANNEL_LIST_MAX_BYTES = 32 * 1024 * 1024;
 
 /** The server's maximum page size for lists. */
 export const PAGE_SIZE = 200;
@@ -55,49 +81,120 @@ function check<T>(value: unknown, what: string, valid: (v: Raw) => boolean, desc
   return value as T;
 }
 
-function checkList<T>(value: unknown, what: string, valid: (v: Raw) => boolean, desc: string): T[] {
-  if (!Array.isArray(value)) throw malformed(what, `expected a list of ${desc}`);
-  return value.map((item) => check<T>(item, what, valid, desc));
+/** A record for a message: its id if it has one, else `fallback` (its place in the answer). */
+function recordName(value: unknown, fallback: string): string {
+  const id = isObject(value) ? value.id ?? value.user_id : value;
+  return isMattermostId(id) ? id : fallback;
 }
 
-/** Fills defaults the server leaves out and checks nested file infos. */
-function normalizePost(post: Post, what: string): Post {
+/**
+ * The records of a list answer that have the fields we rely on; each other one is reported
+ * to `sink` and left out. Only an answer that is not a list at all fails as a whole.
+ */
+function checkList<T>(
+  value: unknown,
+  what: string,
+  valid: (v: Raw) => boolean,
+  desc: string,
+  sink: MalformedSink,
+): T[] {
+  if (!Array.isArray(value)) throw malformed(what, `expected a list of ${desc}`);
+  const out: T[] = [];
+  value.forEach((item, index) => {
+    if (isObject(item) && valid(item)) out.push(item as T);
+    else skipped(sink, `record ${recordName(item, `#${index + 1}`)} in ${what}`, `one of ${desc}`);
+  });
+  return out;
+}
+
+function skipped(sink: MalformedSink, what: string, expected: string): void {
+  sink({ what, why: `malformed record left out (${expected})` });
+}
+
+/**
+ * Fills defaults the server leaves out; a file info or reaction without the fields we rely on
+ * is reported and left out of the post (the post is kept).
+ */
+function normalizePost(post: Post, what: string, sink: MalformedSink): Post {
   post.delete_at ??= 0;
   post.root_id ??= "";
-  const files = post.metadata?.files;
-  if (files !== undefined) checkList<FileInfo>(files, what, validFileInfo, "file infos");
+  const metadata = post.metadata;
+  if (!isObject(metadata)) return post;
+  const where = `post ${post.id} in ${what}`;
+  if (metadata.files !== undefined) {
+    metadata.files = checkPart<FileInfo>(
+      metadata.files,
+      `the files of ${where}`,
+      validFileInfo,
+      "file infos with id, name and a whole size",
+      sink,
+    );
+  }
+  if (metadata.reactions !== undefined) {
+    metadata.reactions = checkPart<Reaction>(
+      metadata.reactions,
+      `the reactions of ${where}`,
+      validReaction,
+      "reactions with user and emoji",
+      sink,
+    );
+  }
   return post;
 }
 
-function checkPostList(value: unknown, what: string): PostList {
+/** A list inside a record: its good items; an answer that is no list at all counts as empty. */
+function checkPart<T>(
+  value: unknown,
+  what: string,
+  valid: (v: Raw) => boolean,
+  desc: string,
+  sink: MalformedSink,
+): T[] {
+  if (Array.isArray(value)) return checkList<T>(value, what, valid, desc, sink);
+  skipped(sink, what, `a list of ${desc}`);
+  return [];
+}
+
+function checkPostList(value: unknown, what: string, sink: MalformedSink): PostList {
   if (!isObject(value) || !Array.isArray(value.order) || !isObject(value.posts)) {
     throw malformed(what, "expected a post list with order and posts");
   }
   const posts: Record<string, Post> = {};
-  for (const [id, post] of Object.entries(value.posts)) {
-    const checked = check<Post>(post, what, validPost, "posts with id and times");
-    if (checked.id !== id) throw malformed(what, `post key ${id} does not match its id`);
-    posts[id] = normalizePost(checked, what);
+  const malformedIds: string[] = [];
+  const expected = "a post with its own id, channel, user and times before the year 10000";
+  for (const [key, post] of Object.entries(value.posts)) {
+    if (!isObject(post) || !validPost(post) || post.id !== key) {
+      skipped(
+        sink,
+        `post ${recordName(post, recordName(key, JSON.stringify(key.slice(0, 40))))} in ${what}`,
+        expected,
+      );
+      if (isMattermostId(key)) malformedIds.push(key);
+      continue;
+    }
+    posts[key] = normalizePost(post as Post, what, sink);
   }
+  const order: string[] = [];
   for (const id of value.order) {
-    if (typeof id !== "string" || !posts[id]) {
-      throw malformed(what, `order names unknown post ${id}`);
+    if (typeof id === "string" && Object.hasOwn(posts, id)) order.push(id);
+    else if (!(typeof id === "string" && Object.hasOwn(value.posts, id))) {
+      const name = recordName(id, JSON.stringify(String(id).slice(0, 40)));
+      skipped(sink, `post ${name} listed in ${what}`, "a post sent with its id");
     }
   }
   return {
-    order: value.order as string[],
+    order,
     posts,
     next_post_id: typeof value.next_post_id === "string" ? value.next_post_id : "",
     prev_post_id: typeof value.prev_post_id === "string" ? value.prev_post_id : "",
+    listed: value.order.length,
+    malformedIds,
   };
 }
 
-async function readImage(response: ApiResponse): Promise<Image> {
-  return { bytes: await readBytes(response), contentType: response.headers.get("content-type") };
-}
-
 export class MattermostApi {
-  constructor(readonly client: ApiClient) {}
+  /** `onMalformed` hears of each record left out of an answer (default: none). */
+  constructor(readonly client: ApiClient, readonly onMalformed: MalformedSink = () => {}) {}
 
   /**
    * The password login of the client's credentials (the session token comes in the `Token`
@@ -134,7 +231,7 @@ export class MattermostApi {
   async teamsForUser(userId: string): Promise<Team[]> {
     const what = "your teams";
     const value = await this.client.json<unknown>({ path: `/users/${userId}/teams`, what });
-    return checkList<Team>(value, what, validTeam, "teams");
+    return checkList<Team>(value, what, validTeam, "teams", this.onMalformed);
   }
 
   /**
@@ -143,13 +240,15 @@ export class MattermostApi {
    */
   async channelsForUser(userId: string, teams: readonly Team[]): Promise<Channel[]> {
     const what = "your channels";
+    const desc = "channels";
     try {
       const value = await this.client.json<unknown>({
         path: `/users/${userId}/channels`,
         query: { include_deleted: true, last_delete_at: 0 },
         what,
+        maxBytes: CHANNEL_LIST_MAX_BYTES,
       });
-      return checkList<Channel>(value, what, validChannel, "channels");
+      return checkList<Channel>(value, what, validChannel, desc, this.onMalformed);
     } catch (error) {
       if (!(error instanceof ApiError && (error.status === 404 || error.status === 405))) {
         throw error;
@@ -162,8 +261,11 @@ export class MattermostApi {
         path: `/users/${userId}/teams/${team.id}/channels`,
         query: { include_deleted: true, last_delete_at: 0 },
         what: teamWhat,
+        maxBytes: CHANNEL_LIST_MAX_BYTES,
       });
-      for (const channel of checkList<Channel>(value, teamWhat, validChannel, "channels")) {
+      for (
+        const channel of checkList<Channel>(value, teamWhat, validChannel, desc, this.onMalformed)
+      ) {
         byId.set(channel.id, channel);
       }
     }
@@ -186,49 +288,70 @@ export class MattermostApi {
         query: { page, per_page: PAGE_SIZE },
         what,
       });
-      const members = checkList<Member>(value, what, validMember, "members");
-      all.push(...members);
-      if (members.length < PAGE_SIZE) return all;
+      all.push(...checkList<Member>(value, what, validMember, "members", this.onMalformed));
+      // A page is full by what the server listed, malformed records included.
+      if ((value as unknown[]).length < PAGE_SIZE) return all;
     }
   }
 
   /**
    * One page of a channel's posts, newest first, before `before` (or the newest page).
-   * With `etag`, `list` is undefined when the server says nothing changed (304).
+   * With `etag`, `list` is undefined when the server says nothing changed (304). A page over
+   * the size cap (posts near the length limit) is asked for again with half as many posts,
+   * down to one; `perPage` is the size the answer was asked with.
    */
   async postsPage(
     channelId: string,
     label: string,
     options: { before?: string; perPage?: number; etag?: string },
-  ): Promise<{ list: PostList | undefined; etag: string | undefined }> {
+  ): Promise<{ list: PostList | undefined; etag: string | undefined; perPage: number }> {
     const what = `posts of channel ${label}`;
-    const { value, etag } = await this.client.conditionalJson<unknown>({
-      path: `/channels/${channelId}/posts`,
-      query: {
-        per_page: options.perPage ?? PAGE_SIZE,
-        before: options.before,
-        skipFetchThreads: true,
-        collapsedThreads: false,
-      },
-      what,
-    }, options.etag);
-    return { list: value === undefined ? undefined : checkPostList(value, what), etag };
+    for (let perPage = options.perPage ?? PAGE_SIZE;; perPage = Math.ceil(perPage / 2)) {
+      try {
+        const { value, etag } = await this.client.conditionalJson<unknown>({
+          path: `/channels/${channelId}/posts`,
+          query: {
+            per_page: perPage,
+            before: options.before,
+            skipFetchThreads: true,
+            collapsedThreads: false,
+          },
+          what,
+        }, options.etag);
+        const list = value === undefined ? undefined : checkPostList(value, what, this.onMalformed);
+        return { list, etag, perPage };
+      } catch (error) {
+        if (!(error instanceof AnswerTooLargeError && perPage > 1)) throw error;
+      }
+    }
   }
 
-  /** Posts of a channel changed after `since` (ms), tombstones included; at most SINCE_LIMIT. */
-  async postsSince(channelId: string, label: string, since: number): Promise<PostList> {
+  /**
+   * Posts of a channel changed after `since` (ms), tombstones included; at most SINCE_LIMIT.
+   * Undefined when the answer is over the size cap: like a capped answer, the caller must then
+   * crawl the channel (in pages that fit).
+   */
+  async postsSince(channelId: string, label: string, since: number): Promise<PostList | undefined> {
     const what = `changes in channel ${label}`;
     // since <= 0 asks the server for its newest page instead of the changes (see sinceFor).
     if (!(since >= 1)) throw new RangeError(`since must be at least 1 for ${what}, got ${since}`);
-    const value = await this.client.json<unknown>({
-      path: `/channels/${channelId}/posts`,
-      query: { since, skipFetchThreads: true, collapsedThreads: false },
-      what,
-    });
-    return checkPostList(value, what);
+    try {
+      const value = await this.client.json<unknown>({
+        path: `/channels/${channelId}/posts`,
+        query: { since, skipFetchThreads: true, collapsedThreads: false },
+        what,
+      });
+      return checkPostList(value, what, this.onMalformed);
+    } catch (error) {
+      if (error instanceof AnswerTooLargeError) return undefined;
+      throw error;
+    }
   }
 
-  /** Users by id (unknown ids are left out by the server); halves a batch on 413. */
+  /**
+   * Users by id (unknown ids are left out by the server); halves a batch on 413 and on an
+   * answer over the size cap.
+   */
   async usersByIds(ids: readonly string[], since?: number): Promise<User[]> {
     const out: User[] = [];
     for (let i = 0; i < ids.length; i += USER_IDS_BATCH) {
@@ -248,9 +371,11 @@ export class MattermostApi {
         body: ids,
         what,
       });
-      return checkList<User>(value, what, validUser, "users");
+      return checkList<User>(value, what, validUser, "users", this.onMalformed);
     } catch (error) {
-      if (!(error instanceof ApiError && error.status === 413 && ids.length > 1)) throw error;
+      const tooLarge = (error instanceof ApiError && error.status === 413) ||
+        error instanceof AnswerTooLargeError;
+      if (!(tooLarge && ids.length > 1)) throw error;
       const half = Math.ceil(ids.length / 2);
       return [
         ...await this.#usersBatch(ids.slice(0, half), since),
@@ -259,17 +384,24 @@ export class MattermostApi {
     }
   }
 
-  userImage(userId: string, username: string): Promise<Image> {
-    return this.client.send(
-      { path: `/users/${userId}/image`, what: `picture of user ${username}` },
-      readImage,
-    );
+  userImage<T>(userId: string, username: string, write: ImageWriter<T>): Promise<T> {
+    return this.#image(`/users/${userId}/image`, `picture of user ${username}`, write);
   }
 
-  teamIcon(teamId: string, name: string): Promise<Image> {
+  teamIcon<T>(teamId: string, name: string, write: ImageWriter<T>): Promise<T> {
+    return this.#image(`/teams/${teamId}/image`, `icon of team ${name}`, write);
+  }
+
+  emojiImage<T>(emojiId: string, name: string, write: ImageWriter<T>): Promise<T> {
+    return this.#image(`/emoji/${emojiId}/image`, `image of emoji ${name}`, write);
+  }
+
+  /** An image streamed to `write`, refused past IMAGE_MAX_BYTES. */
+  #image<T>(path: string, what: string, write: ImageWriter<T>): Promise<T> {
     return this.client.send(
-      { path: `/teams/${teamId}/image`, what: `icon of team ${name}` },
-      readImage,
+      { path, what, stream: true, maxBytes: IMAGE_MAX_BYTES },
+      (response) =>
+        write(response.body ?? new Blob().stream(), response.headers.get("content-type")),
     );
   }
 
@@ -288,9 +420,10 @@ export class MattermostApi {
           query: { page, per_page: PAGE_SIZE, sort: "name" },
           what,
         });
-        const emojis = checkList<Emoji>(value, what, validEmoji, "emoji");
-        for (const emoji of emojis) all.set(emoji.id, emoji);
-        if (emojis.length < PAGE_SIZE) return [...all.values()];
+        for (const emoji of checkList<Emoji>(value, what, validEmoji, "emoji", this.onMalformed)) {
+          all.set(emoji.id, emoji);
+        }
+        if ((value as unknown[]).length < PAGE_SIZE) return [...all.values()];
       }
     } catch (error) {
       if (error instanceof ApiError && error.status === 501) return undefined;
@@ -298,21 +431,21 @@ export class MattermostApi {
     }
   }
 
-  emojiImage(emojiId: string, name: string): Promise<Image> {
-    return this.client.send(
-      { path: `/emoji/${emojiId}/image`, what: `image of emoji ${name}` },
-      readImage,
-    );
-  }
-
-  /** Streams an attachment into `write`, which must consume the whole body or throw. */
+  /**
+   * Streams an attachment into `write`, which must consume the whole body or throw (and holds
+   * it to the FileInfo's size).
+   */
   downloadFile<T>(
     fileId: string,
     name: string,
     write: (body: ReadableStream<Uint8Array>) => Promise<T>,
   ): Promise<T> {
     return this.client.send(
-      { path: `/files/${fileId}`, what: `attachment ${JSON.stringify(name)} (${fileId})` },
+      {
+        path: `/files/${fileId}`,
+        what: `attachment ${JSON.stringify(name)} (${fileId})`,
+        stream: true,
+      },
       (response) => write(response.body ?? new Blob().stream()),
     );
   }

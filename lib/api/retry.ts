@@ -31,14 +31,30 @@ export function backoffDelay(attempt: number, policy: RetryPolicy, random: numbe
 
 /**
  * The wait a 429 asks for, in ms: `Retry-After` (seconds), else `X-RateLimit-Reset` (seconds
- * until the bucket refills), else undefined (use backoff).
+ * until the bucket refills), else undefined (use backoff). As asked: see MAX_SERVER_WAIT_MS.
  */
 export function serverRetryDelay(headers: Headers): number | undefined {
   for (const name of ["retry-after", "x-ratelimit-reset"]) {
     const value = headers.get(name);
     if (value === null) continue;
     const seconds = Number(value.trim());
-    if (Number.isFinite(seconds) && seconds >= 0) return Math.min(seconds, 3600) * 1000;
+    if (Number.isFinite(seconds) && seconds >= 0) return seconds * 1000;
   }
   return undefined;
 }
+
+/**
+ * The longest wait a server's answer can impose at once (a 429's Retry-After or
+ * X-RateLimit-Reset). Mattermost's own limiter asks for about a second (app/ratelimit.go: the
+ * time until one request is allowed again); a far larger figure is an epoch time some proxies
+ * send, a misconfiguration or a hostile server, and would stall an unattended run for hours.
+ */
+export const MAX_SERVER_WAIT_MS = 60_000;
+
+/**
+ * The largest spacing of requests that the server's budget (X-RateLimit-Remaining, -Reset)
+ * can impose. Mattermost refills at least one request per second (RateLimitSettings.PerSec is
+ * a whole number), so it never needs more; spacing is only a courtesy to avoid 429s, and a
+ * server that wants more can still answer 429 with a Retry-After.
+ */
+export const MAX_BUDGET_GAP_MS = 1000;

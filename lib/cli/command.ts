@@ -1,9 +1,16 @@
 /** What every subcommand is to the dispatcher in main.ts. */
 import type { Output } from "./progress.ts";
+import type { SecretRegistry } from "../util/secrets.ts";
 
 export interface CommandDeps {
   env: (name: string) => string | undefined;
+  /** Scrubbed of `secrets` (main.ts wraps the console in it). */
   output: Output;
+  /**
+   * The run's secrets, registered by whoever holds them; every line of `output` and every
+   * file a command writes about the run (the report) is scrubbed of them.
+   */
+  secrets: SecretRegistry;
   fetch?: typeof fetch;
 }
 

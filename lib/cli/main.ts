@@ -16,8 +16,10 @@ import type { Command, CommandDeps } from "./command.ts";
 import { BACKUP_OPTIONS_HELP, backupCommand } from "./commands/backup.ts";
 import { viewCommand } from "./commands/view.ts";
 import { consoleOutput } from "./console.ts";
+import type { Output } from "./progress.ts";
+import { SecretRegistry } from "../util/secrets.ts";
 
-export type MainDeps = CommandDeps;
+export type MainDeps = Omit<CommandDeps, "secrets">;
 
 const COMMANDS: readonly Command[] = [backupCommand, viewCommand];
 
@@ -77,9 +79,21 @@ export const defaultMainDeps = (): MainDeps => ({
   output: consoleOutput(),
 });
 
+/** `output` with every line scrubbed of `secrets`: the one way out to the console. */
+export function scrubbedOutput(output: Output, secrets: SecretRegistry): Output {
+  const status = output.status;
+  return {
+    out: (line) => output.out(secrets.scrub(line)),
+    err: (line) => output.err(secrets.scrub(line)),
+    ...(status ? { status: (line: string) => status(secrets.scrub(line)) } : {}),
+  };
+}
+
 /** Runs the command line and returns the exit status. The only place errors become statuses. */
 export async function main(args: string[], deps: MainDeps = defaultMainDeps()): Promise<number> {
-  const { output } = deps;
+  // Every line printed, the final error and its stack trace included, passes the scrubber.
+  const secrets = new SecretRegistry();
+  const output = scrubbedOutput(deps.output, secrets);
   try {
     const invocation = parseInvocation(args);
     switch (invocation.kind) {
@@ -90,7 +104,7 @@ export async function main(args: string[], deps: MainDeps = defaultMainDeps()): 
         output.out(`matterbak ${VERSION}`);
         return ExitCode.ok;
       case "run":
-        return await invocation.command.run(invocation.args, deps);
+        return await invocation.command.run(invocation.args, { ...deps, output, secrets });
     }
   } catch (error) {
     // An interruption was already reported by the command, with what it saved.

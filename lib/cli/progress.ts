@@ -31,6 +31,12 @@ export function formatCounts(counts: PostCounts): string {
   return parts.join(", ");
 }
 
+/**
+ * A wait before a retry longer than this is said even in quiet mode: a run that seems to hang
+ * is waiting for the server (a 429's Retry-After, at most MAX_SERVER_WAIT_MS).
+ */
+export const LONG_WAIT_MS = 5000;
+
 /** Redraw the live status line at most this often. */
 const STATUS_INTERVAL_MS = 250;
 /** Requests per second are measured over this window. */
@@ -98,15 +104,14 @@ export class Reporter {
       case "failure":
         err(`error: ${event.failure.what}: ${event.failure.why}`);
         break;
-      case "retry":
-        if (!this.quiet) {
-          this.output.out(
-            `retry ${event.attempt} for ${event.what} in ${
-              (event.delayMs / 1000).toFixed(1)
-            } s (${event.reason})`,
-          );
-        }
+      case "retry": {
+        const line = `retry ${event.attempt} for ${event.what} in ${
+          (event.delayMs / 1000).toFixed(1)
+        } s (${event.reason})`;
+        if (event.delayMs > LONG_WAIT_MS) err(`warning: waiting: ${line}`);
+        else if (!this.quiet) this.output.out(line);
         break;
+      }
       case "request":
         this.requests++;
         if (this.#timer !== undefined) this.#requestTimes.push(performance.now());

@@ -98,6 +98,10 @@ function nonEmpty(value: string | undefined): string | undefined {
 
 const LOCAL_HOSTS = /^(localhost|127\.\d+\.\d+\.\d+|\[::1\])$/i;
 
+/** A command line is visible to every user of the machine (`ps`), an environment is not. */
+export const MFA_OPTION_WARNING =
+  "--mfa-code shows the code to other users of this machine (ps); set MATTERBAK_MFA_CODE instead";
+
 /**
  * Warnings about how secrets are kept and sent: a credentials file others can read (POSIX
  * mode bits; `mode` is null on Windows) and a plain-http URL to a host other than this one.

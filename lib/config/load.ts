@@ -3,6 +3,7 @@ import { ConfigError } from "../util/errors.ts";
 import { type ChannelsConfig, parseChannels } from "./channels.ts";
 import {
   type Credentials,
+  MFA_OPTION_WARNING,
   parseCredentials,
   type SecretEnv,
   secretWarnings,
@@ -37,6 +38,7 @@ export async function loadConfig(
       ...credentials.value.warnings,
       ...channels.value.warnings,
       ...secretWarnings(paths.credentials, credentials.value, mode),
+      ...(mfaCodeOption ? [MFA_OPTION_WARNING] : []),
     ],
   };
 }

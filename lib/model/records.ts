@@ -66,6 +66,16 @@ export interface PostList {
   posts: Record<string, Post>;
   next_post_id: string;
   prev_post_id: string;
+  /**
+   * How many posts the server listed, malformed ones (left out of `order` and `posts`)
+   * included: whether a page was full is judged by this count.
+   */
+  listed: number;
+  /**
+   * The ids of posts left out as malformed: they are still on the server, so a reconciling
+   * crawl must count them as seen, never as deleted.
+   */
+  malformedIds: string[];
 }
 
 export interface Member extends Raw {
@@ -80,6 +90,16 @@ export interface Emoji extends Raw {
 export const isTime = (v: unknown): v is number =>
   typeof v === "number" && Number.isFinite(v) && v >= 0;
 
+/** The last millisecond a post file name (`YYYYmmdd-HHMMSSffffff`, UTC) can express. */
+export const MAX_POST_TIME = Date.UTC(9999, 11, 31, 23, 59, 59, 999);
+
+/**
+ * A post's time as the server keeps it: whole milliseconds since 1970, before the year 10000.
+ * Anything else (1e20, a fraction) names no file and would move a watermark past every change.
+ */
+export const isPostTime = (v: unknown): v is number =>
+  Number.isSafeInteger(v) && (v as number) >= 0 && (v as number) <= MAX_POST_TIME;
+
 export const validUser = (u: Raw) => isMattermostId(u.id) && typeof u.username === "string";
 export const validTeam = (t: Raw) =>
   isMattermostId(t.id) && typeof t.name === "string" && typeof t.display_name === "string";
@@ -88,8 +108,12 @@ export const validChannel = (c: Raw) =>
   typeof c.team_id === "string";
 export const validMember = (m: Raw) => isMattermostId(m.user_id);
 export const validEmoji = (e: Raw) => isMattermostId(e.id) && typeof e.name === "string";
+/** A size is a whole number of bytes: it is what a download is held to. */
 export const validFileInfo = (f: Raw) =>
-  isMattermostId(f.id) && typeof f.name === "string" && isTime(f.size);
+  isMattermostId(f.id) && typeof f.name === "string" && Number.isSafeInteger(f.size) &&
+  (f.size as number) >= 0;
+export const validReaction = (r: Raw) =>
+  typeof r.user_id === "string" && typeof r.emoji_name === "string";
 export const validPost = (p: Raw) =>
-  isMattermostId(p.id) && isTime(p.create_at) && isTime(p.update_at) &&
+  isMattermostId(p.id) && isPostTime(p.create_at) && isPostTime(p.update_at) &&
   typeof p.channel_id === "string" && typeof p.user_id === "string";

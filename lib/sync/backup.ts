@@ -34,6 +34,7 @@ import { FailureLog } from "./failures.ts";
 import { listConversations } from "./listing.ts";
 import { backupEmojis, backupTeam, backupUsers, type RecordsContext } from "./records.ts";
 import { selectChannels } from "./selection.ts";
+import type { SecretRegistry } from "../util/secrets.ts";
 
 export interface BackupOptions {
   credentials: string;
@@ -68,6 +69,8 @@ export interface BackupDeps {
   fsRecorder?: FsRecorder;
   /** Where failed items are recorded; the caller's, to report them after an interruption. */
   failures?: FailureLog;
+  /** Where the API client registers the run's secrets, for whatever prints or reports. */
+  secrets?: SecretRegistry;
 }
 
 export function defaultZipPath(user: string): string {
@@ -118,12 +121,22 @@ export async function runBackup(options: BackupOptions, deps: BackupDeps): Promi
       random,
       ...(deps.fetch ? { fetch: deps.fetch } : {}),
       ...(signal ? { signal } : {}),
+      ...(deps.secrets ? { secrets: deps.secrets } : {}),
       onEvent: (event) => {
         if (event.type === "retry") emit(event);
         else if (event.type === "request") emit({ type: "request" });
       },
     });
-    const api = new MattermostApi(client);
+    const failures = deps.failures ?? new FailureLog(emit, signal);
+    // Each record the server got wrong is one failed item (once, however often it is sent);
+    // the rest of its answer is kept.
+    const malformed = new Set<string>();
+    const api = new MattermostApi(client, (failure) => {
+      const key = `${failure.what}\n${failure.why}`;
+      if (malformed.has(key)) return;
+      malformed.add(key);
+      failures.add(failure);
+    });
     emit({
       type: "phase",
       phase: `Logging in to ${client.root} as ${client.loginId ?? credentials.user}`,
@@ -133,7 +146,7 @@ export async function runBackup(options: BackupOptions, deps: BackupDeps): Promi
     let summary: RunSummary;
     try {
       summary = await backupAll({
-        failures: deps.failures ?? new FailureLog(emit, signal),
+        failures,
         api,
         client,
         dataDir,

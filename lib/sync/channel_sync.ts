@@ -9,7 +9,7 @@ import { isThreadsMap, parseStoredPost, postFiles } from "../store/reader.ts";
 import { type ChannelState, relPathString, SeenLog, writeChannelState } from "../store/state.ts";
 import type { Clock } from "../util/clock.ts";
 import { type DataDir, encodeJson, type RelPath } from "../store/data_dir.ts";
-import { ApiError, describeError, isFatal } from "../util/errors.ts";
+import { ApiError, describeError, isFatal, ServerError } from "../util/errors.ts";
 import { emptyCounts, type EventSink, type PostCounts } from "../util/events.ts";
 import {
   CHANNEL_STATES_DIR,
@@ -22,7 +22,7 @@ import {
   postFileName,
   THREADS_SUFFIX,
 } from "../store/layout.ts";
-import { type MattermostApi, PAGE_SIZE, SINCE_LIMIT } from "../api/mattermost.ts";
+import { type MattermostApi, SINCE_LIMIT } from "../api/mattermost.ts";
 import type { Channel, FileInfo, Member, Post, PostList } from "../model/records.ts";
 import { mapPooled } from "../util/semaphore.ts";
 import {
@@ -234,7 +234,8 @@ class ChannelSync {
       this.#label,
       sinceFor(watermark),
     );
-    if (list.order.length >= SINCE_LIMIT) return false;
+    // Too large to take at once, or capped by the server: only a crawl gets all of it.
+    if (list === undefined || list.listed >= SINCE_LIMIT) return false;
     await this.#storePosts(list);
     this.#state.watermark = Math.max(watermark, maxUpdateAt(Object.values(list.posts)));
     return true;
@@ -254,13 +255,13 @@ class ChannelSync {
     let overallMax = 0;
     let before = cursor;
     for (let page = 0;; page++) {
-      const { list, etag } = await api.postsPage(this.target.channel.id, this.#label, {
+      const { list, etag, perPage } = await api.postsPage(this.target.channel.id, this.#label, {
         ...(before ? { before } : {}),
       });
       if (!list) throw new Error("unexpected 304 for an unconditional request");
       await this.#open();
       if (page === 0) {
-        if (!fromTop && list.order.length === 0) {
+        if (!fromTop && list.listed === 0) {
           // The resume cursor vanished (purged post): start over rather than assume the end.
           return await this.#crawl(undefined);
         }
@@ -281,7 +282,14 @@ class ChannelSync {
       await this.#storePosts(list);
       overallMax = Math.max(overallMax, maxUpdateAt(Object.values(list.posts)));
       const next = nextCursor(list.order, list.posts);
-      if (isLastPage(list, PAGE_SIZE) || next === undefined) break;
+      if (isLastPage(list, perPage)) break;
+      if (next === undefined) {
+        // A full page of nothing but malformed posts: going on would skip whatever follows.
+        throw new ServerError(
+          `Malformed answer for posts of channel ${this.#label}: a full page without one ` +
+            `usable post`,
+        );
+      }
       before = next;
       this.#state.cursor = next;
       if ((page + 1) % CHECKPOINT_PAGES === 0) await this.#checkpoint(false);
@@ -349,7 +357,7 @@ class ChannelSync {
     const posts = Object.values(list.posts).filter((post) =>
       !isHistoryCopy(post) && post.channel_id === this.target.channel.id
     );
-    await this.#seen?.add(posts.map((post) => post.id));
+    await this.#seen?.add([...posts.map((post) => post.id), ...list.malformedIds]);
     // Posts of a page are independent files: read, merge and write them in parallel.
     const stored = await mapPooled(posts, this.options.concurrency, async (post) => {
       this.options.signal?.throwIfAborted();

@@ -17,7 +17,7 @@ import {
   JSON_EXT,
   MEMBERS_SUFFIX,
 } from "../store/layout.ts";
-import type { Image, MattermostApi } from "../api/mattermost.ts";
+import type { ImageWriter, MattermostApi } from "../api/mattermost.ts";
 import type { Member, Team, User } from "../model/records.ts";
 import { mapPooled } from "../util/semaphore.ts";
 
@@ -41,10 +41,22 @@ async function existingImages(
   );
 }
 
-/** Writes `<imageBase>.<ext>` and removes the same image under another extension. */
-async function saveImage(dataDir: DataDir, parent: RelPath, imageBase: string, image: Image) {
-  const name = `${imageBase}.${imageExtension(image.contentType)}`;
-  await dataDir.writeBytes([...parent, name], image.bytes);
+/**
+ * Streams an image that `download` fetches into `<imageBase>.<ext>` (the extension from its
+ * Content-Type), then removes the same image under another extension.
+ */
+async function saveImage(
+  ctx: RecordsContext,
+  parent: RelPath,
+  imageBase: string,
+  download: (write: ImageWriter<string>) => Promise<string>,
+): Promise<void> {
+  const { dataDir, signal } = ctx;
+  const name = await download(async (body, contentType) => {
+    const name = `${imageBase}.${imageExtension(contentType)}`;
+    await dataDir.writeStream([...parent, name], body, undefined, signal);
+    return name;
+  });
   for (const old of await existingImages(dataDir, parent, imageBase)) {
     if (old !== name) await dataDir.remove([...parent, old]);
   }
@@ -67,7 +79,7 @@ export async function backupTeam(
     const present = (await existingImages(dataDir, parent, iconBase)).length > 0;
     if (!present || stored?.last_team_icon_update !== iconUpdate) {
       try {
-        await saveImage(dataDir, parent, iconBase, await api.teamIcon(team.id, team.name));
+        await saveImage(ctx, parent, iconBase, (write) => api.teamIcon(team.id, team.name, write));
       } catch (error) {
         ctx.failures.record(`icon of team ${team.name}`, error);
         // Keep the stored record so the icon is tried again next run.
@@ -132,10 +144,10 @@ export async function backupUsers(
       if (!present || stored?.last_picture_update !== pictureUpdate) {
         try {
           await saveImage(
-            dataDir,
+            ctx,
             parent,
             `${base}${IMAGE_SUFFIX}`,
-            await api.userImage(user.id, user.username),
+            (write) => api.userImage(user.id, user.username, write),
           );
           result.pictures++;
         } catch (error) {
@@ -171,7 +183,7 @@ export async function backupEmojis(
     const base = bases.get(emoji.id) ?? idBase(emoji.id, emoji.name);
     if ((await existingImages(dataDir, parent, base)).length === 0) {
       try {
-        await saveImage(dataDir, parent, base, await api.emojiImage(emoji.id, emoji.name));
+        await saveImage(ctx, parent, base, (write) => api.emojiImage(emoji.id, emoji.name, write));
         images++;
       } catch (error) {
         ctx.failures.record(`image of emoji ${emoji.name}`, error);

@@ -108,13 +108,14 @@ export function nextCursor(
  * Whether a crawl page ends the history. `prev_post_id` comes from a strict `create_at <`
  * query (post_store.go getPostIdAroundTime): after a full page that ends on a millisecond
  * older posts share it is empty although posts remain, so on a full page it is not trusted
- * and the next page is asked for (it comes back short, or full when more remain).
+ * and the next page is asked for (it comes back short, or full when more remain). `listed`
+ * counts every post the server listed, malformed ones left out included.
  */
 export function isLastPage(
-  list: { order: readonly string[]; prev_post_id: string },
+  list: { listed: number; prev_post_id: string },
   perPage: number,
 ): boolean {
-  return list.order.length === 0 || (list.prev_post_id === "" && list.order.length < perPage);
+  return list.listed === 0 || (list.prev_post_id === "" && list.listed < perPage);
 }
 
 /**

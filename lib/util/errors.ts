@@ -70,6 +70,13 @@ export class ServerError extends ExpectedError {
   readonly exitCode = ExitCode.server;
 }
 
+/**
+ * The server redirected a request to another origin, or redirected a login or another POST:
+ * following could hand the token or the password to someone else, and every later request
+ * would go the same way, so the run stops instead of failing item after item.
+ */
+export class UnsafeRedirectError extends ServerError {}
+
 /** An HTTP error answer from the API, with the server's error id and request id. */
 export class ApiError extends ExpectedError {
   readonly exitCode = ExitCode.server;
@@ -116,8 +123,10 @@ export function describeError(error: unknown): string {
 
 /**
  * Failures that end the whole run rather than one item: a full disk or unusable data dir
- * (nothing more can be saved), and an interruption.
+ * (nothing more can be saved), a redirect that would hand credentials over, and an
+ * interruption.
  */
 export function isFatal(error: unknown, signal?: AbortSignal): boolean {
-  return signal?.aborted === true || error instanceof StorageError;
+  return signal?.aborted === true || error instanceof StorageError ||
+    error instanceof UnsafeRedirectError;
 }

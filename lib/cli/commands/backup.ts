@@ -20,6 +20,7 @@ import type { Command, CommandDeps } from "../command.ts";
 import { VERSION } from "../../util/version.ts";
 import { checkSitePlacement } from "../../view/site.ts";
 import { runView } from "./view.ts";
+import type { SecretRegistry } from "../../util/secrets.ts";
 
 /** The backup's options: also the body of the top-level help, since options alone back up. */
 export const BACKUP_OPTIONS_HELP = `OPTIONS (matterbak-compatible)
@@ -42,8 +43,9 @@ export const BACKUP_OPTIONS_HELP = `OPTIONS (matterbak-compatible)
 MORE OPTIONS
   --concurrency N         requests and channels in flight at once (default: 4)
   --retries N             retries of a failed request (default: 5)
-  --timeout S             give up on a request after S seconds without data (default: 60)
-  --mfa-code CODE         MFA code for a password login (or MATTERBAK_MFA_CODE)
+  --timeout S             a JSON answer must arrive whole in S seconds, a download bring
+                          10 kB/s over every S seconds (default: 60)
+  --mfa-code CODE         MFA code for a password login; others see it in ps: use MATTERBAK_MFA_CODE
   --quiet                 print only warnings and errors (for cron)
   --report FILE           write the run summary as JSON to FILE
   --view SITE             then build or refresh the offline website in SITE (see matterbak view)
@@ -189,6 +191,7 @@ async function runBackupCommand(args: string[], deps: CommandDeps): Promise<numb
       },
       emit: reporter.listener,
       signal: controller.signal,
+      secrets: deps.secrets,
       ...(deps.fetch ? { fetch: deps.fetch } : {}),
     });
     reporter.summary(summary);
@@ -213,7 +216,7 @@ async function runBackupCommand(args: string[], deps: CommandDeps): Promise<numb
     reporter.stop();
     uninstall();
     if (options.report) {
-      await writeReport(options.report, status, summary, reporter, failures, output);
+      await writeReport(options.report, status, summary, reporter, failures, output, deps.secrets);
     }
   }
 }
@@ -225,14 +228,16 @@ async function writeReport(
   reporter: Reporter,
   failures: FailureLog,
   output: Output,
+  secrets: SecretRegistry,
 ): Promise<void> {
-  const report = {
+  // Failure messages quote the server, which may echo a secret: the file is scrubbed like output.
+  const report = secrets.scrubValue({
     version: VERSION,
     exitStatus: status,
     finishedAt: new Date().toISOString(),
     ...(summary ??
       { counts: reporter.saved, failures: failures.items, channelsDone: reporter.channelsDone }),
-  };
+  });
   try {
     await writeFileAtomic(path, JSON.stringify(report, null, 2) + "\n");
   } catch (error) {
