@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { emptyCounts } from "../lib/util/events.ts";
-import { formatBytes, formatDuration, Reporter } from "../lib/cli/progress.ts";
+import { formatDuration, Reporter } from "../lib/cli/progress.ts";
+import { formatBytes } from "../lib/util/format.ts";
 import { readJsonFile, startGenerated } from "./harness.ts";
 
 function capture() {

@@ -284,3 +284,20 @@ Deno.test("a channel's change stamp moves with every new, rewritten or removed p
     assert.equal((await reader.changeStamp(channel)).stamp, stamps.at(-1));
   });
 });
+
+Deno.test("an attachment the reader gives can be found by path and opened for exports", async () => {
+  const withFile = { ...post(1, 1_700_000_000_000), file_ids: ["f".repeat(26)] };
+  await withFolder([[postFileName(withFile), encodeJson(withFile)]], async (reader, folder) => {
+    const filesDir = [...folder, "files"];
+    await reader.dataDir.ensureDir(filesDir);
+    const info = { id: "f".repeat(26), name: "notes.txt", size: 5 };
+    await reader.dataDir.writeJson([...filesDir, `${info.id}.json`], info);
+    await reader.dataDir.writeText([...filesDir, `${info.id}__notes.txt`], "hello");
+    const [attachment] = await reader.attachments({ folder }, withFile);
+    assert.ok(attachment?.path);
+    assert.equal(reader.filePath(attachment.path), join(reader.dataDir.root, ...attachment.path));
+    const file = await reader.openFile(attachment.path);
+    assert.equal(await new Response(file.readable).text(), "hello");
+    assert.throws(() => reader.filePath([...folder, ".."]), /Refusing path component/);
+  });
+});

@@ -4,23 +4,13 @@
  */
 import type { RunSummary } from "../util/events.ts";
 import { addCounts, type BackupEvent, emptyCounts, type PostCounts } from "../util/events.ts";
+import { formatBytes } from "../util/format.ts";
 
 export interface Output {
   out: (line: string) => void;
   err: (line: string) => void;
   /** Redraws the live status line (terminals only); absent where there is no terminal. */
   status?: (line: string) => void;
-}
-
-export function formatBytes(bytes: number): string {
-  const units = ["B", "KB", "MB", "GB", "TB"];
-  let value = bytes;
-  let unit = 0;
-  while (value >= 1000 && unit < units.length - 1) {
-    value /= 1000;
-    unit++;
-  }
-  return `${unit === 0 ? value : value.toFixed(1)} ${units[unit]}`;
 }
 
 export function formatCounts(counts: PostCounts): string {

@@ -295,7 +295,7 @@ export class ZipWriter {
 }
 
 /** Sequential writes to a file through one reused buffer; `offset` counts every byte. */
-class BufferedFile {
+export class BufferedFile {
   #buffer = new Uint8Array(CHUNK);
   #used = 0;
   offset = 0;
