@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import { HELP, parseInvocation } from "../lib/cli/main.ts";
 import { BACKUP_HELP, backupCommand, parseBackupArgs } from "../lib/cli/commands/backup.ts";
 import { UsageError } from "../lib/util/errors.ts";
+import { parseExportArgs } from "../lib/cli/commands/export.ts";
 
 const options = parseBackupArgs;
 
@@ -89,7 +90,7 @@ Deno.test("an unknown command is a usage error that lists the commands", () => {
       () => parseInvocation(args),
       (e: Error) =>
         e instanceof UsageError &&
-        /^Unknown command 'stray'; the commands are backup, view, and options alone run the backup/
+        /^Unknown command 'stray'; the commands are backup, view, export, and options alone run the backup/
           .test(e.message),
       args.join(" "),
     );
@@ -114,6 +115,57 @@ Deno.test("bad options and values are usage errors that name them", () => {
     assert.throws(
       () => parseBackupArgs(args),
       (e: Error) => e instanceof UsageError && pattern.test(e.message),
+      args.join(" "),
+    );
+  }
+});
+
+Deno.test("export is a command with its own help; its options are checked before anything runs", () => {
+  const help = parseInvocation(["export", "--help"]);
+  assert.equal(help.kind, "help");
+  assert.match((help as { text: string }).text, /matterbak export markdown \[-d DATA\] -o DIR/);
+  assert.match(
+    HELP,
+    /export +write the backup as Markdown, or as a Mattermost bulk-import archive/,
+  );
+  assert.deepEqual(parseExportArgs(["markdown", "-o", "out", "--channel", "a", "--channel", "b"]), {
+    format: "markdown",
+    dataDir: "data",
+    out: "out",
+    since: undefined,
+    until: undefined,
+    channels: ["a", "b"],
+    copy: false,
+    quiet: false,
+  });
+  const dates = parseExportArgs([
+    "markdown",
+    "-o",
+    "o",
+    "--since",
+    "2024-02-28",
+    "--until",
+    "2024-02-29",
+  ]);
+  assert.equal(dates.format === "markdown" && dates.since, new Date(2024, 1, 28).getTime());
+  assert.equal(dates.format === "markdown" && dates.until, new Date(2024, 2, 1).getTime());
+  const cases: Array<[string[], RegExp]> = [
+    [["pdf"], /export needs a format: markdown or mattermost, got "pdf"/],
+    [["markdown"], /export markdown needs -o DIR/],
+    [["markdown", "-o", "x", "--team", "t"], /Unknown option '--team'/],
+    [["markdown", "-o", "x", "--since", "2024-13-01"], /--since needs a date/],
+    [
+      ["markdown", "-o", "x", "--since", "2024-03-01", "--until", "2024-02-01"],
+      /--since must come before --until/,
+    ],
+    [["mattermost"], /export mattermost needs -o FILE.zip, or --check FILE.zip/],
+    [["mattermost", "-o", "a.zip", "--check", "b.zip"], /--check reads an archive; it takes no -o/],
+    [["mattermost", "-o", ""], /--output needs a value/],
+  ];
+  for (const [args, message] of cases) {
+    assert.throws(
+      () => parseExportArgs(args),
+      (e: Error) => e instanceof UsageError && message.test(e.message),
       args.join(" "),
     );
   }

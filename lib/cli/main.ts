@@ -15,13 +15,14 @@ import { VERSION } from "../util/version.ts";
 import type { Command, CommandDeps } from "./command.ts";
 import { BACKUP_OPTIONS_HELP, backupCommand } from "./commands/backup.ts";
 import { viewCommand } from "./commands/view.ts";
+import { exportCommand } from "./commands/export.ts";
 import { consoleOutput } from "./console.ts";
 import type { Output } from "./progress.ts";
 import { SecretRegistry } from "../util/secrets.ts";
 
 export type MainDeps = Omit<CommandDeps, "secrets">;
 
-const COMMANDS: readonly Command[] = [backupCommand, viewCommand];
+const COMMANDS: readonly Command[] = [backupCommand, viewCommand, exportCommand];
 
 export const HELP =
   `matterbak ${VERSION}: a complete copy of the Mattermost conversations you are part of.
@@ -29,6 +30,7 @@ export const HELP =
 USAGE
   matterbak [backup] [options]   back up, or bring the backup up to date
   matterbak view [-d DATA] -o SITE   build the offline website of the backup
+  matterbak export FORMAT ...    the backup as Markdown or a Mattermost import archive
   matterbak help [COMMAND]       this help, or a command's (also: matterbak COMMAND --help)
   matterbak -V, --version        print the version
 
