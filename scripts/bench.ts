@@ -9,6 +9,8 @@
  * 2. rate: --rate-limit 10 must take requests/10 seconds (within 10 %).
  * 3. memory: one channel of 50,000 and of 200,000 posts, crawled, zipped (one file per post),
  *    then updated with changes; peak RSS of each run, to show it flat in channel size.
+ * Both exports (Markdown, bulk-import archive) run on the backups of 1 and 3, each in its own
+ * process: their time and peak RSS.
  *
  * 4. view (only with `--view`, instead of 1-3): `matterbak view` on the speed world (build time,
  *    site size, a rebuild after a small update) and on the 200,000-post channel (build, a rebuild
@@ -146,6 +148,42 @@ function minimumRequests(world: World, meId: string): number {
   return total;
 }
 
+/** Both exports of a backed-up data dir, each as its own process with the binary's flags. */
+async function runExports(dir: string) {
+  const data = join(dir, "data");
+  const markdown = await measured([
+    "main.ts",
+    "export",
+    "markdown",
+    "-d",
+    data,
+    "-o",
+    join(dir, "md"),
+    "--quiet",
+  ]);
+  const bulk = await measured([
+    "main.ts",
+    "export",
+    "mattermost",
+    "-d",
+    data,
+    "-o",
+    join(dir, "import.zip"),
+    "--quiet",
+  ]);
+  const zipMb = (await Deno.stat(join(dir, "import.zip")).catch(() => ({ size: 0 }))).size / 1e6;
+  note(
+    `  export markdown: ${markdown.seconds.toFixed(1)} s, peak RSS ${
+      markdown.peak.toFixed(0)
+    } MB, exit ${markdown.code}`,
+  );
+  note(
+    `  export mattermost (${zipMb.toFixed(0)} MB zip, self-checked): ${
+      bulk.seconds.toFixed(1)
+    } s, peak RSS ${bulk.peak.toFixed(0)} MB, exit ${bulk.code}`,
+  );
+}
+
 function teamsConfig(world: World) {
   return { teams: Object.fromEntries([...world.teams.values()].map((t) => [t.name, {}])) };
 }
@@ -183,7 +221,6 @@ if (!viewBench) {
     "--concurrency",
     "1",
   ], 30);
-  for (const run of [parallel, serial]) await Deno.remove(run.dir, { recursive: true });
   const p = parallel.figures;
   const s = serial.figures;
   for (const [concurrency, f] of [[8, p], [1, s]] as const) {
@@ -202,6 +239,8 @@ if (!viewBench) {
       ((p.requests / minimum - 1) * 100).toFixed(1)
     } % (target <= 10 %)`,
   );
+  await runExports(parallel.dir);
+  for (const run of [parallel, serial]) await Deno.remove(run.dir, { recursive: true });
 }
 
 // 2. The rate limit holds over a whole run.
@@ -283,7 +322,6 @@ for (const postsPerChannel of viewBench ? [] : quick ? [5_000, 20_000] : [50_000
   );
   const read = await measured(["scripts/bench_reader.ts", join(first.dir, "data")], "piped");
   const [readPosts, readDamaged] = read.out.trim().split(" ");
-  await Deno.remove(first.dir, { recursive: true });
   const f = first.figures;
   note(
     `memory: one channel of ${postsPerChannel} posts crawled and zipped (${
@@ -309,6 +347,8 @@ for (const postsPerChannel of viewBench ? [] : quick ? [5_000, 20_000] : [50_000
       } MB, exit ${r.status}`,
     );
   }
+  await runExports(first.dir);
+  await Deno.remove(first.dir, { recursive: true });
 }
 
 // 4. The website: build, size, rebuild after a change, search in a browser.
