@@ -43,6 +43,10 @@ const INCREMENTAL = "tests/incremental_test.ts";
 const API_CLIENT = "tests/api_client_test.ts";
 const HOSTILE = "tests/hostile_server_test.ts";
 const SECRETS = "tests/secrets_test.ts";
+const THREADS = "lib/export/threads.ts";
+const BULK_FORMAT = "lib/export/bulk_format.ts";
+const EXPORT_MM = "tests/export_mattermost_test.ts";
+const EXPORT_MD = "tests/export_markdown_test.ts";
 
 export const MUTATIONS: readonly Mutation[] = [
   // Sync: watermark, cursor, tombstones, threads, attachments.
@@ -659,6 +663,107 @@ export const MUTATIONS: readonly Mutation[] = [
     replace: "",
     tests: ["tests/reader_test.ts"],
     filter: "change stamp",
+  },
+  // Exports: every post once, threads whole, the import format's limits, output in place.
+  {
+    name: "export-orphans-dropped",
+    cost: "replies whose root is not in the backup vanish from both exports",
+    file: THREADS,
+    search: "      this.#orphans.push(offset, length);\n",
+    replace: "",
+    tests: [EXPORT_MM, "tests/export_threads_test.ts"],
+    filter: "/stand|exactly once/",
+  },
+  {
+    name: "export-replies-of-wrong-root",
+    cost: "a thread's replies are read from the wrong place in the spool",
+    file: THREADS,
+    search: "yield await this.#read(spans[i] as number, spans[i + 1] as number);",
+    replace: "yield await this.#read(spans[0] as number, spans[1] as number);",
+    tests: ["tests/export_threads_test.ts"],
+    filter: "each root comes once",
+  },
+  {
+    name: "export-deleted-imported",
+    cost: "posts deleted on the server come back to life on the new one",
+    file: "lib/export/mattermost.ts",
+    search: "keep: (post) => post.delete_at === 0 && !post.original_id,",
+    replace: "keep: (post) => !post.original_id,",
+    tests: [EXPORT_MM],
+    filter: "exactly once",
+  },
+  {
+    name: "export-extra-attachments-lost",
+    cost: "attachments beyond the tenth of a post are left out of the import",
+    file: BULK_FORMAT,
+    search: "  for (const attachments of groups.slice(1)) {",
+    replace: "  for (const attachments of groups.slice(2)) {",
+    tests: ["tests/bulk_format_test.ts"],
+    filter: "beyond the limit",
+  },
+  {
+    name: "export-split-loses-text",
+    cost: "a character is lost at each cut of a long message",
+    file: BULK_FORMAT,
+    search: "    start = cut;",
+    replace: "    start = cut + 1;",
+    tests: ["tests/bulk_format_test.ts"],
+    filter: "nothing is lost",
+  },
+  {
+    name: "export-reaction-before-post",
+    cost: "a reaction without a time makes the importer refuse the whole post",
+    file: BULK_FORMAT,
+    search: "    create_at: Math.max(",
+    replace: "    create_at: Math.min(",
+    tests: ["tests/bulk_format_test.ts"],
+    filter: "never older",
+  },
+  {
+    name: "export-long-line",
+    cost: "a long thread makes a line the importer cannot read, and the import stops",
+    file: "lib/export/mattermost.ts",
+    search: "if (count > 0 && size + 1 + bytes.length + close.length - 1 > limit) {",
+    replace: "if (count > 0 && size + 1 + bytes.length + close.length - 1 > limit * 2) {",
+    tests: [EXPORT_MM],
+    filter: "too long for one line",
+  },
+  {
+    name: "check-missing-attachment",
+    cost: "--check passes an archive whose attachments are not in it",
+    file: "lib/export/bulk_check.ts",
+    search: "    if (!this.files.has(DATA_DIR + path)) {",
+    replace: "    if (this.files.has(DATA_DIR + path)) {",
+    tests: ["tests/bulk_check_test.ts"],
+    filter: "not in the zip",
+  },
+  {
+    name: "export-replies-not-quoted",
+    cost: "Markdown replies read as new posts, apart from their thread",
+    file: "lib/export/markdown.ts",
+    search:
+      'await file.write([...quote(renderPost(await this.#view(reply), root.create_at)), ""]);',
+    replace: 'await file.write([...renderPost(await this.#view(reply), root.create_at), ""]);',
+    tests: [EXPORT_MD],
+    filter: "every stored post",
+  },
+  {
+    name: "export-foreign-folder-replaced",
+    cost: "an export to a folder of the user's own files deletes them",
+    file: "lib/export/staging.ts",
+    search: "  for await (const _ of Deno.readDir(target)) {",
+    replace: "  for await (const _ of [] as string[]) {",
+    tests: [EXPORT_MD],
+    filter: "output folder",
+  },
+  {
+    name: "export-interrupted-leftovers",
+    cost: "an interrupted export leaves its half-written staging folder behind",
+    file: "lib/export/staging.ts",
+    search: "    await Deno.remove(this.dir, { recursive: true }).catch((error) => {",
+    replace: "    await Promise.resolve().catch((error) => {",
+    tests: [EXPORT_MM, EXPORT_MD],
+    filter: "interrupted",
   },
 ];
 
