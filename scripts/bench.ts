@@ -178,7 +178,7 @@ async function runExports(dir: string) {
     } MB, exit ${markdown.code}`,
   );
   note(
-    `  export mattermost (${zipMb.toFixed(0)} MB zip, self-checked): ${
+    `  export mattermost (${zipMb.toFixed(1)} MB zip, self-checked): ${
       bulk.seconds.toFixed(1)
     } s, peak RSS ${bulk.peak.toFixed(0)} MB, exit ${bulk.code}`,
   );

@@ -213,6 +213,8 @@ async function monthsWorld(): Promise<{ h: Harness; ids: Record<string, string> 
   };
   add("A", at(1, 10));
   add("A1", at(1, 11), "A");
+  add("D", at(1, 20));
+  add("E", at(1, 21));
   add("A2", at(2, 15), "A");
   add("B", at(2, 20));
   add("A3", at(3, 3), "A");
@@ -243,6 +245,7 @@ Deno.test("a large channel is split by month; a month lists the replies to threa
     const names = (await Array.fromAsync(Deno.readDir(dir), (e) => e.name)).sort();
     assert.deepEqual(names, [
       "2023-11.md",
+      "2024-01-2.md",
       "2024-01.md",
       "2024-02.md",
       "2024-03.md",
@@ -272,12 +275,15 @@ Deno.test("a large channel is split by month; a month lists the replies to threa
     assert.doesNotMatch(march, /<a id=/, "March only points back");
     const index = await read("index.md");
     assert.match(index, /\[January 2024\]\(2024-01.md\): 1 thread, 4 posts/);
+    assert.match(index, /\[January 2024, part 2\]\(2024-01-2.md\): 2 threads, 2 posts/);
+    const part2 = await read("2024-01-2.md");
+    assert.match(part2, new RegExp(`p-${ids.D}[\\s\\S]*p-${ids.E}`));
     assert.match(
       index,
       /\[March 2024\]\(2024-03.md\): 0 threads, 0 posts, and 1 reply to earlier threads/,
     );
     const top = await Deno.readTextFile(join(out, "index.md"));
-    assert.match(top, /\[Town Square\]\(team-0\/town-square\/index.md\): 9 posts/);
+    assert.match(top, /\[Town Square\]\(team-0\/town-square\/index.md\): 11 posts/);
     // --copy: the attachment is a copy, not the backup's file.
     const [attachment] = await Array.fromAsync(Deno.readDir(join(dir, "files")), (e) => e.name);
     const backupFiles = join(

@@ -264,9 +264,20 @@ async function writeIndex(
 
 interface Pointer {
   root: Post;
-  rootMonth: string;
+  /** The file the root is in. */
+  rootFile: string;
   replies: number;
   first: number;
+}
+
+/** One file of a split channel: a month, or part of a busy month. */
+interface Part {
+  name: string;
+  title: string;
+  threads: number;
+  posts: number;
+  /** Replies to threads of earlier months, listed at the top. */
+  continued: number;
 }
 
 /** Writes one channel: its file, or its folder of month files with an index. */
@@ -276,12 +287,13 @@ class ChannelWriter {
   #split = false;
   #file: TextFile | undefined;
   #month = "";
+  #part: Part | undefined;
   #day = "";
   #dayStart: number | undefined;
   /** Month to the threads of earlier months that its replies continue. */
   #pending = new Map<string, Map<string, Pointer>>();
-  /** Month to its threads and posts, for the channel index. */
-  #months = new Map<string, { threads: number; posts: number; continued: number }>();
+  /** The files of a split channel in order, for its index. */
+  #parts: Part[] = [];
   #filesDirMade = false;
   #posts = 0;
   #first: number | undefined;
@@ -421,36 +433,50 @@ class ChannelWriter {
     for (const earlier of [...this.#pending.keys()].filter((m) => m < month).sort()) {
       await this.#enterMonth(earlier);
     }
-    await this.#file?.close();
     this.#month = month;
-    this.#months.set(month, { threads: 0, posts: 0, continued: 0 });
-    const file = await this.#open(
-      `${month}.md`,
-      `${this.#title()}: ${monthTitle(month)}`,
-      this.#folder.length + 1,
-      ["[months](index.md)"],
-    );
+    const part = await this.#openPart(`${month}.md`, monthTitle(month));
     const pointers = this.#pending.get(month);
     this.#pending.delete(month);
     if (!pointers) return;
     const lines = ["## Replies this month to threads of earlier months", ""];
     for (const pointer of pointers.values()) {
       const author = this.#person(pointer.root.user_id).username;
-      const link = `${href(`${pointer.rootMonth}.md`)}#${anchorOf(pointer.root.id)}`;
+      const link = `${href(pointer.rootFile)}#${anchorOf(pointer.root.id)}`;
       lines.push(
         `- [${escapeText(author)}, ${localDate(pointer.root.create_at)} ` +
           `${localTime(pointer.root.create_at)}](${link}): ${pointer.replies} repl` +
           `${pointer.replies === 1 ? "y" : "ies"}, from ${localDate(pointer.first)} ` +
           `${localTime(pointer.first)}`,
       );
-      (this.#months.get(month) as { continued: number }).continued += pointer.replies;
+      part.continued += pointer.replies;
     }
-    await file.write([...lines, ""]);
+    await this.#file?.write([...lines, ""]);
+  }
+
+  /** Closes the current file of a split channel and opens the next. */
+  async #openPart(name: string, title: string): Promise<Part> {
+    await this.#file?.close();
+    const part = { name, title, threads: 0, posts: 0, continued: 0 };
+    this.#parts.push(part);
+    this.#part = part;
+    await this.#open(name, `${this.#title()}: ${title}`, this.#folder.length + 1, [
+      "[months](index.md)",
+    ]);
+    return part;
   }
 
   async #thread(thread: Thread): Promise<void> {
     const root = thread.root;
-    if (this.#split) await this.#enterMonth(monthKey(root.create_at));
+    if (this.#split) {
+      const month = monthKey(root.create_at);
+      await this.#enterMonth(month);
+      // A busy month goes on in parts; a thread is never cut.
+      const splitAbove = this.options.splitAbove ?? SPLIT_ABOVE;
+      if (this.#part && this.#part.threads > 0 && this.#part.posts >= splitAbove) {
+        const n = this.#parts.filter((part) => part.name.startsWith(month)).length + 1;
+        await this.#openPart(`${month}-${n}.md`, `${monthTitle(month)}, part ${n}`);
+      }
+    }
     const file = this.#file as TextFile;
     if (localDate(root.create_at) !== this.#day) {
       this.#day = localDate(root.create_at);
@@ -462,8 +488,7 @@ class ChannelWriter {
     this.#count(root);
     this.counts.threads++;
     if (thread.orphan) this.counts.orphans++;
-    const month = this.#months.get(this.#month);
-    if (month) month.threads++;
+    if (this.#part) this.#part.threads++;
     for await (const reply of thread.replies()) {
       await file.write([...quote(renderPost(await this.#view(reply), root.create_at)), ""]);
       this.#count(reply);
@@ -475,8 +500,7 @@ class ChannelWriter {
   #count(post: Post): void {
     this.#posts++;
     this.counts.posts++;
-    const month = this.#months.get(this.#month);
-    if (month) month.posts++;
+    if (this.#part) this.#part.posts++;
     this.#first = Math.min(this.#first ?? post.create_at, post.create_at);
     this.#last = Math.max(this.#last ?? post.create_at, post.create_at);
   }
@@ -488,21 +512,21 @@ class ChannelWriter {
     const pointer = pointers.get(root.id);
     if (pointer) pointer.replies++;
     else {
-      pointers.set(root.id, { root, rootMonth: this.#month, replies: 1, first: reply.create_at });
+      const rootFile = this.#part?.name ?? "";
+      pointers.set(root.id, { root, rootFile, replies: 1, first: reply.create_at });
     }
   }
 
   async #writeChannelIndex(): Promise<void> {
     const file = await this.#open("index.md", this.#title(), this.#folder.length + 1);
     const lines = ["## Months", ""];
-    for (const [month, { threads, posts, continued }] of [...this.#months].sort()) {
+    for (const { name, title, threads, posts, continued } of this.#parts) {
       const more = continued
-        ? `, and ${continued} repl${continued === 1 ? "y" : "ies"} to ` +
-          `earlier threads`
+        ? `, and ${continued} repl${continued === 1 ? "y" : "ies"} to earlier threads`
         : "";
       lines.push(
-        `- [${monthTitle(month)}](${href(`${month}.md`)}): ${threads} thread` +
-          `${threads === 1 ? "" : "s"}, ${posts} post${posts === 1 ? "" : "s"}${more}`,
+        `- [${title}](${href(name)}): ${threads} thread${threads === 1 ? "" : "s"}, ` +
+          `${posts} post${posts === 1 ? "" : "s"}${more}`,
       );
     }
     await file.write(lines);
