@@ -102,3 +102,31 @@ Deno.test("a changed byte fails the entry's stream; a cut or foreign file fails 
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("a central directory longer than one read chunk is read record by record", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const path = `${dir}/many.zip`;
+    const writer = await ZipWriter.create(path);
+    const names = Array.from(
+      { length: 3000 },
+      (_, i) => `data/attachments/${"x".repeat(i % 90)}/${i}.txt`,
+    );
+    for (const name of names) {
+      await writer.addBytes(name, new TextEncoder().encode(name), { level: 0 });
+    }
+    await writer.close();
+    const zip = await ZipReader.open(path);
+    try {
+      assert.ok(zip.directorySize > 3 * 65536, `${zip.directorySize} bytes of directory`);
+      const entries = await Array.fromAsync(zip.entries());
+      assert.deepEqual(entries.map((e) => e.name), names);
+      const last = entries.at(-1) as ZipEntry;
+      assert.equal(await new Response(await zip.readable(last)).text(), last.name);
+    } finally {
+      zip.close();
+    }
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});

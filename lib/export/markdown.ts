@@ -81,6 +81,8 @@ export interface MarkdownSummary {
 export const SPLIT_ABOVE = 2000;
 
 const encoder = new TextEncoder();
+/** Write buffer of a Markdown file: a split channel writes hundreds of files one by one. */
+const TEXT_BUFFER = 64 * 1024;
 
 /** A Markdown file written through a buffer, line by line. */
 class TextFile {
@@ -89,7 +91,8 @@ class TextFile {
   private constructor(readonly out: BufferedFile) {}
 
   static async create(path: string): Promise<TextFile> {
-    return new TextFile(new BufferedFile(await Deno.open(path, { write: true, createNew: true })));
+    const file = await Deno.open(path, { write: true, createNew: true });
+    return new TextFile(new BufferedFile(file, TEXT_BUFFER));
   }
 
   async write(lines: readonly string[]): Promise<void> {

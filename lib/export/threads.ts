@@ -47,6 +47,8 @@ export interface SpoolCounts {
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
+/** Write buffers of spool files: three per channel, so small (1 MB each piled up, measured). */
+const SPOOL_BUFFER = 64 * 1024;
 
 function byTime(a: Post, b: Post): number {
   return a.create_at - b.create_at || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0);
@@ -93,9 +95,9 @@ export class ChannelSpool {
   async #fill(reader: BackupReader, channel: ChannelEntry, options: ThreadOptions): Promise<void> {
     const open = (name: string) =>
       Deno.open(join(this.dir, name), { write: true, create: true, truncate: true });
-    const roots = new BufferedFile(await open("roots.jsonl"));
-    const rootIds = new BufferedFile(await open("root-ids.txt"));
-    const replies = new BufferedFile(this.#replies);
+    const roots = new BufferedFile(await open("roots.jsonl"), SPOOL_BUFFER);
+    const rootIds = new BufferedFile(await open("root-ids.txt"), SPOOL_BUFFER);
+    const replies = new BufferedFile(this.#replies, SPOOL_BUFFER);
     try {
       for await (const item of reader.posts(channel)) {
         options.signal?.throwIfAborted();

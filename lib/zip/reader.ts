@@ -95,22 +95,25 @@ export class ZipReader {
   async *entries(): AsyncGenerator<ZipEntry> {
     const decoder = new TextDecoder();
     let buffer = new Uint8Array(0);
+    /** Where the next record starts in `buffer`; what is before it is used up. */
+    let at = 0;
     let position = this.directoryOffset;
     const end = this.directoryOffset + this.directorySize;
     const need = async (bytes: number) => {
-      while (buffer.length < bytes) {
+      while (buffer.length - at < bytes) {
         if (position >= end) throw new ZipFormatError(`${this.path}: central directory cut short`);
         const chunk = await this.#readAt(position, Math.min(READ_CHUNK, end - position));
         position += chunk.length;
-        const joined = new Uint8Array(buffer.length + chunk.length);
-        joined.set(buffer);
-        joined.set(chunk, buffer.length);
+        const joined = new Uint8Array(buffer.length - at + chunk.length);
+        joined.set(buffer.subarray(at));
+        joined.set(chunk, buffer.length - at);
         buffer = joined;
+        at = 0;
       }
     };
     for (let n = 0; n < this.count; n++) {
       await need(46);
-      let v = new DataView(buffer.buffer, buffer.byteOffset, buffer.byteLength);
+      let v = new DataView(buffer.buffer, buffer.byteOffset + at, buffer.length - at);
       if (v.getUint32(0, true) !== CENTRAL_RECORD) {
         throw new ZipFormatError(`${this.path}: entry ${n + 1} of the central directory is broken`);
       }
@@ -118,8 +121,8 @@ export class ZipReader {
       const extraLength = v.getUint16(30, true);
       const recordLength = 46 + nameLength + extraLength + v.getUint16(32, true);
       await need(recordLength);
-      v = new DataView(buffer.buffer, buffer.byteOffset, buffer.byteLength);
-      const name = decoder.decode(buffer.subarray(46, 46 + nameLength));
+      v = new DataView(buffer.buffer, buffer.byteOffset + at, buffer.length - at);
+      const name = decoder.decode(buffer.subarray(at + 46, at + 46 + nameLength));
       let size = v.getUint32(24, true);
       let compressedSize = v.getUint32(20, true);
       let offset = v.getUint32(42, true);
@@ -149,7 +152,7 @@ export class ZipReader {
         offset,
         directory: name.endsWith("/"),
       };
-      buffer = buffer.slice(recordLength);
+      at += recordLength;
     }
   }
 

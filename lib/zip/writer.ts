@@ -294,13 +294,19 @@ export class ZipWriter {
   }
 }
 
-/** Sequential writes to a file through one reused buffer; `offset` counts every byte. */
+/**
+ * Sequential writes to a file through one reused buffer of `size` bytes (smaller where many
+ * files are written one after another, so buffers do not pile up between collections);
+ * `offset` counts every byte.
+ */
 export class BufferedFile {
-  #buffer = new Uint8Array(CHUNK);
+  #buffer: Uint8Array;
   #used = 0;
   offset = 0;
 
-  constructor(readonly file: Deno.FsFile) {}
+  constructor(readonly file: Deno.FsFile, size = CHUNK) {
+    this.#buffer = new Uint8Array(size);
+  }
 
   async write(data: Uint8Array): Promise<void> {
     this.offset += data.length;
