@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { HELP, parseInvocation } from "../lib/cli/main.ts";
 import { BACKUP_HELP, backupCommand, parseBackupArgs } from "../lib/cli/commands/backup.ts";
 import { UsageError } from "../lib/util/errors.ts";
-import { parseExportArgs } from "../lib/cli/commands/export.ts";
+import { ExportProgress, parseExportArgs } from "../lib/cli/commands/export.ts";
 
 const options = parseBackupArgs;
 
@@ -169,4 +169,32 @@ Deno.test("export is a command with its own help; its options are checked before
       args.join(" "),
     );
   }
+});
+
+Deno.test("export progress: a status line on a terminal, a line per channel elsewhere, warnings always", () => {
+  const lines: string[] = [];
+  const statuses: string[] = [];
+  const terminal = new ExportProgress(
+    {
+      out: (l) => lines.push(l),
+      err: (l) => lines.push(`err ${l}`),
+      status: (l) => statuses.push(l),
+    },
+    false,
+  );
+  terminal.listener({ type: "channel", label: "Town Square", index: 2, total: 5 });
+  terminal.listener({ type: "progress", posts: 120, files: 7 });
+  terminal.listener({ type: "warning", message: "skipped x.json: empty file" });
+  assert.equal(terminal.line(), "channel 2/5 Town Square | posts 120 | attachments 7");
+  terminal.stop();
+  assert.deepEqual(lines, ["err warning: skipped x.json: empty file"]);
+  assert.equal(statuses.at(-1), "", "the status line is cleared");
+
+  const plain: string[] = [];
+  const log = new ExportProgress({ out: (l) => plain.push(l), err: (l) => plain.push(l) }, false);
+  log.listener({ type: "channel", label: "@bob", index: 1, total: 2 });
+  const quiet = new ExportProgress({ out: (l) => plain.push(l), err: (l) => plain.push(l) }, true);
+  quiet.listener({ type: "channel", label: "@carol", index: 2, total: 2 });
+  quiet.listener({ type: "warning", message: "left out a group" });
+  assert.deepEqual(plain, ["[1/2] @bob", "warning: left out a group"]);
 });

@@ -185,7 +185,7 @@ export function parseExportArgs(args: string[]): MarkdownArgs | MattermostArgs {
 const STATUS_INTERVAL_MS = 250;
 
 /** Export events as output: a status line on a terminal, a line per channel elsewhere. */
-class ExportProgress {
+export class ExportProgress {
   #channel = "";
   #posts = 0;
   #files = 0;
