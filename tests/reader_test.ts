@@ -285,7 +285,7 @@ Deno.test("a channel's change stamp moves with every new, rewritten or removed p
   });
 });
 
-Deno.test("an attachment the reader gives can be found by path and opened for exports", async () => {
+Deno.test("an attachment the reader gives can be found on this machine to link, copy or read", async () => {
   const withFile = { ...post(1, 1_700_000_000_000), file_ids: ["f".repeat(26)] };
   await withFolder([[postFileName(withFile), encodeJson(withFile)]], async (reader, folder) => {
     const filesDir = [...folder, "files"];
@@ -295,9 +295,9 @@ Deno.test("an attachment the reader gives can be found by path and opened for ex
     await reader.dataDir.writeText([...filesDir, `${info.id}__notes.txt`], "hello");
     const [attachment] = await reader.attachments({ folder }, withFile);
     assert.ok(attachment?.path);
-    assert.equal(reader.filePath(attachment.path), join(reader.dataDir.root, ...attachment.path));
-    const file = await reader.openFile(attachment.path);
-    assert.equal(await new Response(file.readable).text(), "hello");
-    assert.throws(() => reader.filePath([...folder, ".."]), /Refusing path component/);
+    const path = reader.localPath(attachment.path);
+    assert.equal(path, join(reader.dataDir.root, ...attachment.path));
+    assert.equal(await Deno.readTextFile(path), "hello");
+    assert.throws(() => reader.localPath([...folder, ".."]), /Refusing path component/);
   });
 });

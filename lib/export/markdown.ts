@@ -567,7 +567,7 @@ class ChannelWriter {
     }
     const fileName = fileDataName(attachment.fileId, name);
     const target = join(dir, fileName);
-    const source = this.reader.filePath(attachment.path);
+    const source = this.reader.localPath(attachment.path);
     if (await placeFile(source, target, this.options.copy)) this.counts.linked++;
     else this.counts.copied++;
     this.counts.attachmentBytes += attachment.size ?? 0;

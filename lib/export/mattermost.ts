@@ -368,7 +368,7 @@ class BulkExporter {
         160,
       );
       const path = `attachments/${attachment.fileId}/${name}`;
-      const file = await this.reader.openFile(attachment.path);
+      const file = await Deno.open(this.reader.localPath(attachment.path));
       const size = (await file.stat()).size;
       await this.zip.addStream(`data/${path}`, file.readable, { size, level: 0 });
       this.summary.attachmentBytes += size;
@@ -476,7 +476,7 @@ class BulkExporter {
       }
       const ext = entry.image.at(-1)?.split(".").at(-1) ?? "png";
       const path = `emoji/${entry.id}.${ext}`;
-      const file = await this.reader.openFile(entry.image);
+      const file = await Deno.open(this.reader.localPath(entry.image));
       const size = (await file.stat()).size;
       await this.zip.addStream(`data/${path}`, file.readable, { size, level: 0 });
       await head.write(

@@ -478,19 +478,6 @@ export class BackupReader {
     return this.#fileNames.names;
   }
 
-  /**
-   * The absolute path of a file the reader gave (an attachment, picture or emoji image), for
-   * an export that hard-links or copies it out of the backup.
-   */
-  filePath(path: RelPath): string {
-    return this.dataDir.existingPath(path);
-  }
-
-  /** A file the reader gave, opened for reading (an export streams its bytes). */
-  openFile(path: RelPath): Promise<Deno.FsFile> {
-    return this.dataDir.openForReading(path);
-  }
-
   /** Every backed-up user with their picture. */
   async *users(): AsyncGenerator<UserEntry> {
     yield* this.#withImages(
