@@ -4,6 +4,7 @@
  * verify, view and export read only through here, and so does the sync where it reads stored
  * posts. A damaged file is an item of what is read (`damaged`), never an exception out of it.
  */
+import { indexBases } from "./state.ts";
 import { isObject } from "../util/objects.ts";
 import type { DataDir, RelPath } from "./data_dir.ts";
 import {
@@ -109,17 +110,17 @@ export interface ChangeStamp {
   newest: number;
 }
 
-/** Why `text` is not a stored post (with `expectedId`, the id its file name gives), or the post. */
-export function parseStoredPost(
-  text: string,
-  expectedId?: string,
-): { post: Post } | { reason: string } {
-  let value: unknown;
+/** The JSON in `text`, or why there is none. */
+function parseJsonText(text: string): { value: unknown } | { reason: string } {
   try {
-    value = JSON.parse(text);
+    return { value: JSON.parse(text) };
   } catch {
     return { reason: text.length === 0 ? "empty file" : "not valid JSON" };
   }
+}
+
+/** The post in a parsed post file (with `expectedId`, the id its name gives), or why it is none. */
+function checkStoredPost(value: unknown, expectedId?: string): { post: Post } | { reason: string } {
   if (!isObject(value) || !validPost(value)) {
     return { reason: "not a post record (id, times, channel and user expected)" };
   }
@@ -130,6 +131,15 @@ export function parseStoredPost(
   post.delete_at ??= 0;
   post.root_id ??= "";
   return { post };
+}
+
+/** Why `text` is not a stored post (with `expectedId`, the id its file name gives), or the post. */
+export function parseStoredPost(
+  text: string,
+  expectedId?: string,
+): { post: Post } | { reason: string } {
+  const parsed = parseJsonText(text);
+  return "reason" in parsed ? parsed : checkStoredPost(parsed.value, expectedId);
 }
 
 /** True for matterbak's threads map `{"<rootId>": ["<replyId>", ...]}`. */
@@ -175,28 +185,39 @@ export class BackupReader {
 
   constructor(readonly dataDir: DataDir) {}
 
+  /**
+   * One JSON file, checked: undefined when missing; a damage when it cannot be read, is no
+   * JSON, or `check` says what is wrong with it.
+   */
+  async #readChecked<T>(
+    path: RelPath,
+    check: (value: unknown) => { ok: T } | { reason: string },
+  ): Promise<{ ok: T } | { damage: Damage } | undefined> {
+    let text: string | undefined;
+    try {
+      text = await this.dataDir.readText(path);
+    } catch (error) {
+      return { damage: { path, reason: `cannot be read: ${(error as Error).message}` } };
+    }
+    if (text === undefined) return undefined;
+    const parsed = parseJsonText(text);
+    const checked = "reason" in parsed ? parsed : check(parsed.value);
+    return "reason" in checked ? { damage: { path, reason: checked.reason } } : checked;
+  }
+
+  /** A record, undefined when missing or damaged (the damage goes to `damage`). */
   async #readRecord<T>(
     path: RelPath,
     valid: (value: Record<string, unknown>) => boolean,
     what: string,
     damage: Damage[],
   ): Promise<T | undefined> {
-    let text: string | undefined;
-    try {
-      text = await this.dataDir.readText(path);
-    } catch (error) {
-      damage.push({ path, reason: `cannot be read: ${(error as Error).message}` });
-      return undefined;
-    }
-    if (text === undefined) return undefined;
-    try {
-      const value: unknown = JSON.parse(text);
-      if (isObject(value) && valid(value)) return value as T;
-      damage.push({ path, reason: `not ${what}` });
-    } catch {
-      damage.push({ path, reason: text.length === 0 ? "empty file" : "not valid JSON" });
-    }
-    return undefined;
+    const read = await this.#readChecked<T>(
+      path,
+      (value) => isObject(value) && valid(value) ? { ok: value as T } : { reason: `not ${what}` },
+    );
+    if (read && "damage" in read) damage.push(read.damage);
+    return read && "ok" in read ? read.ok : undefined;
   }
 
   async teams(): Promise<TeamEntry[]> {
@@ -280,39 +301,28 @@ export class BackupReader {
     valid: (value: Record<string, unknown>) => boolean,
     what: string,
   ): Promise<T[] | Damage> {
-    let text: string | undefined;
-    try {
-      text = await this.dataDir.readText(path);
-    } catch (error) {
-      return { path, reason: `cannot be read: ${(error as Error).message}` };
-    }
-    if (text === undefined) return [];
-    try {
-      const value: unknown = JSON.parse(text);
-      if (Array.isArray(value) && value.every((v) => isObject(v) && valid(v))) return value as T[];
-      return { path, reason: `not ${what}` };
-    } catch {
-      return { path, reason: text.length === 0 ? "empty file" : "not valid JSON" };
-    }
+    const read = await this.#readChecked<T[]>(
+      path,
+      (value) =>
+        Array.isArray(value) && value.every((v) => isObject(v) && valid(v))
+          ? { ok: value as T[] }
+          : { reason: `not ${what}` },
+    );
+    if (!read) return [];
+    return "ok" in read ? read.ok : read.damage;
   }
 
   /** The threads map (root id to reply ids), empty when none was stored, or a damage. */
   async threads(channel: ChannelEntry): Promise<Map<string, string[]> | Damage> {
-    const path = beside(channel.folder, THREADS_SUFFIX);
-    let text: string | undefined;
-    try {
-      text = await this.dataDir.readText(path);
-    } catch (error) {
-      return { path, reason: `cannot be read: ${(error as Error).message}` };
-    }
-    if (text === undefined) return new Map();
-    try {
-      const value: unknown = JSON.parse(text);
-      if (isThreadsMap(value)) return new Map(Object.entries(value));
-      return { path, reason: "not a threads map" };
-    } catch {
-      return { path, reason: text.length === 0 ? "empty file" : "not valid JSON" };
-    }
+    const read = await this.#readChecked(
+      beside(channel.folder, THREADS_SUFFIX),
+      (value) =>
+        isThreadsMap(value)
+          ? { ok: new Map(Object.entries(value)) }
+          : { reason: "not a threads map" },
+    );
+    if (!read) return new Map();
+    return "ok" in read ? read.ok : read.damage;
   }
 
   /**
@@ -380,17 +390,12 @@ export class BackupReader {
     name: string,
   ): Promise<{ post: Post; path: RelPath } | { damage: Damage }> {
     const path = [...folder, name];
-    let text: string | undefined;
-    try {
-      text = await this.dataDir.readText(path);
-    } catch (error) {
-      return { damage: { path, reason: `cannot be read: ${(error as Error).message}` } };
-    }
-    if (text === undefined) return { damage: { path, reason: "vanished while being read" } };
-    const parsed = parseStoredPost(text, postIdFromFileName(name));
-    return "post" in parsed
-      ? { post: parsed.post, path }
-      : { damage: { path, reason: parsed.reason } };
+    const read = await this.#readChecked(path, (value) => {
+      const checked = checkStoredPost(value, postIdFromFileName(name));
+      return "post" in checked ? { ok: checked.post } : checked;
+    });
+    if (!read) return { damage: { path, reason: "vanished while being read" } };
+    return "ok" in read ? { post: read.ok, path } : read;
   }
 
   /** See ChangeStamp. */
@@ -507,15 +512,7 @@ export class BackupReader {
     { id: string; record: T | undefined; image: RelPath | undefined; damage: Damage[] }
   > {
     const entries = (await this.dataDir.list([dir])).filter((e) => e.isFile && idPrefix(e.name));
-    const bases = new Map<string, string>();
-    for (const entry of entries) {
-      if (!entry.name.endsWith(JSON_EXT)) continue;
-      const id = idPrefix(entry.name) as string;
-      const base = entry.name.slice(0, -JSON_EXT.length);
-      // The shortest base: `<id>__bob.json` rather than a stray `<id>__bob__x.json`.
-      const known = bases.get(id);
-      if (known === undefined || base.length < known.length) bases.set(id, base);
-    }
+    const bases = await indexBases(this.dataDir, [dir]);
     for (const [id, base] of [...bases].sort((a, b) => compareNames(a[1], b[1]))) {
       const damage: Damage[] = [];
       const record = await this.#readRecord<T>([dir, `${base}${JSON_EXT}`], valid, what, damage);
