@@ -99,11 +99,21 @@ Deno.test("an unknown command is a usage error that lists the commands", () => {
 
 Deno.test("bad options and values are usage errors that name them", () => {
   const cases: Array<[string[], RegExp]> = [
-    [["--bogus"], /Unknown option '--bogus'/],
+    [["--bogus"], /^Unknown option '--bogus' \(see --help\)$/],
+    [
+      ["--updat-old-posts"],
+      /^Unknown option '--updat-old-posts'; did you mean --update-old-posts\?/,
+    ],
+    [["--datadir", "x"], /^Unknown option '--datadir'; did you mean --data-dir\?/],
+    [["--skip-emoji"], /did you mean --skip-emojis\?/],
+    [["--rate", "1"], /^Unknown option '--rate' \(see --help\)$/],
     [["-d", "x", "stray"], /Unexpected argument 'stray'/],
     [["--rate-limit", "abc"], /--rate-limit needs a number, got "abc"/],
-    [["--rate-limit=-1"], /--rate-limit must be at least 0, got -1/],
-    [["--rate-limit", "-1"], /'--rate-limit' argument is ambiguous/],
+    [["--rate-limit=-1"], /--rate-limit must be 0 or more, got -1/],
+    // parseArgs alone calls a negative value "ambiguous"; it is a value, and a wrong one.
+    [["--rate-limit", "-3"], /^--rate-limit must be 0 or more, got -3$/],
+    [["--initial-jitter", "-.5"], /^--initial-jitter must be from 0 to 86400, got -.5$/],
+    [["-d", "-3", "--concurrency", "-1"], /^--concurrency must be from 1 to 64, got -1$/],
     [["--concurrency", "0"], /--concurrency must be from 1 to 64/],
     [["--concurrency", "1.5"], /--concurrency needs a whole number/],
     [["--timeout", "0"], /--timeout must be from 1/],

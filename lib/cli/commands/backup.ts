@@ -2,7 +2,6 @@
  * `matterbak [backup] [options]`: matterbak's options and defaults plus our own, parsed and
  * checked into BackupOptions, then one backup run with its progress, summary and report.
  */
-import { parseArgs } from "node:util";
 import { type BackupOptions, runBackup } from "../../sync/backup.ts";
 import { FailureLog } from "../../sync/failures.ts";
 import type { RunSummary } from "../../util/events.ts";
@@ -14,6 +13,7 @@ import {
   InterruptedError,
   UsageError,
 } from "../../util/errors.ts";
+import { parseOptions } from "../args.ts";
 import { installInterruptHandlers } from "../interrupt.ts";
 import { type Output, Reporter } from "../progress.ts";
 import type { Command, CommandDeps } from "../command.ts";
@@ -88,51 +88,40 @@ function number(
   }
   if (parsed < rule.min || (rule.max !== undefined && parsed > rule.max)) {
     const range = rule.max === undefined
-      ? `at least ${rule.min}`
+      ? `${rule.min} or more`
       : `from ${rule.min} to ${rule.max}`;
     throw new UsageError(`--${name} must be ${range}, got ${value}`);
   }
   return parsed;
 }
 
+const BACKUP_OPTIONS = {
+  credentials: { type: "string" },
+  channels: { type: "string" },
+  "data-dir": { type: "string", short: "d" },
+  "output-zip": { type: "string", short: "o" },
+  "update-old-posts": { type: "boolean" },
+  "skip-direct": { type: "boolean" },
+  "skip-groups": { type: "boolean" },
+  "skip-teams": { type: "boolean" },
+  "skip-users": { type: "boolean" },
+  "skip-user-images": { type: "boolean" },
+  "skip-emojis": { type: "boolean" },
+  "rate-limit": { type: "string" },
+  "initial-jitter": { type: "string" },
+  "step-jitter": { type: "string" },
+  concurrency: { type: "string" },
+  retries: { type: "string" },
+  timeout: { type: "string" },
+  "mfa-code": { type: "string" },
+  quiet: { type: "boolean" },
+  report: { type: "string" },
+  view: { type: "string" },
+} as const;
+
 /** The backup's options, checked; `--help` is handled before this by the dispatcher. */
 export function parseBackupArgs(args: string[]): CliOptions {
-  let parsed;
-  try {
-    parsed = parseArgs({
-      args,
-      strict: true,
-      allowPositionals: false,
-      options: {
-        credentials: { type: "string" },
-        channels: { type: "string" },
-        "data-dir": { type: "string", short: "d" },
-        "output-zip": { type: "string", short: "o" },
-        "update-old-posts": { type: "boolean" },
-        "skip-direct": { type: "boolean" },
-        "skip-groups": { type: "boolean" },
-        "skip-teams": { type: "boolean" },
-        "skip-users": { type: "boolean" },
-        "skip-user-images": { type: "boolean" },
-        "skip-emojis": { type: "boolean" },
-        "rate-limit": { type: "string" },
-        "initial-jitter": { type: "string" },
-        "step-jitter": { type: "string" },
-        concurrency: { type: "string" },
-        retries: { type: "string" },
-        timeout: { type: "string" },
-        "mfa-code": { type: "string" },
-        quiet: { type: "boolean" },
-        report: { type: "string" },
-        view: { type: "string" },
-      },
-    });
-  } catch (error) {
-    const message = (error as Error).message.replace(/\. To specify a positional argument.*$/s, "")
-      .replace(/\s*\n\s*/g, " ");
-    throw new UsageError(`${message} (see --help)`);
-  }
-  const v = parsed.values;
+  const v = parseOptions(args, BACKUP_OPTIONS).values;
   const path = (name: string, value: string | undefined, fallback: string): string => {
     if (value !== undefined && value.trim() === "") throw new UsageError(`--${name} needs a path`);
     return value ?? fallback;
