@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import { join } from "node:path";
 import { parseChannels } from "../lib/config/channels.ts";
 import { parseCredentials, secretWarnings } from "../lib/config/credentials.ts";
 import { jsonErrorOffset, readConfigFile } from "../lib/config/json_file.ts";
@@ -203,5 +204,27 @@ Deno.test("warnings for a credentials file others can read and for plain http to
   );
   for (const local of ["http://localhost:8065", "http://127.0.0.1:8065", "http://[::1]:8065"]) {
     assert.deepEqual(secretWarnings("c.json", parsed(local), 0o600), [], local);
+  }
+});
+
+Deno.test("a config file in UTF-16 with a byte order mark is read (Windows PowerShell's >)", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const text = '{"teams": {"café": {}}}';
+    const utf16le = new Uint8Array([
+      0xff,
+      0xfe,
+      ...new Uint8Array(
+        new Uint16Array(
+          [...text].map((c) => c.charCodeAt(0)),
+        ).buffer,
+      ),
+    ]);
+    await Deno.writeFile(join(dir, "le.json"), utf16le);
+    assert.equal(await readConfigFile(join(dir, "le.json"), "Channels"), text);
+    await Deno.writeFile(join(dir, "bom8.json"), new Uint8Array([0xef, 0xbb, 0xbf, 0x7b, 0x7d]));
+    assert.equal(await readConfigFile(join(dir, "bom8.json"), "Channels"), "{}");
+  } finally {
+    await Deno.remove(dir, { recursive: true });
   }
 });

@@ -1,7 +1,12 @@
 import assert from "node:assert/strict";
 import type { ChannelsConfig } from "../lib/config/channels.ts";
 import type { Channel, Team } from "../lib/model/records.ts";
-import { dmPartnerId, selectChannels, type SelectionInput } from "../lib/sync/selection.ts";
+import {
+  dmPartnerId,
+  nameList,
+  selectChannels,
+  type SelectionInput,
+} from "../lib/sync/selection.ts";
 
 const id = (name: string) => name.padEnd(26, "0").slice(0, 26);
 const ME = id("me");
@@ -151,4 +156,29 @@ Deno.test("the DM partner comes from the channel name", () => {
   assert.equal(dmPartnerId(channel(`${ME}__${ME}`, { type: "D" }), ME), ME);
   assert.equal(dmPartnerId(channel(`${BOB}__${CAROL}`, { type: "D" }), ME), undefined);
   assert.equal(dmPartnerId(channel("weird", { type: "D" }), ME), undefined);
+});
+
+Deno.test("a name that matches nothing is reported with the names there are", () => {
+  const unmatched = (config: ChannelsConfig) => selectChannels({ ...base, config }).unmatched;
+  assert.deepEqual(unmatched({ teams: { engineering: {} } }), [
+    'team "engineering": you are not a member of such a team; your teams: eng, ops',
+  ]);
+  assert.deepEqual(unmatched({ teams: { eng: { include: ["genral"], exclude: ["x"] } } }), [
+    'team "eng": include channel "genral" not found; its channels: general, old, random, secret',
+    'team "eng": exclude channel "x" not found; its channels: general, old, random, secret',
+    'team "eng": no "include" name matched, so none of its channels is backed up',
+  ]);
+  assert.deepEqual(unmatched({ direct: ["dave"] }), [
+    'direct: no direct message channel with "dave"; you have them with: bob, carol, me',
+  ]);
+});
+
+Deno.test("a long list of names is cut, and says where to see them all", () => {
+  const many = Array.from({ length: 45 }, (_, i) => `c${String(i).padStart(2, "0")}`);
+  assert.equal(
+    nameList(many),
+    `${many.slice(0, 30).join(", ")}, and 15 more (matterbak list shows them all)`,
+  );
+  assert.equal(nameList(["b", "a", "b"]), "a, b");
+  assert.equal(nameList([]), "none");
 });

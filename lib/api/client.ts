@@ -6,6 +6,7 @@
  */
 import { ApiError, ServerError, SizeMismatchError, UnsafeRedirectError } from "../util/errors.ts";
 import { type Clock, systemClock } from "../util/clock.ts";
+import { describeNetworkFailure } from "./network_error.ts";
 import { RateLimiter } from "./rate_limiter.ts";
 import { Semaphore } from "../util/semaphore.ts";
 import {
@@ -109,7 +110,7 @@ export class AnswerTooLargeError extends ServerError {}
 /** An attempt that ran out of time (worth another attempt). */
 class RequestTimeout extends Error {
   constructor(message: string) {
-    super(message);
+    super(`timeout: ${message}`);
     this.name = "RequestTimeout";
   }
 }
@@ -517,7 +518,7 @@ export class ApiClient {
       return { reason: error.message };
     }
     // fetch rejects with TypeError for network failures (refused, reset, DNS, TLS).
-    if (error instanceof TypeError) return { reason: error.message };
+    if (error instanceof TypeError) return { reason: describeNetworkFailure(error) };
     return undefined;
   }
 
@@ -532,7 +533,8 @@ export class ApiClient {
       });
     }
     if (error instanceof TypeError) {
-      return new ServerError(`Cannot reach ${this.root} for ${spec.what}: ${error.message}`, {
+      const why = describeNetworkFailure(error);
+      return new ServerError(`Cannot reach ${this.root} for ${spec.what}: ${why}`, {
         cause: error,
       });
     }

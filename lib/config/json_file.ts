@@ -10,19 +10,37 @@ export interface Parsed<T> {
   warnings: string[];
 }
 
-/** Reads a config file as text; a missing or unreadable file is a ConfigError naming it. */
-export async function readConfigFile(path: string, what: string): Promise<string> {
+/**
+ * Reads a config file as text; a missing or unreadable file is a ConfigError naming it, and a
+ * missing one says how to make it (`howToCreate`). UTF-16 with a byte order mark is read too:
+ * Windows PowerShell 5 writes it for `matterbak list --json > channels.json`.
+ */
+export async function readConfigFile(
+  path: string,
+  what: string,
+  howToCreate?: string,
+): Promise<string> {
+  let bytes: Uint8Array;
   try {
-    return await Deno.readTextFile(path);
+    bytes = await Deno.readFile(path);
   } catch (error) {
     if (error instanceof Deno.errors.NotFound) {
-      throw new ConfigError(`${what} file not found: ${path}`);
+      throw new ConfigError(
+        `${what} file not found: ${path}${howToCreate ? ` (${howToCreate})` : ""}`,
+      );
     }
     if (error instanceof Deno.errors.IsADirectory) {
       throw new ConfigError(`${what} file ${path} is a directory`);
     }
     throw new ConfigError(`Cannot read ${what} file ${path}: ${(error as Error).message}`);
   }
+  const encoding = bytes[0] === 0xff && bytes[1] === 0xfe
+    ? "utf-16le"
+    : bytes[0] === 0xfe && bytes[1] === 0xff
+    ? "utf-16be"
+    : "utf-8";
+  // The decoder drops the byte order mark.
+  return new TextDecoder(encoding).decode(bytes);
 }
 
 /** JSON.parse with errors that give the file, line and column. */

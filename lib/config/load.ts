@@ -10,6 +10,13 @@ import {
 } from "./credentials.ts";
 import { readConfigFile } from "./json_file.ts";
 
+/** How to make a missing config file; the README's sections have the same titles. */
+export const CREATE_CREDENTIALS =
+  'create it with "matterbak init"; see "credentials.json" in the README';
+export const CREATE_CHANNELS =
+  '"matterbak list --json > channels.json" writes one that selects everything (edit it down), ' +
+  'or write it by hand; see "channels.json" in the README';
+
 /** Both config files; when both are wrong, both are named. */
 export async function loadConfig(
   paths: { credentials: string; channels: string },
@@ -17,10 +24,12 @@ export async function loadConfig(
   mfaCodeOption: string | undefined,
 ): Promise<{ credentials: Credentials; channels: ChannelsConfig; warnings: string[] }> {
   const [credentials, channels] = await Promise.allSettled([
-    readConfigFile(paths.credentials, "Credentials").then((text) =>
+    readConfigFile(paths.credentials, "Credentials", CREATE_CREDENTIALS).then((text) =>
       parseCredentials(text, paths.credentials, env, mfaCodeOption)
     ),
-    readConfigFile(paths.channels, "Channels").then((text) => parseChannels(text, paths.channels)),
+    readConfigFile(paths.channels, "Channels", CREATE_CHANNELS).then((text) =>
+      parseChannels(text, paths.channels)
+    ),
   ]);
   if (credentials.status === "rejected" && channels.status === "rejected") {
     const both = [credentials.reason, channels.reason];

@@ -51,6 +51,18 @@ export function groupOthers(members: readonly string[], meId: string): string[] 
 
 const lower = (s: string) => s.toLowerCase();
 
+/** Names listed in a message at most; `matterbak list` shows them all. */
+const LISTED_NAMES = 30;
+
+/** Sorted names for a message, cut at LISTED_NAMES. */
+export function nameList(names: readonly string[]): string {
+  if (names.length === 0) return "none";
+  const sorted = [...new Set(names)].sort();
+  const shown = sorted.slice(0, LISTED_NAMES).join(", ");
+  const more = sorted.length - LISTED_NAMES;
+  return more > 0 ? `${shown}, and ${more} more (matterbak list shows them all)` : shown;
+}
+
 export function selectChannels(input: SelectionInput): Selection {
   const { config, skip } = input;
   const channels: SelectedChannel[] = [];
@@ -61,7 +73,10 @@ export function selectChannels(input: SelectionInput): Selection {
     for (const [key, rules] of Object.entries(config.teams)) {
       const teams = input.teams.filter((t) => t.name === key || t.display_name === key);
       if (teams.length === 0) {
-        unmatched.push(`team ${JSON.stringify(key)}: you are not a member of such a team`);
+        unmatched.push(
+          `team ${JSON.stringify(key)}: you are not a member of such a team; ` +
+            `your teams: ${nameList(input.teams.map((t) => t.name))}`,
+        );
         continue;
       }
       for (const team of teams) {
@@ -74,7 +89,8 @@ export function selectChannels(input: SelectionInput): Selection {
             const hits = candidates.filter((c) => c.name === name || c.display_name === name);
             if (hits.length === 0) {
               unmatched.push(
-                `team ${JSON.stringify(key)}: ${what} channel ${JSON.stringify(name)} not found`,
+                `team ${JSON.stringify(key)}: ${what} channel ${JSON.stringify(name)} not found; ` +
+                  `its channels: ${nameList(candidates.map((c) => c.name))}`,
               );
             }
             hits.forEach((c) => found.add(c));
@@ -109,7 +125,12 @@ export function selectChannels(input: SelectionInput): Selection {
         return partner !== undefined && lower(nameOf(partner)) === lower(username);
       });
       if (hits.length === 0) {
-        unmatched.push(`direct: no direct message channel with ${JSON.stringify(username)}`);
+        const partners = dms.map((c) => dmPartnerId(c, input.meId)).filter((id) => id !== undefined)
+          .map(nameOf);
+        unmatched.push(
+          `direct: no direct message channel with ${JSON.stringify(username)}; ` +
+            `you have them with: ${nameList(partners)}`,
+        );
       }
       for (const channel of hits) {
         const partner = dmPartnerId(channel, input.meId) as string;
