@@ -90,7 +90,7 @@ Deno.test("an unknown command is a usage error that lists the commands", () => {
       () => parseInvocation(args),
       (e: Error) =>
         e instanceof UsageError &&
-        /^Unknown command 'stray'; the commands are backup, view, export, and options alone run the backup/
+        /^Unknown command 'stray'; the commands are backup, init, list, view, export, and options alone run the backup/
           .test(e.message),
       args.join(" "),
     );

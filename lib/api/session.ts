@@ -4,10 +4,60 @@
  * out again at the end. Either way the account must be the `user` named in credentials.json.
  */
 import type { Credentials } from "../config/credentials.ts";
+import type { Clock } from "../util/clock.ts";
 import { ApiError, AuthError, ServerError } from "../util/errors.ts";
-import type { ClientCredentials } from "./client.ts";
-import type { MattermostApi } from "./mattermost.ts";
+import { ApiClient, type ClientCredentials, type ClientEvent } from "./client.ts";
+import { type MalformedSink, MattermostApi } from "./mattermost.ts";
+import type { SecretRegistry } from "../util/secrets.ts";
+import { DEFAULT_RETRY_POLICY } from "./retry.ts";
 import type { User } from "../model/records.ts";
+
+/** How the client talks to the server: the limits a command was given, and test seams. */
+export interface ConnectionOptions {
+  rateLimit: number;
+  concurrency: number;
+  retries: number;
+  timeoutSeconds: number;
+  fetch?: typeof fetch;
+  clock?: Clock;
+  random?: () => number;
+  signal?: AbortSignal;
+  onEvent?: (event: ClientEvent) => void;
+  /** Where every secret the client holds is registered, so that output is scrubbed of it. */
+  secrets?: SecretRegistry;
+  /** Records the server sent malformed (skipped, each reported). */
+  onMalformed?: MalformedSink;
+}
+
+/** The limits of commands that have no options for them (the backup's defaults). */
+export const DEFAULT_CONNECTION = {
+  rateLimit: 10,
+  concurrency: 4,
+  retries: 5,
+  timeoutSeconds: 60,
+} as const;
+
+/** The API of the server credentials.json names, as its user; `openSession` logs in. */
+export function apiFor(credentials: Credentials, options: ConnectionOptions): MattermostApi {
+  const { fetch, clock, random, signal, onEvent, secrets } = options;
+  return new MattermostApi(
+    new ApiClient({
+      serverUrl: credentials.url,
+      credentials: clientCredentials(credentials),
+      rateLimit: options.rateLimit,
+      concurrency: options.concurrency,
+      retry: { ...DEFAULT_RETRY_POLICY, retries: options.retries },
+      timeoutMs: options.timeoutSeconds * 1000,
+      ...(fetch ? { fetch } : {}),
+      ...(clock ? { clock } : {}),
+      ...(random ? { random } : {}),
+      ...(signal ? { signal } : {}),
+      ...(onEvent ? { onEvent } : {}),
+      ...(secrets ? { secrets } : {}),
+    }),
+    options.onMalformed,
+  );
+}
 
 export interface Session {
   me: User;
@@ -83,7 +133,7 @@ function accountMismatch(
 }
 
 /** What the client needs of the credentials: the token, or the password login. */
-export function clientCredentials(credentials: Credentials): ClientCredentials {
+function clientCredentials(credentials: Credentials): ClientCredentials {
   if (credentials.token) return { token: credentials.token };
   return {
     loginId: credentials.login ?? credentials.user,

@@ -1,6 +1,8 @@
 /** What every subcommand is to the dispatcher in main.ts. */
+import type { SecretEnv } from "../config/credentials.ts";
 import type { Output } from "./progress.ts";
 import type { SecretRegistry } from "../util/secrets.ts";
+import type { Terminal } from "./terminal.ts";
 
 export interface CommandDeps {
   env: (name: string) => string | undefined;
@@ -12,6 +14,17 @@ export interface CommandDeps {
    */
   secrets: SecretRegistry;
   fetch?: typeof fetch;
+  /** Where questions are asked; absent when stdin is no terminal. */
+  terminal?: Terminal;
+}
+
+/** The environment variables that may carry secrets (the only ones the binary may read). */
+export function secretEnv(deps: CommandDeps): SecretEnv {
+  return {
+    MATTERBAK_PASSWORD: deps.env("MATTERBAK_PASSWORD"),
+    MATTERBAK_TOKEN: deps.env("MATTERBAK_TOKEN"),
+    MATTERBAK_MFA_CODE: deps.env("MATTERBAK_MFA_CODE"),
+  };
 }
 
 export interface Command {

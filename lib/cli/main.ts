@@ -15,20 +15,31 @@ import { VERSION } from "../util/version.ts";
 import type { Command, CommandDeps } from "./command.ts";
 import { BACKUP_OPTIONS_HELP, backupCommand } from "./commands/backup.ts";
 import { viewCommand } from "./commands/view.ts";
+import { initCommand } from "./commands/init.ts";
+import { listCommand } from "./commands/list.ts";
 import { exportCommand } from "./commands/export.ts";
 import { consoleOutput } from "./console.ts";
 import type { Output } from "./progress.ts";
 import { SecretRegistry } from "../util/secrets.ts";
+import { processTerminal } from "./terminal.ts";
 
 export type MainDeps = Omit<CommandDeps, "secrets">;
 
-const COMMANDS: readonly Command[] = [backupCommand, viewCommand, exportCommand];
+const COMMANDS: readonly Command[] = [
+  backupCommand,
+  initCommand,
+  listCommand,
+  viewCommand,
+  exportCommand,
+];
 
 export const HELP =
   `matterbak ${VERSION}: a complete copy of the Mattermost conversations you are part of.
 
 USAGE
   matterbak [backup] [options]   back up, or bring the backup up to date
+  matterbak init                 write credentials.json (asks for URL, user and token)
+  matterbak list [--json]        what you can back up; --json: a channels.json selecting all
   matterbak view [-d DATA] -o SITE   build the offline website of the backup
   matterbak export FORMAT ...    the backup as Markdown or a Mattermost import archive
   matterbak help [COMMAND]       this help, or a command's (also: matterbak COMMAND --help)
@@ -76,10 +87,14 @@ function commandNamed(name: string): Command {
   return command;
 }
 
-export const defaultMainDeps = (): MainDeps => ({
-  env: (name) => Deno.env.get(name),
-  output: consoleOutput(),
-});
+export const defaultMainDeps = (): MainDeps => {
+  const terminal = processTerminal();
+  return {
+    env: (name) => Deno.env.get(name),
+    output: consoleOutput(),
+    ...(terminal ? { terminal } : {}),
+  };
+};
 
 /** `output` with every line scrubbed of `secrets`: the one way out to the console. */
 export function scrubbedOutput(output: Output, secrets: SecretRegistry): Output {

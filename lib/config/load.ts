@@ -17,6 +17,25 @@ export const CREATE_CHANNELS =
   '"matterbak list --json > channels.json" writes one that selects everything (edit it down), ' +
   'or write it by hand; see "channels.json" in the README';
 
+/** credentials.json, checked, with its warnings (unknown keys, how the secret is kept). */
+export async function loadCredentials(
+  path: string,
+  env: SecretEnv,
+  mfaCodeOption: string | undefined,
+): Promise<{ credentials: Credentials; warnings: string[] }> {
+  const text = await readConfigFile(path, "Credentials", CREATE_CREDENTIALS);
+  const parsed = parseCredentials(text, path, env, mfaCodeOption);
+  const mode = await Deno.stat(path).then((info) => info.mode, () => null);
+  return {
+    credentials: parsed.value,
+    warnings: [
+      ...parsed.warnings,
+      ...secretWarnings(path, parsed, mode),
+      ...(mfaCodeOption ? [MFA_OPTION_WARNING] : []),
+    ],
+  };
+}
+
 /** Both config files; when both are wrong, both are named. */
 export async function loadConfig(
   paths: { credentials: string; channels: string },
@@ -24,9 +43,7 @@ export async function loadConfig(
   mfaCodeOption: string | undefined,
 ): Promise<{ credentials: Credentials; channels: ChannelsConfig; warnings: string[] }> {
   const [credentials, channels] = await Promise.allSettled([
-    readConfigFile(paths.credentials, "Credentials", CREATE_CREDENTIALS).then((text) =>
-      parseCredentials(text, paths.credentials, env, mfaCodeOption)
-    ),
+    loadCredentials(paths.credentials, env, mfaCodeOption),
     readConfigFile(paths.channels, "Channels", CREATE_CHANNELS).then((text) =>
       parseChannels(text, paths.channels)
     ),
@@ -39,15 +56,9 @@ export async function loadConfig(
   }
   if (credentials.status === "rejected") throw credentials.reason;
   if (channels.status === "rejected") throw channels.reason;
-  const mode = await Deno.stat(paths.credentials).then((info) => info.mode, () => null);
   return {
-    credentials: credentials.value.value,
+    credentials: credentials.value.credentials,
     channels: channels.value.value,
-    warnings: [
-      ...credentials.value.warnings,
-      ...channels.value.warnings,
-      ...secretWarnings(paths.credentials, credentials.value, mode),
-      ...(mfaCodeOption ? [MFA_OPTION_WARNING] : []),
-    ],
+    warnings: [...credentials.value.warnings, ...channels.value.warnings],
   };
 }

@@ -44,6 +44,11 @@ export interface AtomicWriteOptions {
   /** Aborts a streamed write; the temporary file is removed. */
   signal?: AbortSignal;
   recorder?: FsRecorder | undefined;
+  /**
+   * Permission bits of the new file (POSIX; less the umask), set when it is created, so a
+   * secret is never in a file others can read, not even for a moment.
+   */
+  mode?: number;
 }
 
 /**
@@ -57,7 +62,11 @@ export async function writeFileAtomic(
 ): Promise<number> {
   const temp = tempPathFor(path);
   const { recorder } = options;
-  const file = await Deno.open(temp, { write: true, createNew: true });
+  const file = await Deno.open(temp, {
+    write: true,
+    createNew: true,
+    ...(options.mode === undefined ? {} : { mode: options.mode }),
+  });
   let closed = false;
   try {
     let written = 0;

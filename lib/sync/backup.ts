@@ -4,10 +4,9 @@
  * `BackupDeps`, so tests drive it with a simulator, a fake clock and their own signal.
  */
 import { resolve } from "node:path";
-import { ApiClient } from "../api/client.ts";
-import { isArchivedPostsHidden, MattermostApi } from "../api/mattermost.ts";
-import { DEFAULT_RETRY_POLICY } from "../api/retry.ts";
-import { clientCredentials, closeSession, openSession } from "../api/session.ts";
+import type { ApiClient } from "../api/client.ts";
+import { isArchivedPostsHidden, type MattermostApi } from "../api/mattermost.ts";
+import { apiFor, closeSession, openSession } from "../api/session.ts";
 import type { ChannelsConfig } from "../config/channels.ts";
 import type { SecretEnv } from "../config/credentials.ts";
 import { loadConfig } from "../config/load.ts";
@@ -31,7 +30,7 @@ import { checkZipPath, writeZip } from "../zip/archive.ts";
 import { syncChannel } from "./channel_sync.ts";
 import { channelLabel, channelTarget } from "./channel_target.ts";
 import { FailureLog } from "./failures.ts";
-import { listConversations } from "./listing.ts";
+import { listConversations, selectionBasis } from "./listing.ts";
 import { backupEmojis, backupTeam, backupUsers, type RecordsContext } from "./records.ts";
 import { selectChannels } from "./selection.ts";
 import type { SecretRegistry } from "../util/secrets.ts";
@@ -110,13 +109,10 @@ export async function runBackup(options: BackupOptions, deps: BackupDeps): Promi
     };
     await jitter(options.initialJitter, "Initial");
 
-    const client = new ApiClient({
-      serverUrl: credentials.url,
-      credentials: clientCredentials(credentials),
-      rateLimit: options.rateLimit,
-      concurrency: options.concurrency,
-      retry: { ...DEFAULT_RETRY_POLICY, retries: options.retries },
-      timeoutMs: options.timeoutSeconds * 1000,
+    const failures = deps.failures ?? new FailureLog(emit, signal);
+    const malformed = new Set<string>();
+    const api = apiFor(credentials, {
+      ...options,
       clock,
       random,
       ...(deps.fetch ? { fetch: deps.fetch } : {}),
@@ -126,17 +122,16 @@ export async function runBackup(options: BackupOptions, deps: BackupDeps): Promi
         if (event.type === "retry") emit(event);
         else if (event.type === "request") emit({ type: "request" });
       },
+      // Each record the server got wrong is one failed item (once, however often it is sent);
+      // the rest of its answer is kept.
+      onMalformed: (failure) => {
+        const key = `${failure.what}\n${failure.why}`;
+        if (malformed.has(key)) return;
+        malformed.add(key);
+        failures.add(failure);
+      },
     });
-    const failures = deps.failures ?? new FailureLog(emit, signal);
-    // Each record the server got wrong is one failed item (once, however often it is sent);
-    // the rest of its answer is kept.
-    const malformed = new Set<string>();
-    const api = new MattermostApi(client, (failure) => {
-      const key = `${failure.what}\n${failure.why}`;
-      if (malformed.has(key)) return;
-      malformed.add(key);
-      failures.add(failure);
-    });
+    const client = api.client;
     emit({
       type: "phase",
       phase: `Logging in to ${client.root} as ${client.loginId ?? credentials.user}`,
@@ -212,7 +207,7 @@ async function backupAll(ctx: RunContext): Promise<RunSummary> {
   };
 
   emit({ type: "phase", phase: "Listing teams and channels" });
-  const { teams, channels, users: selectionUsers, groupMembers } = await listConversations(
+  const conversations = await listConversations(
     api,
     me,
     {
@@ -221,16 +216,9 @@ async function backupAll(ctx: RunContext): Promise<RunSummary> {
     },
     options.concurrency,
   );
-  const usernames = new Map([...selectionUsers.values()].map((u) => [u.id, u.username]));
-  usernames.set(me.id, me.username);
+  const { users: selectionUsers, groupMembers } = conversations;
   const selection = selectChannels({
-    meId: me.id,
-    teams,
-    channels,
-    usernames,
-    groupMembers: new Map(
-      [...groupMembers].map(([id, members]) => [id, members.map((m) => m.user_id)]),
-    ),
+    ...selectionBasis(conversations, me),
     config: ctx.config,
     skip: { teams: options.skipTeams, direct: options.skipDirect, groups: options.skipGroups },
   });

@@ -5,7 +5,7 @@
 import type { MattermostApi } from "../api/mattermost.ts";
 import type { Channel, Member, Team, User } from "../model/records.ts";
 import { mapPooled } from "../util/semaphore.ts";
-import { dmPartnerId } from "./selection.ts";
+import { dmPartnerId, type SelectionInput } from "./selection.ts";
 
 export interface Conversations {
   teams: Team[];
@@ -47,4 +47,22 @@ export async function listConversations(
   ids.delete(me.id);
   const users = new Map((await api.usersByIds([...ids])).map((u) => [u.id, u]));
   return { teams, channels, users, groupMembers };
+}
+
+/** What selection works from: the listing, with names by user id (the user's own included). */
+export function selectionBasis(
+  conversations: Conversations,
+  me: User,
+): Omit<SelectionInput, "config" | "skip"> {
+  const usernames = new Map([...conversations.users.values()].map((u) => [u.id, u.username]));
+  usernames.set(me.id, me.username);
+  return {
+    meId: me.id,
+    teams: conversations.teams,
+    channels: conversations.channels,
+    usernames,
+    groupMembers: new Map(
+      [...conversations.groupMembers].map(([id, members]) => [id, members.map((m) => m.user_id)]),
+    ),
+  };
 }

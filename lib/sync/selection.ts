@@ -181,3 +181,51 @@ export function selectChannels(input: SelectionInput): Selection {
     unmatched,
   };
 }
+
+/** Everything the user can back up, sorted, by the names channels.json uses. */
+export interface Backupable {
+  teams: Array<{ team: Team; channels: Channel[] }>;
+  /** Direct messages by partner (`self` for the DM with yourself). */
+  direct: Array<{ channel: Channel; username: string; self: boolean }>;
+  /** Group messages by their other members. */
+  groups: Array<{ channel: Channel; usernames: string[] }>;
+}
+
+const byName = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
+
+export function backupable(input: Omit<SelectionInput, "config" | "skip">): Backupable {
+  const nameOf = (id: string) => input.usernames.get(id) ?? id;
+  const teams = [...input.teams].sort((a, b) => byName(a.name, b.name)).map((team) => ({
+    team,
+    channels: input.channels.filter((c) =>
+      c.team_id === team.id && (c.type === "O" || c.type === "P")
+    ).sort((a, b) => byName(a.name, b.name)),
+  }));
+  const direct = input.channels.filter((c) => c.type === "D").flatMap((channel) => {
+    const partner = dmPartnerId(channel, input.meId);
+    return partner === undefined
+      ? []
+      : [{ channel, username: nameOf(partner), self: partner === input.meId }];
+  }).sort((a, b) => byName(a.username, b.username));
+  const groups = input.channels.filter((c) => c.type === "G").map((channel) => ({
+    channel,
+    usernames: groupOthers(input.groupMembers.get(channel.id) ?? [], input.meId).map(nameOf).sort(
+      byName,
+    ),
+  })).sort((a, b) => byName(a.usernames.join(","), b.usernames.join(",")));
+  return { teams, direct, groups };
+}
+
+/**
+ * A channels.json that selects all of `what`, every name spelled out so that editing it down
+ * is deleting lines. (An empty `include` would mean every channel, new ones too.)
+ */
+export function selectEverything(what: Backupable): ChannelsConfig {
+  return {
+    teams: Object.fromEntries(
+      what.teams.map(({ team, channels }) => [team.name, { include: channels.map((c) => c.name) }]),
+    ),
+    direct: what.direct.map((d) => d.username),
+    groups: { exact: what.groups.map((g) => g.usernames) },
+  };
+}

@@ -2,6 +2,7 @@
  * `matterbak [backup] [options]`: matterbak's options and defaults plus our own, parsed and
  * checked into BackupOptions, then one backup run with its progress, summary and report.
  */
+import { DEFAULT_CONNECTION } from "../../api/session.ts";
 import { type BackupOptions, runBackup } from "../../sync/backup.ts";
 import { FailureLog } from "../../sync/failures.ts";
 import type { RunSummary } from "../../util/events.ts";
@@ -16,7 +17,7 @@ import {
 import { parseOptions } from "../args.ts";
 import { installInterruptHandlers } from "../interrupt.ts";
 import { type Output, Reporter } from "../progress.ts";
-import type { Command, CommandDeps } from "../command.ts";
+import { type Command, type CommandDeps, secretEnv } from "../command.ts";
 import { VERSION } from "../../util/version.ts";
 import { checkSitePlacement } from "../../view/site.ts";
 import { runView } from "./view.ts";
@@ -138,12 +139,23 @@ export function parseBackupArgs(args: string[]): CliOptions {
     skipUsers: v["skip-users"] ?? false,
     skipUserImages: (v["skip-user-images"] ?? false) || (v["skip-users"] ?? false),
     skipEmojis: v["skip-emojis"] ?? false,
-    rateLimit: number("rate-limit", v["rate-limit"], 10, { min: 0 }),
+    rateLimit: number("rate-limit", v["rate-limit"], DEFAULT_CONNECTION.rateLimit, { min: 0 }),
     initialJitter: number("initial-jitter", v["initial-jitter"], 0, { min: 0, max: 86_400 }),
     stepJitter: number("step-jitter", v["step-jitter"], 0, { min: 0, max: 86_400 }),
-    concurrency: number("concurrency", v.concurrency, 4, { integer: true, min: 1, max: 64 }),
-    retries: number("retries", v.retries, 5, { integer: true, min: 0, max: 100 }),
-    timeoutSeconds: number("timeout", v.timeout, 60, { min: 1, max: 86_400 }),
+    concurrency: number("concurrency", v.concurrency, DEFAULT_CONNECTION.concurrency, {
+      integer: true,
+      min: 1,
+      max: 64,
+    }),
+    retries: number("retries", v.retries, DEFAULT_CONNECTION.retries, {
+      integer: true,
+      min: 0,
+      max: 100,
+    }),
+    timeoutSeconds: number("timeout", v.timeout, DEFAULT_CONNECTION.timeoutSeconds, {
+      min: 1,
+      max: 86_400,
+    }),
     mfaCode: v["mfa-code"],
     quiet: v.quiet ?? false,
     report: v.report === undefined ? undefined : path("report", v.report, ""),
@@ -173,11 +185,7 @@ async function runBackupCommand(args: string[], deps: CommandDeps): Promise<numb
   try {
     summary = await runBackup(options, {
       failures,
-      env: {
-        MATTERBAK_PASSWORD: deps.env("MATTERBAK_PASSWORD"),
-        MATTERBAK_TOKEN: deps.env("MATTERBAK_TOKEN"),
-        MATTERBAK_MFA_CODE: deps.env("MATTERBAK_MFA_CODE"),
-      },
+      env: secretEnv(deps),
       emit: reporter.listener,
       signal: controller.signal,
       secrets: deps.secrets,
