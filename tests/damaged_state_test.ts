@@ -106,6 +106,8 @@ Deno.test("a state with values that must not reach the server is reported by nam
       [{ dir: "teams//x" }, /"dir" "teams\/\/x" is not a folder/],
       [{ watermark: "x" }, /"watermark" "x" is no time/],
       [{ cursor: "../x" }, /"cursor" "\.\.\/x" is no post id/],
+      [{ cursorAt: "2023" }, /"cursorAt" "2023" is no time/],
+      [{ posts: -1 }, /"posts" -1 is no count/],
       [{ pendingFiles: [null] }, /"pendingFiles" is not a list of attachments/],
       [{ channelId: "z".repeat(26) }, /it names channel/],
     ];

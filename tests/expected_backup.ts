@@ -13,7 +13,7 @@ import {
   postFileName,
   THREADS_SUFFIX,
 } from "../lib/store/layout.ts";
-import { type Harness, listFiles } from "./harness.ts";
+import { type Harness, listFiles, type RunResult } from "./harness.ts";
 import type { Channel, World } from "./simulator/world.ts";
 
 export type Check = (bytes: Uint8Array) => void;
@@ -170,7 +170,7 @@ export async function assertRunCompletes(
   h: Harness,
   meId: string,
   options: { channels?: readonly Channel[]; args?: string[]; dataDir?: string } = {},
-): Promise<void> {
+): Promise<RunResult> {
   const result = await h.run(["--skip-users", "--skip-emojis", ...options.args ?? []]);
   assert.equal(result.status, 0, result.err.join("\n"));
   const expected = expectedBackup(h.world, {
@@ -181,6 +181,7 @@ export async function assertRunCompletes(
   });
   const dataDir = options.dataDir ?? h.dataDir;
   await assertBackupMatches(dataDir, expected, await listFiles(dataDir));
+  return result;
 }
 
 /** Channels "me" belongs to, as the config below selects them (all of them). */

@@ -148,9 +148,11 @@ async function waitFor(
   }
 }
 
+const isPostFile = (path: string) => /\/\d{8}-\d{12}__[a-z0-9]{26}\.json$/.test(path);
+
 const postFilesExist = (dataDir: string) => async () => {
   try {
-    return (await listFiles(dataDir)).filter((p) => /\/\d{8}-\d{12}__/.test(p)).length > 300;
+    return (await listFiles(dataDir)).filter(isPostFile).length > 300;
   } catch {
     return false;
   }
@@ -176,18 +178,62 @@ for (const [signal, status] of [["SIGINT", 130], ["SIGTERM", 143]] as const) {
     }, { latencyMs: 5 });
     try {
       const child = spawnCli(h);
-      await waitFor(postFilesExist(h.dataDir), "posts on disk");
+      // A page or more of one channel stored: its crawl has a place to resume from.
+      await waitFor(async () => {
+        const perFolder = new Map<string, number>();
+        for (const path of (await listFiles(h.dataDir).catch(() => [])).filter(isPostFile)) {
+          perFolder.set(dirname(path), (perFolder.get(dirname(path)) ?? 0) + 1);
+        }
+        return Math.max(0, ...perFolder.values()) > 250;
+      }, "a page of posts on disk");
       child.process.kill(signal);
       const { code } = await child.process.status;
       const stderr = await child.stderr;
       assert.equal(code, status, stderr);
-      assert.match(stderr, new RegExp(`Interrupted by ${signal}`));
-      assert.ok(
-        !(await listFiles(h.dataDir)).some((p) => p.endsWith(".mbtmp")),
-        "no temporary file left",
-      );
+      const files = await listFiles(h.dataDir);
+      assert.ok(!files.some((p) => p.endsWith(".mbtmp")), "no temporary file left");
       await assertNoCorruptFile(h.dataDir);
-      await assertRunCompletes(h, me.id);
+
+      // What it says it saved is what is on disk, also in the channels it did not finish.
+      const postFiles = files.filter(isPostFile);
+      const attachments = files.filter((p) => /\/files\/[a-z0-9]{26}__/.test(p));
+      const said = new RegExp(
+        `^Interrupted by ${signal}: (\\d+) of (\\d+) channel\\(s\\) finished, (\\d+) partly ` +
+          "saved; saved posts ([\\d,]+) new, ([\\d,]+) file\\(s\\) \\([^)]*\\); the next run " +
+          "continues where this one stopped$",
+        "m",
+      ).exec(stderr);
+      assert.ok(said, stderr);
+      const count = (text: string | undefined) => Number(text?.replaceAll(",", ""));
+      assert.ok(postFiles.length > 300);
+      assert.equal(count(said[4]), postFiles.length, "posts saved");
+      assert.equal(count(said[5]), attachments.length, "attachments saved");
+      const states = await Promise.all(
+        files.filter((p) => /^\.matterbak\/channels\/[a-z0-9]{26}\.json$/.test(p)).map((p) =>
+          readJsonFile<{ historyComplete: boolean }>(join(h.dataDir, p))
+        ),
+      );
+      assert.equal(count(said[1]), states.filter((s) => s.historyComplete).length, "finished");
+      assert.ok(count(said[3]) > 0, "some channels partly saved");
+
+      // The next run says which crawls it resumes, with what is stored and where it goes on.
+      const next = await assertRunCompletes(h, me.id);
+      const resumed = next.out.filter((l) => l.startsWith("resuming "));
+      assert.ok(resumed.length > 0, next.out.join("\n"));
+      for (const line of resumed) {
+        const [, label, stored, from] =
+          /^resuming team-0\/(\S+): ([\d,]+) posts stored, continuing from (\d{4}-\d\d-\d\d)$/
+            .exec(line) ?? [];
+        const channel = teamChannels(h.world, me.id).find((c) => c.name === label) as Channel;
+        assert.ok(channel, line);
+        const folder = `${channelFolder(h.world, channel, me.id)}/`;
+        const days = postFiles.filter((p) => p.startsWith(folder)).map((p) =>
+          basename(p).replace(/^(\d{4})(\d\d)(\d\d).*/, "$1-$2-$3")
+        ).sort();
+        assert.equal(count(stored), days.length, line);
+        assert.ok((days[0] as string) <= (from as string), `${line}: from a stored day`);
+        assert.ok((from as string) <= (days.at(-1) as string), line);
+      }
     } finally {
       await h.close();
     }

@@ -6,10 +6,19 @@
  */
 import { ExitCode, InterruptedError } from "../util/errors.ts";
 
+export interface InterruptHooks {
+  notify: (message: string) => void;
+  /** Before a second signal ends the process: leave the terminal tidy (the status line). */
+  beforeExit: () => void;
+  /** Deno.exit, unless a test watches. */
+  exit?: (status: number) => void;
+}
+
 export function installInterruptHandlers(
   controller: AbortController,
-  notify: (message: string) => void,
+  hooks: InterruptHooks,
 ): () => void {
+  const { notify, beforeExit, exit = Deno.exit } = hooks;
   const signals: Deno.Signal[] = Deno.build.os === "windows"
     ? ["SIGINT", "SIGBREAK"]
     : ["SIGINT", "SIGTERM"];
@@ -18,8 +27,10 @@ export function installInterruptHandlers(
     const name = signal === "SIGTERM" ? "SIGTERM" : "SIGINT";
     const handler = () => {
       if (controller.signal.aborted) {
+        beforeExit();
         notify(`${name} again: stopping now`);
-        Deno.exit(name === "SIGTERM" ? ExitCode.sigterm : ExitCode.sigint);
+        exit(name === "SIGTERM" ? ExitCode.sigterm : ExitCode.sigint);
+        return;
       }
       notify(`${name} received: finishing current writes and stopping (again to quit at once)`);
       controller.abort(new InterruptedError(name));

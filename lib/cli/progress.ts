@@ -1,10 +1,20 @@
 /**
  * Listeners for backup events: plain lines for logs and terminals, quiet mode for cron, and
- * the final summary in text or JSON (`--report`).
+ * the final summary in text or JSON (`--report`). On a terminal a status line shows bars for
+ * posts and attachment bytes, the ETA and the channels under way; off a terminal a plain
+ * progress line is printed every PROGRESS_LINE_MS instead.
  */
-import type { RunSummary } from "../util/events.ts";
-import { addCounts, type BackupEvent, emptyCounts, type PostCounts } from "../util/events.ts";
-import { formatBytes } from "../util/format.ts";
+import {
+  addCounts,
+  type BackupEvent,
+  type ChannelProgress,
+  emptyCounts,
+  emptyProgress,
+  type PostCounts,
+  type RunSummary,
+} from "../util/events.ts";
+import { type ChannelWork, EtaEstimator, type WorkTotals, workTotals } from "./eta.ts";
+import { formatBytes, formatNumber } from "../util/format.ts";
 
 export interface Output {
   out: (line: string) => void;
@@ -14,10 +24,10 @@ export interface Output {
 }
 
 export function formatCounts(counts: PostCounts): string {
-  const parts = [`${counts.newPosts} new`];
-  if (counts.updatedPosts) parts.push(`${counts.updatedPosts} updated`);
-  if (counts.deletedPosts) parts.push(`${counts.deletedPosts} deleted`);
-  parts.push(`${counts.files} file(s) (${formatBytes(counts.fileBytes)})`);
+  const parts = [`${formatNumber(counts.newPosts)} new`];
+  if (counts.updatedPosts) parts.push(`${formatNumber(counts.updatedPosts)} updated`);
+  if (counts.deletedPosts) parts.push(`${formatNumber(counts.deletedPosts)} deleted`);
+  parts.push(`${formatNumber(counts.files)} file(s) (${formatBytes(counts.fileBytes)})`);
   return parts.join(", ");
 }
 
@@ -27,70 +37,150 @@ export function formatCounts(counts: PostCounts): string {
  */
 export const LONG_WAIT_MS = 5000;
 
-/** Redraw the live status line at most this often. */
+export function formatDuration(ms: number): string {
+  const seconds = Math.round(ms / 1000);
+  if (seconds < 60) return `${seconds}s`;
+  const minutes = Math.floor(seconds / 60);
+  if (minutes < 60) return `${minutes}m${String(seconds % 60).padStart(2, "0")}s`;
+  return `${Math.floor(minutes / 60)}h${String(minutes % 60).padStart(2, "0")}m`;
+}
+
+/** A day as YYYY-MM-DD in UTC, as post files are named. */
+function formatDay(ms: number): string {
+  return new Date(ms).toISOString().slice(0, 10);
+}
+
+/** `[#####-------]` for `done` of `total`. */
+function bar(done: number, total: number, width = 12): string {
+  const filled = total > 0 ? Math.min(width, Math.floor((done / total) * width)) : 0;
+  return `[${"#".repeat(filled)}${"-".repeat(width - filled)}]`;
+}
+
+/** The status line is redrawn this often on a terminal. */
 const STATUS_INTERVAL_MS = 250;
-/** Requests per second are measured over this window. */
-const RATE_WINDOW_MS = 5000;
+/** Off a terminal a progress line is printed this often, during any phase. */
+export const PROGRESS_LINE_MS = 10_000;
+/** How often the clock is looked at off a terminal (and the rate sampled). */
+const TICK_MS = 1000;
+/** Channels under way named in the status line; the rest are counted. */
+const NAMED_CHANNELS = 2;
+
+export interface ReporterOptions {
+  quiet: boolean;
+  /** Milliseconds, for the ETA and the progress lines (tests give a fake clock). */
+  now?: () => number;
+  /** Run the timer that redraws the status line or prints progress lines (tests tick). */
+  timer?: boolean;
+}
 
 /**
- * Turns events into output: a line per finished channel, warnings and errors, and on a
- * terminal a live status line with channels done, posts, files, requests, rate and ETA.
- * Tallies what was saved, for the summary after an interruption.
+ * Turns events into output: a line per finished channel, warnings and errors, progress (a
+ * status line on a terminal, a plain line every PROGRESS_LINE_MS elsewhere), and the summary,
+ * also of an interrupted run: what every channel saved, finished or not.
  */
 export class Reporter {
-  readonly saved: PostCounts = emptyCounts();
-  channelsDone = 0;
   requests = 0;
-  #total = 0;
-  #running = new Map<string, PostCounts>();
-  #requestTimes: number[] = [];
-  #started = performance.now();
+  readonly quiet: boolean;
+  #now: () => number;
+  #channels = new Map<string, ChannelWork>();
+  #eta = new EtaEstimator();
+  /** True while channels are backed up (from channels-selected to the next phase). */
+  #channelPhase = false;
+  /** When the channel phase began (channels selected); undefined before. */
+  #channelsStartedAt: number | undefined;
+  #phase: { name: string; at: number } | undefined;
+  #lastProgressLine: number;
   #timer: ReturnType<typeof setInterval> | undefined;
 
-  constructor(readonly output: Output, readonly quiet: boolean) {
-    if (output.status && !quiet) {
-      this.#timer = setInterval(() => this.#drawStatus(), STATUS_INTERVAL_MS);
+  constructor(readonly output: Output, options: ReporterOptions) {
+    this.quiet = options.quiet;
+    this.#now = options.now ?? (() => performance.now());
+    this.#lastProgressLine = this.#now();
+    if (!this.quiet && options.timer !== false) {
+      this.#timer = setInterval(
+        () => this.tick(),
+        output.status ? STATUS_INTERVAL_MS : TICK_MS,
+      );
     }
   }
 
-  /** Stops the live display (clears the status line). */
+  /** Stops the live display and clears the status line. */
   stop(): void {
-    if (this.#timer === undefined) return;
-    clearInterval(this.#timer);
+    if (this.#timer !== undefined) clearInterval(this.#timer);
     this.#timer = undefined;
     this.output.status?.("");
   }
 
+  /** What every channel saved so far, finished or not. */
+  get saved(): PostCounts {
+    const counts = emptyCounts();
+    for (const channel of this.#channels.values()) addCounts(counts, channel.progress.counts);
+    return counts;
+  }
+
+  get channelsDone(): number {
+    return [...this.#channels.values()].filter((c) => c.done).length;
+  }
+
   readonly listener = (event: BackupEvent): void => {
     const { err } = this.output;
+    const out = (line: string) => {
+      if (!this.quiet) this.output.out(line);
+    };
     switch (event.type) {
       case "info":
-        if (!this.quiet) this.output.out(event.message);
+        out(event.message);
         break;
       case "phase":
-        if (!this.quiet) this.output.out(`== ${event.phase}`);
+        // The channels are done (or failed) when the next phase begins.
+        this.#channelPhase = false;
+        this.#phase = { name: event.phase, at: this.#now() };
+        out(`== ${event.phase}`);
         break;
       case "warning":
         err(`warning: ${event.message}`);
         break;
       case "channels-selected":
-        this.#total = event.total;
-        break;
-      case "channel-start":
-        this.#running.set(event.label, emptyCounts());
-        break;
-      case "channel-progress":
-        this.#running.set(event.label, { ...event.counts });
-        break;
-      case "channel-done":
-        this.#running.delete(event.label);
-        this.channelsDone++;
-        addCounts(this.saved, event.counts);
-        if (!this.quiet) {
-          const what = event.unchanged ? "unchanged" : formatCounts(event.counts);
-          this.output.out(`[${this.channelsDone}/${this.#total}] ${event.label}: ${what}`);
+        this.#channelPhase = true;
+        this.#channelsStartedAt = this.#now();
+        this.#eta.sample(this.#channelsStartedAt, 0);
+        for (const [label, planned] of Object.entries(event.posts)) {
+          this.#channels.set(label, {
+            planned,
+            started: false,
+            done: false,
+            progress: emptyProgress(),
+          });
         }
         break;
+      case "channel-start": {
+        this.#update(event.label, { planned: event.posts, started: true });
+        const { resume } = event;
+        if (resume) {
+          const from = resume.from === undefined
+            ? ""
+            : `, continuing from ${formatDay(resume.from)}`;
+          out(`resuming ${event.label}: ${formatNumber(resume.stored)} posts stored${from}`);
+        }
+        break;
+      }
+      case "channel-progress":
+        this.#update(event.label, { progress: copy(event.progress) });
+        break;
+      case "channel-done": {
+        const { progress } = event;
+        this.#update(event.label, {
+          done: true,
+          ...(progress ? { progress: copy(progress) } : {}),
+        });
+        const what = event.outcome === "saved" && progress
+          ? formatCounts(progress.counts)
+          : event.outcome === "failed"
+          ? "failed (see the error above)"
+          : event.outcome;
+        out(`[${this.channelsDone}/${this.#channels.size}] ${event.label}: ${what}`);
+        break;
+      }
       case "failure":
         err(`error: ${event.failure.what}: ${event.failure.why}`);
         break;
@@ -99,36 +189,89 @@ export class Reporter {
           (event.delayMs / 1000).toFixed(1)
         } s (${event.reason})`;
         if (event.delayMs > LONG_WAIT_MS) err(`warning: waiting: ${line}`);
-        else if (!this.quiet) this.output.out(line);
+        else out(line);
         break;
       }
       case "request":
         this.requests++;
-        if (this.#timer !== undefined) this.#requestTimes.push(performance.now());
         break;
     }
   };
 
-  /** The live status line: what is done so far, the request rate and a rough ETA. */
-  statusLine(now = performance.now()): string {
-    const counts = { ...this.saved };
-    for (const running of this.#running.values()) addCounts(counts, running);
-    while ((this.#requestTimes[0] ?? now) < now - RATE_WINDOW_MS) this.#requestTimes.shift();
-    const rate = this.#requestTimes.length /
-      (Math.min(RATE_WINDOW_MS, now - this.#started) / 1000 || 1);
-    const elapsed = now - this.#started;
-    const eta = this.channelsDone > 0 && this.channelsDone < this.#total
-      ? ` ETA ${formatDuration((elapsed / this.channelsDone) * (this.#total - this.channelsDone))}`
-      : "";
-    return `channels ${this.channelsDone}/${this.#total} | posts ${
-      counts.newPosts + counts.updatedPosts
-    } | ` +
-      `files ${counts.files} (${formatBytes(counts.fileBytes)}) | requests ${this.requests} ` +
-      `(${rate.toFixed(1)}/s)${eta}`;
+  #update(label: string, change: Partial<ChannelWork>): void {
+    const known = this.#channels.get(label) ??
+      { planned: 0, started: false, done: false, progress: emptyProgress() };
+    this.#channels.set(label, { ...known, ...change });
   }
 
-  #drawStatus(): void {
-    this.output.status?.(this.statusLine());
+  /**
+   * Samples the rate, and redraws the status line or prints the progress line when it is due.
+   * The timer calls it; tests call it with their clock.
+   */
+  tick(): void {
+    if (this.quiet) return;
+    const now = this.#now();
+    if (this.#channelPhase) this.#eta.sample(now, this.#totals().unitsDone);
+    if (this.output.status) {
+      this.output.status(this.statusLine());
+    } else if (now - this.#lastProgressLine >= PROGRESS_LINE_MS) {
+      this.#lastProgressLine = now;
+      this.output.out(this.progressLine());
+    }
+  }
+
+  #totals(): WorkTotals {
+    return workTotals(this.#channels.values());
+  }
+
+  #remainingMs(totals: WorkTotals): number | undefined {
+    if (this.#channelsStartedAt === undefined) return undefined;
+    return this.#eta.remainingMs(totals, this.#now(), this.#channelsStartedAt);
+  }
+
+  /** The channels under way: the first few by name, then how many more. */
+  #running(): string {
+    const running = [...this.#channels].filter(([, c]) => c.started && !c.done).map(([l]) => l);
+    const named = running.slice(0, NAMED_CHANNELS).join(", ");
+    const more = running.length - NAMED_CHANNELS;
+    return more > 0 ? `${named} +${more}` : named;
+  }
+
+  #phaseSoFar(): string {
+    if (!this.#phase) return "starting";
+    return `${this.#phase.name} (${formatDuration(this.#now() - this.#phase.at)})`;
+  }
+
+  /** The terminal's status line: bars for posts and attachment bytes, ETA, channels under way. */
+  statusLine(): string {
+    const totals = this.#totals();
+    if (!this.#channelPhase) return this.#phaseSoFar();
+    const eta = this.#remainingMs(totals);
+    return [
+      `posts ${bar(totals.postsDone, totals.posts)} ${formatNumber(totals.postsDone)}/${
+        formatNumber(totals.posts)
+      }`,
+      `files ${bar(totals.bytesDone, totals.bytesExpected)} ${formatBytes(totals.bytesDone)}/${
+        formatBytes(totals.bytesExpected)
+      }`,
+      `channels ${totals.channelsDone}/${totals.channels}`,
+      `ETA ${eta === undefined ? "-" : formatDuration(eta)}`,
+      this.#running(),
+    ].filter(Boolean).join("  ");
+  }
+
+  /** The line printed every PROGRESS_LINE_MS off a terminal. */
+  progressLine(): string {
+    const totals = this.#totals();
+    if (!this.#channelPhase) return `progress: ${this.#phaseSoFar()}`;
+    const percent = totals.posts > 0 ? Math.floor((totals.postsDone / totals.posts) * 100) : 0;
+    const eta = this.#remainingMs(totals);
+    return `progress: posts ${formatNumber(totals.postsDone)}/${formatNumber(totals.posts)} ` +
+      `(${percent}%), files ${formatNumber(totals.filesDone)}/${formatNumber(totals.files)} ` +
+      `(${formatBytes(totals.bytesDone)}/${formatBytes(totals.bytes)}), channels ` +
+      `${totals.channelsDone}/${totals.channels} done` +
+      (eta === undefined ? "" : `, ETA ${formatDuration(eta)}`) +
+      (this.#running() ? `; now: ${this.#running()}` : "");
   }
 
   summary(summary: RunSummary): void {
@@ -161,21 +304,20 @@ export class Reporter {
     if (problems > 0) out(`Completed with ${problems} problem(s); see the messages above`);
   }
 
+  /** What an interrupted run saved: every channel's posts and files, finished or not. */
   interrupted(signal: string): void {
     this.stop();
+    const channels = [...this.#channels.values()];
+    const partly = channels.filter((c) => c.started && !c.done).length;
     this.output.err(
-      `Interrupted by ${signal}: ${this.channelsDone} channel(s) finished, posts ${
-        formatCounts(this.saved)
-      }; ` +
-        `the next run continues where this one stopped`,
+      `Interrupted by ${signal}: ${this.channelsDone} of ${channels.length} channel(s) ` +
+        `finished${partly ? `, ${partly} partly saved` : ""}; saved posts ` +
+        `${formatCounts(this.saved)}; the next run continues where this one stopped`,
     );
   }
 }
 
-export function formatDuration(ms: number): string {
-  const seconds = Math.round(ms / 1000);
-  if (seconds < 60) return `${seconds}s`;
-  const minutes = Math.floor(seconds / 60);
-  if (minutes < 60) return `${minutes}m${String(seconds % 60).padStart(2, "0")}s`;
-  return `${Math.floor(minutes / 60)}h${String(minutes % 60).padStart(2, "0")}m`;
+/** Events carry the sync's live object; the display keeps its own copy. */
+function copy(progress: ChannelProgress): ChannelProgress {
+  return { ...progress, counts: { ...progress.counts } };
 }

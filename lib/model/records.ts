@@ -36,6 +36,8 @@ export interface Channel extends Raw {
   name: string;
   display_name: string;
   delete_at: number;
+  /** Posts ever created in the channel, replies included (deletions do not lower it). */
+  total_msg_count?: number;
 }
 
 export interface FileInfo extends Raw {

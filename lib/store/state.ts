@@ -30,6 +30,13 @@ export interface ChannelState {
   historyComplete: boolean;
   /** While the history is incomplete: the crawl continues with `before=` this post. */
   cursor?: string;
+  /** The cursor post's `create_at`, for saying where a resumed crawl continues. */
+  cursorAt?: number | undefined;
+  /**
+   * Post files in the folder, as of this state (for messages and the progress display; a
+   * crash can leave it a few pages behind).
+   */
+  posts?: number;
   /** Every post change with `update_at` <= watermark is in the backup (server time, ms). */
   watermark: number;
   /** Channel-posts ETag seen when the watermark was taken; a 304 means nothing changed. */
@@ -139,6 +146,12 @@ export function channelStateProblem(value: unknown, channelId: string): string |
     return `"cursor" ${JSON.stringify(value.cursor)} is no post id`;
   }
   if (value.etag !== undefined && typeof value.etag !== "string") return '"etag" is no string';
+  if (value.cursorAt !== undefined && !isTime(value.cursorAt)) {
+    return `"cursorAt" ${JSON.stringify(value.cursorAt)} is no time`;
+  }
+  if (value.posts !== undefined && !(Number.isInteger(value.posts) && Number(value.posts) >= 0)) {
+    return `"posts" ${JSON.stringify(value.posts)} is no count`;
+  }
   const pending = value.pendingFiles;
   if (
     !Array.isArray(pending) ||

@@ -15,7 +15,7 @@ import type { FsRecorder } from "../store/atomic_write.ts";
 import { DataDir } from "../store/data_dir.ts";
 import { DIRS } from "../store/layout.ts";
 import { acquireRunLock } from "../store/run_lock.ts";
-import { readRunState, writeRunState } from "../store/state.ts";
+import { readChannelState, readRunState, writeRunState } from "../store/state.ts";
 import { type Clock, systemClock } from "../util/clock.ts";
 import { describeError, isFatal } from "../util/errors.ts";
 import {
@@ -32,7 +32,8 @@ import { channelLabel, channelTarget } from "./channel_target.ts";
 import { FailureLog } from "./failures.ts";
 import { listConversations, selectionBasis } from "./listing.ts";
 import { backupEmojis, backupTeam, backupUsers, type RecordsContext } from "./records.ts";
-import { selectChannels } from "./selection.ts";
+import { selectChannels, type SelectedChannel } from "./selection.ts";
+import { planChannel, postsToFetch } from "./sync_plan.ts";
 import type { SecretRegistry } from "../util/secrets.ts";
 
 export interface BackupOptions {
@@ -223,7 +224,6 @@ async function backupAll(ctx: RunContext): Promise<RunSummary> {
     skip: { teams: options.skipTeams, direct: options.skipDirect, groups: options.skipGroups },
   });
   for (const message of selection.unmatched) emit({ type: "warning", message });
-  emit({ type: "channels-selected", total: selection.channels.length });
 
   const neededUsers = new Set<string>([me.id]);
   const teamBases = new Map<string, string>();
@@ -245,11 +245,20 @@ async function backupAll(ctx: RunContext): Promise<RunSummary> {
   await ctx.jitter();
 
   emit({ type: "phase", phase: `Backing up ${selection.channels.length} channel(s)` });
+  emit({
+    type: "channels-selected",
+    total: selection.channels.length,
+    posts: await expectedPosts(selection.channels, dataDir, options),
+  });
   const counts = emptyCounts();
   const channelStats = { total: selection.channels.length, unchanged: 0, skipped: 0, failed: 0 };
   const skipped: Failure[] = [];
   const runnable = selection.channels.filter((s) => !s.team || teamBases.has(s.team.id));
   channelStats.failed += selection.channels.length - runnable.length;
+  for (const selected of selection.channels.filter((s) => !runnable.includes(s))) {
+    // Its team's folder could not be made (the team's failure is reported).
+    emit({ type: "channel-done", label: channelLabel(selected), outcome: "failed" });
+  }
   await mapPooled(runnable, options.concurrency, async (selected) => {
     const label = channelLabel(selected);
     try {
@@ -266,9 +275,10 @@ async function backupAll(ctx: RunContext): Promise<RunSummary> {
         ...(signal ? { signal } : {}),
       });
       result.userIds.forEach((id) => neededUsers.add(id));
-      addCounts(counts, result.counts);
+      addCounts(counts, result.progress.counts);
       if (result.unchanged) channelStats.unchanged++;
-      emit({ type: "channel-done", label, counts: result.counts, unchanged: result.unchanged });
+      const outcome = result.unchanged ? "unchanged" : "saved";
+      emit({ type: "channel-done", label, outcome, progress: result.progress });
     } catch (error) {
       if (isFatal(error, signal)) throw error;
       if (isArchivedPostsHidden(error)) {
@@ -276,10 +286,12 @@ async function backupAll(ctx: RunContext): Promise<RunSummary> {
         const skip = { what: `channel ${label}`, why: ARCHIVED_HIDDEN_WHY };
         skipped.push(skip);
         emit({ type: "warning", message: `Skipped archived ${skip.what}: ${skip.why}` });
+        emit({ type: "channel-done", label, outcome: "skipped" });
         return;
       }
       channelStats.failed++;
       failures.record(`channel ${label}`, error);
+      emit({ type: "channel-done", label, outcome: "failed" });
     }
   });
   await ctx.jitter();
@@ -340,4 +352,30 @@ async function backupAll(ctx: RunContext): Promise<RunSummary> {
     zip: undefined,
     durationMs: 0,
   };
+}
+
+/**
+ * The posts each channel is expected to receive, by label, from its state before its folder is
+ * looked at (each sync says again, exactly, when it starts). A state written before the count
+ * was kept is taken as up to date; a damaged one means a crawl from the top.
+ */
+async function expectedPosts(
+  channels: readonly SelectedChannel[],
+  dataDir: DataDir,
+  options: BackupOptions,
+): Promise<Record<string, number>> {
+  const expected: Record<string, number> = {};
+  await mapPooled(channels, options.concurrency, async (selected) => {
+    const stored = await readChannelState(dataDir, selected.channel.id);
+    const damaged = stored !== undefined && "damaged" in stored;
+    const state = damaged ? undefined : stored;
+    const plan = planChannel(state, {
+      updateOldPosts: options.updateOldPosts,
+      storedWatermark: undefined,
+      damagedState: damaged,
+    });
+    const posts = state?.posts ?? (plan.kind === "incremental" ? Infinity : 0);
+    expected[channelLabel(selected)] = postsToFetch(selected.channel, posts, plan);
+  });
+  return expected;
 }

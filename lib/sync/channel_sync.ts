@@ -10,7 +10,12 @@ import { type ChannelState, relPathString, SeenLog, writeChannelState } from "..
 import type { Clock } from "../util/clock.ts";
 import { type DataDir, encodeJson, type RelPath } from "../store/data_dir.ts";
 import { ApiError, describeError, isFatal, ServerError } from "../util/errors.ts";
-import { emptyCounts, type EventSink, type PostCounts } from "../util/events.ts";
+import {
+  type ChannelProgress,
+  emptyProgress,
+  type EventSink,
+  type PostCounts,
+} from "../util/events.ts";
 import {
   CHANNEL_STATES_DIR,
   DIRS,
@@ -36,6 +41,7 @@ import {
   nextCursor,
   NOT_FOUND_RUNS,
   planChannel,
+  postsToFetch,
   sinceFor,
 } from "./sync_plan.ts";
 
@@ -65,7 +71,8 @@ export interface ChannelTarget {
 }
 
 export interface ChannelResult {
-  counts: PostCounts;
+  /** What was saved (`counts`), fetched and downloaded. */
+  progress: ChannelProgress;
   /** Authors and reacting users of the posts handled, for the users phase. */
   userIds: Set<string>;
   unchanged: boolean;
@@ -85,10 +92,12 @@ export async function syncChannel(
 
 class ChannelSync {
   readonly result: ChannelResult = {
-    counts: emptyCounts(),
+    progress: emptyProgress(),
     userIds: new Set(),
     unchanged: false,
   };
+  /** Post files in the folder, kept in the state (`posts`) for messages and the progress. */
+  #stored = 0;
   /**
    * Post files by id in a folder whose names may be matterbak's (local time, not derivable from
    * the post). Undefined in a folder of our own names, where a post's file follows from its
@@ -158,7 +167,16 @@ class ChannelSync {
       storedWatermark,
       damagedState: damagedState !== undefined,
     });
-    this.options.emit({ type: "channel-start", label: this.#label, mode: describePlan(plan) });
+    this.#stored = await this.#countStoredPosts(fresh);
+    this.options.emit({
+      type: "channel-start",
+      label: this.#label,
+      mode: describePlan(plan),
+      posts: postsToFetch(this.target.channel, this.#stored, plan),
+      ...(plan.kind === "resume"
+        ? { resume: { stored: this.#stored, from: this.#state.cursorAt } }
+        : {}),
+    });
     try {
       if (!fresh) await this.#open();
       // Changes first: a post deleted since the last run drops its pending attachments, which
@@ -173,8 +191,35 @@ class ChannelSync {
         saved = true;
       } finally {
         await this.#closeSeenLog(saved);
+        // Also when stopped part-way through a page: what was saved is then said exactly.
+        this.#reportProgress();
       }
     }
+  }
+
+  get #counts(): PostCounts {
+    return this.result.progress.counts;
+  }
+
+  #reportProgress(): void {
+    this.options.emit({
+      type: "channel-progress",
+      label: this.#label,
+      progress: this.result.progress,
+    });
+  }
+
+  /**
+   * Post files in the folder: from the state, from the listing a folder of matterbak's names
+   * needs anyway, or counted once (a state written before the count was kept).
+   */
+  async #countStoredPosts(fresh: boolean): Promise<number> {
+    if (fresh) return 0;
+    if (this.#state.posts !== undefined) return this.#state.posts;
+    if (this.#legacyNames) return this.#legacyNames.size;
+    let count = 0;
+    for await (const _ of this.#postFiles()) count++;
+    return count;
   }
 
   /** Creates the folder and writes the channel's record, members and (new) state; once. */
@@ -292,6 +337,7 @@ class ChannelSync {
       }
       before = next;
       this.#state.cursor = next;
+      this.#state.cursorAt = list.posts[next]?.create_at;
       if ((page + 1) % CHECKPOINT_PAGES === 0) await this.#checkpoint(false);
     }
     if (this.#seen) {
@@ -306,6 +352,7 @@ class ChannelSync {
     }
     this.#state.historyComplete = true;
     delete this.#state.cursor;
+    delete this.#state.cursorAt;
   }
 
   /** Stored live posts absent from a complete crawl were deleted on the server. */
@@ -319,7 +366,7 @@ class ChannelSync {
         // No post listed at all gives no server time: the post's own last update stands in.
         await this.#writePost(fileName, markDeleted(stored, Math.max(deleteAt, stored.update_at)));
         this.#dropPendingFilesOf(stored.id);
-        this.result.counts.deletedPosts++;
+        this.#counts.deletedPosts++;
       }
     }
   }
@@ -358,7 +405,9 @@ class ChannelSync {
       !isHistoryCopy(post) && post.channel_id === this.target.channel.id
     );
     await this.#seen?.add([...posts.map((post) => post.id), ...list.malformedIds]);
-    // Posts of a page are independent files: read, merge and write them in parallel.
+    this.result.progress.fetched += posts.length;
+    // Posts of a page are independent files: read, merge and write them in parallel. Each is
+    // counted as soon as it is written, so an interruption reports exactly what was saved.
     const stored = await mapPooled(posts, this.options.concurrency, async (post) => {
       this.options.signal?.throwIfAborted();
       const name = this.#legacyNames?.get(post.id) ?? postFileName(post);
@@ -367,20 +416,18 @@ class ChannelSync {
       const merged = mergePost(before, post);
       if (!merged) return undefined;
       const newText = encodeJson(merged);
-      const written = newText !== text;
-      if (written) await dataDir.writeText([...this.#postsDir, name], newText);
-      return { merged, before, written };
+      if (newText !== text) {
+        await dataDir.writeText([...this.#postsDir, name], newText);
+        if (text === undefined) this.#stored++;
+        if (!before) this.#counts.newPosts++;
+        else if (merged.delete_at > 0 && before.delete_at === 0) this.#counts.deletedPosts++;
+        else this.#counts.updatedPosts++;
+      }
+      return merged;
     });
     const files: FileInfo[] = [];
-    for (const result of stored) {
-      if (!result) continue;
-      const { merged, before, written } = result;
-      if (!before) {
-        this.result.counts.newPosts++;
-      } else if (written) {
-        if (merged.delete_at > 0 && before.delete_at === 0) this.result.counts.deletedPosts++;
-        else this.result.counts.updatedPosts++;
-      }
+    for (const merged of stored) {
+      if (!merged) continue;
       if (merged.delete_at === 0) {
         files.push(...(merged.metadata?.files ?? []));
         this.#collectUsers(merged);
@@ -389,8 +436,8 @@ class ChannelSync {
       }
       if (merged.root_id) this.#addReply(merged.root_id, merged.id);
     }
+    this.#reportProgress();
     await this.#saveFiles(files);
-    this.options.emit({ type: "channel-progress", label: this.#label, counts: this.result.counts });
   }
 
   async #hasStoredPosts(): Promise<boolean> {
@@ -450,6 +497,9 @@ class ChannelSync {
       });
       return;
     }
+    const { progress } = this.result;
+    progress.files++;
+    progress.fileBytes += info.size;
     try {
       const bytes = await api.downloadFile(
         info.id,
@@ -458,11 +508,16 @@ class ChannelSync {
       );
       this.#files.set(info.id, name);
       this.#state.pendingFiles = this.#state.pendingFiles.filter((p) => p.fileId !== info.id);
-      this.result.counts.files++;
-      this.result.counts.fileBytes += bytes;
+      this.#counts.files++;
+      this.#counts.fileBytes += bytes;
     } catch (error) {
+      // Not to be downloaded after all: the progress counts only what is still to come.
+      progress.files--;
+      progress.fileBytes -= info.size;
       if (isFatal(error, signal)) throw error;
       this.#recordFailedDownload(info, what, error);
+    } finally {
+      this.#reportProgress();
     }
   }
 
@@ -589,6 +644,7 @@ class ChannelSync {
     await this.#seen?.sync();
     if (this.#threadsChanged) this.#state.threadsStale = true;
     else delete this.#state.threadsStale;
+    this.#state.posts = this.#stored;
     await writeChannelState(dataDir, this.#state);
   }
 }

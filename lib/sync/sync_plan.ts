@@ -3,7 +3,7 @@
  * post absorbs what the server says about it, where the next crawl page starts, and which
  * watermark a finished crawl may claim. No I/O here, so every rule is tested on plain data.
  */
-import type { Post } from "../model/records.ts";
+import { type Channel, isTime, type Post } from "../model/records.ts";
 import type { ChannelState } from "../store/state.ts";
 
 /** A pending attachment that answers 404 in this many runs in a row is given up. */
@@ -42,6 +42,18 @@ export function planChannel(
   }
   if (state.watermark <= 0) return { kind: "crawl", reason: "no-watermark" };
   return { kind: "incremental", watermark: state.watermark, etag: state.etag };
+}
+
+/**
+ * The posts a channel's sync is expected to receive: the server's count of the channel's posts
+ * minus the post files stored, or all of them for a crawl from the top. An estimate for the
+ * progress display: deleted posts never seen are in the count, and some servers leave join and
+ * leave messages out of it (post_store.go SaveMultiple increments TotalMsgCount per saved post;
+ * no delete decrements it).
+ */
+export function postsToFetch(channel: Channel, stored: number, plan: ChannelPlan): number {
+  const total = isTime(channel.total_msg_count) ? channel.total_msg_count : 0;
+  return plan.kind === "crawl" ? total : Math.max(0, total - stored);
 }
 
 /**

@@ -11,6 +11,16 @@ export interface PostCounts {
   fileBytes: number;
 }
 
+/** How far a channel's sync has come: what it saved, and what it fetched and found to fetch. */
+export interface ChannelProgress {
+  counts: PostCounts;
+  /** Posts received from the server (a crawl's pages, or the changes since the last run). */
+  fetched: number;
+  /** Attachments found that are to be downloaded, and their bytes (done: counts.files). */
+  files: number;
+  fileBytes: number;
+}
+
 export interface Failure {
   /** What could not be saved ("attachment x.pdf in channel town-square"). */
   what: string;
@@ -39,15 +49,34 @@ export type BackupEvent =
   | { type: "info"; message: string }
   | { type: "warning"; message: string }
   | { type: "phase"; phase: string }
-  | { type: "channels-selected"; total: number }
-  | { type: "channel-start"; label: string; mode: string }
-  | { type: "channel-progress"; label: string; counts: PostCounts }
-  | { type: "channel-done"; label: string; counts: PostCounts; unchanged: boolean }
+  /** `posts`: the posts the server is expected to send for each channel, by label. */
+  | { type: "channels-selected"; total: number; posts: Record<string, number> }
+  /** `posts`: this channel's expected posts again, now from what is stored (exact). */
+  | {
+    type: "channel-start";
+    label: string;
+    mode: string;
+    posts: number;
+    /** An interrupted crawl that continues: posts stored, and the date it continues from. */
+    resume?: { stored: number; from: number | undefined };
+  }
+  | { type: "channel-progress"; label: string; progress: ChannelProgress }
+  /** Also for a channel that failed or was skipped; `progress` when its sync completed. */
+  | {
+    type: "channel-done";
+    label: string;
+    outcome: "saved" | "unchanged" | "skipped" | "failed";
+    progress?: ChannelProgress;
+  }
   | { type: "failure"; failure: Failure }
   | { type: "retry"; what: string; attempt: number; delayMs: number; reason: string }
   | { type: "request" };
 
 export type EventSink = (event: BackupEvent) => void;
+
+export function emptyProgress(): ChannelProgress {
+  return { counts: emptyCounts(), fetched: 0, files: 0, fileBytes: 0 };
+}
 
 export function emptyCounts(): PostCounts {
   return { newPosts: 0, updatedPosts: 0, deletedPosts: 0, files: 0, fileBytes: 0 };

@@ -1,4 +1,9 @@
-/** Numbers for people: byte sizes in the summaries and in exported Markdown. */
+/** Numbers for people: counts and byte sizes in the summaries and in exported Markdown. */
+
+/** A count with thousands separators: 2,401. */
+export function formatNumber(value: number): string {
+  return Math.round(value).toLocaleString("en-US");
+}
 
 export function formatBytes(bytes: number): string {
   const units = ["B", "KB", "MB", "GB", "TB"];

@@ -176,9 +176,12 @@ export const backupCommand: Command = {
 async function runBackupCommand(args: string[], deps: CommandDeps): Promise<number> {
   const { output } = deps;
   const options = parseBackupArgs(args);
-  const reporter = new Reporter(output, options.quiet);
+  const reporter = new Reporter(output, { quiet: options.quiet });
   const controller = new AbortController();
-  const uninstall = installInterruptHandlers(controller, (message) => output.err(message));
+  const uninstall = installInterruptHandlers(controller, {
+    notify: (message) => output.err(message),
+    beforeExit: () => reporter.stop(),
+  });
   let summary: RunSummary | undefined;
   let status: number = ExitCode.unexpected;
   const failures = new FailureLog(reporter.listener, controller.signal);

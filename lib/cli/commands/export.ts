@@ -269,8 +269,11 @@ async function runExport(args: string[], deps: CommandDeps): Promise<number> {
     return printCheck(output, options.check, await checkBulkArchive(options.check));
   }
   const controller = new AbortController();
-  const uninstall = installInterruptHandlers(controller, (message) => output.err(message));
   const progress = new ExportProgress(output, options.quiet);
+  const uninstall = installInterruptHandlers(controller, {
+    notify: (message) => output.err(message),
+    beforeExit: () => progress.stop(),
+  });
   const common = {
     dataDir: options.dataDir,
     out: options.out as string,
