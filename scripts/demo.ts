@@ -10,7 +10,7 @@
 import { join, resolve } from "node:path";
 import { main } from "../lib/cli/main.ts";
 import { ExitCode } from "../lib/util/errors.ts";
-import { generateWorld } from "../tests/simulator/generate.ts";
+import { DEMO_CHANNELS, DEMO_RATE_LIMIT, demoWorld } from "../tests/simulator/demo_world.ts";
 import { startSimulator } from "../tests/simulator/server.ts";
 import { fail, scriptArgs } from "./_util.ts";
 
@@ -39,11 +39,7 @@ const demoDir = resolve(Deno.env.get("MATTERBAK_DEMO_DIR") || "demo");
 const dataDir = join(demoDir, "data");
 const zipPath = join(demoDir, "matterbak_alice.zip");
 const siteDir = join(demoDir, "site");
-const { world, me, password } = generateWorld({
-  hostileNames: true,
-  postsPerChannel: 120,
-  showcase: true,
-});
+const { world, me, password } = demoWorld();
 const sim = await startSimulator({ world, latencyMs });
 try {
   await Deno.mkdir(demoDir, { recursive: true });
@@ -54,18 +50,7 @@ try {
     JSON.stringify({ user: me.username, password, url: `${sim.url}/api` }, null, 2) + "\n",
     { mode: 0o600 },
   );
-  await Deno.writeTextFile(
-    channels,
-    JSON.stringify(
-      {
-        teams: { "team-0": {}, "Team 1": { exclude: ["public-1-2"] } },
-        direct: ["alice", "bob"],
-        groups: { subset: [["bob"]] },
-      },
-      null,
-      2,
-    ) + "\n",
-  );
+  await Deno.writeTextFile(channels, JSON.stringify(DEMO_CHANNELS, null, 2) + "\n");
   // deno-lint-ignore no-console
   console.log(`Demo server: ${sim.url} (user ${me.username}); config in ${demoDir}\n`);
   const status = await main([
@@ -78,7 +63,7 @@ try {
     "--output-zip",
     zipPath,
     "--rate-limit",
-    "50",
+    String(DEMO_RATE_LIMIT),
     "--view",
     siteDir,
     ...backupArgs,

@@ -30,11 +30,11 @@ export interface Harness {
   channelsPath: string;
   run(extraArgs?: string[], env?: Record<string, string>): Promise<RunResult>;
   /**
-   * Runs the backup in-process with a signal the test controls (to stop it at a chosen point)
-   * and a recorder of the steps of its writes.
+   * Runs the backup in-process with a signal the test controls (to stop it at a chosen point),
+   * a recorder of the steps of its writes, or a listener for its events.
    */
   runInProcess(
-    deps: Pick<BackupDeps, "signal" | "fsRecorder">,
+    deps: Partial<Pick<BackupDeps, "signal" | "fsRecorder" | "emit">>,
     extraArgs?: string[],
   ): Promise<RunSummary>;
   writeChannels(config: ChannelsConfig): Promise<void>;

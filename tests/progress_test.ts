@@ -53,7 +53,8 @@ Deno.test("the status line: bars for posts and bytes, channels done, ETA, the ch
     { type: "channel-start", label: "b", mode: "full history", posts: 1000 },
     { type: "channel-start", label: "c", mode: "full history", posts: 1000 },
   );
-  // 10 s in: a is done (1000 posts, 10 files of 1 MB), b is half done, c has begun.
+  at(5_000);
+  // 10 s in: a is done (1000 posts, 10 files of 1 MB), b has 400 posts, c 200.
   at(
     10_000,
     { type: "channel-done", label: "a", outcome: "saved", progress: progress(1000, 10, 10e6) },
@@ -63,12 +64,12 @@ Deno.test("the status line: bars for posts and bytes, channels done, ETA, the ch
   const line = reporter.statusLine();
   assert.equal(
     line,
-    "posts [####--------] 1,600/4,000  files [####--------] 15.0 MB/37.5 MB  channels 1/4  " +
-      "ETA 14s  b, c",
-    // Attachments so far: 16 files, 15 MB for 1,600 posts; the 2,400 posts to come are
-    // expected to bring 24 files and 22.5 MB. Work in requests (a channel's own 2, a page per
-    // 200 posts, a request per file, 2 MB of bytes as one): 86.75 in all, 35.5 done in 10 s;
-    // 51.25 left at 3.55 per second is 14.4 s.
+    "posts [####--------] 1,600/4,000  files [####--------] 15.0 MB/39.0 MB  channels 1/4  " +
+      "ETA 8s  b, c",
+    // The median channel has a file of 10 KB per 100 posts: the 2,400 posts to come are
+    // expected to bring 24 files and 24 MB. Work in requests (a channel's own 2, a page per 200
+    // posts, a request per file, 2 MB as one): 87.5 in all, 35.5 done. The rate is that of the
+    // later half of the 10 s: 32.5 in 5 s; 52 left take 8 s.
   );
   assert.equal(status.at(-1), line, "the tick drew it");
 });
@@ -77,21 +78,24 @@ Deno.test("the ETA follows the recent rate, not the average since the start", ()
   const eta = new EtaEstimator();
   const totals = (done: number) => ({ ...workTotals([]), units: 1000, unitsDone: done });
   eta.sample(0, 0);
-  assert.equal(eta.remainingMs(totals(0), 1000, 0), undefined, "nothing to tell at first");
-  // 10 units/s for 60 s, then 2 units/s.
-  for (let t = 1000; t <= 60_000; t += 1000) eta.sample(t, t / 100);
-  assert.equal(Math.round(eta.remainingMs(totals(600), 60_000, 0) as number), 40_000);
+  eta.sample(500, 0);
+  assert.equal(eta.remainingMs(totals(0), 500, 0), undefined, "nothing to tell at first");
+  // Nothing for 2 s (the first answers are on their way), then 10 units/s until 60 s: the
+  // slow start is forgotten once it is out of the later half of the time so far.
+  for (let t = 1000; t <= 60_000; t += 1000) eta.sample(t, Math.max(0, (t - 2000) / 100));
+  assert.equal(Math.round(eta.remainingMs(totals(580), 60_000, 0) as number), 42_000);
+  // Then 2 units/s: after RATE_WINDOW_MS that is all the rate says.
   for (let t = 61_000; t <= 60_000 + RATE_WINDOW_MS; t += 1000) {
-    eta.sample(t, 600 + (t - 60_000) / 500);
+    eta.sample(t, 580 + (t - 60_000) / 500);
   }
   assert.equal(
-    Math.round(eta.remainingMs(totals(660), 90_000, 0) as number),
-    170_000,
-    "340 units left at 2 units/s",
+    Math.round(eta.remainingMs(totals(640), 90_000, 0) as number),
+    180_000,
+    "360 units left at 2 units/s",
   );
 });
 
-Deno.test("work not known up front: attachments expected at the rate seen so far, channels refine their estimate", () => {
+Deno.test("work not known up front: attachments expected as the channels so far have them, channels refine their estimate", () => {
   const totals = workTotals([
     { planned: 400, started: true, done: false, progress: progress(200, 20, 0, 200) },
     { planned: 600, started: false, done: false, progress: progress(0) },
@@ -99,6 +103,15 @@ Deno.test("work not known up front: attachments expected at the rate seen so far
   assert.equal(totals.posts, 1000);
   // First: 2 + 400/200 + 20 files + 200 posts to come at 0.1 files each; second: 2 + 3 + 60.
   assert.equal(totals.units, 2 + 2 + 20 + 20 + 2 + 3 + 60);
+  // The median channel's attachments per post, not one channel's many.
+  const skewed = workTotals([
+    { planned: 100, started: true, done: true, progress: progress(100, 50) },
+    { planned: 100, started: true, done: true, progress: progress(100, 1) },
+    { planned: 100, started: true, done: true, progress: progress(100, 2) },
+    { planned: 1000, started: false, done: false, progress: progress(0) },
+  ]);
+  // Done: 2 + a page's half + the files each; to come: 2 + 5 pages + 1000 posts at 2 per 100.
+  assert.equal(skewed.units, 52.5 + 3.5 + 4.5 + (2 + 5 + 1000 * 0.02));
   assert.equal(totals.unitsDone, 1 + 1 + 20);
   const more = workTotals([
     { planned: 100, started: true, done: false, progress: progress(150) },
@@ -131,8 +144,8 @@ Deno.test("off a terminal: a progress line every 10 s in every phase, and one li
     "progress: Listing teams and channels (10s)",
     "== Backing up 2 channel(s)",
     "[1/2] b: unchanged",
-    // 7 of 10 requests' worth done in 8 s: 3 left.
-    "progress: posts 200/300 (66%), files 3/3 (3.0 KB/3.0 KB), channels 1/2 done, ETA 3s; now: a",
+    // 7 of 10 requests' worth done; in the later half of the 8 s, 1 in 2 s: 3 left take 6 s.
+    "progress: posts 200/300 (66%), files 3/3 (3.0 KB/3.0 KB), channels 1/2 done, ETA 6s; now: a",
     "== Backing up users",
     "progress: Backing up users (5s)",
   ]);

@@ -21,8 +21,10 @@ const CHANNEL_UNITS = 2;
 const BYTES_PER_UNIT = 2_000_000;
 /** The rate is measured over this much of the recent past. */
 export const RATE_WINDOW_MS = 30_000;
+/** A channel tells how many attachments posts have once this many of its posts are in. */
+const SAMPLE_POSTS = 50;
 /** No ETA before the channels have been under way this long: the first answers say little. */
-const ETA_AFTER_MS = 2_000;
+const ETA_AFTER_MS = 1_000;
 
 export interface ChannelWork {
   /** Posts the server is expected to send (the estimate, until the channel says exactly). */
@@ -55,9 +57,18 @@ export function workTotals(channels: Iterable<ChannelWork>): WorkTotals {
   const fetched = sum((c) => c.progress.fetched);
   const files = sum((c) => c.progress.files);
   const bytes = sum((c) => c.progress.fileBytes);
-  // Attachments (and their bytes) per post so far, for the posts still to come.
-  const filesPerPost = fetched > 0 ? files / fetched : 0;
-  const bytesPerPost = fetched > 0 ? bytes / fetched : 0;
+  // Attachments (and their bytes) per post, for the posts still to come: the median channel's,
+  // so that one channel full of attachments does not stand for all (until channels have
+  // enough posts to tell, all posts so far).
+  const sampled = list.filter((c) => c.progress.fetched >= SAMPLE_POSTS);
+  const perPost = (f: (p: ChannelProgress) => number, overall: number) =>
+    sampled.length > 0
+      ? median(sampled.map((c) => f(c.progress) / c.progress.fetched))
+      : fetched > 0
+      ? overall / fetched
+      : 0;
+  const filesPerPost = perPost((p) => p.files, files);
+  const bytesPerPost = perPost((p) => p.fileBytes, bytes);
   const totals: WorkTotals = {
     channels: list.length,
     channelsDone: list.filter((c) => c.done).length,
@@ -85,22 +96,36 @@ export function workTotals(channels: Iterable<ChannelWork>): WorkTotals {
   return totals;
 }
 
-/** Work done over time, for a rate over the recent past and the time left. */
+function median(values: number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  const middle = (sorted.length - 1) / 2;
+  return ((sorted[Math.floor(middle)] ?? 0) + (sorted[Math.ceil(middle)] ?? 0)) / 2;
+}
+
+/**
+ * Work done over time, for the rate of the recent past and the time left. The rate is taken
+ * over the later half of the time so far, at most RATE_WINDOW_MS: the first seconds, spent on
+ * requests whose answers have not come yet, say little about the rest.
+ */
 export class EtaEstimator {
   #samples: Array<{ at: number; units: number }> = [];
+  #startedAt: number | undefined;
 
   /** Records the work done at `now` (ms); the first sample is the start. */
   sample(now: number, unitsDone: number): void {
+    this.#startedAt ??= now;
     this.#samples.push({ at: now, units: unitsDone });
-    // Keep one sample older than the window, so the window is always covered.
+    // Keep one sample older than the longest window, so the window is always covered.
     while ((this.#samples[1]?.at ?? now) <= now - RATE_WINDOW_MS) this.#samples.shift();
   }
 
-  /** Units per ms over the last RATE_WINDOW_MS (since the start, early on). */
+  /** Units per ms over the window (see the class). */
   rate(): number | undefined {
-    const first = this.#samples[0];
     const last = this.#samples.at(-1);
-    if (!first || !last || last.at <= first.at) return undefined;
+    if (this.#startedAt === undefined || !last) return undefined;
+    const from = last.at - Math.min(RATE_WINDOW_MS, (last.at - this.#startedAt) / 2);
+    const first = this.#samples.find((s) => s.at >= from);
+    if (!first || last.at <= first.at) return undefined;
     return (last.units - first.units) / (last.at - first.at);
   }
 

@@ -211,7 +211,7 @@ export class Reporter {
   tick(): void {
     if (this.quiet) return;
     const now = this.#now();
-    if (this.#channelPhase) this.#eta.sample(now, this.#totals().unitsDone);
+    if (this.#channelPhase) this.#eta.sample(now, this.totals().unitsDone);
     if (this.output.status) {
       this.output.status(this.statusLine());
     } else if (now - this.#lastProgressLine >= PROGRESS_LINE_MS) {
@@ -220,13 +220,15 @@ export class Reporter {
     }
   }
 
-  #totals(): WorkTotals {
-    return workTotals(this.#channels.values());
+  /** The ETA of the channel work, in ms; undefined when it cannot be told (yet). */
+  remainingMs(totals = this.totals()): number | undefined {
+    if (!this.#channelPhase || this.#channelsStartedAt === undefined) return undefined;
+    return this.#eta.remainingMs(totals, this.#now(), this.#channelsStartedAt);
   }
 
-  #remainingMs(totals: WorkTotals): number | undefined {
-    if (this.#channelsStartedAt === undefined) return undefined;
-    return this.#eta.remainingMs(totals, this.#now(), this.#channelsStartedAt);
+  /** The channel work as the display sees it. */
+  totals(): WorkTotals {
+    return workTotals(this.#channels.values());
   }
 
   /** The channels under way: the first few by name, then how many more. */
@@ -244,9 +246,9 @@ export class Reporter {
 
   /** The terminal's status line: bars for posts and attachment bytes, ETA, channels under way. */
   statusLine(): string {
-    const totals = this.#totals();
+    const totals = this.totals();
     if (!this.#channelPhase) return this.#phaseSoFar();
-    const eta = this.#remainingMs(totals);
+    const eta = this.remainingMs(totals);
     return [
       `posts ${bar(totals.postsDone, totals.posts)} ${formatNumber(totals.postsDone)}/${
         formatNumber(totals.posts)
@@ -262,10 +264,10 @@ export class Reporter {
 
   /** The line printed every PROGRESS_LINE_MS off a terminal. */
   progressLine(): string {
-    const totals = this.#totals();
+    const totals = this.totals();
     if (!this.#channelPhase) return `progress: ${this.#phaseSoFar()}`;
     const percent = totals.posts > 0 ? Math.floor((totals.postsDone / totals.posts) * 100) : 0;
-    const eta = this.#remainingMs(totals);
+    const eta = this.remainingMs(totals);
     return `progress: posts ${formatNumber(totals.postsDone)}/${formatNumber(totals.posts)} ` +
       `(${percent}%), files ${formatNumber(totals.filesDone)}/${formatNumber(totals.files)} ` +
       `(${formatBytes(totals.bytesDone)}/${formatBytes(totals.bytes)}), channels ` +

@@ -436,7 +436,7 @@ class ChannelSync {
       }
       if (merged.root_id) this.#addReply(merged.root_id, merged.id);
     }
-    this.#reportProgress();
+    // Reports the page with the attachments it brings.
     await this.#saveFiles(files);
   }
 
@@ -474,14 +474,23 @@ class ChannelSync {
 
   /** Writes each FileInfo and downloads attachments not yet present with the right size. */
   async #saveFiles(infos: FileInfo[]): Promise<void> {
-    const { dataDir } = this.options;
+    const { dataDir, concurrency } = this.options;
     const unique = [...new Map(infos.map((info) => [info.id, info])).values()];
-    await mapPooled(unique, this.options.concurrency, async (info) => {
+    const missing = await mapPooled(unique, concurrency, async (info) => {
       await dataDir.writeJson([...this.#filesDir, fileInfoName(info.id)], info);
       const present = this.#files.get(info.id);
       if (present && await dataDir.size([...this.#filesDir, present]) === info.size) return;
-      await this.#download(info);
+      return this.#attempted.has(info.id) ? undefined : info;
     });
+    const downloads = missing.filter((info) => info !== undefined);
+    // All of a page's attachments are known before the first is fetched: the progress says so.
+    const { progress } = this.result;
+    for (const info of downloads.filter((i) => i.archived !== true)) {
+      progress.files++;
+      progress.fileBytes += info.size;
+    }
+    this.#reportProgress();
+    await mapPooled(downloads, concurrency, (info) => this.#download(info));
   }
 
   async #download(info: FileInfo): Promise<void> {
@@ -498,8 +507,6 @@ class ChannelSync {
       return;
     }
     const { progress } = this.result;
-    progress.files++;
-    progress.fileBytes += info.size;
     try {
       const bytes = await api.downloadFile(
         info.id,
