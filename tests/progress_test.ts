@@ -64,8 +64,8 @@ Deno.test("the status line: bars for posts and bytes, channels done, ETA, the ch
   const line = reporter.statusLine();
   assert.equal(
     line,
-    "posts [####--------] 1,600/4,000  files [####--------] 15.0 MB/39.0 MB  channels 1/4  " +
-      "ETA 8s  b, c",
+    "posts [####------] 1,600/4,000  files [###-------] 15.0 MB/39.0 MB  ETA 8s  " +
+      "1/4 channels: b, c",
     // The median channel has a file of 10 KB per 100 posts: the 2,400 posts to come are
     // expected to bring 24 files and 24 MB. Work in requests (a channel's own 2, a page per 200
     // posts, a request per file, 2 MB as one): 87.5 in all, 35.5 done. The rate is that of the

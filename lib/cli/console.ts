@@ -21,7 +21,9 @@ export function consoleOutput(): Output {
     // deno-lint-ignore no-console
     err: (line) => above(() => console.error(line)),
     status: (line) => {
-      const width = Deno.consoleSize().columns - 1;
+      // Short of the last columns: the ^C a terminal echoes after it must not wrap the line,
+      // or clearing the line would leave the old status above.
+      const width = Deno.consoleSize().columns - 3;
       status = line.length > width ? line.slice(0, width) : line;
       write(`\r\x1b[2K${status}`);
     },

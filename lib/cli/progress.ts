@@ -51,7 +51,7 @@ function formatDay(ms: number): string {
 }
 
 /** `[#####-------]` for `done` of `total`. */
-function bar(done: number, total: number, width = 12): string {
+function bar(done: number, total: number, width = 10): string {
   const filled = total > 0 ? Math.min(width, Math.floor((done / total) * width)) : 0;
   return `[${"#".repeat(filled)}${"-".repeat(width - filled)}]`;
 }
@@ -256,10 +256,11 @@ export class Reporter {
       `files ${bar(totals.bytesDone, totals.bytesExpected)} ${formatBytes(totals.bytesDone)}/${
         formatBytes(totals.bytesExpected)
       }`,
-      `channels ${totals.channelsDone}/${totals.channels}`,
       `ETA ${eta === undefined ? "-" : formatDuration(eta)}`,
-      this.#running(),
-    ].filter(Boolean).join("  ");
+      `${totals.channelsDone}/${totals.channels} channels${
+        this.#running() ? `: ${this.#running()}` : ""
+      }`,
+    ].join("  ");
   }
 
   /** The line printed every PROGRESS_LINE_MS off a terminal. */

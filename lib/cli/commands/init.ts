@@ -116,8 +116,10 @@ async function runInit(args: string[], deps: CommandDeps): Promise<number> {
     {},
     v["mfa-code"] ?? env.MATTERBAK_MFA_CODE,
   );
+  // One retry: someone is waiting at the terminal, and a wrong URL fails the same every time.
   const api = apiFor(credentials, {
     ...DEFAULT_CONNECTION,
+    retries: 1,
     secrets: deps.secrets,
     ...(deps.fetch ? { fetch: deps.fetch } : {}),
   });
