@@ -47,6 +47,8 @@ const THREADS = "lib/export/threads.ts";
 const BULK_FORMAT = "lib/export/bulk_format.ts";
 const EXPORT_MM = "tests/export_mattermost_test.ts";
 const EXPORT_MD = "tests/export_markdown_test.ts";
+const INIT_LIST = "tests/init_list_test.ts";
+const PROGRESS = "tests/progress_test.ts";
 
 export const MUTATIONS: readonly Mutation[] = [
   // Sync: watermark, cursor, tombstones, threads, attachments.
@@ -764,6 +766,96 @@ export const MUTATIONS: readonly Mutation[] = [
     replace: "    await Promise.resolve().catch((error) => {",
     tests: [EXPORT_MM, EXPORT_MD],
     filter: "interrupted",
+  },
+  {
+    name: "init-file-readable",
+    cost: "credentials.json with the secret is readable by every user of the machine",
+    file: "lib/cli/commands/init.ts",
+    search: "await writeFileAtomic(path, text, { mode: 0o600 });",
+    replace: "await writeFileAtomic(path, text);",
+    tests: [INIT_LIST],
+    filter: "mode 600",
+  },
+  {
+    name: "init-writes-before-check",
+    cost: "a wrong token or password is stored, and the first backup fails at night",
+    file: "lib/cli/commands/init.ts",
+    search: "  const { me } = await openSession(api, credentials, path);\n" +
+      "  await closeSession(api);\n" +
+      "  await writeFileAtomic(path, text, { mode: 0o600 });\n",
+    replace: "  await writeFileAtomic(path, text, { mode: 0o600 });\n" +
+      "  const { me } = await openSession(api, credentials, path);\n" +
+      "  await closeSession(api);\n",
+    tests: [INIT_LIST],
+    filter: "mode 600",
+  },
+  // What the user is told.
+  {
+    name: "list-json-drops-archived",
+    cost: "a channels.json from list --json silently leaves archived channels out",
+    file: "lib/sync/selection.ts",
+    search: "{ include: channels.map((c) => c.name) }",
+    replace: "{ include: channels.filter((c) => c.delete_at === 0).map((c) => c.name) }",
+    tests: [INIT_LIST],
+    filter: "list --json",
+  },
+  {
+    name: "interrupted-summary-finished-only",
+    cost: "after Ctrl+C the summary says nothing was saved while thousands of posts were",
+    file: "lib/cli/progress.ts",
+    search:
+      "for (const channel of this.#channels.values()) addCounts(counts, channel.progress.counts);",
+    replace: "for (const channel of [...this.#channels.values()].filter((c) => c.done)) {\n" +
+      "      addCounts(counts, channel.progress.counts);\n    }",
+    tests: [PROGRESS],
+    filter: "interruption",
+  },
+  {
+    name: "interrupted-summary-last-page",
+    cost: "after Ctrl+C the summary leaves out the posts of the page under way",
+    file: CHANNEL_SYNC,
+    search:
+      "        // Also when stopped part-way through a page: what was saved is then said exactly.\n" +
+      "        this.#reportProgress();\n",
+    replace: "",
+    tests: ["tests/interruption_test.ts"],
+    filter: "SIGINT mid-run",
+  },
+  {
+    name: "stored-count-rewrites",
+    cost: "a resumed crawl says more posts are stored than there are",
+    file: CHANNEL_SYNC,
+    search: "if (text === undefined) this.#stored++;",
+    replace: "this.#stored++;",
+    tests: [INCREMENTAL],
+    filter: "state counts the post files",
+  },
+  {
+    name: "posts-to-fetch-ignores-stored",
+    cost: "every update run shows the whole history still to fetch, and a wild ETA",
+    file: SYNC_PLAN,
+    search: 'return plan.kind === "crawl" ? total : Math.max(0, total - stored);',
+    replace: "return total;",
+    tests: ["tests/sync_plan_test.ts"],
+    filter: "posts to fetch",
+  },
+  {
+    name: "eta-one-channel-stands-for-all",
+    cost: "one channel full of attachments makes the ETA of the rest far too long",
+    file: "lib/cli/eta.ts",
+    search: "const filesPerPost = perPost((p) => p.files, files);",
+    replace: "const filesPerPost = fetched > 0 ? files / fetched : 0;",
+    tests: [PROGRESS],
+    filter: "work not known",
+  },
+  {
+    name: "second-signal-leaves-status",
+    cost: "a second Ctrl+C leaves the status line on screen, the shell prompt after it",
+    file: "lib/cli/interrupt.ts",
+    search: "        beforeExit();\n",
+    replace: "",
+    tests: [PROGRESS],
+    filter: "second signal",
   },
 ];
 

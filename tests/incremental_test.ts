@@ -489,3 +489,24 @@ Deno.test("an interrupted update is completed by the next run", async () => {
     await h.close();
   }
 });
+
+Deno.test("the state counts the post files: new posts add to it, edits and deletions do not", async () => {
+  const { h, world, me, channel, folder } = await startBackedUpChannel(60);
+  try {
+    const stateFile = `${h.dataDir}/.matterbak/channels/${channel.id}.json`;
+    const files = async () => (await listFiles(folder)).filter((p) => !p.startsWith("files/"));
+    const before = (await files()).length;
+    assert.equal((await readJsonFile(stateFile)).posts, before);
+    world.advance(60_000);
+    const [edited, deleted] = livePosts(world, channel.id).filter((p) => p.root_id === "");
+    world.editPost(edited?.id as string, "edited");
+    world.deletePost(deleted?.id as string);
+    world.addPost({ channelId: channel.id, userId: me.id, message: "new" });
+    assert.equal((await h.run(SKIP_RECORDS)).status, 0);
+    const count = (await files()).length;
+    assert.equal(count, before + 1, "one post file more; the edited and the deleted rewritten");
+    assert.equal((await readJsonFile(stateFile)).posts, count);
+  } finally {
+    await h.close();
+  }
+});

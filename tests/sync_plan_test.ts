@@ -9,6 +9,7 @@ import {
   mergePost,
   nextCursor,
   planChannel,
+  postsToFetch,
   SINCE_OVERLAP_MS,
   sinceFor,
 } from "../lib/sync/sync_plan.ts";
@@ -150,4 +151,19 @@ Deno.test("a crawl's watermark is safe against posts edited while it ran", () =>
   assert.equal(crawlWatermark(1000, 5000, 10_000), 1000);
   assert.equal(crawlWatermark(1000, 50_000, 10_000), 40_000);
   assert.equal(crawlWatermark(0, 0, 10), 0);
+});
+
+Deno.test("posts to fetch: the server's count less the posts stored; all of them for a re-crawl", () => {
+  const channel = { id: "c", team_id: "t", type: "O", name: "c", display_name: "c", delete_at: 0 };
+  const counted = { ...channel, total_msg_count: 2400 };
+  const update = { kind: "incremental", watermark: 5, etag: undefined } as const;
+  const resume = { kind: "resume", cursor: "x", watermark: 5 } as const;
+  assert.equal(postsToFetch(counted, 0, { kind: "crawl", reason: "new" }), 2400);
+  assert.equal(postsToFetch(counted, 2401, update), 0);
+  assert.equal(postsToFetch(counted, 2000, update), 400);
+  assert.equal(postsToFetch(counted, 2000, resume), 400);
+  for (const reason of ["update-old-posts", "damaged-state"] as const) {
+    assert.equal(postsToFetch(counted, 2000, { kind: "crawl", reason }), 2400, reason);
+  }
+  assert.equal(postsToFetch(channel, 10, update), 0, "a server that sends no count");
 });
