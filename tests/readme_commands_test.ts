@@ -7,6 +7,7 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import { REPO_ROOT } from "../scripts/_util.ts";
 import { VERSION } from "../lib/util/version.ts";
+import { RUNTIME_FLAGS } from "../lib/cli/runtime_flags.ts";
 
 const README = await Deno.readTextFile(join(REPO_ROOT, "README.md"));
 
@@ -73,4 +74,9 @@ Deno.test("deno task demo -- --quiet passes --quiet on to the backup, which prin
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
+});
+
+Deno.test("the README runs the bundle with exactly the binary's permissions, as the smoke test does", () => {
+  const command = `deno run ${RUNTIME_FLAGS.join(" ")} --no-config dist/matterbak.js [options]`;
+  assert.ok(README.includes(`\n${command}\n`), command);
 });
