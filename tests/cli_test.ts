@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
-import { HELP, parseInvocation } from "../lib/cli/main.ts";
+import { HELP, main, parseInvocation } from "../lib/cli/main.ts";
+import { parseViewArgs } from "../lib/cli/commands/view.ts";
 import { BACKUP_HELP, backupCommand, parseBackupArgs } from "../lib/cli/commands/backup.ts";
 import { UsageError } from "../lib/util/errors.ts";
 import { ExportProgress, parseExportArgs } from "../lib/cli/commands/export.ts";
@@ -207,4 +208,22 @@ Deno.test("export progress: a status line on a terminal, a line per channel else
   quiet.listener({ type: "channel", label: "@carol", index: 2, total: 2 });
   quiet.listener({ type: "warning", message: "left out a group" });
   assert.deepEqual(plain, ["[1/2] @bob", "warning: left out a group"]);
+});
+
+Deno.test("every command suggests the closest of its own options and points at its help", async () => {
+  assert.throws(
+    () => parseViewArgs(["--ouput", "site"]),
+    new UsageError(
+      "Unknown option '--ouput'; did you mean --output? (see matterbak view --help)",
+    ),
+  );
+  const err: string[] = [];
+  const status = await main(["list", "--jsn"], {
+    env: () => undefined,
+    output: { out: () => {}, err: (line) => err.push(line) },
+  });
+  assert.equal(status, 2);
+  assert.deepEqual(err, [
+    "error: Unknown option '--jsn'; did you mean --json? (see matterbak list --help)",
+  ]);
 });

@@ -9,8 +9,15 @@ import { UsageError } from "../util/errors.ts";
 /** A number like -3 or -.5, taken as an option's value rather than as an option. */
 const NEGATIVE_NUMBER = /^-\.?\d/;
 
-/** Parses `args` against `options`; no positional arguments. Errors are UsageErrors. */
-export function parseOptions<O extends ParseArgsOptionsConfig>(args: string[], options: O) {
+/**
+ * Parses `args` against `options`; no positional arguments. Errors are UsageErrors that point
+ * at `help` (the command's help option).
+ */
+export function parseOptions<O extends ParseArgsOptionsConfig>(
+  args: string[],
+  options: O,
+  help = "--help",
+) {
   try {
     return parseArgs({
       args: joinNegativeValues(args, options),
@@ -19,7 +26,7 @@ export function parseOptions<O extends ParseArgsOptionsConfig>(args: string[], o
       allowPositionals: false,
     });
   } catch (error) {
-    throw new UsageError(`${describeParseError(error as Error, options)} (see --help)`);
+    throw new UsageError(`${describeParseError(error as Error, options)} (see ${help})`);
   }
 }
 

@@ -61,7 +61,7 @@ export function normalizeUrl(url: string): string {
 }
 
 async function runInit(args: string[], deps: CommandDeps): Promise<number> {
-  const v = parseOptions(args, INIT_OPTIONS).values;
+  const v = parseOptions(args, INIT_OPTIONS, "matterbak init --help").values;
   const { output, terminal } = deps;
   const path = v.credentials ?? "credentials.json";
   if (path.trim() === "") throw new UsageError("--credentials needs a path");

@@ -42,7 +42,7 @@ export const listCommand: Command = {
 };
 
 async function runList(args: string[], deps: CommandDeps): Promise<number> {
-  const v = parseOptions(args, LIST_OPTIONS).values;
+  const v = parseOptions(args, LIST_OPTIONS, "matterbak list --help").values;
   const path = v.credentials ?? "credentials.json";
   if (path.trim() === "") throw new UsageError("--credentials needs a path");
   const { credentials, warnings } = await loadCredentials(path, secretEnv(deps), v["mfa-code"]);

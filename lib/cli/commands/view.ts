@@ -1,7 +1,7 @@
 /** `matterbak view [-d DATA] -o SITE`: the offline website of a backup (lib/view/site.ts). */
-import { parseArgs } from "node:util";
 import { buildSite, type ViewSummary } from "../../view/site.ts";
 import { EXIT_STATUS_HELP, ExitCode, UsageError } from "../../util/errors.ts";
+import { parseOptions } from "../args.ts";
 import { VERSION } from "../../util/version.ts";
 import type { Command, CommandDeps } from "../command.ts";
 import type { Output } from "../progress.ts";
@@ -34,27 +34,16 @@ export interface ViewCliOptions {
   quiet: boolean;
 }
 
+const VIEW_OPTIONS = {
+  "data-dir": { type: "string", short: "d" },
+  output: { type: "string", short: "o" },
+  full: { type: "boolean" },
+  "time-zone": { type: "string" },
+  quiet: { type: "boolean" },
+} as const;
+
 export function parseViewArgs(args: string[]): ViewCliOptions {
-  let parsed;
-  try {
-    parsed = parseArgs({
-      args,
-      strict: true,
-      allowPositionals: false,
-      options: {
-        "data-dir": { type: "string", short: "d" },
-        output: { type: "string", short: "o" },
-        full: { type: "boolean" },
-        "time-zone": { type: "string" },
-        quiet: { type: "boolean" },
-      },
-    });
-  } catch (error) {
-    const message = (error as Error).message.replace(/\. To specify a positional argument.*$/s, "")
-      .replace(/\s*\n\s*/g, " ");
-    throw new UsageError(`${message} (see matterbak view --help)`);
-  }
-  const v = parsed.values;
+  const v = parseOptions(args, VIEW_OPTIONS, "matterbak view --help").values;
   for (const name of ["data-dir", "output", "time-zone"] as const) {
     if (v[name] !== undefined && v[name].trim() === "") {
       throw new UsageError(`--${name} needs a value`);
