@@ -2,6 +2,11 @@
  * Crash-safe file writes: data goes to a temporary file in the target's directory, is flushed
  * to disk and only then renamed over the target, so a final name never holds a partial file.
  * Temporary files carry TEMP_SUFFIX so a later run can remove what a crash left behind.
+ *
+ * No call here writes through a symbolic link at the name it is given: a temporary file is
+ * created with `createNew` (O_EXCL, which fails on any existing name, a link included), a rename
+ * replaces a link instead of following it, and `openNoFollow` checks that what it opened is what
+ * `lstat` saw. The folders above the name are the caller's to check (see DataDir).
  */
 import { dirname, join } from "node:path";
 import { SizeMismatchError, StorageError } from "../util/errors.ts";
@@ -114,6 +119,56 @@ export function isDiskFull(error: unknown): boolean {
   return error instanceof Error &&
     (/\(os error (28|122)\)/.test(error.message) ||
       /ENOSPC|EDQUOT/.test(String((error as { code?: string }).code)));
+}
+
+/** The error for a symbolic link where a file or folder of the data dir was expected. */
+export function linkRefused(path: string): StorageError {
+  return new StorageError(
+    `${path} is a symbolic link: nothing in the data dir is read or written through one ` +
+      `(replace it with the folder or file itself, or remove it)`,
+  );
+}
+
+/**
+ * Opens the file at `path` without following a symbolic link there: `lstat` first (a link is
+ * refused), then open, then `fstat` the open file and refuse it unless it is the very file
+ * `lstat` saw, so a link swapped in between is caught before a byte is read or written (the
+ * open itself neither creates nor truncates anything). A missing file is created with
+ * `createNew` when `create` is set, which never follows a link either.
+ */
+export async function openNoFollow(
+  path: string,
+  options: { read?: boolean; write?: boolean; append?: boolean; create?: boolean },
+): Promise<Deno.FsFile> {
+  const { create, ...mode } = options;
+  // Twice at most: a file created by someone else between our lstat and createNew.
+  for (let attempt = 0;; attempt++) {
+    let seen: Deno.FileInfo;
+    try {
+      seen = await Deno.lstat(path);
+    } catch (error) {
+      if (!(error instanceof Deno.errors.NotFound) || !create) throw error;
+      try {
+        return await Deno.open(path, { ...mode, write: true, createNew: true });
+      } catch (createError) {
+        if (createError instanceof Deno.errors.AlreadyExists && attempt === 0) continue;
+        throw createError;
+      }
+    }
+    if (seen.isSymlink) throw linkRefused(path);
+    const file = await Deno.open(path, mode);
+    const opened = await file.stat().catch((error) => {
+      file.close();
+      throw error;
+    });
+    if (opened.dev !== seen.dev || opened.ino !== seen.ino) {
+      file.close();
+      throw new StorageError(
+        `${path} was replaced while it was being opened (by a symbolic link?); refusing to use it`,
+      );
+    }
+    return file;
+  }
 }
 
 /** `writeAll` as a recorded step: the record and the write are one call, as for the others. */

@@ -192,7 +192,9 @@ export class SeenLog {
   /** A new, empty log (replacing any old one). */
   static async create(dataDir: DataDir, channelId: string): Promise<SeenLog> {
     await dataDir.ensureDir(CHANNEL_STATES_DIR);
-    const file = await dataDir.openLog(seenLogFile(channelId), { truncate: true });
+    // Written whole and then appended to: a log is never truncated in place.
+    await dataDir.writeText(seenLogFile(channelId), "");
+    const file = await dataDir.openForAppend(seenLogFile(channelId));
     return new SeenLog(new Set(), file, dataDir.path(seenLogFile(channelId)), dataDir.recorder);
   }
 
@@ -202,7 +204,7 @@ export class SeenLog {
     if (text === undefined) return undefined;
     // A line cut short by a crash is no id and is dropped; each append starts a new line.
     const ids = new Set(text.split("\n").filter(isMattermostId));
-    const file = await dataDir.openLog(seenLogFile(channelId), { truncate: false });
+    const file = await dataDir.openForAppend(seenLogFile(channelId));
     return new SeenLog(ids, file, dataDir.path(seenLogFile(channelId)), dataDir.recorder);
   }
 

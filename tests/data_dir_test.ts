@@ -1,0 +1,147 @@
+/**
+ * Nothing below the data dir is read, written, created or removed through a symbolic link,
+ * whether the link is a folder on the way or the file itself.
+ */
+import assert from "node:assert/strict";
+import { join } from "node:path";
+import { DataDir, type RelPath } from "../lib/store/data_dir.ts";
+import { openNoFollow } from "../lib/store/atomic_write.ts";
+import { StorageError } from "../lib/util/errors.ts";
+import { listFiles } from "./harness.ts";
+
+/** Every entry below `dir`, folders included, sorted. */
+async function entriesBelow(dir: string, prefix = ""): Promise<string[]> {
+  const out: string[] = [];
+  for await (const entry of Deno.readDir(join(dir, prefix))) {
+    const path = prefix ? `${prefix}/${entry.name}` : entry.name;
+    out.push(path);
+    if (entry.isDirectory) out.push(...await entriesBelow(dir, path));
+  }
+  return out.sort();
+}
+
+/** Each operation of a DataDir on `parts`, by name. */
+function operations(data: DataDir, parts: RelPath): Record<string, () => Promise<unknown>> {
+  const bytes = new Uint8Array([1, 2, 3]);
+  return {
+    ensureDir: () => data.ensureDir(parts),
+    writeText: () => data.writeText(parts, "x"),
+    writeJson: () => data.writeJson(parts, { x: 1 }),
+    writeState: () => data.writeState(parts, { x: 1 }),
+    writeBytes: () => data.writeBytes(parts, bytes),
+    writeStream: () => data.writeStream(parts, ReadableStream.from([bytes]), 3),
+    openForAppend: () => data.openForAppend(parts).then((file) => file.close()),
+    openForUpdate: () => data.openForUpdate(parts).then((file) => file.close()),
+    syncDir: () => data.syncDir(parts),
+    readText: () => data.readText(parts),
+    readJson: () => data.readJson(parts),
+    readBytes: () => data.readBytes(parts),
+    openForReading: () => data.openForReading(parts).then((file) => file.close()),
+    list: () => data.list(parts),
+    exists: () => data.exists(parts),
+    size: () => data.size(parts),
+    stat: () => data.stat(parts),
+    remove: () => data.remove(parts),
+  };
+}
+
+/** Creating symbolic links needs a privilege on Windows; the checks are the same code there. */
+const links = Deno.build.os !== "windows";
+
+Deno.test({
+  name:
+    "every operation refuses a link on the way or at the end, naming it, and leaves the outside alone",
+  ignore: !links,
+}, async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const root = join(dir, "data");
+    const outside = join(dir, "outside");
+    await Deno.mkdir(join(root, "real"), { recursive: true });
+    await Deno.mkdir(outside);
+    await Deno.writeTextFile(join(outside, "f"), "precious");
+    await Deno.writeTextFile(join(outside, "victim"), "precious");
+    await Deno.symlink(outside, join(root, "folder-link"));
+    await Deno.symlink(join(outside, "victim"), join(root, "real", "file-link"));
+    // A link to nothing: `mkdir -p` through it would create the folder it names.
+    await Deno.symlink(join(outside, "new"), join(root, "dangling"));
+    const data = new DataDir(root);
+    const cases: Array<[RelPath, string]> = [
+      [["folder-link", "f"], join(root, "folder-link")],
+      [["folder-link", "sub", "f"], join(root, "folder-link")],
+      [["real", "file-link"], join(root, "real", "file-link")],
+      [["dangling", "f"], join(root, "dangling")],
+    ];
+    for (const [parts, link] of cases) {
+      for (const [name, operation] of Object.entries(operations(data, parts))) {
+        await assert.rejects(
+          operation(),
+          (error: unknown) =>
+            error instanceof StorageError &&
+            error.message.startsWith(`${link} is a symbolic link: nothing in the data dir`),
+          `${name} ${parts.join("/")}`,
+        );
+      }
+    }
+    assert.deepEqual(await entriesBelow(outside), ["f", "victim"]);
+    assert.equal(await Deno.readTextFile(join(outside, "f")), "precious");
+    assert.equal(await Deno.readTextFile(join(outside, "victim")), "precious");
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test({
+  name: "the same operations work on real folders and files, and the root itself may be a link",
+  ignore: !links,
+}, async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    await Deno.mkdir(join(dir, "real-root"));
+    await Deno.symlink(join(dir, "real-root"), join(dir, "data"));
+    const data = new DataDir(join(dir, "data"));
+    const parts = ["a", "b", "f"];
+    await data.ensureDir(["a", "b"]);
+    for (const [name, operation] of Object.entries(operations(data, parts))) {
+      if (name === "ensureDir" || name === "syncDir" || name === "list") continue;
+      await operation();
+    }
+    await data.ensureDir(parts);
+    await data.syncDir(parts);
+    assert.deepEqual(await data.list(parts), []);
+    assert.deepEqual(await listFiles(join(dir, "real-root")), []);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test({
+  name:
+    "openNoFollow refuses a link, opens the file itself, and creates a missing one only when asked",
+  ignore: !links,
+}, async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    await Deno.writeTextFile(join(dir, "victim"), "precious");
+    await Deno.symlink(join(dir, "victim"), join(dir, "link"));
+    await Deno.symlink(join(dir, "nowhere"), join(dir, "dangling"));
+    for (const name of ["link", "dangling"]) {
+      await assert.rejects(
+        openNoFollow(join(dir, name), { read: true, write: true, create: true }),
+        StorageError,
+        name,
+      );
+    }
+    assert.deepEqual(await entriesBelow(dir), ["dangling", "link", "victim"]);
+    assert.equal(await Deno.readTextFile(join(dir, "victim")), "precious");
+    await assert.rejects(openNoFollow(join(dir, "new"), { append: true }), Deno.errors.NotFound);
+    const created = await openNoFollow(join(dir, "new"), { read: true, write: true, create: true });
+    created.close();
+    const opened = await openNoFollow(join(dir, "victim"), { append: true });
+    await opened.write(new TextEncoder().encode("!"));
+    opened.close();
+    assert.equal(await Deno.readTextFile(join(dir, "victim")), "precious!");
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});

@@ -1,0 +1,128 @@
+/**
+ * A tampered or unusual data dir: symbolic links out of it, names that are not UTF-8, a
+ * read-only file system, aliases of the data dir. Nothing outside the data dir is written,
+ * truncated or zipped, and every failure is one line (`error: ...`) with its exit status.
+ */
+import assert from "node:assert/strict";
+import { join } from "node:path";
+import { type Harness, listFiles, type RunResult, startGenerated } from "./harness.ts";
+import { teamChannels } from "./expected_backup.ts";
+
+const QUICK = ["--skip-emojis"];
+/** Creating symbolic links needs a privilege on Windows; the checks are the same code there. */
+const links = Deno.build.os !== "windows";
+
+/** Every file below `dir` with a hash of its content: equal snapshots mean nothing changed. */
+async function snapshot(dir: string): Promise<Record<string, string>> {
+  const out: Record<string, string> = {};
+  for (const path of await listFiles(dir)) {
+    const digest = await crypto.subtle.digest("SHA-256", await Deno.readFile(join(dir, path)));
+    out[path] = Array.from(new Uint8Array(digest), (b) => b.toString(16).padStart(2, "0")).join(
+      "",
+    );
+  }
+  return out;
+}
+
+/** A folder outside the data dir with a file in it, which no run may touch. */
+async function victim(h: Harness): Promise<{ dir: string; file: string }> {
+  const dir = join(h.dir, "victim");
+  await Deno.mkdir(dir, { recursive: true });
+  const file = join(dir, "precious.txt");
+  await Deno.writeTextFile(file, "precious data that must survive\n");
+  return { dir, file };
+}
+
+/** Exit status 2 and one line `error: ...` matching `pattern`: no stack trace. */
+function assertFailsWith(result: RunResult, status: number, pattern: RegExp): void {
+  const all = result.err.join("\n");
+  assert.equal(result.status, status, all);
+  const errors = result.err.filter((line) => line.startsWith("error: "));
+  assert.equal(errors.length, 1, all);
+  assert.match(errors[0] as string, pattern);
+  assert.ok(!/unexpected failure|^\s+at /m.test(all), `no stack trace:\n${all}`);
+}
+
+Deno.test({
+  name:
+    "a folder of the data dir replaced by a link to an outside folder: exit 2 naming it, nothing written outside",
+  ignore: !links,
+}, async () => {
+  const { h, world, me } = await startGenerated({
+    teams: 1,
+    channelsPerTeam: 1,
+    postsPerChannel: 20,
+    dms: 0,
+    gms: 0,
+  });
+  try {
+    assert.equal((await h.run(QUICK)).status, 0);
+    const outside = await victim(h);
+    const before = await snapshot(outside.dir);
+    const team = [...world.teams.values()][0] as { id: string; name: string };
+    world.advance(60_000);
+    const channel = teamChannels(world, me.id)[0] as { id: string };
+    world.addPost({ channelId: channel.id, userId: me.id, message: "new since the last run" });
+    for (const folder of ["users", `teams/${team.id}__${team.name}`, ".matterbak"]) {
+      const link = join(h.dataDir, folder);
+      await Deno.rename(link, `${link}.real`);
+      await Deno.symlink(outside.dir, link);
+      const result = await h.run(QUICK);
+      assertFailsWith(
+        result,
+        2,
+        new RegExp(
+          `^error: ${RegExp.escape(link)} is a symbolic link: nothing in the data dir`,
+        ),
+      );
+      assert.deepEqual(await snapshot(outside.dir), before, `${folder}: nothing written outside`);
+      await Deno.remove(link);
+      await Deno.rename(`${link}.real`, link);
+    }
+    assert.equal((await h.run(QUICK)).status, 0, "the same data dir without links works again");
+  } finally {
+    await h.close();
+  }
+});
+
+Deno.test({
+  name:
+    "a lock file or seen log that is a link to an outside file: that file is neither truncated nor written",
+  ignore: !links,
+}, async () => {
+  const { h, world, me } = await startGenerated({
+    teams: 1,
+    channelsPerTeam: 1,
+    postsPerChannel: 20,
+    dms: 0,
+    gms: 0,
+  });
+  try {
+    assert.equal((await h.run(QUICK)).status, 0);
+    const outside = await victim(h);
+    const before = await snapshot(outside.dir);
+    const channel = teamChannels(world, me.id)[0] as { id: string };
+    const cases = [
+      { file: ".matterbak/lock", args: QUICK },
+      // A re-crawl starts a new seen log for the channel.
+      { file: `.matterbak/channels/${channel.id}.seen`, args: ["--update-old-posts", ...QUICK] },
+    ];
+    for (const { file, args } of cases) {
+      const link = join(h.dataDir, file);
+      await Deno.remove(link).catch(() => {});
+      await Deno.symlink(outside.file, link);
+      const result = await h.run(args);
+      assertFailsWith(
+        result,
+        2,
+        new RegExp(
+          `^error: ${RegExp.escape(link)} is a symbolic link: nothing in the data dir`,
+        ),
+      );
+      assert.deepEqual(await snapshot(outside.dir), before, `${file}: the outside file is intact`);
+      await Deno.remove(link);
+    }
+  } finally {
+    await h.close();
+  }
+});
