@@ -4,26 +4,7 @@
  */
 import assert from "node:assert/strict";
 import { assertRunCompletes } from "./expected_backup.ts";
-import { listFiles, startGenerated } from "./harness.ts";
-
-async function canMount(): Promise<boolean> {
-  if (Deno.build.os !== "linux") return false;
-  const dir = await Deno.makeTempDir();
-  try {
-    const mount = await new Deno.Command("mount", {
-      args: ["-t", "tmpfs", "-o", "size=64k", "tmpfs", dir],
-      stderr: "null",
-    })
-      .output();
-    if (!mount.success) return false;
-    await new Deno.Command("umount", { args: [dir] }).output();
-    return true;
-  } catch {
-    return false;
-  } finally {
-    await Deno.remove(dir, { recursive: true });
-  }
-}
+import { canMount, listFiles, startGenerated } from "./harness.ts";
 
 Deno.test({
   name: "a disk that fills up mid-run stops it with exit 2; the next run on a roomy disk completes",

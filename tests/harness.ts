@@ -158,3 +158,26 @@ export async function listFiles(root: string): Promise<string[]> {
 export async function readJsonFile<T = Record<string, unknown>>(path: string): Promise<T> {
   return JSON.parse(await Deno.readTextFile(path)) as T;
 }
+
+/**
+ * True where a test can mount a tmpfs (root on Linux, as in our CI): what a full disk or a
+ * read-only file system does can only be seen on a real one, and root bypasses permissions.
+ */
+export async function canMount(): Promise<boolean> {
+  if (Deno.build.os !== "linux") return false;
+  const dir = await Deno.makeTempDir();
+  try {
+    const mount = await new Deno.Command("mount", {
+      args: ["-t", "tmpfs", "-o", "size=64k", "tmpfs", dir],
+      stderr: "null",
+    })
+      .output();
+    if (!mount.success) return false;
+    await new Deno.Command("umount", { args: [dir] }).output();
+    return true;
+  } catch {
+    return false;
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+}

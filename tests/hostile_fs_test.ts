@@ -5,7 +5,7 @@
  */
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { type Harness, listFiles, type RunResult, startGenerated } from "./harness.ts";
+import { canMount, type Harness, listFiles, type RunResult, startGenerated } from "./harness.ts";
 import { teamChannels } from "./expected_backup.ts";
 
 const QUICK = ["--skip-emojis"];
@@ -125,4 +125,63 @@ Deno.test({
   } finally {
     await h.close();
   }
+});
+
+async function run(command: string, ...args: string[]): Promise<void> {
+  const output = await new Deno.Command(command, { args, stderr: "piped" }).output();
+  assert.ok(
+    output.success,
+    `${command} ${args.join(" ")}: ${new TextDecoder().decode(output.stderr)}`,
+  );
+}
+
+/** Runs `fn` with a fresh tmpfs mounted at a new folder inside `h.dir`. */
+async function withTmpfs(
+  h: Harness,
+  size: string,
+  fn: (dir: string) => Promise<void>,
+): Promise<void> {
+  const dir = join(h.dir, "mnt");
+  await Deno.mkdir(dir);
+  await run("mount", "-t", "tmpfs", "-o", `size=${size}`, "tmpfs", dir);
+  try {
+    await fn(dir);
+  } finally {
+    await run("umount", dir);
+  }
+}
+
+const mounting = await canMount();
+
+Deno.test({
+  name: "a read-only data dir with a backup in it: exit 2 with one line naming it",
+  ignore: !mounting,
+  async fn() {
+    const { h } = await startGenerated({
+      teams: 1,
+      channelsPerTeam: 1,
+      postsPerChannel: 10,
+      dms: 0,
+      gms: 0,
+    });
+    try {
+      await withTmpfs(h, "8m", async (mnt) => {
+        const dataDir = join(mnt, "data");
+        assert.equal((await h.run(["-d", dataDir, ...QUICK])).status, 0);
+        await run("mount", "-o", "remount,ro", mnt);
+        const result = await h.run(["-d", dataDir, ...QUICK]);
+        assertFailsWith(
+          result,
+          2,
+          new RegExp(
+            `^error: Cannot write ${
+              RegExp.escape(join(dataDir, ".matterbak", "lock"))
+            }: the file system is read-only$`,
+          ),
+        );
+      });
+    } finally {
+      await h.close();
+    }
+  },
 });

@@ -107,10 +107,7 @@ export async function writeFileAtomic(
   } catch (error) {
     if (!closed) file.close();
     await Deno.remove(temp).catch(() => {});
-    if (isDiskFull(error)) {
-      throw new StorageError(`The disk is full: cannot write ${path}`, { cause: error });
-    }
-    throw error;
+    throw storageFailure(error, path);
   }
 }
 
@@ -119,6 +116,30 @@ export function isDiskFull(error: unknown): boolean {
   return error instanceof Error &&
     (/\(os error (28|122)\)/.test(error.message) ||
       /ENOSPC|EDQUOT/.test(String((error as { code?: string }).code)));
+}
+
+/** EROFS: the whole file system refuses writes (mounted read-only, or remounted after errors). */
+function isReadOnlyFs(error: unknown): boolean {
+  return error instanceof Error &&
+    (/\(os error 30\)/.test(error.message) || (error as { code?: string }).code === "EROFS");
+}
+
+/**
+ * A failure that no later write to the same file system can escape (a full disk, a read-only
+ * mount) as a StorageError naming `path`, which ends the run with exit status 2 instead of
+ * failing every item in turn; any other error as it is.
+ */
+export function storageFailure(error: unknown, path: string): unknown {
+  if (error instanceof StorageError) return error;
+  if (isDiskFull(error)) {
+    return new StorageError(`The disk is full: cannot write ${path}`, { cause: error });
+  }
+  if (isReadOnlyFs(error)) {
+    return new StorageError(`Cannot write ${path}: the file system is read-only`, {
+      cause: error,
+    });
+  }
+  return error;
 }
 
 /** The error for a symbolic link where a file or folder of the data dir was expected. */

@@ -11,6 +11,7 @@ import {
   isTempName,
   linkRefused,
   openNoFollow,
+  storageFailure,
   syncDir,
   writeFileAtomic,
 } from "./atomic_write.ts";
@@ -140,21 +141,26 @@ export class DataDir {
    * would follow a link on the way. mkdir of a single level never follows one.
    */
   async ensureDir(parts: RelPath): Promise<void> {
-    await Deno.mkdir(this.root, { recursive: true });
-    for (let depth = 1; depth <= parts.length; depth++) {
-      const current = this.path(parts.slice(0, depth));
-      let info = lstatOrUndefined(current);
-      if (!info) {
-        try {
-          await Deno.mkdir(current);
-          continue;
-        } catch (error) {
-          if (!(error instanceof Deno.errors.AlreadyExists)) throw error;
-          info = Deno.lstatSync(current);
+    let current = this.root;
+    try {
+      await Deno.mkdir(this.root, { recursive: true });
+      for (let depth = 1; depth <= parts.length; depth++) {
+        current = this.path(parts.slice(0, depth));
+        let info = lstatOrUndefined(current);
+        if (!info) {
+          try {
+            await Deno.mkdir(current);
+            continue;
+          } catch (error) {
+            if (!(error instanceof Deno.errors.AlreadyExists)) throw error;
+            info = Deno.lstatSync(current);
+          }
         }
+        if (info.isSymlink) throw linkRefused(current);
+        if (!info.isDirectory) throw new StorageError(`${current} is not a folder`);
       }
-      if (info.isSymlink) throw linkRefused(current);
-      if (!info.isDirectory) throw new StorageError(`${current} is not a folder`);
+    } catch (error) {
+      throw storageFailure(error, current);
     }
   }
 
@@ -260,12 +266,22 @@ export class DataDir {
 
   /** Opens an existing file for appending (a log; it is never truncated in place). */
   async openForAppend(parts: RelPath): Promise<Deno.FsFile> {
-    return await openNoFollow(this.#forWriting(parts), { append: true });
+    const full = this.#forWriting(parts);
+    try {
+      return await openNoFollow(full, { append: true });
+    } catch (error) {
+      throw storageFailure(error, full);
+    }
   }
 
   /** Opens a file for reading and writing, creating it when missing (the run lock). */
   async openForUpdate(parts: RelPath): Promise<Deno.FsFile> {
-    return await openNoFollow(this.#forWriting(parts), { read: true, write: true, create: true });
+    const full = this.#forWriting(parts);
+    try {
+      return await openNoFollow(full, { read: true, write: true, create: true });
+    } catch (error) {
+      throw storageFailure(error, full);
+    }
   }
 
   /**
@@ -321,8 +337,9 @@ export class DataDir {
   }
 
   async remove(parts: RelPath): Promise<void> {
-    await Deno.remove(this.#existing(parts)).catch((error) => {
-      if (!(error instanceof Deno.errors.NotFound)) throw error;
+    const full = this.#existing(parts);
+    await Deno.remove(full).catch((error) => {
+      if (!(error instanceof Deno.errors.NotFound)) throw storageFailure(error, full);
     });
   }
 }

@@ -4,7 +4,7 @@
  * so a lock is never stale. The file also records who holds it, for the error message.
  */
 import type { DataDir } from "./data_dir.ts";
-import { LockedError } from "../util/errors.ts";
+import { describeError, LockedError, StorageError } from "../util/errors.ts";
 import { DIRS, LOCK_FILE } from "./layout.ts";
 
 export interface RunLock {
@@ -13,7 +13,14 @@ export interface RunLock {
 
 export async function acquireRunLock(dataDir: DataDir): Promise<RunLock> {
   await dataDir.ensureDir([DIRS.state]);
-  const file = await dataDir.openForUpdate(LOCK_FILE);
+  const file = await dataDir.openForUpdate(LOCK_FILE).catch((error) => {
+    // The first file a run writes: a data dir that cannot take it cannot take the backup.
+    if (error instanceof StorageError) throw error;
+    throw new StorageError(
+      `Cannot write to the data dir ${dataDir.root}: ${describeError(error)}`,
+      { cause: error },
+    );
+  });
   if (!await file.tryLock(true)) {
     const holder = await new Response(file.readable).text().catch(() => "");
     throw new LockedError(
