@@ -246,8 +246,9 @@ export const MUTATIONS: readonly Mutation[] = [
     name: "seen-log-not-synced",
     cost: "a resumed re-crawl marks posts it had seen as deleted",
     file: CHANNEL_SYNC,
-    search: "    await this.#seen?.sync();\n",
-    replace: "",
+    search: "    const seenLog = await this.#seen?.sync();\n",
+    replace:
+      "    const seenLog = this.#seen && { token: this.#seen.token, lines: this.#seen.lines };\n",
     tests: [DURABILITY],
     filter: "every checkpoint",
   },

@@ -358,61 +358,87 @@ Deno.test("a threads file left behind by a crash mid-crawl is rebuilt from the p
   }
 });
 
-Deno.test("an interrupted re-crawl, resumed, still marks the posts deleted before it and no other", async () => {
-  const { world, me, token } = generateWorld({
-    teams: 1,
-    channelsPerTeam: 1,
-    postsPerChannel: 1500,
-    dms: 0,
-    gms: 0,
-  });
-  const interrupt = new PageInterrupt(4, false);
-  const h = await startHarness({
-    world,
-    faults: interrupt.faults,
-    credentials: { user: me.username, token },
-    channels: { teams: { "team-0": {} } },
-  });
-  const args = ["--skip-users", "--skip-emojis"];
-  try {
-    assert.equal((await h.run(args)).status, 0);
-    const channel = teamChannels(world, me.id).find((c) => c.name === "town-square") as Channel;
-    const folder = `${h.dataDir}/${channelFolder(world, channel, me.id)}`;
-    const statePath = `${h.dataDir}/.matterbak/channels/${channel.id}.json`;
-    const seenLog = `${h.dataDir}/.matterbak/channels/${channel.id}.seen`;
-    // One post on the pages crawled before the interruption, one on those after it. Later
-    // posts put both deletions out of reach of the resumed run's `since`.
-    const live = world.channelPosts(channel.id).filter((p) => p.delete_at === 0);
-    const doomed = [live.at(-50), live[100]].map((p) => (p as PostRecord).id);
-    for (const id of doomed) world.deletePost(id);
-    world.advance(3600_000);
-    world.addPost({ channelId: channel.id, userId: me.id, message: "after the deletions" });
+for (const log of ["intact", "zeroed"] as const) {
+  const name = log === "intact"
+    ? "an interrupted re-crawl, resumed, still marks the posts deleted before it and no other"
+    : "an interrupted re-crawl whose seen log was zeroed marks no live post deleted when resumed";
+  Deno.test(name, async () => {
+    const { world, me, token } = generateWorld({
+      teams: 1,
+      channelsPerTeam: 1,
+      postsPerChannel: 1500,
+      dms: 0,
+      gms: 0,
+    });
+    const interrupt = new PageInterrupt(4, false);
+    const h = await startHarness({
+      world,
+      faults: interrupt.faults,
+      credentials: { user: me.username, token },
+      channels: { teams: { "team-0": {} } },
+    });
+    const args = ["--skip-users", "--skip-emojis"];
+    try {
+      assert.equal((await h.run(args)).status, 0);
+      const channel = teamChannels(world, me.id).find((c) => c.name === "town-square") as Channel;
+      const folder = `${h.dataDir}/${channelFolder(world, channel, me.id)}`;
+      const statePath = `${h.dataDir}/.matterbak/channels/${channel.id}.json`;
+      const seenLog = `${h.dataDir}/.matterbak/channels/${channel.id}.seen`;
+      // One post on the pages crawled before the interruption, one on those after it. Later
+      // posts put both deletions out of reach of the resumed run's `since`.
+      const live = world.channelPosts(channel.id).filter((p) => p.delete_at === 0);
+      const doomed = [live.at(-50), live[100]].map((p) => (p as PostRecord).id);
+      for (const id of doomed) world.deletePost(id);
+      world.advance(3600_000);
+      world.addPost({ channelId: channel.id, userId: me.id, message: "after the deletions" });
 
-    interrupt.armed = true;
-    await assert.rejects(
-      h.runInProcess({ signal: interrupt.signal }, ["--update-old-posts", ...args]),
-      InterruptedError,
-    );
-    interrupt.armed = false;
-    assert.equal((await readJsonFile(statePath)).reconciling, true);
-    assert.ok((await Deno.stat(seenLog)).size > 0, "the ids seen so far are on disk");
+      interrupt.armed = true;
+      await assert.rejects(
+        h.runInProcess({ signal: interrupt.signal }, ["--update-old-posts", ...args]),
+        InterruptedError,
+      );
+      interrupt.armed = false;
+      assert.equal((await readJsonFile(statePath)).reconciling, true);
+      const logSize = (await Deno.stat(seenLog)).size;
+      assert.ok(logSize > 0, "the ids seen so far are on disk");
+      if (log === "zeroed") await Deno.writeFile(seenLog, new Uint8Array(logSize));
 
-    assert.equal((await h.run(args)).status, 0);
-    const marked = new Set<string>();
-    for await (const entry of Deno.readDir(folder)) {
-      if (!entry.isFile) continue;
-      const post = await readJsonFile<{ id: string; delete_at: number }>(`${folder}/${entry.name}`);
-      const gone = (world.post(post.id)?.delete_at ?? 1) > 0;
-      assert.equal(post.delete_at > 0, gone, `${post.id}: ${gone ? "deleted" : "live"}`);
-      if (gone) marked.add(post.id);
+      const result = await h.run(args);
+      assert.equal(result.status, 0, result.err.join("\n"));
+      const marked = new Set<string>();
+      let livePosts = 0;
+      for await (const entry of Deno.readDir(folder)) {
+        if (!entry.isFile) continue;
+        const post = await readJsonFile<{ id: string; delete_at: number }>(
+          `${folder}/${entry.name}`,
+        );
+        const gone = (world.post(post.id)?.delete_at ?? 1) > 0;
+        if (!gone) livePosts++;
+        // A trusted log finds every deletion; a damaged one none, and never a live post.
+        if (log === "intact" || !gone) {
+          assert.equal(post.delete_at > 0, gone, `${post.id}: ${gone ? "deleted" : "live"}`);
+        }
+        if (post.delete_at > 0) marked.add(post.id);
+      }
+      assert.ok(livePosts > 1000, "the live posts are all there");
+      if (log === "intact") {
+        for (const id of doomed) assert.ok(marked.has(id), `${id} marked deleted`);
+        assert.deepEqual(result.err, []);
+      } else {
+        assert.deepEqual(result.err, [
+          `warning: The seen log ${seenLog} of team-0/town-square cannot be trusted (it does not ` +
+          `start with the header its state expects): the interrupted re-crawl goes on without ` +
+          `it and marks no post deleted (--update-old-posts finds deletions again)`,
+        ]);
+      }
+      assert.equal((await readJsonFile(statePath)).reconciling, undefined);
+      assert.equal((await readJsonFile(statePath)).seenLog, undefined);
+      await assert.rejects(Deno.stat(seenLog), Deno.errors.NotFound, "log removed when done");
+    } finally {
+      await h.close();
     }
-    for (const id of doomed) assert.ok(marked.has(id), `${id} marked deleted`);
-    assert.equal((await readJsonFile(statePath)).reconciling, undefined);
-    await assert.rejects(Deno.stat(seenLog), Deno.errors.NotFound, "log removed when done");
-  } finally {
-    await h.close();
-  }
-});
+  });
+}
 
 Deno.test("an interrupted run still logs out the session its password login opened", async () => {
   const interrupt = new PageInterrupt(1);

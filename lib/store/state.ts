@@ -2,6 +2,7 @@
  * Where each object lives in the data dir, found by id so that a rename on the server keeps
  * the existing folder and files, plus our own sync state under `.matterbak/`.
  */
+import zlib from "node:zlib";
 import { isMattermostId, isTime } from "../model/records.ts";
 import { isObject } from "../util/objects.ts";
 import { isContainedComponent } from "./safe_name.ts";
@@ -48,6 +49,12 @@ export interface ChannelState {
    * the server's; the ids it has seen are in the channel's seen log (see SeenLog).
    */
   reconciling?: true;
+  /**
+   * While reconciling: which seen log this crawl writes (the token in its header) and how many
+   * lines it held on disk when this state was written. A log of another crawl, or with fewer
+   * valid lines, cannot be trusted.
+   */
+  seenLog?: SeenLogMark;
   /** The threads file lags behind the posts (a crash mid-crawl): rebuild it from them. */
   threadsStale?: boolean;
   /**
@@ -56,6 +63,11 @@ export interface ChannelState {
    * (matterbak's local-time names, or states from version 0.1.0) are listed on each run.
    */
   ownPostNames?: true;
+}
+
+export interface SeenLogMark {
+  token: string;
+  lines: number;
 }
 
 export interface PendingFile {
@@ -168,7 +180,15 @@ export function channelStateProblem(value: unknown, channelId: string): string |
       return `"${flag}" is not true or false`;
     }
   }
+  if (value.seenLog !== undefined && !isSeenLogMark(value.seenLog)) {
+    return '"seenLog" is not {token, lines}';
+  }
   return undefined;
+}
+
+function isSeenLogMark(value: unknown): value is SeenLogMark {
+  return isObject(value) && typeof value.token === "string" && /^[0-9a-f]{16}$/.test(value.token) &&
+    Number.isSafeInteger(value.lines) && Number(value.lines) >= 0;
 }
 
 export async function writeChannelState(dataDir: DataDir, state: ChannelState): Promise<void> {
@@ -177,35 +197,57 @@ export async function writeChannelState(dataDir: DataDir, state: ChannelState): 
 }
 
 /**
- * The ids of the posts a reconciling crawl has seen (one per line), beside the channel's state,
- * so that a crawl interrupted and resumed can still tell which stored posts the server no
- * longer lists. Synced before each checkpoint of the state that refers to it.
+ * The ids of the posts a reconciling crawl has seen, beside the channel's state, so that a
+ * crawl interrupted and resumed can still tell which stored posts the server no longer lists.
+ * Synced before each checkpoint of the state that refers to it, which records the log's token
+ * and how many lines it then held (`seenLog`).
+ *
+ * A post missing from the log is marked deleted, so a damaged log would mark live posts
+ * deleted: the log is checked before it is trusted (see `checkSeenLog`). Its header names the
+ * channel and a token of its own crawl, and each line is an id and its CRC-32: zeros, a
+ * flipped byte, a lost tail, another crawl's or another channel's log all fail the check.
  */
 export class SeenLog {
   private constructor(
     readonly ids: Set<string>,
+    readonly token: string,
+    /** Lines in the log (an id seen twice has two). */
+    public lines: number,
     readonly file: Deno.FsFile,
     readonly path: string,
     readonly recorder: FsRecorder | undefined,
   ) {}
 
-  /** A new, empty log (replacing any old one). */
+  /** A new log holding only its header (replacing any old one). */
   static async create(dataDir: DataDir, channelId: string): Promise<SeenLog> {
+    const token = Array.from(crypto.getRandomValues(new Uint8Array(8)))
+      .map((byte) => byte.toString(16).padStart(2, "0")).join("");
     await dataDir.ensureDir(CHANNEL_STATES_DIR);
-    // Written whole and then appended to: a log is never truncated in place.
-    await dataDir.writeText(seenLogFile(channelId), "");
+    await dataDir.writeText(seenLogFile(channelId), seenLogHeader(channelId, token));
     const file = await dataDir.openForAppend(seenLogFile(channelId));
-    return new SeenLog(new Set(), file, dataDir.path(seenLogFile(channelId)), dataDir.recorder);
+    const path = dataDir.path(seenLogFile(channelId));
+    return new SeenLog(new Set(), token, 0, file, path, dataDir.recorder);
   }
 
-  /** The log of an interrupted crawl, or undefined when it is missing. */
-  static async resume(dataDir: DataDir, channelId: string): Promise<SeenLog | undefined> {
+  /**
+   * The log of an interrupted crawl, checked against the channel and what its state vouches
+   * for: `problem` says why it cannot be trusted (a missing log included).
+   */
+  static async resume(
+    dataDir: DataDir,
+    channelId: string,
+    vouched: SeenLogMark | undefined,
+  ): Promise<SeenLog | { problem: string }> {
     const text = await dataDir.readText(seenLogFile(channelId));
-    if (text === undefined) return undefined;
-    // A line cut short by a crash is no id and is dropped; each append starts a new line.
-    const ids = new Set(text.split("\n").filter(isMattermostId));
+    if (text === undefined) return { problem: "it is missing" };
+    if (vouched === undefined) return { problem: "its state does not vouch for it" };
+    const checked = checkSeenLog(text, channelId, vouched);
+    if ("problem" in checked) return checked;
     const file = await dataDir.openForAppend(seenLogFile(channelId));
-    return new SeenLog(ids, file, dataDir.path(seenLogFile(channelId)), dataDir.recorder);
+    // A line a crash cut short goes, so that the next append starts a line of its own.
+    if (checked.length < text.length) await file.truncate(checked.length);
+    const path = dataDir.path(seenLogFile(channelId));
+    return new SeenLog(checked.ids, vouched.token, checked.lines, file, path, dataDir.recorder);
   }
 
   static async remove(dataDir: DataDir, channelId: string): Promise<void> {
@@ -215,17 +257,67 @@ export class SeenLog {
   async add(ids: readonly string[]): Promise<void> {
     if (ids.length === 0) return;
     for (const id of ids) this.ids.add(id);
-    const line = new TextEncoder().encode(`\n${ids.join("\n")}`);
-    await writeStep(this.file, this.path, line, this.recorder);
+    const text = ids.map(seenLogLine).join("");
+    await writeStep(this.file, this.path, new TextEncoder().encode(text), this.recorder);
+    this.lines += ids.length;
   }
 
-  async sync(): Promise<void> {
+  /** Makes the log durable; returns what a state written now may vouch for. */
+  async sync(): Promise<SeenLogMark> {
     await syncStep(this.file, this.path, this.recorder);
+    return { token: this.token, lines: this.lines };
   }
 
   close(): void {
     this.file.close();
   }
+}
+
+function seenLogHeader(channelId: string, token: string): string {
+  return `matterbak seen log 1 ${channelId} ${token}\n`;
+}
+
+function crc32Hex(text: string): string {
+  return (zlib.crc32(text) >>> 0).toString(16).padStart(8, "0");
+}
+
+function seenLogLine(id: string): string {
+  return `${id} ${crc32Hex(id)}\n`;
+}
+
+const SEEN_LINE = /^([a-z0-9]{26}) ([0-9a-f]{8})$/;
+
+/**
+ * The ids of a seen log, or why it cannot be trusted. Pure. The header must name the channel
+ * and the token its state vouches for; every complete line must be an id with its checksum,
+ * at least as many as the state counts. Only an unfinished last line (an append a crash cut
+ * short, after the last checkpoint) is ignored; `length` is where the good part ends.
+ */
+export function checkSeenLog(
+  text: string,
+  channelId: string,
+  vouched: SeenLogMark,
+): { ids: Set<string>; lines: number; length: number } | { problem: string } {
+  const header = seenLogHeader(channelId, vouched.token);
+  if (!text.startsWith(header)) {
+    return { problem: "it does not start with the header its state expects" };
+  }
+  const lines = text.slice(header.length).split("\n");
+  lines.pop(); // "" after the last newline, else the unfinished line
+  const ids = new Set<string>();
+  for (const [index, line] of lines.entries()) {
+    const match = SEEN_LINE.exec(line);
+    if (!match || crc32Hex(match[1] as string) !== match[2]) {
+      return { problem: `line ${index + 2} is damaged` };
+    }
+    ids.add(match[1] as string);
+  }
+  if (lines.length < vouched.lines) {
+    return { problem: `it holds ${lines.length} ids where its state counts ${vouched.lines}` };
+  }
+  // Header and lines are ASCII: their length in characters is their length in bytes.
+  const length = lines.reduce((sum, line) => sum + line.length + 1, header.length);
+  return { ids, lines: lines.length, length };
 }
 
 /** Run-wide state: the users watermark for `POST /users/ids?since=`. */

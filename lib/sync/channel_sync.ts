@@ -25,6 +25,7 @@ import {
   JSON_EXT,
   MEMBERS_SUFFIX,
   postFileName,
+  seenLogFile,
   THREADS_SUFFIX,
 } from "../store/layout.ts";
 import { type MattermostApi, SINCE_LIMIT } from "../api/mattermost.ts";
@@ -384,9 +385,24 @@ class ChannelSync {
   }
 
   async #resumeSeenLog(): Promise<void> {
-    this.#seen = await SeenLog.resume(this.options.dataDir, this.target.channel.id);
-    // Without its log the crawl cannot tell vanished posts from seen ones: it only adds.
-    if (!this.#seen) delete this.#state.reconciling;
+    const { dataDir, emit } = this.options;
+    const channelId = this.target.channel.id;
+    const resumed = await SeenLog.resume(dataDir, channelId, this.#state.seenLog);
+    if (resumed instanceof SeenLog) {
+      this.#seen = resumed;
+      return;
+    }
+    // Without a log it can trust, the crawl cannot tell vanished posts from seen ones: it only
+    // adds, and marks nothing deleted.
+    delete this.#state.reconciling;
+    delete this.#state.seenLog;
+    await SeenLog.remove(dataDir, channelId);
+    emit({
+      type: "warning",
+      message: `The seen log ${dataDir.path(seenLogFile(channelId))} of ${this.#label} cannot ` +
+        `be trusted (${resumed.problem}): the interrupted re-crawl goes on without it and marks ` +
+        `no post deleted (--update-old-posts finds deletions again)`,
+    });
   }
 
   /** The log is removed only once the saved state no longer refers to it. */
@@ -648,7 +664,9 @@ class ChannelSync {
     }
     await dataDir.syncDir(this.#postsDir);
     await dataDir.syncDir(this.#filesDir);
-    await this.#seen?.sync();
+    const seenLog = await this.#seen?.sync();
+    if (this.#state.reconciling && seenLog) this.#state.seenLog = seenLog;
+    else delete this.#state.seenLog;
     if (this.#threadsChanged) this.#state.threadsStale = true;
     else delete this.#state.threadsStale;
     this.#state.posts = this.#stored;
