@@ -110,6 +110,8 @@ Deno.test("a state with values that must not reach the server is reported by nam
       [{ posts: -1 }, /"posts" -1 is no count/],
       [{ pendingFiles: [null] }, /"pendingFiles" is not a list of attachments/],
       [{ channelId: "z".repeat(26) }, /it names channel/],
+      [{ dir: "teams/x/y" }, /"dir" "teams\/x\/y" is not a folder of this channel/],
+      [{ etag: "a\r\nX-Injected: 1" }, /"etag" is not a header value/],
     ];
     for (const [change, message] of cases) {
       await Deno.writeTextFile(statePath, JSON.stringify({ ...good, ...change }));
@@ -125,6 +127,43 @@ Deno.test("a state with values that must not reach the server is reported by nam
       assert.equal(JSON.parse(await Deno.readTextFile(statePath)).dir, good.dir);
       await assert.rejects(Deno.stat(outside), Deno.errors.NotFound);
     }
+    await assertRunCompletes(h, me.id);
+  } finally {
+    await h.close();
+  }
+});
+
+Deno.test("a state whose dir is another channel's folder is not used: nothing is written there", async () => {
+  const { h, world, me } = await startGenerated({
+    teams: 1,
+    channelsPerTeam: 2,
+    postsPerChannel: 20,
+    dms: 0,
+    gms: 0,
+  });
+  try {
+    const args = ["--skip-users", "--skip-emojis"];
+    assert.equal((await h.run(args)).status, 0);
+    const [a, b] = teamChannels(world, me.id) as [Channel, Channel];
+    const statePath = (c: Channel) => join(h.dataDir, ".matterbak", "channels", `${c.id}.json`);
+    const stateB = JSON.parse(await Deno.readTextFile(statePath(b)));
+    const stateA = JSON.parse(await Deno.readTextFile(statePath(a)));
+    await Deno.writeTextFile(statePath(a), JSON.stringify({ ...stateA, dir: stateB.dir }));
+    world.advance(60_000);
+    world.addPost({ channelId: a.id, userId: me.id, message: "belongs to a, not to b" });
+    const result = await h.run(args);
+    assert.equal(result.status, 0, result.err.join("\n"));
+    assert.ok(
+      result.err.some((line) => line.includes(`is not a folder of this channel`)),
+      result.err.join("\n"),
+    );
+    const folderB = join(h.dataDir, ...String(stateB.dir).split("/"));
+    for await (const entry of Deno.readDir(folderB)) {
+      if (!entry.isFile) continue;
+      const post = JSON.parse(await Deno.readTextFile(join(folderB, entry.name)));
+      assert.equal(post.channel_id, b.id, `${entry.name} in ${b.name}'s folder`);
+    }
+    assert.equal(JSON.parse(await Deno.readTextFile(`${folderB}.json`)).id, b.id);
     await assertRunCompletes(h, me.id);
   } finally {
     await h.close();

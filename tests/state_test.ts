@@ -73,3 +73,39 @@ Deno.test("a channel state's seen-log mark must be a token and a count", () => {
     );
   }
 });
+
+Deno.test("a channel state's dir must be this channel's folder, its ETag a header value", () => {
+  const state = {
+    version: 1,
+    channelId: CHANNEL,
+    dir: `teams/${"t".repeat(26)}__team/${CHANNEL}__town-square`,
+    historyComplete: true,
+    watermark: 1,
+    etag: '"abc.123"',
+    pendingFiles: [],
+  };
+  for (const dir of [state.dir, `direct/${CHANNEL}__bob`, `groups/${CHANNEL}__ann__bob`]) {
+    assert.equal(channelStateProblem({ ...state, dir }, CHANNEL), undefined, dir);
+  }
+  for (
+    const dir of [
+      `teams/t/${"d".repeat(26)}__another-channel`,
+      `users/${CHANNEL}__x`,
+      `direct/x/${CHANNEL}__x`,
+      `teams/${CHANNEL}__x`,
+      `teams/t/u/${CHANNEL}__x`,
+    ]
+  ) {
+    assert.equal(
+      channelStateProblem({ ...state, dir }, CHANNEL),
+      `"dir" ${JSON.stringify(dir)} is not a folder of this channel`,
+    );
+  }
+  for (const etag of ["a\r\nX-Injected: 1", "", 5, "é"]) {
+    assert.equal(
+      channelStateProblem({ ...state, etag }, CHANNEL),
+      '"etag" is not a header value (printable ASCII)',
+      JSON.stringify(etag),
+    );
+  }
+});

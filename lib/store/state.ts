@@ -152,12 +152,17 @@ export function channelStateProblem(value: unknown, channelId: string): string |
   ) {
     return `"dir" ${JSON.stringify(dir)} is not a folder inside the data dir`;
   }
+  if (!isChannelFolder(dir.split("/"), channelId)) {
+    return `"dir" ${JSON.stringify(dir)} is not a folder of this channel`;
+  }
   if (typeof value.historyComplete !== "boolean") return '"historyComplete" is not true or false';
   if (!isTime(value.watermark)) return `"watermark" ${JSON.stringify(value.watermark)} is no time`;
   if (value.cursor !== undefined && !isMattermostId(value.cursor)) {
     return `"cursor" ${JSON.stringify(value.cursor)} is no post id`;
   }
-  if (value.etag !== undefined && typeof value.etag !== "string") return '"etag" is no string';
+  if (value.etag !== undefined && !(typeof value.etag === "string" && ETAG.test(value.etag))) {
+    return '"etag" is not a header value (printable ASCII)';
+  }
   if (value.cursorAt !== undefined && !isTime(value.cursorAt)) {
     return `"cursorAt" ${JSON.stringify(value.cursorAt)} is no time`;
   }
@@ -184,6 +189,22 @@ export function channelStateProblem(value: unknown, channelId: string): string |
     return '"seenLog" is not {token, lines}';
   }
   return undefined;
+}
+
+/** ETags are printable ASCII; anything else is no header value (and fails the request). */
+const ETAG = /^[\x20-\x7e]{1,512}$/;
+
+/**
+ * A channel's posts folder as the sync makes it: `teams/<team>/<chanId>__<name>`, or `direct/`
+ * or `groups/` and `<chanId>__<name>` (a group converted to a private channel keeps its
+ * folder). Another folder, even inside the data dir, holds other posts: another channel's
+ * folder would get this channel's posts mixed in.
+ */
+function isChannelFolder(parts: string[], channelId: string): boolean {
+  if (idPrefix(parts.at(-1) ?? "") !== channelId) return false;
+  return parts[0] === DIRS.teams
+    ? parts.length === 3
+    : parts.length === 2 && (parts[0] === DIRS.direct || parts[0] === DIRS.groups);
 }
 
 function isSeenLogMark(value: unknown): value is SeenLogMark {
