@@ -117,6 +117,35 @@ Deno.test({
 
 Deno.test({
   name:
+    "a walk reports links and entries that are neither files nor folders, and never enters them",
+  ignore: !links,
+}, async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const outside = join(dir, "outside");
+    await Deno.mkdir(outside);
+    await Deno.writeTextFile(join(outside, "secret"), "x");
+    const root = join(dir, "data");
+    await Deno.mkdir(join(root, "a"), { recursive: true });
+    await Deno.writeTextFile(join(root, "a", "f.json"), "{}");
+    await Deno.symlink(outside, join(root, "a", "link"));
+    const fifo = await new Deno.Command("mkfifo", { args: [join(root, "a", "pipe")] }).output();
+    assert.ok(fifo.success);
+    const entries = await Array.fromAsync(new DataDir(root).walk());
+    entries.sort((x, y) => x.parts.join("/").localeCompare(y.parts.join("/")));
+    assert.deepEqual(entries, [
+      { parts: ["a"], kind: "directory" },
+      { parts: ["a", "f.json"], kind: "file" },
+      { parts: ["a", "link"], kind: "skipped", reason: "it is a symbolic link (never followed)" },
+      { parts: ["a", "pipe"], kind: "skipped", reason: "it is neither a file nor a folder" },
+    ]);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test({
+  name:
     "openNoFollow refuses a link, opens the file itself, and creates a missing one only when asked",
   ignore: !links,
 }, async () => {

@@ -5,8 +5,11 @@
  */
 import assert from "node:assert/strict";
 import { join } from "node:path";
+import { configure, Uint8ArrayWriter, ZipReader } from "@zip.js/zip.js";
 import { canMount, type Harness, listFiles, type RunResult, startGenerated } from "./harness.ts";
 import { teamChannels } from "./expected_backup.ts";
+
+configure({ useWebWorkers: false });
 
 const QUICK = ["--skip-emojis"];
 /** Creating symbolic links needs a privilege on Windows; the checks are the same code there. */
@@ -184,4 +187,212 @@ Deno.test({
       await h.close();
     }
   },
+});
+
+/** Names and contents of every entry of a zip, as one string to search. */
+async function zipText(path: string): Promise<{ names: string[]; text: string }> {
+  const file = await Deno.open(path);
+  const reader = new ZipReader(file.readable);
+  const names: string[] = [];
+  const parts: string[] = [];
+  for (const entry of await reader.getEntries()) {
+    names.push(entry.filename);
+    if (!entry.directory) {
+      parts.push(new TextDecoder().decode(await entry.getData(new Uint8ArrayWriter())));
+    }
+  }
+  await reader.close();
+  return { names, text: parts.join("\n") };
+}
+
+Deno.test({
+  name:
+    "links inside the data dir are left out of the zip with a warning: no outside byte is zipped",
+  ignore: !links,
+}, async () => {
+  const { h, world, me } = await startGenerated({
+    teams: 1,
+    channelsPerTeam: 1,
+    postsPerChannel: 10,
+    dms: 0,
+    gms: 0,
+  });
+  try {
+    assert.equal((await h.run(QUICK)).status, 0);
+    const secretDir = join(h.dir, "secrets");
+    await Deno.mkdir(secretDir);
+    await Deno.writeTextFile(join(secretDir, "key.txt"), "TOP-SECRET-OUTSIDE");
+    const team = [...world.teams.values()][0] as { id: string; name: string };
+    await Deno.symlink(secretDir, join(h.dataDir, "notes"));
+    const fileLink = join(h.dataDir, "teams", `${team.id}__${team.name}`, "key.json");
+    await Deno.symlink(join(secretDir, "key.txt"), fileLink);
+    const result = await h.run(QUICK);
+    assert.equal(result.status, 0, result.err.join("\n"));
+    for (const link of [join(h.dataDir, "notes"), fileLink]) {
+      assert.ok(
+        result.err.includes(
+          `warning: Left out of the zip: ${link}: it is a symbolic link (never followed)`,
+        ),
+        result.err.join("\n"),
+      );
+    }
+    const zip = await zipText(h.zipPath);
+    assert.ok(zip.names.some((name) => name.endsWith(".json")), "the backup is zipped");
+    assert.ok(!zip.names.some((name) => /notes|key/.test(name)), zip.names.join("\n"));
+    assert.ok(!zip.text.includes("TOP-SECRET-OUTSIDE"));
+    assert.ok(teamChannels(world, me.id).length > 0);
+  } finally {
+    await h.close();
+  }
+});
+
+Deno.test({
+  name:
+    "names that are not UTF-8 anywhere in the data dir are reported and skipped; every run still zips",
+  // Linux file systems take any bytes as a name; APFS and NTFS refuse these.
+  ignore: Deno.build.os !== "linux",
+  async fn() {
+    const { h, world, me } = await startGenerated({
+      teams: 1,
+      channelsPerTeam: 1,
+      postsPerChannel: 10,
+      dms: 0,
+      gms: 0,
+    });
+    try {
+      assert.equal((await h.run(QUICK)).status, 0);
+      const team = [...world.teams.values()][0] as { id: string; name: string };
+      const teamDir = join(h.dataDir, "teams", `${team.id}__${team.name}`);
+      // A file \xff.json in a team folder, a folder \xfe at the top, a temporary file \xfd.mbtmp.
+      await run(
+        "sh",
+        "-c",
+        `touch "$1/$(printf '\\377').json" && mkdir "$2/$(printf '\\376')" && ` +
+          `touch "$2/$(printf '\\375').mbtmp"`,
+        "sh",
+        teamDir,
+        h.dataDir,
+      );
+      for (const attempt of [1, 2]) {
+        const result = await h.run(QUICK);
+        assert.equal(result.status, 0, `run ${attempt}: ${result.err.join("\n")}`);
+        const skipped = result.err.filter((line) =>
+          line.includes("Left out of the zip") &&
+          line.endsWith("its name is not valid UTF-8 (rename it)")
+        );
+        assert.equal(skipped.length, 3, result.err.join("\n"));
+        const zip = await zipText(h.zipPath);
+        assert.ok(zip.names.some((name) => name.startsWith("teams/")), "the backup is zipped");
+      }
+      assert.ok(teamChannels(world, me.id).length > 0);
+    } finally {
+      await h.close();
+    }
+  },
+});
+
+Deno.test({
+  name: "a read-only folder for -o stops the run before it starts: exit 2, no request",
+  ignore: !mounting,
+  async fn() {
+    const { h } = await startGenerated({
+      teams: 1,
+      channelsPerTeam: 1,
+      postsPerChannel: 10,
+      dms: 0,
+      gms: 0,
+    });
+    try {
+      await withTmpfs(h, "1m", async (mnt) => {
+        await run("mount", "-o", "remount,ro", mnt);
+        const zip = join(mnt, "backup.zip");
+        for (
+          const [args, message] of [
+            [["-o", zip], `--output-zip ${zip}`],
+          ] as const
+        ) {
+          const result = await h.run([...args, ...QUICK]);
+          assertFailsWith(
+            result,
+            2,
+            new RegExp(
+              `^error: Cannot write ${RegExp.escape(message)} into ${
+                RegExp.escape(mnt)
+              }: Read-only file system$`,
+            ),
+          );
+          assert.equal(h.sim.requests.length, 0, "nothing was asked of the server");
+        }
+      });
+    } finally {
+      await h.close();
+    }
+  },
+});
+
+Deno.test({
+  name: "a zip path inside the data dir through a link is refused before anything is done",
+  ignore: !links,
+}, async () => {
+  const { h } = await startGenerated({
+    teams: 1,
+    channelsPerTeam: 1,
+    postsPerChannel: 10,
+    dms: 0,
+    gms: 0,
+  });
+  try {
+    await Deno.mkdir(h.dataDir, { recursive: true });
+    const alias = join(h.dir, "alias");
+    await Deno.symlink(h.dataDir, alias);
+    const zip = join(alias, "backup.zip");
+    const result = await h.run(["-o", zip, ...QUICK]);
+    assertFailsWith(
+      result,
+      2,
+      new RegExp(
+        `^error: --output-zip ${RegExp.escape(zip)} is inside the data dir ${
+          RegExp.escape(h.dataDir)
+        } \\(through`,
+      ),
+    );
+    assert.equal(h.sim.requests.length, 0, "nothing was asked of the server");
+    assert.ok(!(await listFiles(h.dataDir)).some((path) => path.endsWith(".zip")));
+  } finally {
+    await h.close();
+  }
+});
+
+Deno.test({
+  name: "credentials in the data dir reached through a link or a hard link stay out of the zip",
+  ignore: !links,
+}, async () => {
+  const { h, world, me } = await startGenerated(
+    { teams: 1, channelsPerTeam: 1, postsPerChannel: 10, dms: 0, gms: 0 },
+  );
+  try {
+    const password = "Pa55word-in-the-data-dir";
+    world.credentials(me.id).password = password;
+    await Deno.mkdir(h.dataDir, { recursive: true });
+    const credentials = JSON.stringify({
+      user: me.username,
+      password,
+      url: `${h.sim.url}/api`,
+    });
+    // One file under two names: credentials.json in the data dir is a hard link of it.
+    const outside = join(h.dir, "outside-credentials.json");
+    await Deno.writeTextFile(outside, credentials, { mode: 0o600 });
+    await Deno.link(outside, join(h.dataDir, "credentials.json"));
+    const alias = join(h.dir, "alias");
+    await Deno.symlink(h.dataDir, alias);
+    for (const path of [join(alias, "credentials.json"), outside]) {
+      const result = await h.run(["--credentials", path, ...QUICK]);
+      assert.equal(result.status, 0, result.err.join("\n"));
+      const zip = await zipText(h.zipPath);
+      assert.ok(zip.names.some((name) => name.startsWith("teams/")), "the backup is zipped");
+      assert.ok(!zip.text.includes(password), `${path}: the password is not in the zip`);
+    }
+  } finally {
+    await h.close();
+  }
 });

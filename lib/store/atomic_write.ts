@@ -192,6 +192,22 @@ export async function openNoFollow(
   }
 }
 
+/**
+ * Fails with a StorageError unless a file can be created in `folder` (one is created and
+ * removed), so that an unusable folder for the zip or the report stops the run before the
+ * backup instead of after it.
+ */
+export async function checkWritableFolder(folder: string, what: string): Promise<void> {
+  const probe = tempPathFor(join(folder, "probe"));
+  try {
+    (await Deno.open(probe, { write: true, createNew: true })).close();
+    await Deno.remove(probe);
+  } catch (error) {
+    const reason = error instanceof Error ? error.message.replace(/ \(os error \d+\).*$/s, "") : "";
+    throw new StorageError(`Cannot write ${what} into ${folder}: ${reason}`, { cause: error });
+  }
+}
+
 /** `writeAll` as a recorded step: the record and the write are one call, as for the others. */
 export function writeStep(
   file: Deno.FsFile,

@@ -22,6 +22,11 @@ import { isContainedComponent } from "./safe_name.ts";
 /** Relative path inside the data dir, as components. */
 export type RelPath = readonly string[];
 
+/** An entry of `walk`: a file or folder to read, or one that cannot be read, and why. */
+export type WalkEntry =
+  | { parts: RelPath; kind: "file" | "directory" }
+  | { parts: RelPath; kind: "skipped"; reason: string };
+
 export class DataDir {
   readonly root: string;
 
@@ -287,16 +292,25 @@ export class DataDir {
   /**
    * Every entry below the root, folders before what they hold, in the order the file system
    * lists them: nothing is collected, so memory stays flat however many posts a folder holds.
-   * Temporary files of writes under way or interrupted are left out.
+   * Temporary files of writes under way or interrupted are left out. What cannot be read as a
+   * file or folder of the backup comes as `skipped` with the reason: a symbolic link (never
+   * followed), a name that is not valid UTF-8 (Deno lists it with U+FFFD in place of the bad
+   * bytes, a name that then does not exist), anything else (a socket, a device).
    */
-  async *walk(parts: RelPath = []): AsyncGenerator<{ parts: RelPath; isDirectory: boolean }> {
+  async *walk(parts: RelPath = []): AsyncGenerator<WalkEntry> {
     for await (const entry of this.entries(parts)) {
       const child = [...parts, entry.name];
-      if (entry.isDirectory) {
-        yield { parts: child, isDirectory: true };
+      if (entry.name.includes("\uFFFD") && !lstatOrUndefined(this.existingPath(child))) {
+        yield { parts: child, kind: "skipped", reason: "its name is not valid UTF-8 (rename it)" };
+      } else if (entry.isSymlink) {
+        yield { parts: child, kind: "skipped", reason: "it is a symbolic link (never followed)" };
+      } else if (entry.isDirectory) {
+        yield { parts: child, kind: "directory" };
         yield* this.walk(child);
-      } else if (entry.isFile && !isTempName(entry.name)) {
-        yield { parts: child, isDirectory: false };
+      } else if (!entry.isFile) {
+        yield { parts: child, kind: "skipped", reason: "it is neither a file nor a folder" };
+      } else if (!isTempName(entry.name)) {
+        yield { parts: child, kind: "file" };
       }
     }
   }
@@ -325,8 +339,8 @@ export class DataDir {
       if (entry.isDirectory) subdirs.push(entry.name);
       else if (entry.isFile && isTempName(entry.name)) temps.push(entry.name);
     }
-    for (const name of temps) await this.remove([...parts, name]);
-    let removed = temps.length;
+    let removed = 0;
+    for (const name of temps) if (await this.remove([...parts, name])) removed++;
     for (const name of subdirs) removed += await this.removeStaleTempFiles([...parts, name]);
     return removed;
   }
@@ -336,11 +350,16 @@ export class DataDir {
     await syncDir(this.#forWriting(parts), this.recorder);
   }
 
-  async remove(parts: RelPath): Promise<void> {
+  /** Removes a file; false when there was none (or its name cannot be opened: not UTF-8). */
+  async remove(parts: RelPath): Promise<boolean> {
     const full = this.#existing(parts);
-    await Deno.remove(full).catch((error) => {
-      if (!(error instanceof Deno.errors.NotFound)) throw storageFailure(error, full);
-    });
+    try {
+      await Deno.remove(full);
+      return true;
+    } catch (error) {
+      if (error instanceof Deno.errors.NotFound) return false;
+      throw storageFailure(error, full);
+    }
   }
 }
 

@@ -164,6 +164,8 @@ export async function runBackup(options: BackupOptions, deps: BackupDeps): Promi
       path: zipPath,
       ...await writeZip(dataDir, zipPath, {
         exclude: [resolve(options.credentials), resolve(options.channels), zipPath],
+        onSkip: (path, reason) =>
+          emit({ type: "warning", message: `Left out of the zip: ${path}: ${reason}` }),
         ...(signal ? { signal } : {}),
       }),
     };

@@ -3,8 +3,8 @@
  * renamed over the target only when complete (an old zip stays until then). JSON is deflated;
  * media that is already compressed is stored. Memory stays flat in the number of files.
  */
-import { basename, dirname, isAbsolute, join, relative, resolve } from "node:path";
-import { isTempName, TEMP_SUFFIX } from "../store/atomic_write.ts";
+import { basename, dirname, isAbsolute, join, relative } from "node:path";
+import { checkWritableFolder, isTempName, TEMP_SUFFIX } from "../store/atomic_write.ts";
 import type { DataDir } from "../store/data_dir.ts";
 import { LOCK_FILE } from "../store/layout.ts";
 import { isSafeComponent, safeName } from "../store/safe_name.ts";
@@ -18,10 +18,30 @@ const STORED =
 const WHOLE_FILE_LIMIT = 1 << 20;
 
 export interface ZipOptions {
-  /** Absolute paths never to include (credentials, the zip itself). */
+  /**
+   * Files never to include (credentials, the zip itself), however they are spelled: through a
+   * symbolic link to the data dir or a folder above it, or as a hard link.
+   */
   exclude: string[];
+  /** Told of each entry left out because it cannot be read safely (a link, a bad name). */
+  onSkip?: (path: string, reason: string) => void;
   signal?: AbortSignal;
 }
+
+/**
+ * Keys of the files to leave out, the same for every path that reaches a file: its device and
+ * inode (a hard link or a path through a symbolic link gives the same), else its real path.
+ */
+async function excludedKeys(paths: string[]): Promise<Set<string>> {
+  const keys = new Set<string>();
+  for (const path of paths) {
+    const info = await Deno.stat(path).catch(() => undefined);
+    if (info) keys.add(info.ino === null ? await Deno.realPath(path) : fileKey(info));
+  }
+  return keys;
+}
+
+const fileKey = (info: Deno.FileInfo) => `${info.dev}:${info.ino}`;
 
 /**
  * A path component as it goes into the zip. Names matterbak wrote unsanitised are made safe
@@ -35,20 +55,31 @@ function zipComponent(part: string): string {
   return `${safeName(part, 180)}~${(hash >>> 0).toString(36)}`;
 }
 
-/** The zip must be writable where asked, and not inside the data dir it is made from. */
+/**
+ * The zip must be writable where asked (checked before the backup, not after it), and not
+ * inside the data dir it is made from, also not through another spelling of the path (a
+ * symbolic link to the data dir or above it): each run would zip the zip before it.
+ */
 export async function checkZipPath(zipPath: string, dataRoot: string): Promise<string> {
-  const rel = relative(dataRoot, zipPath);
-  if (rel === "" || (!rel.startsWith("..") && !isAbsolute(rel))) {
-    throw new UsageError(
-      `--output-zip ${zipPath} is inside the data dir ${dataRoot}; put it elsewhere`,
-    );
-  }
+  const inside = (root: string, path: string) => {
+    const rel = relative(root, path);
+    return rel === "" || (!rel.startsWith("..") && !isAbsolute(rel));
+  };
+  const insideMessage = `--output-zip ${zipPath} is inside the data dir ${dataRoot}`;
+  if (inside(dataRoot, zipPath)) throw new UsageError(`${insideMessage}; put it elsewhere`);
   const info = await Deno.stat(zipPath).catch(() => undefined);
   if (info?.isDirectory) throw new UsageError(`--output-zip ${zipPath} is a directory`);
-  const parent = await Deno.stat(dirname(zipPath)).catch(() => undefined);
-  if (!parent?.isDirectory) {
+  const folder = dirname(zipPath);
+  const realFolder = await Deno.realPath(folder).catch(() => undefined);
+  if (realFolder === undefined || !(await Deno.stat(realFolder)).isDirectory) {
     throw new StorageError(`The folder for --output-zip ${zipPath} does not exist`);
   }
+  if (inside(await Deno.realPath(dataRoot), join(realFolder, basename(zipPath)))) {
+    throw new UsageError(
+      `${insideMessage} (through ${folder}, which is ${realFolder}); put it elsewhere`,
+    );
+  }
+  await checkWritableFolder(folder, `--output-zip ${zipPath}`);
   return zipPath;
 }
 
@@ -62,10 +93,10 @@ export async function writeZip(
   zipPath: string,
   options: ZipOptions,
 ): Promise<{ entries: number; bytes: number }> {
-  const exclude = new Set([
-    ...options.exclude.map((p) => resolve(p)),
-    dataDir.path(LOCK_FILE),
-  ]);
+  const exclude = await excludedKeys([...options.exclude, dataDir.path(LOCK_FILE)]);
+  // Below the root nothing is a link (walk never follows one): a file's real path is the
+  // root's real path and its components.
+  const realRoot = await Deno.realPath(dataDir.root);
   const folder = dirname(zipPath);
   const tempPrefix = `.${basename(zipPath)}.`;
   await removeStaleArchives(folder, tempPrefix);
@@ -74,13 +105,18 @@ export async function writeZip(
   try {
     for await (const entry of dataDir.walk()) {
       options.signal?.throwIfAborted();
-      if (exclude.has(dataDir.existingPath(entry.parts))) continue;
+      if (entry.kind === "skipped") {
+        options.onSkip?.(dataDir.existingPath(entry.parts), entry.reason);
+        continue;
+      }
       const name = entry.parts.map(zipComponent).join("/");
-      if (entry.isDirectory) {
+      if (entry.kind === "directory") {
         await writer.addDirectory(`${name}/`);
         continue;
       }
       const info = await dataDir.stat(entry.parts);
+      const key = info.ino === null ? join(realRoot, ...entry.parts) : fileKey(info);
+      if (exclude.has(key)) continue;
       const zipOptions = {
         level: STORED.test(name) ? 0 : 6,
         ...(info.mtime ? { mtime: info.mtime } : {}),
