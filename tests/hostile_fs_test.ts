@@ -292,7 +292,7 @@ Deno.test({
 });
 
 Deno.test({
-  name: "a read-only folder for -o stops the run before it starts: exit 2, no request",
+  name: "a read-only folder for -o or --report stops the run before it starts: exit 2, no request",
   ignore: !mounting,
   async fn() {
     const { h } = await startGenerated({
@@ -306,9 +306,11 @@ Deno.test({
       await withTmpfs(h, "1m", async (mnt) => {
         await run("mount", "-o", "remount,ro", mnt);
         const zip = join(mnt, "backup.zip");
+        const report = join(mnt, "report.json");
         for (
           const [args, message] of [
             [["-o", zip], `--output-zip ${zip}`],
+            [["--report", report], `--report ${report}`],
           ] as const
         ) {
           const result = await h.run([...args, ...QUICK]);
@@ -395,4 +397,34 @@ Deno.test({
   } finally {
     await h.close();
   }
+});
+
+Deno.test({
+  name: "a report that cannot be written at the end (a full disk) makes the exit status 2",
+  ignore: !mounting,
+  async fn() {
+    const { h } = await startGenerated({
+      teams: 1,
+      channelsPerTeam: 1,
+      postsPerChannel: 10,
+      dms: 0,
+      gms: 0,
+    });
+    try {
+      await withTmpfs(h, "64k", async (mnt) => {
+        // Full, yet an empty file can still be created: the check at the start passes.
+        await Deno.writeFile(join(mnt, "filler"), new Uint8Array(64 * 1024)).catch(() => {});
+        const report = join(mnt, "report.json");
+        const result = await h.run(["--report", report, ...QUICK]);
+        assertFailsWith(
+          result,
+          2,
+          new RegExp(`^error: cannot write the report ${RegExp.escape(report)}: The disk is full`),
+        );
+        assert.ok((await Deno.stat(h.zipPath)).size > 0, "the backup itself was done");
+      });
+    } finally {
+      await h.close();
+    }
+  },
 });

@@ -6,7 +6,8 @@ import { DEFAULT_CONNECTION } from "../../api/session.ts";
 import { type BackupOptions, runBackup } from "../../sync/backup.ts";
 import { FailureLog } from "../../sync/failures.ts";
 import type { RunSummary } from "../../util/events.ts";
-import { writeFileAtomic } from "../../store/atomic_write.ts";
+import { dirname, resolve } from "node:path";
+import { checkWritableFolder, writeFileAtomic } from "../../store/atomic_write.ts";
 import {
   EXIT_STATUS_HELP,
   ExitCode,
@@ -176,6 +177,10 @@ export const backupCommand: Command = {
 async function runBackupCommand(args: string[], deps: CommandDeps): Promise<number> {
   const { output } = deps;
   const options = parseBackupArgs(args);
+  // A report that cannot be written is found before the backup, not after it.
+  if (options.report) {
+    await checkWritableFolder(dirname(resolve(options.report)), `--report ${options.report}`);
+  }
   const reporter = new Reporter(output, { quiet: options.quiet });
   const controller = new AbortController();
   const uninstall = installInterruptHandlers(controller, {
@@ -185,6 +190,7 @@ async function runBackupCommand(args: string[], deps: CommandDeps): Promise<numb
   let summary: RunSummary | undefined;
   let status: number = ExitCode.unexpected;
   const failures = new FailureLog(reporter.listener, controller.signal);
+  let failure: { reason: unknown } | undefined;
   try {
     summary = await runBackup(options, {
       failures,
@@ -206,21 +212,24 @@ async function runBackupCommand(args: string[], deps: CommandDeps): Promise<numb
       );
       if (view.damaged.length) status = ExitCode.partial;
     }
-    return status;
   } catch (error) {
     const reason = controller.signal.aborted ? controller.signal.reason : error;
     if (reason instanceof InterruptedError) reporter.interrupted(reason.signal);
     status = exitCodeFor(reason);
-    throw reason;
+    failure = { reason };
   } finally {
     reporter.stop();
     uninstall();
-    if (options.report) {
-      await writeReport(options.report, status, summary, reporter, failures, output, deps.secrets);
-    }
   }
+  const reported = !options.report ||
+    await writeReport(options.report, status, summary, reporter, failures, output, deps.secrets);
+  // Monitoring reads the report: a run that could not write it did not succeed (status 2).
+  if (!reported && status === ExitCode.ok) status = ExitCode.usage;
+  if (failure) throw failure.reason;
+  return status;
 }
 
+/** Writes the report; false (with a message) when it could not be written. */
 async function writeReport(
   path: string,
   status: number,
@@ -229,7 +238,7 @@ async function writeReport(
   failures: FailureLog,
   output: Output,
   secrets: SecretRegistry,
-): Promise<void> {
+): Promise<boolean> {
   // Failure messages quote the server, which may echo a secret: the file is scrubbed like output.
   const report = secrets.scrubValue({
     version: VERSION,
@@ -240,7 +249,9 @@ async function writeReport(
   });
   try {
     await writeFileAtomic(path, JSON.stringify(report, null, 2) + "\n");
+    return true;
   } catch (error) {
     output.err(`error: cannot write the report ${path}: ${(error as Error).message}`);
+    return false;
   }
 }
