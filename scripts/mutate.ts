@@ -49,6 +49,9 @@ const EXPORT_MM = "tests/export_mattermost_test.ts";
 const EXPORT_MD = "tests/export_markdown_test.ts";
 const INIT_LIST = "tests/init_list_test.ts";
 const PROGRESS = "tests/progress_test.ts";
+const DATA_DIR = "lib/store/data_dir.ts";
+const STATE = "lib/store/state.ts";
+const HOSTILE_FS = "tests/hostile_fs_test.ts";
 
 export const MUTATIONS: readonly Mutation[] = [
   // Sync: watermark, cursor, tombstones, threads, attachments.
@@ -323,6 +326,125 @@ export const MUTATIONS: readonly Mutation[] = [
     replace: "",
     tests: [DURABILITY],
     filter: "every checkpoint",
+  },
+  // A tampered data dir: links out of it, damaged state, a read-only file system.
+  {
+    name: "links-followed-below-data-dir",
+    cost: "a folder replaced by a link to an outside folder receives the backup",
+    file: DATA_DIR,
+    search: "      if (info.isSymlink) throw linkRefused(current);\n    }\n",
+    replace: "    }\n",
+    tests: [HOSTILE_FS],
+    filter: "replaced by a link to an outside folder",
+  },
+  {
+    name: "ensure-dir-mkdir-p",
+    cost: "mkdir -p through a dangling link creates folders outside the data dir",
+    file: DATA_DIR,
+    search: "      await Deno.mkdir(this.root, { recursive: true });\n",
+    replace: "      await Deno.mkdir(this.path(parts), { recursive: true });\n",
+    tests: ["tests/data_dir_test.ts"],
+    filter: "every operation refuses a link",
+  },
+  {
+    name: "open-follows-final-link",
+    cost: "a lock file that is a link to an outside file is truncated",
+    file: ATOMIC_WRITE,
+    search: "    if (seen.isSymlink) throw linkRefused(path);\n",
+    replace: "",
+    tests: ["tests/data_dir_test.ts"],
+    filter: "openNoFollow",
+  },
+  {
+    name: "damaged-seen-log-read-as-empty",
+    cost: "a garbled seen log marks every live post of an interrupted re-crawl deleted",
+    file: STATE,
+    search: '    if ("problem" in checked) return checked;\n',
+    replace: '    if ("problem" in checked) Object.assign(checked, { ids: new Set(), lines: 0, ' +
+      "length: text.length, problem: undefined });\n",
+    tests: ["tests/interruption_test.ts"],
+    filter: "seen log was zeroed",
+  },
+  {
+    name: "seen-log-damaged-lines-skipped",
+    cost: "a post whose id a flipped byte garbled is marked deleted",
+    file: STATE,
+    search: "    if (!match || crc32Hex(match[1] as string) !== match[2]) {\n",
+    replace: "    if (!match) {\n",
+    tests: ["tests/state_test.ts"],
+    filter: "never trusted",
+  },
+  {
+    name: "seen-log-length-unchecked",
+    cost: "a seen log that lost its tail marks the posts listed there deleted",
+    file: STATE,
+    search: "  if (lines.length < vouched.lines) {\n",
+    replace: "  if (lines.length < 0) {\n",
+    tests: ["tests/state_test.ts"],
+    filter: "never trusted",
+  },
+  {
+    name: "seen-log-of-another-crawl",
+    cost: "a resumed crawl trusts the log a later crawl started, and marks older posts deleted",
+    file: STATE,
+    search: "  const header = seenLogHeader(channelId, vouched.token);\n",
+    replace: '  const header = text.slice(0, text.indexOf("\\n") + 1);\n',
+    tests: ["tests/state_test.ts"],
+    filter: "never trusted",
+  },
+  {
+    name: "state-dir-any-folder",
+    cost: "a state pointing at another channel's folder mixes this channel's posts into it",
+    file: STATE,
+    search: '  if (!isChannelFolder(dir.split("/"), channelId)) {\n',
+    replace: '  if (dir === "") {\n',
+    tests: ["tests/damaged_state_test.ts"],
+    filter: "another channel's folder",
+  },
+  {
+    name: "zip-exclude-by-spelling",
+    cost: "credentials reached through another spelling of their path end up in the zip",
+    file: "lib/zip/archive.ts",
+    search: "      if (exclude.has(key)) continue;\n",
+    replace: "      if (exclude.has(dataDir.existingPath(entry.parts))) continue;\n",
+    tests: [HOSTILE_FS],
+    filter: "credentials in the data dir",
+  },
+  {
+    name: "zip-inside-data-dir-by-spelling",
+    cost: "a zip inside the data dir through a link zips every earlier zip and grows each run",
+    file: "lib/zip/archive.ts",
+    search: "  if (inside(await Deno.realPath(dataRoot), join(realFolder, basename(zipPath)))) {\n",
+    replace: "  if (inside(dataRoot, zipPath)) {\n",
+    tests: [HOSTILE_FS],
+    filter: "zip path inside the data dir",
+  },
+  {
+    name: "zip-folder-checked-late",
+    cost: "a read-only folder for the zip is found after the whole backup ran",
+    file: "lib/zip/archive.ts",
+    search: "  await checkWritableFolder(folder, `--output-zip ${zipPath}`);\n",
+    replace: "",
+    tests: [HOSTILE_FS],
+    filter: "read-only folder for -o",
+  },
+  {
+    name: "read-only-fs-per-item",
+    cost: "a read-only data dir fails with a message that does not say so",
+    file: ATOMIC_WRITE,
+    search: "  if (isReadOnlyFs(error)) {\n",
+    replace: "  if (error === undefined) {\n",
+    tests: [HOSTILE_FS],
+    filter: "read-only data dir",
+  },
+  {
+    name: "report-failure-exit-0",
+    cost: "cron sees success when the report it reads was not written",
+    file: "lib/cli/commands/backup.ts",
+    search: "  if (!reported && status === ExitCode.ok) status = ExitCode.usage;\n",
+    replace: "",
+    tests: [HOSTILE_FS],
+    filter: "report that cannot be written",
   },
   // The reader: what verify, view and export see of the backup.
   {
