@@ -3,6 +3,14 @@
  * README quotes. Each run is the real CLI in its own process (so its memory is its own), the
  * simulator in this one.
  *
+ * 0. fast network (issue 13): a 20,000-post world with no latency (a LAN server): the first
+ *    backup with its zip, against a plain durable write of the same files (the floor for this
+ *    disk), and an update with nothing new; a 2,000-post world with 30 ms latency: the first
+ *    backup against the network floor, and an update with nothing new (no latency); the zip step
+ *    alone against `zip -r -1` of the same folder. With `--baseline REV` the same runs are made
+ *    with the code of git revision REV too (checked out into a temporary folder), interleaved
+ *    with this checkout's, so that both meet the same load; `--repeat N` (default 3) repeats
+ *    them and ranges are printed. `--speed` runs only this section.
  * 1. speed: many channels, tens of thousands of posts, thousands of files, 30 ms latency, no
  *    rate limit; --concurrency 8 against --concurrency 1; requests against the minimum the data
  *    needs.
@@ -12,24 +20,43 @@
  * Both exports (Markdown, bulk-import archive) run on the backups of 1 and 3, each in its own
  * process: their time and peak RSS.
  *
- * 4. view (only with `--view`, instead of 1-3): `matterbak view` on the speed world (build time,
+ * 4. view (only with `--view`, instead of 0-3): `matterbak view` on the speed world (build time,
  *    site size, a rebuild after a small update) and on the 200,000-post channel (build, a rebuild
  *    after a day's changes, and search answer times in headless chromium from file://).
  *
  * `deno task bench --quick` runs smaller worlds (a smoke test of this script).
  */
 import { join } from "node:path";
+import { parseArgs } from "node:util";
 import { generateWorld } from "../tests/simulator/generate.ts";
 import { startSimulator } from "../tests/simulator/server.ts";
 import type { Channel, PostRecord, World } from "../tests/simulator/world.ts";
 import { RUNTIME_FLAGS } from "../lib/cli/runtime_flags.ts";
-import { REPO_ROOT } from "./_util.ts";
+import { DEFAULT_CONNECTION } from "../lib/api/session.ts";
+import { fail, REPO_ROOT, scriptArgs } from "./_util.ts";
 
-const quick = Deno.args.includes("--quick");
-const viewBench = Deno.args.includes("--view");
+const flags = parseArgs({
+  args: scriptArgs(),
+  options: {
+    quick: { type: "boolean", default: false },
+    view: { type: "boolean", default: false },
+    speed: { type: "boolean", default: false },
+    baseline: { type: "string" },
+    repeat: { type: "string" },
+  },
+});
+const quick = flags.values.quick;
+const viewBench = flags.values.view;
+const speedOnly = flags.values.speed;
+const repeats = Number(flags.values.repeat ?? (quick ? 1 : 3));
+if (!Number.isInteger(repeats) || repeats < 1) {
+  fail(`--repeat needs a whole number, got ${repeats}`);
+}
 
 interface RunFigures {
   seconds: number;
+  /** User plus system CPU seconds of the CLI's process (0 where /usr/bin/time is missing). */
+  cpuSeconds: number;
   requests: number;
   inFlightPeak: number;
   peakRssMb: number;
@@ -48,26 +75,47 @@ async function peakRss(pid: number): Promise<number> {
   }
 }
 
-/** Runs a Deno program with the binary's flags in its own process; its time and peak RSS. */
-async function measured(args: string[], stdout: "null" | "piped" = "null") {
+/** GNU time gives a child's CPU time and peak memory exactly; without it RSS is polled. */
+const TIME_TOOL = await Deno.stat("/usr/bin/time").then(() => "/usr/bin/time", () => undefined);
+
+/**
+ * Runs a Deno program with the binary's flags in its own process (from the checkout `root`);
+ * its time, CPU time and peak RSS.
+ */
+async function measured(
+  args: string[],
+  stdout: "null" | "piped" = "null",
+  root = REPO_ROOT,
+) {
+  const timeFile = TIME_TOOL ? await Deno.makeTempFile({ prefix: "matterbak-bench-" }) : undefined;
+  const command = ["run", ...RUNTIME_FLAGS, ...args];
   const started = performance.now();
-  const child = new Deno.Command(Deno.execPath(), {
-    cwd: REPO_ROOT,
-    args: ["run", ...RUNTIME_FLAGS, ...args],
+  const child = new Deno.Command(timeFile ? TIME_TOOL as string : Deno.execPath(), {
+    cwd: root,
+    args: timeFile ? ["-f", "%U %S %M", "-o", timeFile, Deno.execPath(), ...command] : command,
     stdout,
     stderr: "inherit",
     env: { NO_COLOR: "1" },
   }).spawn();
   let peak = 0;
-  const poll = setInterval(async () => {
+  const poll = timeFile ? undefined : setInterval(async () => {
     peak = Math.max(peak, await peakRss(child.pid));
   }, 50);
   const output = await child.output();
   clearInterval(poll);
   const seconds = (performance.now() - started) / 1000;
+  let cpu = 0;
+  if (timeFile) {
+    // The last line: GNU time puts "Command exited with non-zero status" before it.
+    const line = (await Deno.readTextFile(timeFile)).trim().split("\n").at(-1) ?? "";
+    const [user, system, maxKb] = line.split(" ").map(Number);
+    cpu = (user ?? 0) + (system ?? 0);
+    peak = (maxKb ?? 0) / 1024;
+    await Deno.remove(timeFile);
+  }
   // output.stdout throws when it was not piped.
   const out = stdout === "piped" ? new TextDecoder().decode(output.stdout) : "";
-  return { code: output.code, seconds, peak, out };
+  return { code: output.code, seconds, cpu, peak, out };
 }
 
 async function runCli(
@@ -79,6 +127,8 @@ async function runCli(
   latencyMs: number,
   /** The folder of an earlier run, to update its backup; a new one by default. */
   dir?: string,
+  /** The checkout whose main.ts runs (a baseline's); this one by default. */
+  root = REPO_ROOT,
 ) {
   const sim = await startSimulator({ world, latencyMs });
   dir ??= await Deno.makeTempDir({ prefix: "matterbak-bench-" });
@@ -87,29 +137,37 @@ async function runCli(
       mode: 0o600,
     });
     await Deno.writeTextFile(join(dir, "ch.json"), JSON.stringify(config));
-    const { code, seconds, peak } = await measured([
-      "main.ts",
-      "--credentials",
-      join(dir, "c.json"),
-      "--channels",
-      join(dir, "ch.json"),
-      "-d",
-      join(dir, "data"),
-      "-o",
-      join(dir, "out.zip"),
-      "--quiet",
-      ...args,
-    ]);
+    const { code, seconds, cpu, peak } = await measured(
+      [
+        "main.ts",
+        "--credentials",
+        join(dir, "c.json"),
+        "--channels",
+        join(dir, "ch.json"),
+        "-d",
+        join(dir, "data"),
+        "-o",
+        join(dir, "out.zip"),
+        "--report",
+        join(dir, "report.json"),
+        "--quiet",
+        ...args,
+      ],
+      "null",
+      root,
+    );
     const starts = sim.requests.map((r) => r.startedAt);
     const figures: RunFigures = {
       seconds,
+      cpuSeconds: cpu,
       requests: sim.requests.length,
       inFlightPeak: sim.inFlightPeak,
       peakRssMb: peak,
       status: code,
       requestSpan: (Math.max(...starts) - Math.min(...starts)) / 1000,
     };
-    return { figures, dir, sim };
+    const report = JSON.parse(await Deno.readTextFile(join(dir, "report.json")));
+    return { figures, dir, sim, report };
   } finally {
     await sim.close();
   }
@@ -188,6 +246,61 @@ function teamsConfig(world: World) {
   return { teams: Object.fromEntries([...world.teams.values()].map((t) => [t.name, {}])) };
 }
 
+/**
+ * The longest chain of requests that depend on each other in a first backup: the account and
+ * the channel list (which gives each channel's post count), the posts (every page can be asked
+ * at once with page=N), then the users who wrote them, then their pictures.
+ */
+const CHAIN = 4;
+
+/** The network floor: the dependent chain, plus every request spread over the concurrency. */
+function networkFloorSeconds(requests: number, latency: number, concurrency: number): number {
+  return CHAIN * latency + (requests * latency) / concurrency;
+}
+
+/** Runs a program to its end; its wall time in seconds. */
+async function timed(program: string, args: string[], options: { cwd: string }): Promise<number> {
+  const started = performance.now();
+  const { code } = await new Deno.Command(program, { args, ...options, stdout: "null" }).output();
+  if (code !== 0) fail(`${program} ${args.join(" ")} exited with ${code}`);
+  return (performance.now() - started) / 1000;
+}
+
+/** The files of git revision `rev` in a temporary folder, with this checkout's npm packages. */
+async function checkoutRevision(rev: string): Promise<string> {
+  const dir = await Deno.makeTempDir({ prefix: "matterbak-baseline-" });
+  const archive = new Deno.Command("git", {
+    args: ["-C", REPO_ROOT, "archive", "--format=tar", rev],
+    stdout: "piped",
+  }).spawn();
+  const tar = new Deno.Command("tar", { args: ["-x", "-C", dir], stdin: "piped" }).spawn();
+  await archive.stdout.pipeTo(tar.stdin);
+  const [archived, extracted] = await Promise.all([archive.status, tar.status]);
+  if (!archived.success || !extracted.success) fail(`cannot check out ${rev} into ${dir}`);
+  await Deno.symlink(join(REPO_ROOT, "node_modules"), join(dir, "node_modules"));
+  return dir;
+}
+
+function median(values: readonly number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  const middle = Math.floor(sorted.length / 2);
+  return sorted.length % 2
+    ? sorted[middle] as number
+    : ((sorted[middle - 1] as number) + (sorted[middle] as number)) / 2;
+}
+
+/** `min-max (median)`, or the one value; whole numbers (counts) without decimals. */
+function range(values: readonly number[]): string {
+  const digits = values.every(Number.isInteger) || Math.max(...values) >= 100 ? 0 : 2;
+  const f = (n: number) => n.toFixed(digits);
+  if (Math.min(...values) === Math.max(...values)) return f(values[0] as number);
+  return `${f(Math.min(...values))}-${f(Math.max(...values))} (${f(median(values))})`;
+}
+
+function ratio(a: number, b: number): string {
+  return (a / b).toFixed(2);
+}
+
 const results: string[] = [];
 const note = (line: string) => {
   results.push(line);
@@ -195,8 +308,197 @@ const note = (line: string) => {
   console.log(line);
 };
 
-// 1. Speed and request count.
+// 0. Fast network (issue 13): before and after in one run, repeated.
 if (!viewBench) {
+  const variants = [{ label: "this checkout", root: REPO_ROOT }];
+  if (flags.values.baseline) {
+    const rev = flags.values.baseline;
+    variants.unshift({ label: `baseline ${rev}`, root: await checkoutRevision(rev) });
+  }
+  const big = () =>
+    generateWorld(
+      quick
+        ? { teams: 1, channelsPerTeam: 4, postsPerChannel: 1000, filesEvery: 35, dms: 0, gms: 0 }
+        : { teams: 2, channelsPerTeam: 5, postsPerChannel: 2000, filesEvery: 35, dms: 0, gms: 0 },
+    );
+  const small = () =>
+    generateWorld({
+      teams: 1,
+      channelsPerTeam: 4,
+      postsPerChannel: 500,
+      filesEvery: 30,
+      dms: 0,
+      gms: 0,
+    });
+  const livePosts = (world: World) =>
+    [...world.posts.values()].filter((p) => p.delete_at === 0 && p.original_id === "").length;
+  const bigWorld = big();
+  const smallWorld = small();
+  const bigPosts = livePosts(bigWorld.world);
+  const smallPosts = livePosts(smallWorld.world);
+  const smallChannels = [...smallWorld.world.channels.values()].filter((c) =>
+    smallWorld.world.isChannelMember(c.id, smallWorld.me.id)
+  ).length;
+  note(
+    `fast network: a ${bigPosts}-post world (${bigWorld.world.files.size} files, no latency) and a ` +
+      `${smallPosts}-post world (${smallWorld.world.files.size} files, ${smallChannels} channels, ` +
+      `30 ms latency); --rate-limit 0, default --concurrency; ${repeats} repeat(s), ranges are ` +
+      `min-max (median)`,
+  );
+  const noLimit = ["--rate-limit", "0"];
+  type Sample = Record<string, number[]>;
+  const samples = new Map(variants.map((v) => [v.label, {} as Sample]));
+  const add = (label: string, key: string, value: number) =>
+    ((samples.get(label) as Sample)[key] ??= []).push(value);
+  let floorSeconds: number[] = [];
+  let bigFiles = 0;
+  for (let r = 0; r < repeats; r++) {
+    for (const variant of variants) {
+      const { label, root } = variant;
+      // The world is fresh for each run: the simulator's state is the world's.
+      const first = await runCli(
+        big().world,
+        bigWorld.me.username,
+        bigWorld.token,
+        teamsConfig(bigWorld.world),
+        noLimit,
+        0,
+        undefined,
+        root,
+      );
+      add(label, "bigFirst", first.figures.seconds);
+      add(label, "bigFirstCpu", first.figures.cpuSeconds);
+      add(label, "bigFirstRss", first.figures.peakRssMb);
+      add(label, "bigFirstRequests", first.figures.requests);
+      const again = await runCli(
+        big().world,
+        bigWorld.me.username,
+        bigWorld.token,
+        teamsConfig(bigWorld.world),
+        noLimit,
+        0,
+        first.dir,
+        root,
+      );
+      add(label, "bigNothingNew", again.figures.seconds);
+      add(label, "bigNothingNewRequests", again.figures.requests);
+      if (variant.root === REPO_ROOT) {
+        // The floor of this disk, and the zip step alone against zip -r -1, on the same files.
+        const floorDir = await Deno.makeTempDir({ prefix: "matterbak-bench-floor-" });
+        const floor = await measured(
+          ["scripts/bench_floor.ts", join(first.dir, "data"), floorDir],
+          "piped",
+        );
+        await Deno.remove(floorDir, { recursive: true });
+        const [files, seconds] = floor.out.trim().split(" ").map(Number);
+        bigFiles = files ?? 0;
+        floorSeconds = [...floorSeconds, seconds ?? NaN];
+        const infoZip = await timed("zip", ["-q", "-r", "-1", join(first.dir, "info.zip"), "."], {
+          cwd: join(first.dir, "data"),
+        });
+        add(label, "infoZip", infoZip);
+        const full = await measured(
+          ["scripts/bench_zip.ts", join(first.dir, "data"), join(first.dir, "full.zip")],
+          "piped",
+        );
+        add(label, "zipFull", JSON.parse(full.out).seconds);
+      }
+      await Deno.remove(first.dir, { recursive: true });
+
+      const latent = await runCli(
+        small().world,
+        smallWorld.me.username,
+        smallWorld.token,
+        teamsConfig(smallWorld.world),
+        noLimit,
+        30,
+        undefined,
+        root,
+      );
+      add(label, "smallFirst", latent.figures.seconds);
+      add(label, "smallFirstRequests", latent.figures.requests);
+      add(label, "smallFirstInFlight", latent.figures.inFlightPeak);
+      const quiet = await runCli(
+        small().world,
+        smallWorld.me.username,
+        smallWorld.token,
+        teamsConfig(smallWorld.world),
+        noLimit,
+        0,
+        latent.dir,
+        root,
+      );
+      add(label, "smallNothingNew", quiet.figures.seconds);
+      add(label, "smallNothingNewRequests", quiet.figures.requests);
+      await Deno.remove(latent.dir, { recursive: true });
+    }
+  }
+  const current = samples.get("this checkout") as Sample;
+  const before = flags.values.baseline ? samples.get(variants[0]!.label) : undefined;
+  const values = (key: string, sample: Sample = current) =>
+    sample[key] ?? [];
+  const seconds = (key: string, sample: Sample) => range(values(key, sample));
+  const byVariant = (key: string, unit = " s") =>
+    variants.map((v) => `${v.label} ${seconds(key, samples.get(v.label) as Sample)}${unit}`)
+      .join("; ");
+  note(`  ${bigPosts}-post world, first backup with its zip: ${byVariant("bigFirst")}`);
+  note(
+    `    CPU (user + system): ${byVariant("bigFirstCpu")}; peak RSS: ${
+      byVariant("bigFirstRss", " MB")
+    }`,
+  );
+  if (before) {
+    note(
+      `    speed-up ${
+        ratio(median(values("bigFirst", before)), median(values("bigFirst")))
+      }x of the median ` +
+        `(target at least 4x)`,
+    );
+  }
+  const postsPerSecond = bigPosts / median(values("bigFirst"));
+  const floorPostsPerSecond = bigPosts / median(floorSeconds);
+  note(
+    `    ${postsPerSecond.toFixed(0)} posts/s with the zip; a plain durable write of the same ` +
+      `${bigFiles} files (the floor of this disk): ${range(floorSeconds)} s, ` +
+      `${floorPostsPerSecond.toFixed(0)} posts/s; ratio ${
+        ratio(floorPostsPerSecond, postsPerSecond)
+      }x (target within 1.5x)`,
+  );
+  note(
+    `  the same, update with nothing new: ${byVariant("bigNothingNew")}; requests ${
+      byVariant("bigNothingNewRequests", "")
+    }`,
+  );
+  note(
+    `  the zip step alone, full build: ${seconds("zipFull", current)} s; zip -r -1 of the same ` +
+      `folder ${seconds("infoZip", current)} s; ratio ${
+        ratio(median(values("zipFull")), median(values("infoZip")))
+      }x (target within 1.5x)`,
+  );
+  const smallMinimum = minimumRequests(smallWorld.world, smallWorld.me.id);
+  const networkFloor = networkFloorSeconds(smallMinimum, 0.03, DEFAULT_CONNECTION.concurrency);
+  note(
+    `  ${smallPosts}-post world, 30 ms latency, first backup: ${byVariant("smallFirst")}; ` +
+      `requests ${byVariant("smallFirstRequests", "")} (minimum ${smallMinimum}); at most ` +
+      `${byVariant("smallFirstInFlight", "")} in flight`,
+  );
+  note(
+    `    network floor at --concurrency ${DEFAULT_CONNECTION.concurrency}: ${networkFloor.toFixed(2)} s ` +
+      `(${CHAIN} dependent requests + ${smallMinimum} requests / ${DEFAULT_CONNECTION.concurrency}, x 30 ms); ` +
+      `ratio ${ratio(median(values("smallFirst")), networkFloor)}x (target within 1.3x)`,
+  );
+  note(
+    `  the same, update with nothing new, no latency: ${byVariant("smallNothingNew")} ` +
+      `(target under 1 s); requests ${byVariant("smallNothingNewRequests", "")} (target at most ` +
+      `2 per channel, ${2 * smallChannels}, plus a constant)`,
+  );
+  for (const variant of variants) {
+    if (variant.root !== REPO_ROOT) await Deno.remove(variant.root, { recursive: true });
+  }
+}
+
+// 1. Speed and request count.
+if (!viewBench && !speedOnly) {
   const size = quick
     ? { teams: 2, channelsPerTeam: 4, postsPerChannel: 300 }
     : { teams: 4, channelsPerTeam: 10, postsPerChannel: 1000 };
@@ -244,7 +546,7 @@ if (!viewBench) {
 }
 
 // 2. The rate limit holds over a whole run.
-if (!viewBench) {
+if (!viewBench && !speedOnly) {
   const { world, me, token } = generateWorld({
     teams: 1,
     channelsPerTeam: quick ? 2 : 4,
@@ -276,7 +578,9 @@ if (!viewBench) {
 }
 
 // 3. Memory, flat in channel size: one channel crawled and zipped, then updated.
-for (const postsPerChannel of viewBench ? [] : quick ? [5_000, 20_000] : [50_000, 200_000]) {
+for (
+  const postsPerChannel of viewBench || speedOnly ? [] : quick ? [5_000, 20_000] : [50_000, 200_000]
+) {
   const { world, me, token } = generateWorld({
     teams: 1,
     channelsPerTeam: 1,
