@@ -397,11 +397,22 @@ if (!viewBench) {
           cwd: join(first.dir, "data"),
         });
         add(label, "infoZip", infoZip);
-        const full = await measured(
-          ["scripts/bench_zip.ts", join(first.dir, "data"), join(first.dir, "full.zip")],
-          "piped",
-        );
-        add(label, "zipFull", JSON.parse(full.out).seconds);
+        const zipStep = async (...args: string[]) => {
+          const run = await measured(
+            ["scripts/bench_zip.ts", join(first.dir, "data"), join(first.dir, "full.zip"), ...args],
+            "piped",
+          );
+          return JSON.parse(run.out) as { seconds: number; unchanged: boolean; copied: number };
+        };
+        add(label, "zipFull", (await zipStep()).seconds);
+        const unchanged = await zipStep();
+        if (!unchanged.unchanged) {
+          fail("the zip of an unchanged data dir was rewritten");
+        }
+        add(label, "zipUnchanged", unchanged.seconds);
+        const touched = await zipStep("--touch", "0.01");
+        add(label, "zipTouched", touched.seconds);
+        add(label, "zipTouchedCopied", touched.copied);
       }
       await Deno.remove(first.dir, { recursive: true });
 
@@ -475,6 +486,14 @@ if (!viewBench) {
         ratio(median(values("zipFull")), median(values("infoZip")))
       }x (target within 1.5x)`,
   );
+  note(
+    `  the zip step again, nothing changed: ${seconds("zipUnchanged", current)} s (left as it ` +
+      `was); after 1 % of the posts changed: ${seconds("zipTouched", current)} s, ${
+        seconds("zipTouchedCopied", current)
+      } entries copied; ratio to the full build ${
+        ratio(median(values("zipTouched")), median(values("zipFull")))
+      }x (target at most 0.2x)`,
+  );
   const smallMinimum = minimumRequests(smallWorld.world, smallWorld.me.id);
   const networkFloor = networkFloorSeconds(smallMinimum, 0.03, DEFAULT_CONNECTION.concurrency);
   note(
@@ -483,7 +502,9 @@ if (!viewBench) {
       `${byVariant("smallFirstInFlight", "")} in flight`,
   );
   note(
-    `    network floor at --concurrency ${DEFAULT_CONNECTION.concurrency}: ${networkFloor.toFixed(2)} s ` +
+    `    network floor at --concurrency ${DEFAULT_CONNECTION.concurrency}: ${
+      networkFloor.toFixed(2)
+    } s ` +
       `(${CHAIN} dependent requests + ${smallMinimum} requests / ${DEFAULT_CONNECTION.concurrency}, x 30 ms); ` +
       `ratio ${ratio(median(values("smallFirst")), networkFloor)}x (target within 1.3x)`,
   );

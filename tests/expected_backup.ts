@@ -51,8 +51,9 @@ export function channelFolder(world: World, channel: Channel, meId: string): str
 
 export function expectedBackup(world: World, options: ExpectedOptions): Map<string, Check> {
   const files = new Map<string, Check>();
-  // The run lock (its content names the last holder).
+  // The run lock (its content names the last holder), and the record of the zip written.
   files.set(".matterbak/lock", () => {});
+  files.set(".matterbak/zip.json", (bytes) => assert.equal(json(bytes).version, 1));
   const users = new Set<string>([options.meId]);
   const teams = new Set<string>();
   for (const channel of options.channels) {

@@ -193,8 +193,21 @@ Deno.test("an update with nothing new costs at most 2 requests per channel plus 
   try {
     assert.equal((await h.run()).status, 0);
     h.sim.resetStats();
+    const zip = await Deno.readFile(h.zipPath);
+    const zipInfo = await Deno.stat(h.zipPath);
     const second = await h.run();
     assert.equal(second.status, 0);
+    // The zip is left as it was (not even rewritten), and the summary says so.
+    assert.ok(
+      second.out.some((line) => /^Zip .*: unchanged, still exact \(\d+ entries/.test(line)),
+      second.out.join("\n"),
+    );
+    const again = await Deno.stat(h.zipPath);
+    assert.deepEqual(
+      [again.ino, again.mtime?.getTime(), again.size],
+      [zipInfo.ino, zipInfo.mtime?.getTime(), zipInfo.size],
+    );
+    assert.deepEqual(await Deno.readFile(h.zipPath), zip);
     const channels = second.out.filter((line) => /^\[\d+\/\d+\] .*: unchanged$/.test(line)).length;
     assert.ok(channels >= 10, `${channels} channels`);
     assert.ok(

@@ -1,6 +1,12 @@
 import assert from "node:assert/strict";
 import { type BackupEvent, type ChannelProgress, emptyCounts } from "../lib/util/events.ts";
-import { formatCounts, formatDuration, PROGRESS_LINE_MS, Reporter } from "../lib/cli/progress.ts";
+import {
+  formatCounts,
+  formatDuration,
+  formatZip,
+  PROGRESS_LINE_MS,
+  Reporter,
+} from "../lib/cli/progress.ts";
 import { formatBytes } from "../lib/util/format.ts";
 import { EtaEstimator, RATE_WINDOW_MS, workTotals } from "../lib/cli/eta.ts";
 import { installInterruptHandlers } from "../lib/cli/interrupt.ts";
@@ -248,6 +254,18 @@ Deno.test({
     "notify: SIGTERM again: stopping now",
     "exit 143",
   ]);
+});
+
+Deno.test("the zip line says whether the zip was left as it was, or what was copied", () => {
+  const zip = { path: "b.zip", entries: 120, bytes: 2_500_000, copied: 0, written: 0 };
+  assert.equal(
+    formatZip({ ...zip, unchanged: true }),
+    "Zip b.zip: unchanged, still exact (120 entries, 2.5 MB)",
+  );
+  assert.equal(
+    formatZip({ ...zip, unchanged: false, copied: 98, written: 2 }),
+    "Zip b.zip: 120 entries, 2.5 MB (2 file(s) compressed, 98 copied from the previous zip)",
+  );
 });
 
 Deno.test("--report writes the run summary as JSON, --quiet keeps stdout empty", async () => {

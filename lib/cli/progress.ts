@@ -12,6 +12,7 @@ import {
   emptyProgress,
   type PostCounts,
   type RunSummary,
+  type ZipSummary,
 } from "../util/events.ts";
 import { type ChannelWork, EtaEstimator, type WorkTotals, workTotals } from "./eta.ts";
 import { formatBytes, formatNumber } from "../util/format.ts";
@@ -296,13 +297,7 @@ export class Reporter {
         }, ` +
         `${formatBytes(summary.bytes)} received`,
     );
-    if (summary.zip) {
-      out(
-        `Zip ${summary.zip.path}: ${summary.zip.entries} entries, ${
-          formatBytes(summary.zip.bytes)
-        }`,
-      );
-    }
+    if (summary.zip) out(formatZip(summary.zip));
     const problems = summary.failures.length + summary.unmatched.length;
     if (problems > 0) out(`Completed with ${problems} problem(s); see the messages above`);
   }
@@ -318,6 +313,14 @@ export class Reporter {
         `${formatCounts(this.saved)}; the next run continues where this one stopped`,
     );
   }
+}
+
+/** The summary's zip line: kept as it was, or what was copied and what compressed. */
+export function formatZip(zip: ZipSummary): string {
+  const size = `${zip.entries} entries, ${formatBytes(zip.bytes)}`;
+  if (zip.unchanged) return `Zip ${zip.path}: unchanged, still exact (${size})`;
+  return `Zip ${zip.path}: ${size} (${zip.written} file(s) compressed, ${zip.copied} copied ` +
+    `from the previous zip)`;
 }
 
 /** Events carry the sync's live object; the display keeps its own copy. */

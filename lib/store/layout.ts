@@ -10,7 +10,7 @@
  * direct/<chanId>__<partner>..., groups/<chanId>__<userA>__<userB>...
  * users/<userId>__<username>.json, users/<userId>__<username>__image.<ext>
  * emojis/<emojiId>__<emojiName>.json, emojis/<emojiId>__<emojiName>.<ext>
- * .matterbak/  our own sync state (not part of matterbak's layout): lock, state.json,
+ * .matterbak/  our own sync state (not part of matterbak's layout): lock, state.json, zip.json,
  *              channels/<chanId>.json (+ .seen while a reconciling crawl is under way)
  * ```
  */
@@ -100,6 +100,11 @@ export function isImageOf(imageBase: string, name: string): boolean {
 
 /** `.matterbak/lock`: held by the run using the data dir (never zipped). */
 export const LOCK_FILE: readonly string[] = [DIRS.state, "lock"];
+/**
+ * `.matterbak/zip.json`: which archive the last run wrote (path, size, time), so that the next
+ * reuses it (never zipped: it changes after each archive).
+ */
+export const ZIP_RECORD_FILE: readonly string[] = [DIRS.state, `zip${JSON_EXT}`];
 /** `.matterbak/state.json`: run-wide state (the users' watermark). */
 export const RUN_STATE_FILE: readonly string[] = [DIRS.state, `state${JSON_EXT}`];
 /** `.matterbak/channels/`: one sync state per channel, and its seen log during a re-crawl. */

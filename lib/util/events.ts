@@ -41,8 +41,21 @@ export interface RunSummary {
   /** Channels left out on purpose (not failures): what and why. */
   skipped: Failure[];
   unmatched: string[];
-  zip: { path: string; entries: number; bytes: number } | undefined;
+  zip: ZipSummary | undefined;
   durationMs: number;
+}
+
+/** The archive a run wrote or kept. */
+export interface ZipSummary {
+  path: string;
+  entries: number;
+  bytes: number;
+  /** Nothing in the data dir changed: the archive was left as it was, and is still exact. */
+  unchanged: boolean;
+  /** Files whose compressed bytes were copied from the previous archive. */
+  copied: number;
+  /** Files read and compressed (or stored) anew. */
+  written: number;
 }
 
 export type BackupEvent =

@@ -16,17 +16,35 @@
  */
 import zlib from "node:zlib";
 import { TEMP_SUFFIX, writeAll } from "../store/atomic_write.ts";
+import {
+  type CentralEntry,
+  centralRecord,
+  encodeName,
+  endRecords,
+  type EntryStat,
+  localHeader,
+  U32,
+} from "./format.ts";
 
-const U32 = 0xffffffff;
-const U16 = 0xffff;
 /** Writes are collected into buffers of this size. */
 const CHUNK = 1 << 20;
-const encoder = new TextEncoder();
 
 export interface ZipEntryOptions {
   /** 0 stores, 1-9 deflates (default 6). */
   level?: number;
   mtime?: Date;
+  /** What the file looked like when it was read, recorded for the next run (see format.ts). */
+  stat?: EntryStat;
+}
+
+/** An entry's compressed bytes as another archive holds them, and what describes them. */
+export interface CopiedEntry {
+  method: number;
+  crc: number;
+  compressed: number;
+  size: number;
+  /** Its local header and data, exactly as they stand in the other archive. */
+  raw: Uint8Array | AsyncIterable<Uint8Array>;
 }
 
 export interface ZipWriterOptions {
@@ -87,7 +105,17 @@ export class ZipWriter {
     const raw = encodeName(name.endsWith("/") ? name : `${name}/`);
     const offset = this.#out.offset;
     await this.#out.write(localHeader(raw, 0, options.mtime, 0, 0, 0, this.#force));
-    await this.#addCentral(raw, 0, options.mtime, 0, 0, 0, offset, true);
+    await this.#addCentral({
+      name: raw,
+      directory: true,
+      method: 0,
+      crc: 0,
+      compressed: 0,
+      size: 0,
+      offset,
+      mtime: options.mtime,
+      stat: undefined,
+    });
   }
 
   /** An entry already in memory, deflated in one go unless that does not make it smaller. */
@@ -111,16 +139,17 @@ export class ZipWriter {
       localHeader(raw, method, options.mtime, crc, payload.length, data.length, zip64),
     );
     await this.#out.write(payload);
-    await this.#addCentral(
-      raw,
+    await this.#addCentral({
+      name: raw,
+      directory: false,
       method,
-      options.mtime,
       crc,
-      payload.length,
-      data.length,
+      compressed: payload.length,
+      size: data.length,
       offset,
-      false,
-    );
+      mtime: options.mtime,
+      stat: options.stat,
+    });
   }
 
   /** An entry streamed from `readable`; `size` (when known) decides zip64 up front and is checked. */
@@ -173,7 +202,56 @@ export class ZipWriter {
       sizes.setBigUint64(8, BigInt(compressed), true);
       await this.#patch(offset + 30 + raw.length + 4, new Uint8Array(sizes.buffer));
     }
-    await this.#addCentral(raw, method, options.mtime, crc, compressed, size, offset, false);
+    await this.#addCentral({
+      name: raw,
+      directory: false,
+      method,
+      crc,
+      compressed,
+      size,
+      offset,
+      mtime: options.mtime,
+      stat: options.stat,
+    });
+  }
+
+  /**
+   * An entry copied from another archive as it is, compressed bytes and CRC included: nothing
+   * is inflated or deflated. Only its central directory record is new (its offset changed).
+   */
+  async addCopy(name: string, entry: CopiedEntry, options: ZipEntryOptions = {}): Promise<void> {
+    const offset = this.#out.offset;
+    if (entry.raw instanceof Uint8Array) await this.#out.write(entry.raw);
+    else for await (const chunk of entry.raw) await this.#out.write(chunk);
+    await this.#addCentral({
+      name: encodeName(name),
+      directory: false,
+      method: entry.method,
+      crc: entry.crc,
+      compressed: entry.compressed,
+      size: entry.size,
+      offset,
+      mtime: options.mtime,
+      stat: options.stat,
+    });
+  }
+
+  /**
+   * Starts the archive with the first `count` entries of another archive, copied as they are:
+   * `entries`, their local headers and data from its first byte, then `records`, their central
+   * directory records. Their offsets stay valid because they start at the same place.
+   */
+  async addCopiedStart(
+    entries: AsyncIterable<Uint8Array>,
+    records: AsyncIterable<Uint8Array>,
+    count: number,
+  ): Promise<void> {
+    if (this.#count > 0 || this.#out.offset > 0) {
+      throw new Error("copied entries can only start an archive");
+    }
+    for await (const chunk of entries) await this.#out.write(chunk);
+    for await (const chunk of records) await this.#directory.write(chunk);
+    this.#count = count;
   }
 
   /** Writes the central directory and end records, then closes the file. */
@@ -181,29 +259,7 @@ export class ZipWriter {
     try {
       const start = this.#out.offset;
       const size = await this.#directory.copyTo(this.#out);
-      if (this.#force || this.#count >= U16 || start >= U32 || size >= U32) {
-        const end64 = this.#out.offset;
-        const v = new DataView(new ArrayBuffer(56 + 20));
-        v.setUint32(0, 0x06064b50, true);
-        v.setBigUint64(4, 44n, true);
-        v.setUint16(12, (3 << 8) | 45, true);
-        v.setUint16(14, 45, true);
-        v.setBigUint64(24, BigInt(this.#count), true);
-        v.setBigUint64(32, BigInt(this.#count), true);
-        v.setBigUint64(40, BigInt(size), true);
-        v.setBigUint64(48, BigInt(start), true);
-        v.setUint32(56, 0x07064b50, true);
-        v.setBigUint64(64, BigInt(end64), true);
-        v.setUint32(72, 1, true);
-        await this.#out.write(new Uint8Array(v.buffer));
-      }
-      const v = new DataView(new ArrayBuffer(22));
-      v.setUint32(0, 0x06054b50, true);
-      v.setUint16(8, Math.min(this.#count, U16), true);
-      v.setUint16(10, Math.min(this.#count, U16), true);
-      v.setUint32(12, Math.min(size, U32), true);
-      v.setUint32(16, Math.min(start, U32), true);
-      await this.#out.write(new Uint8Array(v.buffer));
+      await this.#out.write(endRecords(this.#count, start, size, this.#force));
       await this.#out.flush();
       await this.#out.file.sync();
     } finally {
@@ -229,60 +285,8 @@ export class ZipWriter {
     this.#scratchPath = undefined;
   }
 
-  async #addCentral(
-    raw: Uint8Array,
-    method: number,
-    mtime: Date | undefined,
-    crc: number,
-    compressed: number,
-    size: number,
-    offset: number,
-    directory: boolean,
-  ): Promise<void> {
-    const big = [
-      this.#force || size >= U32,
-      this.#force || compressed >= U32,
-      this.#force || offset >= U32,
-    ];
-    const zip64Bytes = big.filter(Boolean).length * 8;
-    const extra = (zip64Bytes ? 4 + zip64Bytes : 0) + 9;
-    const record = new Uint8Array(46 + raw.length + extra);
-    const v = new DataView(record.buffer);
-    const [dosTime, dosDate] = dosDateTime(mtime);
-    const version = zip64Bytes ? 45 : 20;
-    v.setUint32(0, 0x02014b50, true);
-    v.setUint16(4, (3 << 8) | version, true); // made by Unix, so the mode bits count
-    v.setUint16(6, version, true);
-    v.setUint16(8, 0x0800, true); // UTF-8 names
-    v.setUint16(10, method, true);
-    v.setUint16(12, dosTime, true);
-    v.setUint16(14, dosDate, true);
-    v.setUint32(16, crc, true);
-    v.setUint32(20, big[1] ? U32 : compressed, true);
-    v.setUint32(24, big[0] ? U32 : size, true);
-    v.setUint16(28, raw.length, true);
-    v.setUint16(30, extra, true);
-    const mode = directory ? 0o40755 : 0o100644;
-    v.setUint32(38, ((mode << 16) | (directory ? 0x10 : 0)) >>> 0, true);
-    v.setUint32(42, big[2] ? U32 : offset, true);
-    record.set(raw, 46);
-    let p = 46 + raw.length;
-    if (zip64Bytes) {
-      v.setUint16(p, 0x0001, true);
-      v.setUint16(p + 2, zip64Bytes, true);
-      p += 4;
-      for (const [i, value] of [size, compressed, offset].entries()) {
-        if (!big[i]) continue;
-        v.setBigUint64(p, BigInt(value), true);
-        p += 8;
-      }
-    }
-    // "UT" extra field: the modification time in UTC seconds.
-    v.setUint16(p, 0x5455, true);
-    v.setUint16(p + 2, 5, true);
-    v.setUint8(p + 4, 1);
-    v.setUint32(p + 5, Math.floor((mtime ?? new Date()).getTime() / 1000) >>> 0, true);
-    await this.#directory.write(record);
+  async #addCentral(entry: CentralEntry): Promise<void> {
+    await this.#directory.write(centralRecord(entry, this.#force));
     this.#count++;
   }
 
@@ -382,52 +386,3 @@ class EntryDeflater {
 
 /** A final (BFINAL=1) empty block with fixed Huffman codes: ends a deflate stream. */
 const FINAL_EMPTY_BLOCK = new Uint8Array([0x03, 0x00]);
-
-function encodeName(name: string): Uint8Array {
-  const raw = encoder.encode(name);
-  if (raw.length > U16) throw new RangeError(`Zip entry name too long: ${name.slice(0, 80)}...`);
-  return raw;
-}
-
-function localHeader(
-  raw: Uint8Array,
-  method: number,
-  mtime: Date | undefined,
-  crc: number,
-  compressed: number,
-  size: number,
-  zip64: boolean,
-): Uint8Array {
-  const extra = zip64 ? 20 : 0;
-  const v = new DataView(new ArrayBuffer(30 + raw.length + extra));
-  const [dosTime, dosDate] = dosDateTime(mtime);
-  v.setUint32(0, 0x04034b50, true);
-  v.setUint16(4, zip64 ? 45 : 20, true);
-  v.setUint16(6, 0x0800, true);
-  v.setUint16(8, method, true);
-  v.setUint16(10, dosTime, true);
-  v.setUint16(12, dosDate, true);
-  v.setUint32(14, crc, true);
-  v.setUint32(18, zip64 ? U32 : compressed, true);
-  v.setUint32(22, zip64 ? U32 : size, true);
-  v.setUint16(26, raw.length, true);
-  v.setUint16(28, extra, true);
-  const bytes = new Uint8Array(v.buffer);
-  bytes.set(raw, 30);
-  if (zip64) {
-    v.setUint16(30 + raw.length, 0x0001, true);
-    v.setUint16(32 + raw.length, 16, true);
-    v.setBigUint64(34 + raw.length, BigInt(size), true);
-    v.setBigUint64(42 + raw.length, BigInt(compressed), true);
-  }
-  return bytes;
-}
-
-/** MS-DOS date and time (local time, as zip tools expect), clamped to the format's range. */
-function dosDateTime(date = new Date()): [number, number] {
-  const year = Math.min(Math.max(date.getFullYear(), 1980), 2107);
-  return [
-    (date.getHours() << 11) | (date.getMinutes() << 5) | (date.getSeconds() >> 1),
-    ((year - 1980) << 9) | ((date.getMonth() + 1) << 5) | date.getDate(),
-  ];
-}

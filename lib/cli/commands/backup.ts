@@ -29,7 +29,7 @@ export const BACKUP_OPTIONS_HELP = `OPTIONS (matterbak-compatible)
   --credentials FILE      credentials JSON: user, url, password or token (default: credentials.json)
   --channels FILE         channel selection JSON (default: channels.json)
   -d, --data-dir DIR      where the backup is kept and updated (default: data)
-  -o, --output-zip FILE   zip of the data dir, rewritten each run (default: matterbak_<user>.zip)
+  -o, --output-zip FILE   zip of the data dir, updated each run (default: matterbak_<user>.zip)
   --update-old-posts      re-crawl every selected channel in full and repair anything missing
   --skip-direct           skip direct messages
   --skip-groups           skip group messages
