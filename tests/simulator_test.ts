@@ -276,9 +276,12 @@ Deno.test("since returns at most 1000 changes, tombstones and hidden edit-histor
   const { world, alice, channel, token } = smallWorld();
   const old = world.addPost({ channelId: channel.id, userId: alice.id, message: "old root" });
   const reply = world.addPost({ channelId: channel.id, userId: alice.id, rootId: old.id });
+  const edited = world.addPost({ channelId: channel.id, userId: alice.id, message: "first" });
   const since = world.now();
   world.advance(10);
-  world.editPost(reply.id, "edited");
+  // A reaction leaves the root alone; an edit (or a new reply) would touch it.
+  world.addReaction(reply.id, alice.id, "smile");
+  world.editPost(edited.id, "edited");
   const doomed = world.addPost({ channelId: channel.id, userId: alice.id, message: "secret" });
   world.addReaction(doomed.id, alice.id, "smile");
   world.deletePost(doomed.id);
@@ -291,18 +294,18 @@ Deno.test("since returns at most 1000 changes, tombstones and hidden edit-histor
     assert.equal(list.next_post_id, "");
     assert.equal(list.prev_post_id, "");
     const history = Object.values(list.posts).find((p) =>
-      (p as { original_id: string }).original_id === reply.id
+      (p as { original_id: string }).original_id === edited.id
     ) as Record<string, unknown>;
     assert.ok(history, "history copy present");
     assert.ok((history.delete_at as number) > 0);
     assert.equal(history.message, "");
     assert.deepEqual(list.posts[doomed.id].metadata, {});
     assert.equal(list.posts[doomed.id].message, "");
-    assert.equal(list.posts[reply.id].message, "edited");
+    assert.equal(list.posts[edited.id].message, "edited");
     // The root did not change after `since`: present in posts, absent from order.
     assert.ok(list.posts[old.id]);
     assert.equal(list.order.includes(old.id), false);
-    assert.equal(list.order.length, 3);
+    assert.equal(list.order.length, 4);
   });
 
   const bulk = smallWorld();
@@ -626,6 +629,72 @@ Deno.test("POST /users/ids honours since and the payload limit", async () => {
     const tooMany = [alice.id, bob.id, world.newId()];
     await json(await call(sim, "/users/ids", { token, body: tooMany }), 413);
   }, { maxUsersIdsPayload: 2 });
+});
+
+Deno.test("edit_history gives the author every earlier version with its text, newest edit first; others get 403", async () => {
+  const { world, alice, bob, channel, token } = smallWorld();
+  const mine = world.addPost({ channelId: channel.id, userId: alice.id, message: "v0" });
+  world.editPost(mine.id, "v1");
+  world.pinPost(mine.id, true);
+  world.editPost(mine.id, "v2");
+  const reply = world.addPost({
+    channelId: channel.id,
+    userId: alice.id,
+    rootId: mine.id,
+    message: "r0",
+  });
+  world.editPost(reply.id, "r1");
+  const plain = world.addPost({ channelId: channel.id, userId: alice.id, message: "never edited" });
+  const theirs = world.addPost({ channelId: channel.id, userId: bob.id, message: "b0" });
+  world.editPost(theirs.id, "b1");
+  const gone = world.addPost({ channelId: channel.id, userId: alice.id, message: "g0" });
+  world.editPost(gone.id, "g1");
+  world.deletePost(gone.id);
+  await withSim(world, async (sim) => {
+    const history = await json(await call(sim, `/posts/${mine.id}/edit_history`, { token }));
+    // Three copies: of v0 (the edit to v1), of v1 (the pin, edit_at unchanged), of v1 again
+    // (the edit to v2).
+    assert.deepEqual(history.map((p: { message: string }) => p.message), ["v1", "v1", "v0"]);
+    const edits = history.map((p: { edit_at: number }) => p.edit_at);
+    assert.deepEqual(edits, [...edits].sort((a: number, b: number) => b - a));
+    for (const copy of history) {
+      assert.equal(copy.original_id, mine.id);
+      assert.ok(copy.delete_at > 0);
+      assert.notEqual(copy.id, mine.id);
+    }
+    const replyHistory = await json(await call(sim, `/posts/${reply.id}/edit_history`, { token }));
+    assert.deepEqual(replyHistory.map((p: { message: string }) => p.message), ["r0"]);
+    assert.equal(replyHistory[0].root_id, mine.id);
+
+    const errorId = async (id: string, status: number) =>
+      (await json(await call(sim, `/posts/${id}/edit_history`, { token }), status)).id;
+    assert.equal(await errorId(plain.id, 404), "app.post.get.app_error");
+    assert.equal(await errorId(theirs.id, 403), "api.context.permissions.app_error");
+    assert.equal(await errorId(gone.id, 403), "api.context.permissions.app_error");
+    assert.equal(await errorId(history[0].id, 403), "api.context.permissions.app_error");
+  });
+  // A server before 7.9 has no such route.
+  await withSim(world, async (sim) => {
+    const res = await call(sim, `/posts/${mine.id}/edit_history`, { token });
+    assert.equal((await json(res, 404)).id, "api.context.404.app_error");
+  }, { editHistory: false });
+});
+
+Deno.test("a pin keeps a history copy like an edit, with edit_at unchanged, and touches nothing else", () => {
+  const { world, alice, channel } = smallWorld();
+  const root = world.addPost({ channelId: channel.id, userId: alice.id, message: "root" });
+  const reply = world.addPost({ channelId: channel.id, userId: alice.id, rootId: root.id });
+  const rootUpdate = world.post(root.id)?.update_at as number;
+  world.advance(10);
+  world.pinPost(reply.id, true);
+  const copies = world.channelEditHistory(channel.id);
+  assert.equal(copies.length, 1);
+  assert.equal(copies[0]?.original_id, reply.id);
+  assert.equal(copies[0]?.edit_at, 0);
+  assert.equal(copies[0]?.is_pinned, false);
+  assert.equal(world.post(reply.id)?.edit_at, 0);
+  // post_store.go Update touches a reply's root.
+  assert.ok((world.post(root.id)?.update_at as number) > rootUpdate);
 });
 
 Deno.test("generateWorld is deterministic and includes the hostile cases", () => {

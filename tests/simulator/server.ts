@@ -61,6 +61,8 @@ export interface SimulatorOptions {
    * may have saved it, hides the posts of archived channels (they are still listed).
    */
   viewArchivedChannels?: boolean;
+  /** GET /posts/{id}/edit_history exists (servers 7.9 and later; default true). */
+  editHistory?: boolean;
   /** EmailSettings.EnableSignInWithUsername / EnableSignInWithEmail (both default true). */
   signInWithUsername?: boolean;
   signInWithEmail?: boolean;
@@ -152,6 +154,7 @@ interface Env {
   emojiEnabled: boolean;
   maxUsersIdsPayload: number | undefined;
   viewArchivedChannels: boolean;
+  editHistory: boolean;
   signInWithUsername: boolean;
   signInWithEmail: boolean;
   /** Whether a `since` query sees a post's latest change yet (see SimulatorOptions.sinceLagMs). */
@@ -524,6 +527,27 @@ function channelPosts(env: Env, c: AuthCtx): Response {
     list.prev_post_id = walk(all, start, -1, 0, 1, live)[0]?.id ?? "";
   }
   return json(list, 200, { ETag: etag });
+}
+
+/**
+ * GET /posts/{id}/edit_history (api4/post.go getEditHistoryForPost): the post must be found
+ * live (GetSinglePost), the caller may edit posts in its channel and is its author, else 403
+ * whatever the reason; a post never edited has no copies, and the store's "not found" becomes
+ * 404 app.post.get.app_error (app/post.go GetEditHistoryForPost).
+ */
+function editHistory(env: Env, c: AuthCtx): Response {
+  const { world } = env;
+  const post = world.posts.get(idParam(c, "post_id"));
+  if (!post || post.delete_at) throw forbidden();
+  const ch = world.channels.get(post.channel_id);
+  const mayEdit = ch !== undefined &&
+    (world.isChannelMember(ch.id, c.me.id) || c.me.roles.includes("system_admin"));
+  if (!mayEdit || post.user_id !== c.me.id) throw forbidden();
+  const copies = world.editHistory(post.id);
+  if (copies.length === 0) {
+    throw new ApiError(404, "app.post.get.app_error", "Unable to get the post.");
+  }
+  return json(copies);
 }
 
 /** GET /posts/{id}/thread with the camelCase paging of §6.3. */
@@ -956,6 +980,9 @@ function buildRoutes(env: Env): Route[] {
 
   get("posts/:post_id/thread", (c) => postThread(env, c));
 
+  // Added in 7.9: older servers answer the router's 404 (api.context.404.app_error).
+  if (env.editHistory) get("posts/:post_id/edit_history", (c) => editHistory(env, c));
+
   get("files/:file_id", (c) => serveFile(env, c));
   get("files/:file_id/info", (c) => json(readableFile(env, c)));
   get("files/:file_id/thumbnail", (c) => fileRendition(env, c));
@@ -1167,6 +1194,7 @@ export function startSimulator(opts: SimulatorOptions): Promise<Simulator> {
     emojiEnabled: opts.emojiEnabled ?? true,
     maxUsersIdsPayload: opts.maxUsersIdsPayload,
     viewArchivedChannels: opts.viewArchivedChannels ?? true,
+    editHistory: opts.editHistory ?? true,
     signInWithUsername: opts.signInWithUsername ?? true,
     signInWithEmail: opts.signInWithEmail ?? true,
     replicated: (post) => {

@@ -772,9 +772,13 @@ export class World {
     return p;
   }
 
-  /** Edits the message; like UpdatePost it also stores a hidden deleted copy of the old version. */
-  editPost(postId: string, message: string): Post {
-    const post = this.#livePost(postId);
+  /**
+   * What store/sqlstore/post_store.go Update does for every UpdatePost (an edit, and a patch
+   * such as a pin): the old version is kept as a hidden deleted copy with a new id, its
+   * `original_id` the post's, its `delete_at` and `update_at` the time of the change and its own
+   * `edit_at`; a reply's root is touched too.
+   */
+  #update(post: PostRecord, change: (post: PostRecord, t: number) => void): void {
     const t = this.#tick();
     const copy = new PostRecord(
       this.newId(),
@@ -793,9 +797,19 @@ export class World {
     copy.delete_at = t;
     this.#store(copy);
     this.#touch(copy, t);
-    post.message = message;
-    post.edit_at = t;
+    change(post, t);
     this.#touch(post, t);
+    const root = post.root_id ? this.posts.get(post.root_id) : undefined;
+    if (root && root.update_at < t) this.#touch(root, t);
+  }
+
+  /** Edits the message (app/post.go UpdatePost: a new message sets `edit_at`). */
+  editPost(postId: string, message: string): Post {
+    const post = this.#livePost(postId);
+    this.#update(post, (p, t) => {
+      p.message = message;
+      p.edit_at = t;
+    });
     return this.toPost(post);
   }
 
@@ -844,10 +858,28 @@ export class World {
     this.#touch(post, this.#tick());
   }
 
+  /**
+   * Pins or unpins: api4/post.go saveIsPinnedPost patches the post (app/post.go PatchPost ->
+   * UpdatePost), so a history copy is kept as for an edit, with `edit_at` unchanged.
+   */
   pinPost(postId: string, pinned: boolean): void {
-    const post = this.#livePost(postId);
-    post.is_pinned = pinned;
-    this.#touch(post, this.#tick());
+    this.#update(this.#livePost(postId), (p) => {
+      p.is_pinned = pinned;
+    });
+  }
+
+  /**
+   * GET /posts/{id}/edit_history as the store selects it (post_store.go GetEditHistoryForPost:
+   * `WHERE OriginalId = ? ORDER BY EditAt DESC`): the copies as stored, text included (the
+   * handler sends them without PreparePostForClient, so nothing is emptied).
+   */
+  editHistory(postId: string): Post[] {
+    const post = this.posts.get(postId);
+    if (!post) return [];
+    return this.channelEditHistory(post.channel_id)
+      .filter((p) => p.original_id === postId)
+      .sort((a, b) => b.edit_at - a.edit_at)
+      .map((p) => this.toPost(p, { asStored: true }));
   }
 
   /** Live replies of a root (or of a reply's root), in insertion order. */
@@ -855,8 +887,12 @@ export class World {
     return (this.#replies.get(rootId) ?? []).filter((p) => p.delete_at === 0);
   }
 
-  /** The API shape of a stored post; deleted posts become tombstones (message and metadata empty). */
-  toPost(p: PostRecord): Post {
+  /**
+   * The API shape of a stored post; deleted posts become tombstones (message and metadata empty,
+   * app/post_metadata.go PreparePostForClient), unless `asStored` (a record sent as the store
+   * read it: text kept, no metadata).
+   */
+  toPost(p: PostRecord, options: { asStored?: boolean } = {}): Post {
     const threadRoot = p.root_id || p.id;
     const replies = this.threadReplies(threadRoot);
     let lastReplyAt = 0;
@@ -872,7 +908,7 @@ export class World {
       channel_id: p.channel_id,
       root_id: p.root_id,
       original_id: p.original_id,
-      message: p.delete_at ? "" : p.message,
+      message: p.delete_at && !options.asStored ? "" : p.message,
       type: p.type,
       props: p.props ? structuredClone(p.props) : {},
       hashtags: hashtags(p.message),
@@ -882,6 +918,7 @@ export class World {
       participants: null,
       metadata: p.delete_at ? {} : this.#metadata(p),
     };
+    if (options.asStored) delete (out as Partial<Post>).metadata;
     if (p.file_ids.length) out.file_ids = [...p.file_ids];
     if (p.reactions?.length) out.has_reactions = true;
     return out;
