@@ -229,7 +229,7 @@ Deno.test("damaged post files are items of the iteration, and the rest is still 
   });
 });
 
-Deno.test("a channel's change stamp moves with every new, rewritten or removed post, attachment, threads or members file, and only then", async () => {
+Deno.test("a channel's change stamp moves with every new, rewritten or removed post, attachment, edit history, threads or members file, and only then", async () => {
   const first = post(1, 1_700_000_000_000);
   await withFolder([[postFileName(first), encodeJson(first)]], async (reader, folder) => {
     const dataDir = reader.dataDir;
@@ -237,6 +237,7 @@ Deno.test("a channel's change stamp moves with every new, rewritten or removed p
     // File times have a step of a few milliseconds: changes are spaced beyond it.
     const step = () => new Promise((resolve) => setTimeout(resolve, 30));
     await dataDir.ensureDir([...folder, "files"]);
+    await dataDir.ensureDir([...folder, "history"]);
     const stamps = [(await reader.changeStamp(channel)).stamp];
     const changes: Array<[string, () => Promise<unknown>]> = [
       [
@@ -254,6 +255,14 @@ Deno.test("a channel's change stamp moves with every new, rewritten or removed p
       [
         "an attachment",
         () => dataDir.writeText([...folder, "files", `${"f".repeat(26)}__a.txt`], "a"),
+      ],
+      [
+        "an edit history",
+        () => dataDir.writeText([...folder, "history", `${first.id}.json`], "{}"),
+      ],
+      [
+        "a rewritten edit history",
+        () => dataDir.writeText([...folder, "history", `${first.id}.json`], "{ }"),
       ],
       [
         "the threads map",
@@ -282,6 +291,35 @@ Deno.test("a channel's change stamp moves with every new, rewritten or removed p
     // Reading posts changes nothing.
     await collect(reader.posts(channel));
     assert.equal((await reader.changeStamp(channel)).stamp, stamps.at(-1));
+  });
+});
+
+Deno.test("a post's earlier versions are read from its history file; only history files name posts with history", async () => {
+  const first = post(1, 1_700_000_000_000);
+  const edited = { ...first, message: "now", edit_at: 1_700_000_005_000 };
+  const damaged = post(2, 1_700_000_001_000);
+  await withFolder([[postFileName(edited), encodeJson(edited)]], async (reader, folder) => {
+    const history = [...folder, "history"];
+    assert.deepEqual(await reader.historyIds({ folder }), new Set(), "no history folder");
+    await reader.dataDir.ensureDir(history);
+    const versions = [{ from: "backup", post: first }];
+    await reader.dataDir.writeJson([...history, `${first.id}.json`], {
+      version: 1,
+      post_id: first.id,
+      versions,
+    });
+    await reader.dataDir.writeText([...history, `${damaged.id}.json`], "{");
+    await reader.dataDir.writeText([...history, "notes.txt"], "not a history");
+    await reader.dataDir.writeText([...history, `${first.id}.json.mbtmp`], "a write under way");
+    assert.deepEqual(await reader.historyIds({ folder }), new Set([first.id, damaged.id]));
+    assert.deepEqual(await reader.history({ folder }, first.id), versions);
+    assert.deepEqual(await reader.history({ folder }, postId(3)), [], "none stored");
+    assert.deepEqual(await reader.history({ folder }, damaged.id), {
+      path: [...history, `${damaged.id}.json`],
+      reason: "not valid JSON",
+    });
+    // The posts are read as before: the history folder holds no post.
+    assert.deepEqual(postsOf(await collect(reader.posts({ folder }))), [edited]);
   });
 });
 

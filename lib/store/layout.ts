@@ -7,6 +7,9 @@
  * teams/<teamId>__<teamName>/<chanId>__<channelName>.json (+ __members.json, __threads.json)
  * teams/<teamId>__<teamName>/<chanId>__<channelName>/<YYYYmmdd-HHMMSSffffff>__<postId>.json
  * teams/<teamId>__<teamName>/<chanId>__<channelName>/files/<fileId>.json, <fileId>__<name>
+ * teams/<teamId>__<teamName>/<chanId>__<channelName>/history/<postId>.json  (not matterbak's:
+ *              the earlier versions of an edited post; matterbak lists only the `.json` files
+ *              directly in the posts folder, and the name is no post file name)
  * direct/<chanId>__<partner>..., groups/<chanId>__<userA>__<userB>...
  * users/<userId>__<username>.json, users/<userId>__<username>__image.<ext>
  * emojis/<emojiId>__<emojiName>.json, emojis/<emojiId>__<emojiName>.<ext>
@@ -26,6 +29,7 @@ export const DIRS = {
   users: "users",
   emojis: "emojis",
   files: "files",
+  history: "history",
   state: ".matterbak",
 } as const;
 export const MEMBERS_SUFFIX = `${SEP}members${JSON_EXT}`;
@@ -65,6 +69,17 @@ const POST_FILE = /^(\d{8}-\d{12})__([a-z0-9]{26})\.json$/;
 /** The post id in a post file name (ours in UTC or matterbak's in local time), else undefined. */
 export function postIdFromFileName(name: string): string | undefined {
   return POST_FILE.exec(name)?.[2];
+}
+
+/** `history/<postId>.json`: the earlier versions of an edited post. */
+export function historyFileName(postId: string): string {
+  return `${postId}${JSON_EXT}`;
+}
+
+/** The post id of a history file name, else undefined. */
+export function postIdFromHistoryName(name: string): string | undefined {
+  const id = name.slice(0, -JSON_EXT.length);
+  return name.endsWith(JSON_EXT) && isMattermostId(id) ? id : undefined;
 }
 
 /** `files/<fileId>.json`: the FileInfo record. */

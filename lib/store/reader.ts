@@ -5,6 +5,7 @@
  * posts. A damaged file is an item of what is read (`damaged`), never an exception out of it.
  */
 import { indexBases } from "./state.ts";
+import { checkHistory, type PostHistory, type PostVersion } from "./history.ts";
 import { isObject } from "../util/objects.ts";
 import type { DataDir, RelPath } from "./data_dir.ts";
 import {
@@ -13,6 +14,7 @@ import {
   fileDataName,
   fileIdFromDataName,
   fileInfoName,
+  historyFileName,
   ICON_SUFFIX,
   idPrefix,
   IMAGE_SUFFIX,
@@ -20,6 +22,7 @@ import {
   JSON_EXT,
   MEMBERS_SUFFIX,
   postIdFromFileName,
+  postIdFromHistoryName,
   THREADS_SUFFIX,
 } from "./layout.ts";
 import {
@@ -99,11 +102,11 @@ export interface Attachment {
 
 /**
  * What a channel's stored files looked like, cheaply (no post is read): the modification times
- * and sizes of its posts folder, its attachments folder and its record, members and threads
- * files. Writing, replacing or removing a post or attachment renames an entry in its folder,
- * which changes that folder's time; the three files are replaced when they change. Equal stamps
- * mean unchanged files, provided no change came within the file system's clock step after
- * `newest`, the latest of the times.
+ * and sizes of its posts folder, its attachments and edit-history folders and its record,
+ * members and threads files. Writing, replacing or removing a post, attachment or history
+ * renames an entry in its folder, which changes that folder's time; the three files are
+ * replaced when they change. Equal stamps mean unchanged files, provided no change came within
+ * the file system's clock step after `newest`, the latest of the times.
  */
 export interface ChangeStamp {
   stamp: string;
@@ -140,6 +143,15 @@ export function parseStoredPost(
 ): { post: Post } | { reason: string } {
   const parsed = parseJsonText(text);
   return "reason" in parsed ? parsed : checkStoredPost(parsed.value, expectedId);
+}
+
+/** Why `text` is not the edit history of `postId`, or the history. */
+export function parseHistory(
+  text: string,
+  postId: string,
+): { history: PostHistory } | { reason: string } {
+  const parsed = parseJsonText(text);
+  return "reason" in parsed ? parsed : checkHistory(parsed.value, postId);
 }
 
 /** True for matterbak's threads map `{"<rootId>": ["<replyId>", ...]}`. */
@@ -404,6 +416,7 @@ export class BackupReader {
     const paths = [
       folder,
       [...folder, DIRS.files],
+      [...folder, DIRS.history],
       beside(folder, JSON_EXT),
       beside(folder, MEMBERS_SUFFIX),
       beside(folder, THREADS_SUFFIX),
@@ -422,6 +435,36 @@ export class BackupReader {
       }
     }
     return { stamp: parts.join("|"), newest };
+  }
+
+  /**
+   * The posts of the channel that have earlier versions stored, from one listing of its
+   * history folder (no file is read): readers ask `history` only for these.
+   */
+  async historyIds(channel: Pick<ChannelEntry, "folder">): Promise<Set<string>> {
+    const ids = new Set<string>();
+    for await (const entry of this.dataDir.entries([...channel.folder, DIRS.history])) {
+      const id = entry.isFile ? postIdFromHistoryName(entry.name) : undefined;
+      if (id) ids.add(id);
+    }
+    return ids;
+  }
+
+  /**
+   * A post's earlier versions, oldest first (the post file holds the current one); none when
+   * the post has no history stored, or a damage.
+   */
+  async history(
+    channel: Pick<ChannelEntry, "folder">,
+    postId: string,
+  ): Promise<PostVersion[] | Damage> {
+    const path = [...channel.folder, DIRS.history, historyFileName(postId)];
+    const read = await this.#readChecked(path, (value) => {
+      const checked = checkHistory(value, postId);
+      return "history" in checked ? { ok: checked.history.versions } : checked;
+    });
+    if (!read) return [];
+    return "ok" in read ? read.ok : read.damage;
   }
 
   /**
