@@ -239,6 +239,7 @@ Deno.test("every checkpoint of a run comes after the files it vouches for are du
     const update = await runChecked(h, ["--skip-emojis"]);
     assert.equal(update.error, undefined);
     assert.ok(vouchedFor(update.vouched, /\/files\/[a-z0-9]{26}__new\.txt$/), "the new attachment");
+    assert.ok(vouchedFor(update.vouched, /\/history\/[a-z0-9]{26}\.json$/), "the edit history");
 
     // A re-crawl stopped on its second page: its state refers to the seen log.
     stop = new AbortController();

@@ -1,22 +1,29 @@
 /**
  * What a complete backup of a simulated world must contain, computed from the world itself:
  * every relative path with a check of its content. Tests compare it with the data dir both
- * ways (nothing missing, nothing extra).
+ * ways (nothing missing, nothing extra). The edit history of other people's posts depends on
+ * which edits the backup saw, so those history files are optional, but each must hold only
+ * versions the world had, in order, with their text where it has any.
  */
 import assert from "node:assert/strict";
 import {
+  DIRS,
   fileDataName,
   fileInfoName,
   groupLabel,
+  historyFileName,
   idBase,
   MEMBERS_SUFFIX,
   postFileName,
   THREADS_SUFFIX,
 } from "../lib/store/layout.ts";
+import { checkHistory, editAt, versionText } from "../lib/store/history.ts";
+import type { Post as StoredPost } from "../lib/model/records.ts";
 import { type Harness, listFiles, type RunResult } from "./harness.ts";
 import type { Channel, World } from "./simulator/world.ts";
 
-export type Check = (bytes: Uint8Array) => void;
+/** A file's check; `optional` files may be missing (see the module comment). */
+export type Check = ((bytes: Uint8Array) => void) & { optional?: true };
 
 export interface ExpectedOptions {
   meId: string;
@@ -79,6 +86,8 @@ export function expectedBackup(world: World, options: ExpectedOptions): Map<stri
       users.add(post.user_id);
       for (const reaction of post.metadata?.reactions ?? []) users.add(reaction.user_id);
       if (post.root_id) threads.set(post.root_id, [...threads.get(post.root_id) ?? [], post.id]);
+      const history = historyCheck(world, post.id, post.edit_at, post.user_id === options.meId);
+      if (history) files.set(`${folder}/${DIRS.history}/${historyFileName(post.id)}`, history);
       for (const fileId of post.file_ids ?? []) {
         const info = world.files.get(fileId);
         assert.ok(info);
@@ -138,16 +147,54 @@ export function expectedBackup(world: World, options: ExpectedOptions): Map<stri
   return files;
 }
 
+/**
+ * The check of a post's history file: every version the world kept (other than the post's own)
+ * with its text, when the server's edit history gives them all (the user's own posts); else a
+ * subset, in order, each with the world's text or none. Undefined for a post never changed.
+ */
+function historyCheck(
+  world: World,
+  postId: string,
+  currentEditAt: number,
+  own: boolean,
+): Check | undefined {
+  const texts = new Map<number, string>();
+  for (const copy of world.editHistory(postId)) {
+    if (copy.edit_at !== currentEditAt) texts.set(copy.edit_at, copy.message);
+  }
+  const check: Check = (bytes) => {
+    const checked = checkHistory(json(bytes), postId);
+    assert.ok("history" in checked, "reason" in checked ? checked.reason : "");
+    const versions = checked.history.versions;
+    const keys = versions.map((v) => editAt(v.post as StoredPost));
+    if (own) {
+      assert.deepEqual(keys, [...texts.keys()].sort((a, b) => a - b));
+      assert.equal(checked.history.edit_history_at, currentEditAt, "the server was asked");
+    }
+    for (const version of versions) {
+      const at = editAt(version.post as StoredPost);
+      assert.ok(texts.has(at), `version of ${at} is one the world had`);
+      const text = versionText(version);
+      if (own || text !== undefined) assert.equal(text, texts.get(at), `text of ${at}`);
+    }
+  };
+  if (texts.size === 0) return undefined;
+  if (!own) check.optional = true;
+  return check;
+}
+
 /** Asserts that `dataDir` holds exactly the expected files, each passing its check. */
 export async function assertBackupMatches(
   dataDir: string,
   expected: Map<string, Check>,
   actual: string[],
 ) {
-  const missing = [...expected.keys()].filter((path) => !actual.includes(path));
+  const missing = [...expected].filter(([path, check]) => !check.optional && !actual.includes(path))
+    .map(([path]) => path);
   const extra = actual.filter((path) => !expected.has(path));
   assert.deepEqual({ missing, extra }, { missing: [], extra: [] });
   for (const [path, check] of expected) {
+    if (check.optional && !actual.includes(path)) continue;
     try {
       check(await Deno.readFile(`${dataDir}/${path}`));
     } catch (error) {

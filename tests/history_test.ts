@@ -93,6 +93,8 @@ Deno.test("a history file that breaks the rules is damaged, and says how", () =>
   assert.match(reason([]), /not an edit history/);
   assert.match(reason({ ...good, version: 2 }), /not an edit history/);
   assert.match(reason({ ...good, post_id: "x".repeat(26) }), /not of p{26}/);
+  assert.ok("history" in checkHistory({ ...good, edit_history_at: 2000 }, ID));
+  assert.match(reason({ ...good, edit_history_at: "soon" }), /"edit_history_at" "soon" is no time/);
   assert.match(reason({ ...good, versions: [backup(2000, "b"), backup(0, "a")] }), /not newer/);
   assert.match(reason({ ...good, versions: [backup(0, "a"), backup(0, "a")] }), /not newer/);
   assert.match(

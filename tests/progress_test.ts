@@ -215,8 +215,12 @@ Deno.test("sizes, counts and durations read naturally", () => {
   assert.equal(formatDuration(61_000), "1m01s");
   assert.equal(formatDuration(3_720_000), "1h02m");
   assert.equal(
-    formatCounts({ newPosts: 2401, updatedPosts: 1000, deletedPosts: 0, files: 3, fileBytes: 0 }),
+    formatCounts({ ...emptyCounts(), newPosts: 2401, updatedPosts: 1000, files: 3 }),
     "2,401 new, 1,000 updated, 3 file(s) (0 B)",
+  );
+  assert.equal(
+    formatCounts({ ...emptyCounts(), updatedPosts: 2, versions: 3, historyRequests: 1 }),
+    "0 new, 2 updated, 3 earlier version(s) kept, 0 file(s) (0 B)",
   );
 });
 

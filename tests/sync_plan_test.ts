@@ -2,7 +2,9 @@ import assert from "node:assert/strict";
 import type { Post } from "../lib/model/records.ts";
 import type { ChannelState } from "../lib/store/state.ts";
 import {
+  asksEditHistory,
   crawlWatermark,
+  displacedVersions,
   isHistoryCopy,
   isLastPage,
   markDeleted,
@@ -110,6 +112,35 @@ Deno.test("hidden edit-history copies are recognised", () => {
   assert.ok(isHistoryCopy(post("h", { delete_at: 5, original_id: "a" })));
   assert.ok(!isHistoryCopy(post("h", { delete_at: 5, original_id: "" })));
   assert.ok(!isHistoryCopy(post("h", { original_id: "a" })));
+});
+
+Deno.test("an edit displaces the stored version into the history; a deletion after an unseen edit records that edit", () => {
+  const stored = post("a", { message: "v0", edit_at: 0, update_at: 1000 });
+  const edited = post("a", { message: "v1", edit_at: 2000, update_at: 2000 });
+  assert.deepEqual(displacedVersions(stored, edited), [{ from: "backup", post: stored }]);
+  assert.deepEqual(displacedVersions(undefined, edited), [], "nothing was stored");
+  assert.deepEqual(displacedVersions(edited, edited), [], "the same version");
+  assert.deepEqual(displacedVersions(edited, stored), [], "an older copy");
+  const reacted = post("a", { message: "v0", edit_at: 0, update_at: 3000 });
+  assert.deepEqual(displacedVersions(stored, reacted), [], "a reaction is no edit");
+  const tombstone = post("a", { message: "", edit_at: 2000, update_at: 4000, delete_at: 4000 });
+  assert.deepEqual(displacedVersions(stored, tombstone), [{ from: "changes", post: tombstone }]);
+  const deleted = { ...stored, delete_at: 4000 };
+  assert.deepEqual(displacedVersions(deleted, edited), [], "a deleted post keeps its last text");
+});
+
+Deno.test("the edit history is asked for the user's own live edited posts, once per edit", () => {
+  const mine = post("a", { user_id: "me", edit_at: 2000 });
+  assert.equal(asksEditHistory(mine, "me", undefined), true, "never asked");
+  assert.equal(asksEditHistory(mine, "me", 1000), true, "asked before its latest edit");
+  assert.equal(asksEditHistory(mine, "me", 2000), false, "asked since its latest edit");
+  assert.equal(asksEditHistory(mine, "other", undefined), false, "someone else's post");
+  assert.equal(asksEditHistory(post("a", { user_id: "me" }), "me", undefined), false, "unedited");
+  assert.equal(
+    asksEditHistory({ ...mine, delete_at: 5000 }, "me", undefined),
+    false,
+    "deleted: the server refuses",
+  );
 });
 
 Deno.test("markDeleted keeps an earlier deletion time", () => {

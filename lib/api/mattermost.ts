@@ -72,6 +72,21 @@ export function isArchivedPostsHidden(error: unknown): boolean {
     error.errorId === ARCHIVED_POSTS_HIDDEN;
 }
 
+/**
+ * What an answer of GET /posts/{id}/edit_history that is no list of versions says
+ * (api4/post.go getEditHistoryForPost): `no-route`, a server before 7.9 (the router's 404);
+ * `none`, a post with no earlier version kept (app/post.go: the store's "not found" as 404
+ * app.post.get.app_error); `refused`, 403, for a post deleted meanwhile, not the caller's, or in
+ * a channel where the caller may not edit. Undefined for any other error.
+ */
+export function editHistoryAnswer(error: unknown): "no-route" | "none" | "refused" | undefined {
+  if (!(error instanceof ApiError)) return undefined;
+  if (error.status === 404 && error.errorId === "api.context.404.app_error") return "no-route";
+  if (error.status === 404 && error.errorId === "app.post.get.app_error") return "none";
+  if (error.status === 403) return "refused";
+  return undefined;
+}
+
 function malformed(what: string, reason: string): ServerError {
   return new ServerError(`Malformed answer for ${what}: ${reason}`);
 }
@@ -346,6 +361,23 @@ export class MattermostApi {
       if (error instanceof AnswerTooLargeError) return undefined;
       throw error;
     }
+  }
+
+  /**
+   * The earlier versions of one of the user's own posts, as the server keeps them (hidden copies
+   * with the text, newest edit first); servers 7.9 and later. A record that is not a copy of
+   * this post is left out as malformed. See `editHistoryAnswer` for the errors that are answers.
+   */
+  async editHistory(postId: string, label: string): Promise<Post[]> {
+    const what = `edit history of post ${postId} in ${label}`;
+    const value = await this.client.json<unknown>({ path: `/posts/${postId}/edit_history`, what });
+    return checkList<Post>(
+      value,
+      what,
+      (p) => validPost(p) && p.original_id === postId,
+      "copies of the post with id, times, channel and user",
+      this.onMalformed,
+    ).map((post) => normalizePost(post, what, this.onMalformed));
   }
 
   /**

@@ -28,6 +28,7 @@ export function formatCounts(counts: PostCounts): string {
   const parts = [`${formatNumber(counts.newPosts)} new`];
   if (counts.updatedPosts) parts.push(`${formatNumber(counts.updatedPosts)} updated`);
   if (counts.deletedPosts) parts.push(`${formatNumber(counts.deletedPosts)} deleted`);
+  if (counts.versions) parts.push(`${formatNumber(counts.versions)} earlier version(s) kept`);
   parts.push(`${formatNumber(counts.files)} file(s) (${formatBytes(counts.fileBytes)})`);
   return parts.join(", ");
 }
@@ -292,9 +293,11 @@ export class Reporter {
       `Users ${summary.users} written, ${summary.pictures} picture(s); emoji images ${
         summary.emojis ?? "-"
       }; ` +
-        `${summary.requests} request(s), ${summary.retries} retr${
-          summary.retries === 1 ? "y" : "ies"
-        }, ` +
+        `${summary.requests} request(s)${
+          summary.counts.historyRequests
+            ? ` (${summary.counts.historyRequests} for edit histories)`
+            : ""
+        }, ${summary.retries} retr${summary.retries === 1 ? "y" : "ies"}, ` +
         `${formatBytes(summary.bytes)} received`,
     );
     if (summary.zip) out(formatZip(summary.zip));

@@ -31,6 +31,11 @@ export interface PostHistory {
   post_id: string;
   /** Oldest first, one per `edit_at`, none the post file's own (see mergeVersions). */
   versions: PostVersion[];
+  /**
+   * For the user's own posts: the post's `edit_at` when the server's edit history was last
+   * merged in. A post seen with another `edit_at` is asked again: it was edited since.
+   */
+  edit_history_at?: number;
 }
 
 /** A post's `edit_at`, 0 when never edited (or missing). */
@@ -120,6 +125,9 @@ export function checkHistory(
   }
   if (value.post_id !== postId || !isMattermostId(postId)) {
     return { reason: `holds the history of ${JSON.stringify(value.post_id)}, not of ${postId}` };
+  }
+  if (value.edit_history_at !== undefined && !isPostTime(value.edit_history_at)) {
+    return { reason: `"edit_history_at" ${JSON.stringify(value.edit_history_at)} is no time` };
   }
   let previous = -1;
   for (const [i, version] of value.versions.entries()) {

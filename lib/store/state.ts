@@ -3,7 +3,7 @@
  * the existing folder and files, plus our own sync state under `.matterbak/`.
  */
 import zlib from "node:zlib";
-import { isMattermostId, isTime } from "../model/records.ts";
+import { isMattermostId, isPostTime, isTime } from "../model/records.ts";
 import { isObject } from "../util/objects.ts";
 import { isContainedComponent } from "./safe_name.ts";
 import { type FsRecorder, syncStep, writeStep } from "./atomic_write.ts";
@@ -45,6 +45,11 @@ export interface ChannelState {
   /** Attachments that failed; retried on the next run. */
   pendingFiles: PendingFile[];
   /**
+   * The user's own posts whose edit history is still to be asked for: each edit the backup sees
+   * of one (or one first seen edited) asks once, and a request that failed is retried next run.
+   */
+  pendingHistory?: PendingHistory[];
+  /**
    * The crawl in progress started from the newest post and reconciles the stored posts with
    * the server's; the ids it has seen are in the channel's seen log (see SeenLog).
    */
@@ -75,6 +80,12 @@ export interface PendingFile {
   postId: string;
   /** Runs in a row in which the server answered 404 for it (given up at NOT_FOUND_RUNS). */
   notFoundRuns?: number;
+}
+
+export interface PendingHistory {
+  postId: string;
+  /** The post's `create_at`: where its file is (see postFileName). */
+  createAt: number;
 }
 
 /**
@@ -179,6 +190,14 @@ export function channelStateProblem(value: unknown, channelId: string): string |
     )
   ) {
     return '"pendingFiles" is not a list of attachments';
+  }
+  const history = value.pendingHistory;
+  if (
+    history !== undefined &&
+    !(Array.isArray(history) &&
+      history.every((p) => isObject(p) && isMattermostId(p.postId) && isPostTime(p.createAt)))
+  ) {
+    return '"pendingHistory" is not a list of posts';
   }
   for (const flag of ["reconciling", "threadsStale", "ownPostNames"]) {
     if (value[flag] !== undefined && typeof value[flag] !== "boolean") {

@@ -28,6 +28,7 @@ import {
 import { mapPooled } from "../util/semaphore.ts";
 import { checkZipPath, writeZip } from "../zip/archive.ts";
 import { syncChannel } from "./channel_sync.ts";
+import { EditHistorySource } from "./edit_history.ts";
 import { channelLabel, channelTarget } from "./channel_target.ts";
 import { FailureLog } from "./failures.ts";
 import { listConversations, selectionBasis } from "./listing.ts";
@@ -252,6 +253,7 @@ async function backupAll(ctx: RunContext): Promise<RunSummary> {
     total: selection.channels.length,
     posts: await expectedPosts(selection.channels, dataDir, options),
   });
+  const editHistory = new EditHistorySource(api, me.id, emit);
   const counts = emptyCounts();
   const channelStats = { total: selection.channels.length, unchanged: 0, skipped: 0, failed: 0 };
   const skipped: Failure[] = [];
@@ -274,6 +276,7 @@ async function backupAll(ctx: RunContext): Promise<RunSummary> {
         concurrency: options.concurrency,
         emit,
         failures,
+        editHistory,
         ...(signal ? { signal } : {}),
       });
       result.userIds.forEach((id) => neededUsers.add(id));

@@ -5,7 +5,15 @@
  * threads map and the sync state are checkpointed after the work they describe.
  */
 import type { FailureLog } from "./failures.ts";
-import { isThreadsMap, parseStoredPost, postFiles } from "../store/reader.ts";
+import type { EditHistorySource } from "./edit_history.ts";
+import { isThreadsMap, parseHistory, parseStoredPost, postFiles } from "../store/reader.ts";
+import {
+  editAt,
+  mergeVersions,
+  type PostHistory,
+  type PostVersion,
+  type VersionSource,
+} from "../store/history.ts";
 import { type ChannelState, relPathString, SeenLog, writeChannelState } from "../store/state.ts";
 import type { Clock } from "../util/clock.ts";
 import { type DataDir, encodeJson, type RelPath } from "../store/data_dir.ts";
@@ -22,6 +30,7 @@ import {
   fileDataName,
   fileIdFromDataName,
   fileInfoName,
+  historyFileName,
   JSON_EXT,
   MEMBERS_SUFFIX,
   postFileName,
@@ -32,10 +41,13 @@ import { type MattermostApi, SINCE_LIMIT } from "../api/mattermost.ts";
 import type { Channel, FileInfo, Member, Post, PostList } from "../model/records.ts";
 import { mapPooled } from "../util/semaphore.ts";
 import {
+  asksEditHistory,
   type ChannelPlan,
   crawlWatermark,
+  displacedVersions,
   isHistoryCopy,
   isLastPage,
+  isOwnEdited,
   markDeleted,
   maxUpdateAt,
   mergePost,
@@ -56,6 +68,8 @@ export interface ChannelSyncOptions {
   signal?: AbortSignal;
   emit: EventSink;
   failures: FailureLog;
+  /** The edit history of the user's own posts, asked for when the backup sees them edited. */
+  editHistory: EditHistorySource;
 }
 
 export interface ChannelTarget {
@@ -116,6 +130,7 @@ class ChannelSync {
   #attempted = new Set<string>();
   #postsDir: RelPath;
   #filesDir: RelPath;
+  #historyDir: RelPath;
   #state: ChannelState;
   /** True once the folder, the channel's records and its state exist (see #open). */
   #opened = false;
@@ -123,6 +138,7 @@ class ChannelSync {
   constructor(readonly target: ChannelTarget, readonly options: ChannelSyncOptions) {
     this.#postsDir = target.folder;
     this.#filesDir = [...this.#postsDir, DIRS.files];
+    this.#historyDir = [...this.#postsDir, DIRS.history];
     this.#state = target.state ?? {
       version: 1,
       channelId: target.channel.id,
@@ -184,6 +200,7 @@ class ChannelSync {
       // the server would only answer with 404.
       await this.#execute(plan);
       await this.#retryPendingFiles();
+      await this.#askEditHistories();
     } finally {
       // The seen log is closed even when this last checkpoint fails (a full disk).
       let saved = false;
@@ -417,20 +434,37 @@ class ChannelSync {
 
   async #storePosts(list: PostList): Promise<void> {
     const { dataDir } = this.options;
-    const posts = Object.values(list.posts).filter((post) =>
-      !isHistoryCopy(post) && post.channel_id === this.target.channel.id
-    );
+    const posts: Post[] = [];
+    // The server's hidden copies of earlier versions, by the post they are versions of.
+    const copies = new Map<string, Post[]>();
+    for (const post of Object.values(list.posts)) {
+      if (post.channel_id !== this.target.channel.id) continue;
+      if (!isHistoryCopy(post)) {
+        posts.push(post);
+        continue;
+      }
+      const of = post.original_id as string;
+      copies.set(of, [...copies.get(of) ?? [], post]);
+    }
     await this.#seen?.add([...posts.map((post) => post.id), ...list.malformedIds]);
     this.result.progress.fetched += posts.length;
     // Posts of a page are independent files: read, merge and write them in parallel. Each is
     // counted as soon as it is written, so an interruption reports exactly what was saved.
     const stored = await mapPooled(posts, this.options.concurrency, async (post) => {
       this.options.signal?.throwIfAborted();
-      const name = this.#legacyNames?.get(post.id) ?? postFileName(post);
+      const postCopies = copies.get(post.id) ?? [];
+      copies.delete(post.id);
+      const name = this.#postFileName(post);
       const text = await dataDir.readText([...this.#postsDir, name]);
       const before = storedPost(text);
       const merged = mergePost(before, post);
       if (!merged) return undefined;
+      // Into the history before the post file is replaced: the version stored until now may
+      // exist nowhere else (the server sends its copy without the text).
+      await this.#keepVersions(merged, [
+        ...asVersions(postCopies, "changes"),
+        ...displacedVersions(before, post),
+      ]);
       const newText = encodeJson(merged);
       if (newText !== text) {
         await dataDir.writeText([...this.#postsDir, name], newText);
@@ -440,6 +474,14 @@ class ChannelSync {
         else this.#counts.updatedPosts++;
       }
       return merged;
+    });
+    // Copies of posts not in this answer: stored earlier (or never, and then kept for nothing).
+    await mapPooled([...copies], this.options.concurrency, async ([postId, postCopies]) => {
+      const first = postCopies[0] as Post;
+      const current = await this.#readPost(
+        this.#postFileName({ id: postId, create_at: first.create_at }),
+      );
+      if (current) await this.#keepVersions(current, asVersions(postCopies, "changes"));
     });
     const files: FileInfo[] = [];
     for (const merged of stored) {
@@ -454,6 +496,111 @@ class ChannelSync {
     }
     // Reports the page with the attachments it brings.
     await this.#saveFiles(files);
+  }
+
+  /** A post's file name: matterbak's where it named the folder, else ours from `create_at`. */
+  #postFileName(post: { id: string; create_at: number }): string {
+    return this.#legacyNames?.get(post.id) ?? postFileName(post);
+  }
+
+  /**
+   * Adds `versions` of the post `current` (as it is stored from now on) to its history file,
+   * and notes whether the server's edit history is to be asked for it. See #writeHistory.
+   */
+  async #keepVersions(current: Post, versions: PostVersion[]): Promise<void> {
+    const { meId } = this.options.editHistory;
+    if (versions.length === 0 && !isOwnEdited(current, meId)) return;
+    const stored = await this.#readHistory(current.id);
+    await this.#writeHistory(current, stored, versions, stored.history?.edit_history_at);
+    if (asksEditHistory(current, meId, stored.history?.edit_history_at)) {
+      const pending = (this.#state.pendingHistory ?? []).filter((p) => p.postId !== current.id);
+      this.#state.pendingHistory = [...pending, {
+        postId: current.id,
+        createAt: current.create_at,
+      }];
+    }
+  }
+
+  async #readHistory(postId: string): Promise<StoredHistory> {
+    const path = [...this.#historyDir, historyFileName(postId)];
+    const text = await this.options.dataDir.readText(path);
+    const parsed = text === undefined ? undefined : parseHistory(text, postId);
+    if (!parsed) return { path, history: undefined, damaged: undefined };
+    return "history" in parsed
+      ? { path, history: parsed.history, damaged: undefined }
+      : { path, history: undefined, damaged: parsed.reason };
+  }
+
+  /**
+   * Writes the history of `current` with `versions` merged in and `askedAt` (see
+   * PostHistory.edit_history_at), when that changes the file; never a file without versions. A
+   * damaged file is replaced, with a warning.
+   */
+  async #writeHistory(
+    current: Post,
+    stored: StoredHistory,
+    versions: PostVersion[],
+    askedAt: number | undefined,
+  ): Promise<void> {
+    const merged = mergeVersions(stored.history?.versions ?? [], versions, editAt(current));
+    const changed = merged.changed || askedAt !== stored.history?.edit_history_at;
+    if (!changed || merged.versions.length === 0) return;
+    if (stored.damaged) {
+      this.options.emit({
+        type: "warning",
+        message: `The edit history ${stored.path.join("/")} was damaged (${stored.damaged}); ` +
+          `it is replaced by the versions known now`,
+      });
+    }
+    const { dataDir } = this.options;
+    await dataDir.ensureDir(this.#historyDir);
+    const history: PostHistory = {
+      version: 1,
+      post_id: current.id,
+      versions: merged.versions,
+      ...(askedAt === undefined ? {} : { edit_history_at: askedAt }),
+    };
+    await dataDir.writeJson(stored.path, history);
+    this.#counts.versions += merged.added;
+  }
+
+  /**
+   * Asks for the edit history of the user's own posts that wait for it, one request each, and
+   * keeps the versions. A request that fails stays pending for the next run; the server's "no
+   * history", "refused" and "no such endpoint" are answers and end the wait.
+   */
+  async #askEditHistories(): Promise<void> {
+    const pending = this.#state.pendingHistory ?? [];
+    const source = this.options.editHistory;
+    await mapPooled(pending, this.options.concurrency, async ({ postId, createAt }) => {
+      if (!source.available) return;
+      this.#counts.historyRequests++;
+      let copies: Post[] | undefined;
+      try {
+        copies = await source.copies(postId, this.#label);
+      } catch (error) {
+        this.options.failures.record(`edit history of post ${postId} in ${this.#label}`, error);
+        return;
+      }
+      // An answer without copies ("none", "refused") still marks a history already there as
+      // asked; no answer (no such endpoint) marks nothing.
+      const current = copies === undefined
+        ? undefined
+        : await this.#readPost(this.#postFileName({ id: postId, create_at: createAt }));
+      if (current && copies) {
+        await this.#writeHistory(
+          current,
+          await this.#readHistory(postId),
+          asVersions(copies, "edit_history"),
+          editAt(current),
+        );
+      }
+      const left = this.#state.pendingHistory ?? [];
+      this.#state.pendingHistory = left.filter((p) => p.postId !== postId);
+    });
+    if (!source.available || this.#state.pendingHistory?.length === 0) {
+      delete this.#state.pendingHistory;
+    }
   }
 
   async #hasStoredPosts(): Promise<boolean> {
@@ -664,6 +811,7 @@ class ChannelSync {
     }
     await dataDir.syncDir(this.#postsDir);
     await dataDir.syncDir(this.#filesDir);
+    if (await dataDir.exists(this.#historyDir)) await dataDir.syncDir(this.#historyDir);
     const seenLog = await this.#seen?.sync();
     if (this.#state.reconciling && seenLog) this.#state.seenLog = seenLog;
     else delete this.#state.seenLog;
@@ -675,10 +823,6 @@ class ChannelSync {
 }
 
 /**
- * A stored post, or undefined when missing or unreadable: a file that a crash of the original
- * matterbak (which wrote in place) left truncated is then replaced by the server's copy.
- */
-/**
  * A 404 in the server's own error shape: the file is not there. A 404 without it (a proxy, a
  * wrong URL) or the router's "no such route" says nothing about the file.
  */
@@ -687,7 +831,22 @@ function isServerNotFound(error: unknown): boolean {
     error.errorId !== "api.context.404.app_error";
 }
 
-/** A stored post as the merge sees it: a file that is no valid post counts as not stored. */
+/** A post's history file as read: its content, or why it cannot be used. */
+interface StoredHistory {
+  path: RelPath;
+  history: PostHistory | undefined;
+  damaged: string | undefined;
+}
+
+function asVersions(posts: readonly Post[], from: VersionSource): PostVersion[] {
+  return posts.map((post) => ({ from, post }));
+}
+
+/**
+ * A stored post as the merge sees it: a file that is no valid post counts as not stored (one
+ * that a crash of the original matterbak, which wrote in place, left truncated is then replaced
+ * by the server's copy).
+ */
 function storedPost(text: string | undefined): Post | undefined {
   if (text === undefined) return undefined;
   const parsed = parseStoredPost(text);

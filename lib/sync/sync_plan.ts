@@ -4,6 +4,7 @@
  * watermark a finished crawl may claim. No I/O here, so every rule is tested on plain data.
  */
 import { type Channel, isTime, type Post } from "../model/records.ts";
+import { editAt, type PostVersion } from "../store/history.ts";
 import type { ChannelState } from "../store/state.ts";
 
 /** A pending attachment that answers 404 in this many runs in a row is given up. */
@@ -88,6 +89,32 @@ export function mergePost(stored: Post | undefined, incoming: Post): Post | unde
   }
   if (stored && stored.update_at > incoming.update_at) return stored;
   return incoming;
+}
+
+/**
+ * The versions the backup loses sight of when `incoming` replaces the stored post: the stored
+ * one, when the server's is a later edit; and for a post deleted after an edit the backup never
+ * saw, that edit (its tombstone tells when, not what: the post file keeps the last known text).
+ */
+export function displacedVersions(stored: Post | undefined, incoming: Post): PostVersion[] {
+  if (!stored || stored.delete_at > 0 || editAt(incoming) <= editAt(stored)) return [];
+  if (incoming.delete_at > 0) return [{ from: "changes", post: incoming }];
+  return [{ from: "backup", post: stored }];
+}
+
+/** One of the user's own posts, live and edited: the server keeps its earlier versions for them. */
+export function isOwnEdited(post: Post, meId: string): boolean {
+  return post.delete_at === 0 && post.user_id === meId && editAt(post) > 0;
+}
+
+/**
+ * Whether to ask the server for a post's edit history: one of the user's own posts, live and
+ * edited, whose history has not taken in the server's since its latest edit (`askedAt`, see
+ * PostHistory.edit_history_at): the server may keep versions the backup never saw. Derived from
+ * the files, so an edit stored just before a crash is still asked about when seen again.
+ */
+export function asksEditHistory(post: Post, meId: string, askedAt: number | undefined): boolean {
+  return isOwnEdited(post, meId) && askedAt !== editAt(post);
 }
 
 /** A stored post marked deleted at `deleteAt` (content kept), or itself if already deleted. */

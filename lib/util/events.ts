@@ -9,6 +9,10 @@ export interface PostCounts {
   deletedPosts: number;
   files: number;
   fileBytes: number;
+  /** Earlier versions of edited posts newly kept (see store/history.ts). */
+  versions: number;
+  /** Requests for the edit history of the user's own posts. */
+  historyRequests: number;
 }
 
 /** How far a channel's sync has come: what it saved, and what it fetched and found to fetch. */
@@ -92,7 +96,15 @@ export function emptyProgress(): ChannelProgress {
 }
 
 export function emptyCounts(): PostCounts {
-  return { newPosts: 0, updatedPosts: 0, deletedPosts: 0, files: 0, fileBytes: 0 };
+  return {
+    newPosts: 0,
+    updatedPosts: 0,
+    deletedPosts: 0,
+    files: 0,
+    fileBytes: 0,
+    versions: 0,
+    historyRequests: 0,
+  };
 }
 
 export function addCounts(into: PostCounts, from: PostCounts): void {
@@ -101,4 +113,6 @@ export function addCounts(into: PostCounts, from: PostCounts): void {
   into.deletedPosts += from.deletedPosts;
   into.files += from.files;
   into.fileBytes += from.fileBytes;
+  into.versions += from.versions;
+  into.historyRequests += from.historyRequests;
 }
