@@ -90,12 +90,16 @@ Deno.test({
       const reader = new BackupReader(new DataDir(h.dataDir));
       const expected = new Map<string, Set<string>>();
       let showcaseRoot = "";
+      let showcaseEdited: { id: string; channel: string } | undefined;
       for (const channel of await reader.channels()) {
         const ids = new Set<string>();
         for await (const item of reader.posts(channel)) {
           if (item.kind !== "post") continue;
           ids.add(item.post.id);
           if (String(item.post.message).startsWith("Whiteboard")) showcaseRoot = item.post.id;
+          if (String(item.post.message).endsWith("(now with notes)")) {
+            showcaseEdited = { id: item.post.id, channel: channel.id };
+          }
         }
         expected.set(channel.id, ids);
       }
@@ -147,6 +151,18 @@ Deno.test({
       }
       assert.ok(postsSeen > 500, `${postsSeen} posts seen`);
       assert.ok(imagesSeen > 50, `${imagesSeen} images seen`);
+
+      // An edited post's mark opens its earlier version, JavaScript still off.
+      assert.ok(showcaseEdited, "the showcase's edit was backed up");
+      const editedPage = channelLinks.find((l) => l.includes(`/c/${showcaseEdited?.channel}/`));
+      await page.goto(editedPage as string);
+      const versions = `[id="${showcaseEdited.id}"] details.versions`;
+      const shown = () =>
+        page.$eval(`${versions} li .msg`, (m) => (m as unknown as { innerText: string }).innerText);
+      assert.equal(await shown(), "", "closed at first");
+      await page.click(`${versions} summary`);
+      assert.match(await shown(), /^Release 2\.0 is out/);
+      assert.doesNotMatch(await shown(), /now with notes/);
 
       // JavaScript on: search, then open the result.
       await page.setJavaScriptEnabled(true);

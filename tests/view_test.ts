@@ -21,6 +21,7 @@ import {
   startHarness,
 } from "./harness.ts";
 import { generateWorld } from "./simulator/generate.ts";
+import { World } from "./simulator/world.ts";
 
 /** A build as if run a minute later: no file of the backup is then too fresh to trust. */
 function later(h: Harness, siteDir: string, extra: Partial<ViewOptions> = {}) {
@@ -310,6 +311,85 @@ Deno.test("a deleted post stays on its page, marked, with its last text", async 
     assert.match(article, /^<article class="post deleted[^"]*"/);
     assert.match(article, /<span class="mark deleted">deleted /);
     assert.ok(article.includes(`<p>${text}</p>`), "the last text is kept");
+  } finally {
+    await h.close();
+  }
+});
+
+Deno.test("an edited post opens its other versions with their times, without JavaScript; a history alone rebuilds its page", async () => {
+  const world = new World();
+  const me = world.addUser({ username: "alice" });
+  const bob = world.addUser({ username: "bob" });
+  const team = world.addTeam({ name: "eng" });
+  const channel = world.addChannel({ teamId: team.id, name: "general", type: "O" });
+  for (const user of [me, bob]) {
+    world.addTeamMember(team.id, user.id);
+    world.addChannelMember(channel.id, user.id);
+  }
+  let failing = true;
+  const h = await startHarness({
+    world,
+    credentials: { user: me.username, token: world.addPersonalAccessToken(me.id) },
+    channels: { teams: { eng: {} } },
+    faults: (req) =>
+      failing && req.path.endsWith("/edit_history") ? { kind: "status", status: 503 } : undefined,
+  });
+  const args = ["--skip-emojis", "--retries", "0"];
+  try {
+    const theirs = world.addPost({ channelId: channel.id, userId: bob.id, message: "**v0** said" });
+    const mine = world.addPost({ channelId: channel.id, userId: me.id, message: "my v0" });
+    world.editPost(mine.id, "my v1");
+    assert.equal((await h.run(args)).status, 3, "the edit history of mine failed");
+    world.advance(60 * 60_000);
+    world.editPost(theirs.id, "v1 said");
+    world.editPost(theirs.id, "v2 said");
+    failing = false;
+    assert.equal((await h.run(args)).status, 0);
+
+    const siteDir = join(h.dir, "site");
+    await later(h, siteDir);
+    const page = await Deno.readTextFile(join(siteDir, "c", channel.id, "p1.html"));
+    const article = (id: string) => {
+      const at = page.indexOf(`id="${id}"`);
+      return page.slice(at, page.indexOf("</article>", at));
+    };
+    const time = (ms: number) => `<time datetime="${new Date(ms).toISOString()}"`;
+    const bobs = article(theirs.id);
+    assert.match(bobs, /<div class="msg"><p>v2 said<\/p>/);
+    const details = bobs.slice(bobs.indexOf(`<details class="versions">`));
+    assert.match(
+      details,
+      /^<details class="versions"><summary class="mark edited" title="edited [^"]+">\(edited\) 2 other versions</,
+    );
+    assert.ok(details.includes(`Original ${time(theirs.create_at)}`), details);
+    assert.ok(details.includes("<strong>v0</strong> said"), "the old text as Markdown");
+    const v1 = world.editHistory(theirs.id).find((c) => c.message === "v1 said")?.edit_at;
+    assert.ok(v1);
+    assert.ok(details.includes(`Edited ${time(v1)}`));
+    assert.match(details, /The backup does not have the text of this version/);
+    assert.equal(
+      bobs.split(`class="mark edited"`).length,
+      2,
+      "one edited mark, the one that opens",
+    );
+    const mines = article(mine.id);
+    assert.ok(mines.includes("<p>my v0</p>"), "the server's edit history of my own post");
+
+    // A history written after the page was built, with no post file changed, rebuilds it.
+    await age(h.dataDir, 60_000);
+    assert.equal((await later(h, siteDir)).pagesWritten, 0);
+    const folder = (await storedPosts(h)).get(channel.id)?.entry.folder as string[];
+    const path = join(h.dataDir, ...folder, "history", `${mine.id}.json`);
+    const history = JSON.parse(await Deno.readTextFile(path));
+    history.versions[0].post.message = "my v0, as the server now says";
+    await Deno.writeTextFile(`${path}.tmp`, JSON.stringify(history));
+    await Deno.rename(`${path}.tmp`, path);
+    const rebuilt = await later(h, siteDir);
+    assert.deepEqual([rebuilt.rebuilt, rebuilt.pagesWritten], [1, 1]);
+    assert.match(
+      await Deno.readTextFile(join(siteDir, "c", channel.id, "p1.html")),
+      /my v0, as the server now says/,
+    );
   } finally {
     await h.close();
   }

@@ -72,6 +72,18 @@ export interface SiteReaction {
   who: string[];
 }
 
+/** An earlier (or, for a deleted post, later) version of a post, ready to be shown. */
+export interface SiteVersion {
+  /** When it was written. */
+  at: number;
+  /** The post as first sent. */
+  first: boolean;
+  /** Written after the text the post shows (a deleted post's last edit, never seen). */
+  later: boolean;
+  /** Rendered Markdown; undefined when the backup does not have the text. */
+  messageHtml: string | undefined;
+}
+
 /** One post, ready to be shown. */
 export interface PostView {
   id: string;
@@ -81,6 +93,8 @@ export interface PostView {
   messageHtml: string;
   system: boolean;
   edited: number;
+  /** The post's other versions, oldest first (see store/history.ts). */
+  versions: SiteVersion[];
   deleted: number;
   pinned: boolean;
   attachments: SiteAttachment[];
@@ -201,6 +215,25 @@ function attachmentHtml(a: SiteAttachment): string {
 }
 
 /**
+ * A post's other versions behind its "edited" mark: a <details> element, so it opens without
+ * JavaScript (and outside the header, which continued posts hide).
+ */
+function versionsHtml(versions: SiteVersion[], edited: number, f: Formatter): string {
+  const items = versions.map((v) => {
+    const label = v.first ? "Original" : v.later ? "Edited again before it was deleted," : "Edited";
+    const text = v.messageHtml === undefined
+      ? `<p class="note">The backup does not have the text of this version: the server sends ` +
+        `earlier versions without it (only the author's own posts have it).</p>`
+      : `<div class="msg">${v.messageHtml}</div>`;
+    return `<li><p class="meta">${label} ${timeTag(v.at, f.full(v.at), f)}</p>${text}</li>`;
+  });
+  const count = versions.length === 1 ? "1 other version" : `${versions.length} other versions`;
+  return `<details class="versions"><summary class="mark edited" title="edited ${
+    esc(f.full(edited))
+  }">(edited) ${count}</summary><ol>${items.join("")}</ol></details>`;
+}
+
+/**
  * One post. `continued` (the same author within minutes) leaves out the picture and name, as
  * Mattermost does.
  */
@@ -211,7 +244,7 @@ export function postHtml(post: PostView, root: string, f: Formatter, continued: 
   if (post.replyTo) classes.push("reply");
   if (continued) classes.push("cont");
   const marks: string[] = [];
-  if (post.edited) {
+  if (post.edited && post.versions.length === 0) {
     marks.push(
       `<span class="mark edited" title="edited ${esc(f.full(post.edited))}">(edited)</span>`,
     );
@@ -233,6 +266,7 @@ export function postHtml(post: PostView, root: string, f: Formatter, continued: 
     }: ${esc(post.replyTo.excerpt)}</a></p>`;
   }
   html += `<div class="msg">${post.messageHtml}</div>`;
+  if (post.versions.length) html += versionsHtml(post.versions, post.edited, f);
   if (post.attachments.length) {
     html += `<ul class="files">${post.attachments.map(attachmentHtml).join("")}</ul>`;
   }

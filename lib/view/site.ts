@@ -19,6 +19,7 @@ import {
   type UserEntry,
 } from "../store/reader.ts";
 import type { Post, Reaction, User } from "../model/records.ts";
+import { editAt, versionLines } from "../store/history.ts";
 import { StorageError, UsageError } from "../util/errors.ts";
 import { VERSION } from "../util/version.ts";
 import { esc, urlPath } from "./html.ts";
@@ -39,6 +40,7 @@ import {
   type SiteReaction,
   type SiteTeam,
   type SiteUser,
+  type SiteVersion,
   threadFile,
   threadPage,
   usersPage,
@@ -52,7 +54,7 @@ import emojiFont from "twemoji-colr-font/twemoji.woff2" with { type: "bytes" };
 /** Posts per channel page. */
 export const PAGE_SIZE = 1000;
 /** Bumped when pages change shape, so that every page is rebuilt. */
-const FORMAT = 1;
+const FORMAT = 2;
 /** Where the build keeps what it needs to rebuild only what changed. */
 const STATE_DIR = ".matterbak-view";
 /** Files touched this close to the build's start may change again within the clock's step. */
@@ -441,6 +443,7 @@ export async function buildSite(options: ViewOptions): Promise<ViewSummary> {
     const threads = await reader.threads(entry);
     const threadMap = threads instanceof Map ? threads : new Map<string, string[]>();
     if (!(threads instanceof Map)) damaged.push(threads);
+    const withHistory = await reader.historyIds(entry);
     const headerHtml = (text: string) => render(text, inChannel);
     const pages: string[] = [];
     const threadHashes: Record<string, string> = {};
@@ -494,7 +497,7 @@ export async function buildSite(options: ViewOptions): Promise<ViewSummary> {
         current = newPage();
       }
       const pageNumber = pages.length + 1;
-      const view = await postView(entry, post, threadMap, rootInfo, pageNumber);
+      const view = await postView(entry, post, threadMap, rootInfo, pageNumber, withHistory);
       const day = f.dayKey(post.create_at);
       const continued = previous !== undefined && previous.day === day &&
         current.html.length > 0 && previous.post.user_id === post.user_id &&
@@ -550,6 +553,7 @@ export async function buildSite(options: ViewOptions): Promise<ViewSummary> {
     threadMap: Map<string, string[]>,
     rootInfo: Map<string, { page: number; author: string; excerpt: string }>,
     pageNumber: number,
+    withHistory: Set<string>,
   ): Promise<PostView> {
     const author = users.get(post.user_id);
     const message = typeof post.message === "string" ? post.message : "";
@@ -608,6 +612,19 @@ export async function buildSite(options: ViewOptions): Promise<ViewSummary> {
         }
         : { href: threadFile(post.root_id), author: "a message", excerpt: "(not on record)" };
     }
+    const versions: SiteVersion[] = [];
+    if (withHistory.has(post.id)) {
+      const history = await reader.history(entry, post.id);
+      if (!Array.isArray(history)) damaged.push(history);
+      else {
+        for (const { text, ...line } of versionLines(post, history)) {
+          versions.push({
+            ...line,
+            messageHtml: text === undefined ? undefined : render(text, inChannel),
+          });
+        }
+      }
+    }
     return {
       id: post.id,
       createAt: post.create_at,
@@ -615,7 +632,8 @@ export async function buildSite(options: ViewOptions): Promise<ViewSummary> {
       userId: post.user_id,
       messageHtml: render(message, inChannel),
       system: type.startsWith("system_"),
-      edited: typeof post.edit_at === "number" ? post.edit_at : 0,
+      edited: Math.max(editAt(post), ...versions.map((v) => v.at)),
+      versions,
       deleted: post.delete_at,
       pinned: post.is_pinned === true,
       attachments,
