@@ -14,7 +14,8 @@ import { main } from "../lib/cli/main.ts";
 import { channelFolder, fullConfig, myChannels } from "./expected_backup.ts";
 import { type Harness, listFiles, startHarness } from "./harness.ts";
 import { generateWorld } from "./simulator/generate.ts";
-import type { Channel } from "./simulator/world.ts";
+import { type Channel, World } from "./simulator/world.ts";
+import { localTime } from "../lib/export/markdown_render.ts";
 
 interface Anchor {
   file: string;
@@ -330,6 +331,104 @@ Deno.test("--since and --until pick threads by the day their root was posted", a
     ]);
     assert.equal(bad.status, 2);
     assert.match(bad.text, /--since needs a date like 2024-01-31/);
+  } finally {
+    await h.close();
+  }
+});
+
+Deno.test("an edited post shows its other versions under its text, marked with their times, in threads too", async () => {
+  const world = new World();
+  const me = world.addUser({ username: "alice" });
+  const bob = world.addUser({ username: "bob" });
+  const team = world.addTeam({ name: "eng" });
+  const channel = world.addChannel({ teamId: team.id, name: "general", type: "O" });
+  for (const user of [me, bob]) {
+    world.addTeamMember(team.id, user.id);
+    world.addChannelMember(channel.id, user.id);
+  }
+  const h = await startHarness({
+    world,
+    credentials: { user: me.username, token: world.addPersonalAccessToken(me.id) },
+    channels: { teams: { eng: {} } },
+  });
+  try {
+    const root = world.addPost({
+      channelId: channel.id,
+      userId: bob.id,
+      message: "**v0**\nline 2",
+    });
+    const reply = world.addPost({
+      channelId: channel.id,
+      userId: bob.id,
+      rootId: root.id,
+      message: "reply v0",
+    });
+    const mine = world.addPost({ channelId: channel.id, userId: me.id, message: "mine v0" });
+    world.editPost(mine.id, "mine v1");
+    assert.equal((await h.run(["--skip-emojis"])).status, 0);
+    // Half an hour later: the same local day in every real time zone (the world starts 22:13 UTC).
+    world.advance(30 * 60_000);
+    world.editPost(root.id, "root v1");
+    world.editPost(root.id, "root v2");
+    world.editPost(reply.id, "reply v1");
+    assert.equal((await h.run(["--skip-emojis"])).status, 0);
+
+    const out = join(h.dir, "md");
+    assert.equal((await run(["export", "markdown", "-d", h.dataDir, "-o", out])).status, 0);
+    const found = await anchors(out);
+    for (const id of [root.id, reply.id, mine.id]) assert.equal(found.get(id)?.length, 1, id);
+    const at = (id: string, message: string) =>
+      localTime(world.editHistory(id).find((c) => c.message === message)?.edit_at as number);
+    const [r] = found.get(root.id) as Anchor[];
+    assert.ok(r && !r.quoted);
+    assert.match(
+      r.header,
+      new RegExp(`\\*edited ${localTime(world.post(root.id)?.edit_at as number)}\\*`),
+    );
+    const body = r.body.join("\n");
+    assert.ok(
+      body.startsWith(
+        [
+          "",
+          "root v2",
+          "",
+          "*Edit history:*",
+          "",
+          `> *Original ${localTime(root.create_at)}:*`,
+          ">",
+          "> **v0**",
+          "> line 2",
+          "",
+          `> *Edited ${at(root.id, "root v1")}:*`,
+          ">",
+          "> *(the backup does not have this version's text: the server sends earlier versions " +
+          "without it, only the author's own posts with it)*",
+        ].join("\n"),
+      ),
+      body,
+    );
+    const [q] = found.get(reply.id) as Anchor[];
+    assert.ok(q?.quoted);
+    assert.deepEqual(q.body.slice(0, 8), [
+      "",
+      "reply v1",
+      "",
+      "*Edit history:*",
+      "",
+      `> *Original ${localTime(reply.create_at)}:*`,
+      ">",
+      "> reply v0",
+    ]);
+    const [m] = found.get(mine.id) as Anchor[];
+    assert.ok(m?.body.includes("> mine v0"), "the server's edit history of my own post");
+
+    // A damaged history is a damaged file: said, skipped, exit status 3; the post stays.
+    const history = join(h.dataDir, channelFolder(world, channel, me.id), "history");
+    await Deno.writeTextFile(join(history, `${mine.id}.json`), "{");
+    const damaged = await run(["export", "markdown", "-d", h.dataDir, "-o", out]);
+    assert.equal(damaged.status, 3);
+    assert.match(damaged.text, new RegExp(`skipped .*/history/${mine.id}\\.json: not valid JSON`));
+    assert.equal((await anchors(out)).get(mine.id)?.length, 1);
   } finally {
     await h.close();
   }

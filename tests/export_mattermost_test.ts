@@ -8,7 +8,8 @@ import { join } from "node:path";
 import { checkBulkArchive } from "../lib/export/bulk_check.ts";
 import { splitMessage } from "../lib/export/bulk_format.ts";
 import { exportMattermost, JSONL_NAME } from "../lib/export/mattermost.ts";
-import { encodeJson } from "../lib/store/data_dir.ts";
+import { DataDir, encodeJson } from "../lib/store/data_dir.ts";
+import { BackupReader } from "../lib/store/reader.ts";
 import { postFileName } from "../lib/store/layout.ts";
 import { InterruptedError } from "../lib/util/errors.ts";
 import { readLines } from "../lib/util/lines.ts";
@@ -162,6 +163,25 @@ Deno.test("the bulk export holds every post that is not deleted exactly once, wi
     });
     assert.equal(status, 0, out.join("\n"));
     assert.match(out.join("\n"), /passes the importer's checks/);
+    // Edited posts go with their current text; the summary says how many had other versions.
+    const reader = new BackupReader(new DataDir(h.dataDir));
+    let withHistory = 0;
+    for (const channel of await reader.channels()) {
+      const ids = await reader.historyIds(channel);
+      for await (const item of reader.posts(channel)) {
+        if (item.kind === "post" && item.post.delete_at === 0 && ids.has(item.post.id)) {
+          withHistory++;
+        }
+      }
+    }
+    assert.ok(withHistory > 1, `${withHistory} exported posts with history`);
+    assert.ok(
+      out.includes(
+        `${withHistory} post(s) have earlier versions in the backup: the import format has no ` +
+          `edit history, so only their current text is in the archive`,
+      ),
+      out.join("\n"),
+    );
     const check = await checkBulkArchive(zipPath);
     assert.deepEqual(check.problems, []);
 

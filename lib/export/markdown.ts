@@ -9,6 +9,7 @@
  */
 import { join } from "node:path";
 import type { Post, User } from "../model/records.ts";
+import { type VersionLine, versionLines } from "../store/history.ts";
 import { fileDataName } from "../store/layout.ts";
 import type { Attachment, BackupReader, ChannelEntry } from "../store/reader.ts";
 import { safeName } from "../store/safe_name.ts";
@@ -36,6 +37,7 @@ import {
   localTime,
   monthKey,
   monthTitle,
+  type PostView,
   quote,
   renderPost,
   utcOffset,
@@ -297,6 +299,8 @@ class ChannelWriter {
   #pending = new Map<string, Map<string, Pointer>>();
   /** The files of a split channel in order, for its index. */
   #parts: Part[] = [];
+  /** The posts with other versions stored (see BackupReader.historyIds). */
+  #withHistory = new Set<string>();
   #filesDirMade = false;
   #posts = 0;
   #first: number | undefined;
@@ -323,6 +327,7 @@ class ChannelWriter {
       ? safeName(channel.record?.name || channel.label.join("__"))
       : safeName(channel.label.join(channel.kind === "groups" ? ", " : "__"));
     this.#base = this.names.take(this.#folder.join("/"), wanted, channel.id);
+    this.#withHistory = await this.reader.historyIds(channel);
     await Deno.mkdir(join(this.staging.output, ...this.#folder), { recursive: true });
     const spool = await ChannelSpool.create(
       this.reader,
@@ -541,12 +546,26 @@ class ChannelWriter {
     return { username: user?.username ?? userId, fullName: fullName(user) };
   }
 
-  async #view(post: Post) {
+  async #view(post: Post): Promise<PostView> {
     const files: FileLink[] = [];
     for (const attachment of await this.reader.attachments(this.channel, post)) {
       files.push(await this.#place(attachment));
     }
-    return { post, author: this.#person(post.user_id), files };
+    return {
+      post,
+      author: this.#person(post.user_id),
+      files,
+      versions: await this.#versions(post),
+    };
+  }
+
+  async #versions(post: Post): Promise<VersionLine[]> {
+    if (!this.#withHistory.has(post.id)) return [];
+    const history = await this.reader.history(this.channel, post.id);
+    if (Array.isArray(history)) return versionLines(post, history);
+    this.counts.damaged++;
+    this.options.emit({ type: "warning", message: damageWarning(history) });
+    return [];
   }
 
   /** Links (or copies) an attachment into the channel's files folder. */

@@ -5,6 +5,7 @@
  * around them are escaped.
  */
 import type { Post, Reaction } from "../model/records.ts";
+import type { VersionLine } from "../store/history.ts";
 import { formatBytes } from "../util/format.ts";
 
 export interface Person {
@@ -26,6 +27,8 @@ export interface PostView {
   files: FileLink[];
   /** A reply shown on its own: its root is not in the backup. */
   orphan?: boolean;
+  /** The post's other versions, oldest first (see store/history.ts). */
+  versions?: VersionLine[];
 }
 
 const WEEKDAYS = ["Sunday", "Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday"];
@@ -131,7 +134,11 @@ export function renderPost(view: PostView, day: number | undefined): string[] {
     who = `**${escapeText(props.override_username)}** (posted by ${who})`;
   }
   const marks = [who, when(post.create_at, day)];
-  const editAt = typeof post.edit_at === "number" ? post.edit_at : 0;
+  const versions = view.versions ?? [];
+  const editAt = Math.max(
+    typeof post.edit_at === "number" ? post.edit_at : 0,
+    ...versions.map((version) => version.at),
+  );
   if (editAt > 0) marks.push(`*edited ${when(editAt, post.create_at)}*`);
   if (post.is_pinned === true) marks.push("*pinned*");
   if (post.delete_at > 0) marks.push(`**deleted ${when(post.delete_at, post.create_at)}**`);
@@ -142,8 +149,7 @@ export function renderPost(view: PostView, day: number | undefined): string[] {
   const lines = [`<a id="${anchorOf(post.id)}"></a>`, marks.join(" · ")];
   const message = typeof post.message === "string" ? post.message : "";
   if (message !== "") lines.push("", ...message.split(/\r?\n/));
-  // Issue 17 (edit history): the earlier versions of an edited post go here, under its
-  // current text and before its reactions, each marked with its time.
+  if (versions.length) lines.push("", ...renderVersions(versions, post.create_at));
   const reactions = reactionSummary(post.metadata?.reactions);
   if (reactions) lines.push("", reactions);
   for (const file of view.files) {
@@ -156,6 +162,32 @@ export function renderPost(view: PostView, day: number | undefined): string[] {
         ? `![${name}](${file.href})`
         : `[${name}](${file.href})${file.size === undefined ? "" : ` (${formatBytes(file.size)})`}`,
     );
+  }
+  return lines;
+}
+
+/**
+ * A post's other versions under its text, each quoted and marked with its time: "Original" for
+ * the post as first sent, "Edited" for a later text (and one edited after the text above, for a
+ * post deleted after an edit the backup never saw).
+ */
+function renderVersions(versions: readonly VersionLine[], createAt: number): string[] {
+  const lines = ["*Edit history:*"];
+  for (const version of versions) {
+    const label = version.first
+      ? "Original"
+      : version.later
+      ? "Edited again before it was deleted,"
+      : "Edited";
+    const text = version.text === undefined
+      ? [
+        "*(the backup does not have this version's text: the server sends earlier versions " +
+        "without it, only the author's own posts with it)*",
+      ]
+      : version.text === ""
+      ? ["*(no text)*"]
+      : version.text.split(/\r?\n/);
+    lines.push("", ...quote([`*${label} ${when(version.at, createAt)}:*`, "", ...text]));
   }
   return lines;
 }

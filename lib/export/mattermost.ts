@@ -5,8 +5,9 @@
  * nested, with flat memory; post lines go to scratch files while the users they name are
  * gathered, and the JSONL is put together in the importer's order at the end: version, emoji,
  * team, channel, user, post, direct_channel, direct_post. Deleted posts are left out; a reply
- * whose root is not there (deleted or missing) becomes a post of its own. The archive is
- * checked with the same checks as `--check` before it is moved into place.
+ * whose root is not there (deleted or missing) becomes a post of its own; an edited post goes
+ * with its current text (the format has no edit history). The archive is checked with the same
+ * checks as `--check` before it is moved into place.
  */
 import { join } from "node:path";
 import type { Post, User } from "../model/records.ts";
@@ -62,6 +63,8 @@ export interface MattermostSummary {
   posts: number;
   orphans: number;
   deletedLeftOut: number;
+  /** Posts with other versions in the backup: the format has no edit history, only the text. */
+  postsWithHistory: number;
   damaged: number;
   attachments: number;
   attachmentBytes: number;
@@ -165,6 +168,7 @@ class BulkExporter {
     posts: 0,
     orphans: 0,
     deletedLeftOut: 0,
+    postsWithHistory: 0,
     damaged: 0,
     attachments: 0,
     attachmentBytes: 0,
@@ -175,6 +179,8 @@ class BulkExporter {
   };
   /** Users named by posts, reactions or members who have no record in the backup. */
   #unknown = new Set<string>();
+  /** The channel's posts with other versions stored (only counted: see postsWithHistory). */
+  #withHistory = new Set<string>();
   #teams = new Map<string, TeamEntry>();
   /** User id to team name to membership. */
   #members = new Map<string, Map<string, Membership>>();
@@ -238,6 +244,7 @@ class BulkExporter {
       ? await this.#teamChannel(channel)
       : await this.#directChannel(channel);
     if (!where) return;
+    this.#withHistory = await this.reader.historyIds(channel);
     const spool = await ChannelSpool.create(
       this.reader,
       channel,
@@ -356,6 +363,7 @@ class BulkExporter {
 
   /** A post's import fields; its attachments go into the zip now. */
   async #convert(channel: ChannelEntry, post: Post) {
+    if (this.#withHistory.has(post.id)) this.summary.postsWithHistory++;
     const paths: string[] = [];
     for (const attachment of await this.reader.attachments(channel, post)) {
       this.summary.attachments++;

@@ -326,6 +326,12 @@ async function runExport(args: string[], deps: CommandDeps): Promise<number> {
       `Attachments: ${s.attachments} (${formatBytes(s.attachmentBytes)}), ` +
         `${s.missingAttachments} not in the backup`,
     );
+    if (s.postsWithHistory) {
+      say(
+        `${s.postsWithHistory} post(s) have earlier versions in the backup: the import format ` +
+          `has no edit history, so only their current text is in the archive`,
+      );
+    }
     if (s.damaged) say(`${s.damaged} damaged file(s) of the backup skipped (see the warnings)`);
     if (s.skippedChannels) say(`${s.skippedChannels} conversation(s) left out (see the warnings)`);
     const problems = s.check.problems.length + s.check.moreProblems;
