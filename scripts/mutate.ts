@@ -47,6 +47,7 @@ const THREADS = "lib/export/threads.ts";
 const BULK_FORMAT = "lib/export/bulk_format.ts";
 const EXPORT_MM = "tests/export_mattermost_test.ts";
 const EXPORT_MD = "tests/export_markdown_test.ts";
+const EDIT_HISTORY = "tests/edit_history_test.ts";
 const INIT_LIST = "tests/init_list_test.ts";
 const PROGRESS = "tests/progress_test.ts";
 const DATA_DIR = "lib/store/data_dir.ts";
@@ -1047,6 +1048,131 @@ export const MUTATIONS: readonly Mutation[] = [
     replace: "",
     tests: [PROGRESS],
     filter: "second signal",
+  },
+  // Edit history: every version once, in order; no copy as a post; the server asked as needed.
+  {
+    name: "history-copy-stored-as-post",
+    cost: "the server's hidden copies of old versions show up as posts of their own",
+    file: CHANNEL_SYNC,
+    search: "      if (!isHistoryCopy(post)) {\n",
+    replace: '      if (post.id !== "") {\n',
+    tests: [EDIT_HISTORY, INCREMENTAL],
+    filter: "/no copy becomes a post|catches new posts/",
+  },
+  {
+    name: "history-version-lost",
+    cost: "the text a post had before an edit is overwritten and gone",
+    file: SYNC_PLAN,
+    search: '  return [{ from: "backup", post: stored }];\n',
+    replace: "  return [];\n",
+    tests: [EDIT_HISTORY],
+    filter: "no copy becomes a post",
+  },
+  {
+    name: "history-after-post",
+    cost: "a crash right after an edit is stored loses the text before it",
+    file: CHANNEL_SYNC,
+    search: "      if (!merged) return undefined;\n      // Into the history",
+    replace: "      if (!merged) return undefined;\n" +
+      "      await dataDir.writeText([...this.#postsDir, name], encodeJson(merged));\n" +
+      "      // Into the history",
+    tests: [EDIT_HISTORY],
+    filter: "crash right after",
+  },
+  {
+    name: "history-version-duplicated",
+    cost: "a pin (or a copy of the current text) shows up as an earlier version of the post",
+    file: "lib/store/history.ts",
+    search: "    if (key === currentEditAt) continue;\n",
+    replace: "",
+    tests: [EDIT_HISTORY, "tests/history_test.ts"],
+    filter: "/no copy becomes a post|never the post file's own/",
+  },
+  {
+    name: "history-out-of-order",
+    cost: "the versions of a post read in the wrong order",
+    file: "lib/store/history.ts",
+    search: "const versions = [...byEdit].sort((a, b) => a[0] - b[0])",
+    replace: "const versions = [...byEdit]",
+    tests: [EDIT_HISTORY, "tests/history_test.ts"],
+    filter: "/own edited posts|oldest first/",
+  },
+  {
+    name: "no-dir-sync-history",
+    cost: "a power cut loses edit histories the saved state says are stored",
+    file: CHANNEL_SYNC,
+    search:
+      "    if (await dataDir.exists(this.#historyDir)) await dataDir.syncDir(this.#historyDir);\n",
+    replace: "",
+    tests: [DURABILITY],
+    filter: "every checkpoint",
+  },
+  {
+    name: "own-reedit-not-asked",
+    cost: "versions of your own post between two backups are kept without their text",
+    file: SYNC_PLAN,
+    search: "  return isOwnEdited(post, meId) && askedAt !== editAt(post);",
+    replace: "  return isOwnEdited(post, meId) && askedAt === undefined;",
+    tests: [EDIT_HISTORY],
+    filter: "own edited posts",
+  },
+  {
+    name: "edit-history-asked-for-others",
+    cost: "a request for every edited post of other people, each refused",
+    file: SYNC_PLAN,
+    search: "return post.delete_at === 0 && post.user_id === meId && editAt(post) > 0;",
+    replace: "return post.delete_at === 0 && editAt(post) > 0;",
+    tests: [EDIT_HISTORY],
+    filter: "no copy becomes a post",
+  },
+  {
+    name: "edit-history-failure-forgotten",
+    cost: "a failed request for your post's history is never made again",
+    file: CHANNEL_SYNC,
+    search:
+      "        this.options.failures.record(`edit history of post ${postId} in ${this.#label}`, " +
+      "error);\n        return;\n",
+    replace:
+      "        this.options.failures.record(`edit history of post ${postId} in ${this.#label}`, " +
+      "error);\n",
+    tests: [EDIT_HISTORY],
+    filter: "fails is a failed item",
+  },
+  {
+    name: "edit-history-no-route-every-post",
+    cost: "a server before 7.9 is asked for every edited post of yours, on every run",
+    file: "lib/sync/edit_history.ts",
+    search: "        this.#missing = true;\n",
+    replace: "",
+    tests: [EDIT_HISTORY],
+    filter: "without the edit-history endpoint",
+  },
+  {
+    name: "view-stamp-without-history",
+    cost: "an edit history the server gave later never reaches the site",
+    file: "lib/store/reader.ts",
+    search: "      [...folder, DIRS.history],\n",
+    replace: "",
+    tests: ["tests/reader_test.ts", "tests/view_test.ts"],
+    filter: "/change stamp|edited post opens/",
+  },
+  {
+    name: "view-versions-hidden",
+    cost: "the site shows edited posts without their earlier versions",
+    file: "lib/view/pages.ts",
+    search: "  if (post.versions.length) html += versionsHtml(post.versions, post.edited, f);\n",
+    replace: "",
+    tests: ["tests/view_test.ts"],
+    filter: "edited post opens",
+  },
+  {
+    name: "markdown-versions-hidden",
+    cost: "the Markdown export shows edited posts without their earlier versions",
+    file: "lib/export/markdown_render.ts",
+    search: '  if (versions.length) lines.push("", ...renderVersions(versions, post.create_at));\n',
+    replace: "",
+    tests: [EXPORT_MD],
+    filter: "edited post shows",
   },
 ];
 

@@ -5,11 +5,13 @@
  * history of the user's own posts), and no hidden copy is ever stored as a post.
  */
 import assert from "node:assert/strict";
+import type { FsRecorder } from "../lib/store/atomic_write.ts";
 import { DataDir } from "../lib/store/data_dir.ts";
 import { editAt, type PostVersion, versionText } from "../lib/store/history.ts";
 import { DIRS, historyFileName, postIdFromFileName } from "../lib/store/layout.ts";
 import { BackupReader } from "../lib/store/reader.ts";
 import type { ChannelState } from "../lib/store/state.ts";
+import { StorageError } from "../lib/util/errors.ts";
 import { channelFolder } from "./expected_backup.ts";
 import { type Harness, readJsonFile, startHarness } from "./harness.ts";
 import type { FaultPlan, SimulatorOptions } from "./simulator/server.ts";
@@ -186,6 +188,30 @@ Deno.test("edits the backup sees keep every earlier version once, in order, and 
     // Nothing of another user's post is asked for.
     assert.equal(editHistoryRequests(s.h), 0);
     await assertNoCopyStoredAsPost(s);
+  } finally {
+    await s.h.close();
+  }
+});
+
+Deno.test("a crash right after an edited post is stored loses no version: its history was written first", async () => {
+  const s = await setup();
+  const { world, bob, channel } = s;
+  try {
+    const post = world.addPost({ channelId: channel.id, userId: bob.id, message: "before" });
+    await backup(s);
+    world.advance(60 * 60_000);
+    world.editPost(post.id, "after");
+    // kill -9 just after the new version is renamed into place: nothing more reaches the disk.
+    let crashed = false;
+    const recorder: FsRecorder = (step) => {
+      if (crashed) throw new StorageError("simulated crash: the process is gone");
+      if (step.op === "rename" && step.to.endsWith(`__${post.id}.json`)) crashed = true;
+    };
+    await assert.rejects(s.h.runInProcess({ fsRecorder: recorder }, ARGS), /simulated crash/);
+    assert.ok(crashed);
+    assert.equal((await storedPost(s, post.id)).message, "after");
+    await backup(s);
+    assert.deepEqual(await versions(s, post.id), [[0, "before"]]);
   } finally {
     await s.h.close();
   }
