@@ -176,7 +176,7 @@ async function runCli(
 /**
  * Requests the data needs at the least: lists end with a short page (no total is given),
  * post pages end when the server says there is nothing older; one request per file,
- * picture and image. A token run has no login or logout.
+ * picture and image, and per edited post of one's own. A token run has no login or logout.
  */
 function minimumRequests(world: World, meId: string): number {
   const listPages = (n: number) => Math.floor(n / 200) + 1;
@@ -198,6 +198,8 @@ function minimumRequests(world: World, meId: string): number {
     for (const post of live) {
       total += post.file_ids.length;
       users.add(post.user_id);
+      // The edit history of each of one's own edited posts.
+      if (post.user_id === meId && post.edit_at > 0) total++;
     }
   }
   total += Math.ceil(users.size / 200);
