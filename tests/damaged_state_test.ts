@@ -109,6 +109,10 @@ Deno.test("a state with values that must not reach the server is reported by nam
       [{ cursorAt: "2023" }, /"cursorAt" "2023" is no time/],
       [{ posts: -1 }, /"posts" -1 is no count/],
       [{ pendingFiles: [null] }, /"pendingFiles" is not a list of attachments/],
+      [
+        { pendingHistory: [{ postId: "../../x", createAt: 1 }] },
+        /"pendingHistory" is not a list of posts/,
+      ],
       [{ channelId: "z".repeat(26) }, /it names channel/],
       [{ dir: "teams/x/y" }, /"dir" "teams\/x\/y" is not a folder of this channel/],
       [{ etag: "a\r\nX-Injected: 1" }, /"etag" is not a header value/],
@@ -123,6 +127,10 @@ Deno.test("a state with values that must not reach the server is reported by nam
       assert.match(warning, message);
       const sent = h.sim.requests.slice(before).map((r) => r.query).join("&");
       assert.doesNotMatch(sent, /since=(NaN|x|-)|before=\.\./, JSON.stringify(change));
+      for (const request of h.sim.requests.slice(before)) {
+        if (!request.path.endsWith("/edit_history")) continue;
+        assert.match(request.path, /^\/api\/v4\/posts\/[a-z0-9]{26}\/edit_history$/);
+      }
       assert.deepEqual(JSON.parse(await Deno.readTextFile(statePath)).channelId, channel.id);
       assert.equal(JSON.parse(await Deno.readTextFile(statePath)).dir, good.dir);
       await assert.rejects(Deno.stat(outside), Deno.errors.NotFound);
