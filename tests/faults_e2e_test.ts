@@ -176,28 +176,37 @@ for (const [how, args] of [["changes", []], ["a full re-crawl", ["--update-old-p
   });
 }
 
-Deno.test("an attachment that answers 404 in three runs is given up with one message", async () => {
+/**
+ * A backed-up channel that then gets a post whose attachment answers 404 with `body`, until
+ * `heal()`; the path of the channel's state file.
+ */
+async function withUnreachableFile(body: string, name: string) {
   let missingFile: string | undefined;
+  const { h, world, me, channel } = await backedUpChannel((req) =>
+    req.path === `/api/v4/files/${missingFile}` ? { kind: "status", status: 404, body } : undefined
+  );
+  world.advance(60_000);
+  const file = world.addFile({
+    userId: me.id,
+    channelId: channel.id,
+    name,
+    bytes: new TextEncoder().encode(`the bytes of ${name}`),
+  });
+  world.addPost({ channelId: channel.id, userId: me.id, fileIds: [file.id] });
+  missingFile = file.id;
+  const statePath = `${h.dataDir}/.matterbak/channels/${channel.id}.json`;
+  return { h, file, statePath, heal: () => void (missingFile = undefined) };
+}
+
+Deno.test("an attachment that answers 404 in three runs is given up with one message", async () => {
   // What the server answers when the file's record is gone (app/file.go GetFileInfo).
   const body = JSON.stringify({
     id: "app.file_info.get.app_error",
     message: "Unable to get the file info.",
     status_code: 404,
   });
-  const { h, world, me, channel } = await backedUpChannel((req) =>
-    req.path === `/api/v4/files/${missingFile}` ? { kind: "status", status: 404, body } : undefined
-  );
+  const { h, file, statePath } = await withUnreachableFile(body, "lost.txt");
   try {
-    world.advance(60_000);
-    const file = world.addFile({
-      userId: me.id,
-      channelId: channel.id,
-      name: "lost.txt",
-      bytes: new TextEncoder().encode("lost in the file store"),
-    });
-    world.addPost({ channelId: channel.id, userId: me.id, fileIds: [file.id] });
-    missingFile = file.id;
-    const statePath = `${h.dataDir}/.matterbak/channels/${channel.id}.json`;
     for (const run of [1, 2]) {
       const result = await h.run(SKIP_RECORDS);
       assert.equal(result.status, 3, `run ${run}`);
@@ -228,23 +237,12 @@ Deno.test("an attachment that answers 404 in three runs is given up with one mes
 });
 
 Deno.test("a 404 that is not the server's own answer (a proxy's page) never gives an attachment up", async () => {
-  let missingFile: string | undefined;
-  const { h, world, me, channel } = await backedUpChannel((req) =>
-    req.path === `/api/v4/files/${missingFile}`
-      ? { kind: "status", status: 404, body: "<html><body>404 Not Found</body></html>" }
-      : undefined
+  const fault = await withUnreachableFile(
+    "<html><body>404 Not Found</body></html>",
+    "behind-proxy.txt",
   );
+  const { h, file, statePath } = fault;
   try {
-    world.advance(60_000);
-    const file = world.addFile({
-      userId: me.id,
-      channelId: channel.id,
-      name: "behind-proxy.txt",
-      bytes: new TextEncoder().encode("the proxy is misconfigured"),
-    });
-    world.addPost({ channelId: channel.id, userId: me.id, fileIds: [file.id] });
-    missingFile = file.id;
-    const statePath = `${h.dataDir}/.matterbak/channels/${channel.id}.json`;
     for (const run of [1, 2, 3, 4]) {
       const result = await h.run(SKIP_RECORDS);
       assert.equal(result.status, 3, `run ${run}: still a failure, retried next time`);
@@ -252,7 +250,7 @@ Deno.test("a 404 that is not the server's own answer (a proxy's page) never give
       const { pendingFiles } = await readJsonFile<PendingState>(statePath);
       assert.deepEqual(pendingFiles.map((p) => p.fileId), [file.id]);
     }
-    missingFile = undefined;
+    fault.heal();
     const healed = await h.run(SKIP_RECORDS);
     assert.equal(healed.status, 0, healed.err.join("\n"));
     assert.deepEqual((await readJsonFile<PendingState>(statePath)).pendingFiles, []);
