@@ -13,7 +13,13 @@ import {
 } from "./expected_backup.ts";
 import { FakeClock } from "./fake_clock.ts";
 import type { FaultPlan } from "./simulator/server.ts";
-import { listFiles, readJsonFile, startGenerated, startHarness } from "./harness.ts";
+import {
+  listFiles,
+  readJsonFile,
+  startGenerated,
+  startHarness,
+  withOneChannel,
+} from "./harness.ts";
 import { generateWorld } from "./simulator/generate.ts";
 import type { Channel } from "./simulator/world.ts";
 
@@ -122,14 +128,7 @@ Deno.test("thousands of posts with threads are crawled completely with 200 per p
 });
 
 Deno.test("a channel whose oldest posts share one millisecond past a full page is crawled to the end", async () => {
-  const { h, world, me } = await startGenerated({
-    teams: 1,
-    channelsPerTeam: 1,
-    postsPerChannel: 0,
-    dms: 0,
-    gms: 0,
-  });
-  try {
+  await withOneChannel(0, async ({ h, world, me }) => {
     const channel = teamChannels(world, me.id)[0] as Channel;
     // A bulk import: the 10 oldest posts share one millisecond; the first page of 200 holds
     // only 5 of them, and the server's prev_post_id is then empty.
@@ -141,27 +140,16 @@ Deno.test("a channel whose oldest posts share one millisecond past a full page i
       world.addPost({ channelId: channel.id, userId: me.id, createAt: t + i });
     }
     await assertRunCompletes(h, me.id, { channels: [channel] });
-  } finally {
-    await h.close();
-  }
+  });
 });
 
 Deno.test("disabled custom emoji is a note, not an error", async () => {
-  const { h } = await startGenerated({
-    teams: 1,
-    channelsPerTeam: 1,
-    postsPerChannel: 3,
-    dms: 0,
-    gms: 0,
-  }, { emojiEnabled: false });
-  try {
+  await withOneChannel(3, async ({ h }) => {
     const result = await h.run();
     assert.equal(result.status, 0, result.err.join("\n"));
     assert.ok(result.out.some((line) => /custom emoji are disabled/i.test(line)));
     assert.deepEqual(result.err, []);
-  } finally {
-    await h.close();
-  }
+  }, { emojiEnabled: false });
 });
 
 Deno.test("archived channels whose posts the server hides are skipped with one warning, no folder, exit 0", async () => {
@@ -210,14 +198,7 @@ Deno.test("archived channels whose posts the server hides are skipped with one w
 });
 
 Deno.test("custom emoji past one page are all stored", async () => {
-  const { h, world, me } = await startGenerated({
-    teams: 1,
-    channelsPerTeam: 1,
-    postsPerChannel: 1,
-    dms: 0,
-    gms: 0,
-  });
-  try {
+  await withOneChannel(1, async ({ h, world, me }) => {
     for (let i = 0; i < 450; i++) {
       world.addEmoji({ name: `e${i}`, creatorId: me.id, image: new Uint8Array([i % 256]) });
     }
@@ -229,9 +210,7 @@ Deno.test("custom emoji past one page are all stored", async () => {
       !(files.has(`emojis/${e.id}__${e.name}.json`) && files.has(`emojis/${e.id}__${e.name}.png`))
     );
     assert.deepEqual(missing.map((e) => e.name), []);
-  } finally {
-    await h.close();
-  }
+  });
 });
 
 Deno.test("names in the config that match nothing are reported by name and the rest is backed up", async () => {
@@ -305,14 +284,7 @@ Deno.test("a server older than 6.1 has its channels listed team by team, DMs inc
 });
 
 Deno.test("initial and step jitter sleep a random share of the given seconds, and say so", async () => {
-  const { h } = await startGenerated({
-    teams: 1,
-    channelsPerTeam: 1,
-    postsPerChannel: 3,
-    dms: 0,
-    gms: 0,
-  });
-  try {
+  await withOneChannel(3, async ({ h }) => {
     const options = parseBackupArgs([
       "--credentials",
       h.credentialsPath,
@@ -341,7 +313,5 @@ Deno.test("initial and step jitter sleep a random share of the given seconds, an
     assert.deepEqual(clock.sleeps, [2500, 500, 500, 500, 500]);
     assert.ok(messages.includes("Initial jitter: sleeping for 2.50 s"));
     assert.equal(messages.filter((m) => m === "Step jitter: sleeping for 0.50 s").length, 4);
-  } finally {
-    await h.close();
-  }
+  });
 });

@@ -5,7 +5,7 @@
  */
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { type Harness, listFiles, runCliProcess, startGenerated, startHarness } from "./harness.ts";
+import { type Harness, listFiles, runCliProcess, startHarness, withOneChannel } from "./harness.ts";
 import { generateWorld } from "./simulator/generate.ts";
 
 async function snapshot(dir: string): Promise<Map<string, string>> {
@@ -250,14 +250,7 @@ const cases: Case[] = [
 
 for (const c of cases) {
   Deno.test(`bad input: ${c.name} gets exit ${c.status} and a clear message`, async () => {
-    const { h } = await startGenerated({
-      teams: 1,
-      channelsPerTeam: 1,
-      postsPerChannel: 5,
-      dms: 0,
-      gms: 0,
-    });
-    try {
+    await withOneChannel(5, async ({ h }) => {
       assert.equal((await h.run()).status, 0);
       const before = await snapshot(h.dir);
       await c.setup?.(h);
@@ -290,9 +283,7 @@ for (const c of cases) {
       assert.deepEqual(after, before, "the existing backup and zip are unchanged");
       assert.deepEqual(await Deno.readFile(h.credentialsPath), credentialsAfterSetup);
       assert.deepEqual(await Deno.readFile(h.channelsPath), channelsAfterSetup);
-    } finally {
-      await h.close();
-    }
+    });
   });
 }
 

@@ -141,6 +141,28 @@ export async function startGenerated(
   return { h, world, me, token };
 }
 
+export type Generated = Awaited<ReturnType<typeof startGenerated>>;
+
+/**
+ * `test` against a world of one team with one channel of `posts` posts and nothing else; the
+ * harness is closed afterwards whatever happens.
+ */
+export async function withOneChannel(
+  posts: number,
+  test: (generated: Generated) => Promise<void>,
+  options: Partial<Omit<HarnessOptions, "world">> = {},
+): Promise<void> {
+  const generated = await startGenerated(
+    { teams: 1, channelsPerTeam: 1, postsPerChannel: posts, dms: 0, gms: 0 },
+    options,
+  );
+  try {
+    await test(generated);
+  } finally {
+    await generated.h.close();
+  }
+}
+
 /** Every file below `root` as a relative `/`-separated path. */
 export async function listFiles(root: string): Promise<string[]> {
   const out: string[] = [];

@@ -6,7 +6,7 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { configure, Uint8ArrayWriter, ZipReader } from "@zip.js/zip.js";
-import { canMount, type Harness, listFiles, type RunResult, startGenerated } from "./harness.ts";
+import { canMount, type Harness, listFiles, type RunResult, withOneChannel } from "./harness.ts";
 import { teamChannels } from "./expected_backup.ts";
 
 configure({ useWebWorkers: false });
@@ -51,14 +51,7 @@ Deno.test({
     "a folder of the data dir replaced by a link to an outside folder: exit 2 naming it, nothing written outside",
   ignore: !links,
 }, async () => {
-  const { h, world, me } = await startGenerated({
-    teams: 1,
-    channelsPerTeam: 1,
-    postsPerChannel: 20,
-    dms: 0,
-    gms: 0,
-  });
-  try {
+  await withOneChannel(20, async ({ h, world, me }) => {
     assert.equal((await h.run(QUICK)).status, 0);
     const outside = await victim(h);
     const before = await snapshot(outside.dir);
@@ -83,9 +76,7 @@ Deno.test({
       await Deno.rename(`${link}.real`, link);
     }
     assert.equal((await h.run(QUICK)).status, 0, "the same data dir without links works again");
-  } finally {
-    await h.close();
-  }
+  });
 });
 
 Deno.test({
@@ -93,14 +84,7 @@ Deno.test({
     "a lock file or seen log that is a link to an outside file: that file is neither truncated nor written",
   ignore: !links,
 }, async () => {
-  const { h, world, me } = await startGenerated({
-    teams: 1,
-    channelsPerTeam: 1,
-    postsPerChannel: 20,
-    dms: 0,
-    gms: 0,
-  });
-  try {
+  await withOneChannel(20, async ({ h, world, me }) => {
     assert.equal((await h.run(QUICK)).status, 0);
     const outside = await victim(h);
     const before = await snapshot(outside.dir);
@@ -125,9 +109,7 @@ Deno.test({
       assert.deepEqual(await snapshot(outside.dir), before, `${file}: the outside file is intact`);
       await Deno.remove(link);
     }
-  } finally {
-    await h.close();
-  }
+  });
 });
 
 async function run(command: string, ...args: string[]): Promise<void> {
@@ -160,14 +142,7 @@ Deno.test({
   name: "a read-only data dir with a backup in it: exit 2 with one line naming it",
   ignore: !mounting,
   async fn() {
-    const { h } = await startGenerated({
-      teams: 1,
-      channelsPerTeam: 1,
-      postsPerChannel: 10,
-      dms: 0,
-      gms: 0,
-    });
-    try {
+    await withOneChannel(10, async ({ h }) => {
       await withTmpfs(h, "8m", async (mnt) => {
         const dataDir = join(mnt, "data");
         assert.equal((await h.run(["-d", dataDir, ...QUICK])).status, 0);
@@ -183,9 +158,7 @@ Deno.test({
           ),
         );
       });
-    } finally {
-      await h.close();
-    }
+    });
   },
 });
 
@@ -210,14 +183,7 @@ Deno.test({
     "links inside the data dir are left out of the zip with a warning: no outside byte is zipped",
   ignore: !links,
 }, async () => {
-  const { h, world, me } = await startGenerated({
-    teams: 1,
-    channelsPerTeam: 1,
-    postsPerChannel: 10,
-    dms: 0,
-    gms: 0,
-  });
-  try {
+  await withOneChannel(10, async ({ h, world, me }) => {
     assert.equal((await h.run(QUICK)).status, 0);
     const secretDir = join(h.dir, "secrets");
     await Deno.mkdir(secretDir);
@@ -241,9 +207,7 @@ Deno.test({
     assert.ok(!zip.names.some((name) => /notes|key/.test(name)), zip.names.join("\n"));
     assert.ok(!zip.text.includes("TOP-SECRET-OUTSIDE"));
     assert.ok(teamChannels(world, me.id).length > 0);
-  } finally {
-    await h.close();
-  }
+  });
 });
 
 Deno.test({
@@ -252,14 +216,7 @@ Deno.test({
   // Linux file systems take any bytes as a name; APFS and NTFS refuse these.
   ignore: Deno.build.os !== "linux",
   async fn() {
-    const { h, world, me } = await startGenerated({
-      teams: 1,
-      channelsPerTeam: 1,
-      postsPerChannel: 10,
-      dms: 0,
-      gms: 0,
-    });
-    try {
+    await withOneChannel(10, async ({ h, world, me }) => {
       assert.equal((await h.run(QUICK)).status, 0);
       const team = [...world.teams.values()][0] as { id: string; name: string };
       const teamDir = join(h.dataDir, "teams", `${team.id}__${team.name}`);
@@ -285,9 +242,7 @@ Deno.test({
         assert.ok(zip.names.some((name) => name.startsWith("teams/")), "the backup is zipped");
       }
       assert.ok(teamChannels(world, me.id).length > 0);
-    } finally {
-      await h.close();
-    }
+    });
   },
 });
 
@@ -295,14 +250,7 @@ Deno.test({
   name: "a read-only folder for -o or --report stops the run before it starts: exit 2, no request",
   ignore: !mounting,
   async fn() {
-    const { h } = await startGenerated({
-      teams: 1,
-      channelsPerTeam: 1,
-      postsPerChannel: 10,
-      dms: 0,
-      gms: 0,
-    });
-    try {
+    await withOneChannel(10, async ({ h }) => {
       await withTmpfs(h, "1m", async (mnt) => {
         await run("mount", "-o", "remount,ro", mnt);
         const zip = join(mnt, "backup.zip");
@@ -326,9 +274,7 @@ Deno.test({
           assert.equal(h.sim.requests.length, 0, "nothing was asked of the server");
         }
       });
-    } finally {
-      await h.close();
-    }
+    });
   },
 });
 
@@ -336,14 +282,7 @@ Deno.test({
   name: "a zip path inside the data dir through a link is refused before anything is done",
   ignore: !links,
 }, async () => {
-  const { h } = await startGenerated({
-    teams: 1,
-    channelsPerTeam: 1,
-    postsPerChannel: 10,
-    dms: 0,
-    gms: 0,
-  });
-  try {
+  await withOneChannel(10, async ({ h }) => {
     await Deno.mkdir(h.dataDir, { recursive: true });
     const alias = join(h.dir, "alias");
     await Deno.symlink(h.dataDir, alias);
@@ -360,19 +299,14 @@ Deno.test({
     );
     assert.equal(h.sim.requests.length, 0, "nothing was asked of the server");
     assert.ok(!(await listFiles(h.dataDir)).some((path) => path.endsWith(".zip")));
-  } finally {
-    await h.close();
-  }
+  });
 });
 
 Deno.test({
   name: "credentials in the data dir reached through a link or a hard link stay out of the zip",
   ignore: !links,
 }, async () => {
-  const { h, world, me } = await startGenerated(
-    { teams: 1, channelsPerTeam: 1, postsPerChannel: 10, dms: 0, gms: 0 },
-  );
-  try {
+  await withOneChannel(10, async ({ h, world, me }) => {
     const password = "Pa55word-in-the-data-dir";
     world.credentials(me.id).password = password;
     await Deno.mkdir(h.dataDir, { recursive: true });
@@ -394,23 +328,14 @@ Deno.test({
       assert.ok(zip.names.some((name) => name.startsWith("teams/")), "the backup is zipped");
       assert.ok(!zip.text.includes(password), `${path}: the password is not in the zip`);
     }
-  } finally {
-    await h.close();
-  }
+  });
 });
 
 Deno.test({
   name: "a report that cannot be written at the end (a full disk) makes the exit status 2",
   ignore: !mounting,
   async fn() {
-    const { h } = await startGenerated({
-      teams: 1,
-      channelsPerTeam: 1,
-      postsPerChannel: 10,
-      dms: 0,
-      gms: 0,
-    });
-    try {
+    await withOneChannel(10, async ({ h }) => {
       await withTmpfs(h, "64k", async (mnt) => {
         // Full, yet an empty file can still be created: the check at the start passes.
         await Deno.writeFile(join(mnt, "filler"), new Uint8Array(64 * 1024)).catch(() => {});
@@ -423,8 +348,6 @@ Deno.test({
         );
         assert.ok((await Deno.stat(h.zipPath)).size > 0, "the backup itself was done");
       });
-    } finally {
-      await h.close();
-    }
+    });
   },
 });
