@@ -6,7 +6,7 @@ import {
   expectedBackup,
   teamChannels,
 } from "./expected_backup.ts";
-import { listFiles, readJsonFile, startHarness } from "./harness.ts";
+import { harnessFor, listFiles, readJsonFile, startHarness } from "./harness.ts";
 import { generateWorld } from "./simulator/generate.ts";
 import type { Fault, FaultPlan } from "./simulator/server.ts";
 import type { Channel } from "./simulator/world.ts";
@@ -80,12 +80,7 @@ Deno.test("an attachment that keeps failing is reported, the rest completes, and
   let broken = true;
   const faults: FaultPlan = (req) =>
     broken && req.path === `/api/v4/files/${fileId}` ? { kind: "status", status: 500 } : undefined;
-  const h = await startHarness({
-    world,
-    faults,
-    credentials: { user: me.username, token },
-    channels: { teams: { "team-0": {} } },
-  });
+  const h = await harnessFor({ world, me, token }, { faults });
   try {
     const first = await h.run(["--retries", "2", "--skip-users", "--skip-emojis"]);
     assert.equal(first.status, 3);
@@ -119,12 +114,7 @@ async function backedUpChannel(faults: FaultPlan) {
     gms: 0,
   });
   const channel = teamChannels(world, me.id)[0] as Channel;
-  const h = await startHarness({
-    world,
-    faults,
-    credentials: { user: me.username, token },
-    channels: { teams: { "team-0": {} } },
-  });
+  const h = await harnessFor({ world, me, token }, { faults });
   try {
     assert.equal((await h.run(SKIP_RECORDS)).status, 0);
   } catch (error) {

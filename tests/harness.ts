@@ -131,14 +131,21 @@ export async function startGenerated(
   worldOptions: GenerateOptions,
   options: Partial<Omit<HarnessOptions, "world">> = {},
 ): Promise<{ h: Harness; world: World; me: User; token: string }> {
-  const { world, me, token } = generateWorld(worldOptions);
-  const h = await startHarness({
+  const generated = generateWorld(worldOptions);
+  return { ...generated, h: await harnessFor(generated, options) };
+}
+
+/** A harness for a world made beforehand, with the same defaults as `startGenerated`. */
+export function harnessFor(
+  { world, me, token }: { world: World; me: User; token: string },
+  options: Partial<Omit<HarnessOptions, "world">> = {},
+): Promise<Harness> {
+  return startHarness({
     credentials: { user: me.username, token },
     channels: { teams: { "team-0": {} } },
     ...options,
     world,
   });
-  return { h, world, me, token };
 }
 
 export type Generated = Awaited<ReturnType<typeof startGenerated>>;

@@ -7,7 +7,7 @@
 import assert from "node:assert/strict";
 import { RUNTIME_FLAGS } from "../lib/cli/runtime_flags.ts";
 import { REPO_ROOT } from "../scripts/_util.ts";
-import { startHarness } from "./harness.ts";
+import { harnessFor } from "./harness.ts";
 import { generateWorld } from "./simulator/generate.ts";
 import type { FaultPlan } from "./simulator/server.ts";
 
@@ -39,12 +39,7 @@ Deno.test({
       }
       return undefined;
     };
-    const h = await startHarness({
-      world,
-      faults,
-      credentials: { user: me.username, token },
-      channels: { teams: { "team-0": {} } },
-    });
+    const h = await harnessFor({ world, me, token }, { faults });
     try {
       const started = performance.now();
       const output = await new Deno.Command(GNU_TIME, {

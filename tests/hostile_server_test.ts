@@ -6,7 +6,7 @@
  */
 import assert from "node:assert/strict";
 import { configure, Uint8ArrayWriter, ZipReader } from "@zip.js/zip.js";
-import { type Harness, listFiles, readJsonFile, startHarness } from "./harness.ts";
+import { type Harness, harnessFor, listFiles, readJsonFile, startHarness } from "./harness.ts";
 import { generateWorld } from "./simulator/generate.ts";
 import type { FaultPlan } from "./simulator/server.ts";
 import type { Channel } from "./simulator/world.ts";
@@ -95,12 +95,7 @@ Deno.test("a picture redirected to another server stops the run before anything 
     req.path.endsWith("/image")
       ? { kind: "status", status: 302, body: "", headers: { Location: `${other.url}/a.png` } }
       : undefined;
-  const h = await startHarness({
-    world,
-    faults,
-    credentials: { user: me.username, token },
-    channels: { teams: { "team-0": {} } },
-  });
+  const h = await harnessFor({ world, me, token }, { faults });
   try {
     const result = await h.run(["--skip-emojis"]);
     assert.equal(result.status, 5);
@@ -132,12 +127,7 @@ Deno.test("redirects to file: and data: URLs are failed items, never read; the r
     }
     return undefined;
   };
-  const h = await startHarness({
-    world,
-    faults,
-    credentials: { user: me.username, token },
-    channels: { teams: { "team-0": {} } },
-  });
+  const h = await harnessFor({ world, me, token }, { faults });
   try {
     const report = `${h.dir}/report.json`;
     const result = await h.run(["--report", report]);
@@ -178,12 +168,7 @@ Deno.test("a server that trickles its answers cannot hang the run", async () => 
     req.path === `/api/v4/channels/${slow.id}/posts`
       ? { kind: "slowBody", chunkBytes: 1, delayMs: 100 }
       : undefined;
-  const h = await startHarness({
-    world,
-    faults,
-    credentials: { user: me.username, token },
-    channels: { teams: { "team-0": {} } },
-  });
+  const h = await harnessFor({ world, me, token }, { faults });
   try {
     const started = performance.now();
     let timer: ReturnType<typeof setTimeout> | undefined;
@@ -244,12 +229,7 @@ Deno.test("one malformed record is left out and reported; its channel and the ru
     }
     return undefined;
   };
-  const h = await startHarness({
-    world,
-    faults,
-    credentials: { user: me.username, token },
-    channels: { teams: { "team-0": {} } },
-  });
+  const h = await harnessFor({ world, me, token }, { faults });
   try {
     const report = `${h.dir}/report.json`;
     const result = await h.run(["--report", report, "--skip-emojis"]);
@@ -301,10 +281,7 @@ Deno.test("a page over the size cap comes in smaller pages; changes over it are 
   for (let i = 0; i < 250; i++) {
     ids.push(world.addPost({ channelId: channel.id, userId: me.id, message: longest }).id);
   }
-  const h = await startHarness({
-    world,
-    credentials: { user: me.username, token },
-    channels: { teams: { "team-0": {} } },
+  const h = await harnessFor({ world, me, token }, {
     baseArgs: ["--rate-limit", "0", "--skip-users", "--skip-emojis"],
   });
   try {
@@ -350,11 +327,8 @@ Deno.test("a stored post the server now sends malformed is never marked deleted 
         },
       }
       : undefined;
-  const h = await startHarness({
-    world,
+  const h = await harnessFor({ world, me, token }, {
     faults,
-    credentials: { user: me.username, token },
-    channels: { teams: { "team-0": {} } },
     baseArgs: ["--rate-limit", "0", "--skip-users", "--skip-emojis"],
   });
   try {

@@ -4,7 +4,7 @@ import { configure, Uint8ArrayWriter, ZipReader } from "@zip.js/zip.js";
 import { redactUrl } from "../lib/api/client.ts";
 import { REDACTED, SecretRegistry } from "../lib/util/secrets.ts";
 import { main } from "../lib/cli/main.ts";
-import { listFiles, startHarness } from "./harness.ts";
+import { harnessFor, listFiles, startHarness } from "./harness.ts";
 import { generateWorld } from "./simulator/generate.ts";
 import type { FaultPlan } from "./simulator/server.ts";
 
@@ -103,11 +103,7 @@ Deno.test("a credentials file kept inside the data dir is left out of the zip", 
     dms: 0,
     gms: 0,
   });
-  const h = await startHarness({
-    world,
-    credentials: { user: me.username, token },
-    channels: { teams: { "team-0": {} } },
-  });
+  const h = await harnessFor({ world, me, token });
   try {
     await Deno.mkdir(h.dataDir, { recursive: true });
     const inside = `${h.dataDir}/credentials.json`;
@@ -270,11 +266,7 @@ Deno.test("a secret in any message is scrubbed where it leaves: output lines and
     dms: 0,
     gms: 0,
   });
-  const h = await startHarness({
-    world,
-    credentials: { user: me.username, token },
-    channels: { teams: { "team-0": {} } },
-  });
+  const h = await harnessFor({ world, me, token });
   try {
     // A network error whose text carries the token (as a proxy's error could): it reaches the
     // messages by a path no server answer takes.
