@@ -8,6 +8,7 @@ import {
   channelFolder,
   expectedBackup,
   fullConfig,
+  harnessForAll,
   myChannels,
   teamChannels,
 } from "./expected_backup.ts";
@@ -42,11 +43,7 @@ async function zipEntries(path: string): Promise<Map<string, Uint8Array>> {
 
 Deno.test("a first run stores everything the config selects, in matterbak's layout, and nothing else", async () => {
   const { world, me, password } = generateWorld({ hostileNames: true });
-  const h = await startHarness({
-    world,
-    credentials: { user: me.username, password },
-    channels: fullConfig(world, me.id),
-  });
+  const h = await harnessForAll({ world, me, password });
   try {
     const result = await h.run();
     assert.deepEqual(result.err, []);

@@ -19,7 +19,7 @@ import {
 } from "../lib/store/layout.ts";
 import { checkHistory, editAt, versionText } from "../lib/store/history.ts";
 import type { Post as StoredPost } from "../lib/model/records.ts";
-import { type Harness, listFiles, type RunResult } from "./harness.ts";
+import { type Harness, listFiles, type RunResult, startHarness } from "./harness.ts";
 import type { Channel, World } from "./simulator/world.ts";
 
 /** A file's check; `optional` files may be missing (see the module comment). */
@@ -235,6 +235,17 @@ export async function assertRunCompletes(
 /** Channels "me" belongs to, as the config below selects them (all of them). */
 export function myChannels(world: World, meId: string): Channel[] {
   return [...world.channels.values()].filter((c) => world.isChannelMember(c.id, meId));
+}
+
+/** A harness whose config selects every conversation of the account, which logs in with its password. */
+export function harnessForAll(
+  { world, me, password }: { world: World; me: { id: string; username: string }; password: string },
+): Promise<Harness> {
+  return startHarness({
+    world,
+    credentials: { user: me.username, password },
+    channels: fullConfig(world, me.id),
+  });
 }
 
 export function fullConfig(world: World, meId: string) {

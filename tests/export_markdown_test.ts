@@ -11,7 +11,7 @@ import { fileDataName, postFileName } from "../lib/store/layout.ts";
 import { isSafeComponent } from "../lib/store/safe_name.ts";
 import { InterruptedError } from "../lib/util/errors.ts";
 import { main } from "../lib/cli/main.ts";
-import { channelFolder, fullConfig, myChannels } from "./expected_backup.ts";
+import { channelFolder, harnessForAll, myChannels } from "./expected_backup.ts";
 import { type Harness, listFiles, startHarness } from "./harness.ts";
 import { generateWorld } from "./simulator/generate.ts";
 import { type Channel, World } from "./simulator/world.ts";
@@ -71,11 +71,7 @@ async function run(args: string[]): Promise<{ status: number; text: string }> {
 
 Deno.test("the Markdown export shows every stored post once, replies under their root, with marks and attachments", async () => {
   const { world, me, password } = generateWorld({ hostileNames: true, filesEvery: 3 });
-  const h = await startHarness({
-    world,
-    credentials: { user: me.username, password },
-    channels: fullConfig(world, me.id),
-  });
+  const h = await harnessForAll({ world, me, password });
   try {
     assert.equal((await h.run()).status, 0);
     const stored = myChannels(world, me.id).flatMap((c) =>
@@ -504,11 +500,7 @@ Deno.test("the output folder: a foreign one is refused, an earlier export replac
 
 Deno.test("--channel picks conversations by name, display name or username; unknown names are refused", async () => {
   const { world, me, password } = generateWorld({ postsPerChannel: 4 });
-  const h = await startHarness({
-    world,
-    credentials: { user: me.username, password },
-    channels: fullConfig(world, me.id),
-  });
+  const h = await harnessForAll({ world, me, password });
   try {
     assert.equal((await h.run()).status, 0);
     const out = join(h.dir, "md");

@@ -14,7 +14,7 @@ import { postFileName } from "../lib/store/layout.ts";
 import { InterruptedError } from "../lib/util/errors.ts";
 import { readLines } from "../lib/util/lines.ts";
 import { ZipReader } from "../lib/zip/reader.ts";
-import { channelFolder, fullConfig, myChannels } from "./expected_backup.ts";
+import { channelFolder, harnessForAll, myChannels } from "./expected_backup.ts";
 import { startHarness } from "./harness.ts";
 import { generateWorld } from "./simulator/generate.ts";
 import type { Channel, PostRecord, World } from "./simulator/world.ts";
@@ -128,11 +128,7 @@ Deno.test("the bulk export holds every post that is not deleted exactly once, wi
     message: `${"long ".repeat(4000)}\n${"end ".repeat(200)}`,
     fileIds,
   });
-  const h = await startHarness({
-    world,
-    credentials: { user: me.username, password },
-    channels: fullConfig(world, me.id),
-  });
+  const h = await harnessForAll({ world, me, password });
   try {
     assert.equal((await h.run()).status, 0);
     // Changes seen by an update: deletions (a whole thread, a reply), an edit, a reaction.
@@ -304,11 +300,7 @@ Deno.test("a thread too long for one line goes on in another line under a post t
 
 Deno.test("an interrupted export leaves no archive and no staging folder; the old archive stays", async () => {
   const { world, me, password } = generateWorld({ postsPerChannel: 10 });
-  const h = await startHarness({
-    world,
-    credentials: { user: me.username, password },
-    channels: fullConfig(world, me.id),
-  });
+  const h = await harnessForAll({ world, me, password });
   try {
     assert.equal((await h.run()).status, 0);
     const out = join(h.dir, "exports");
@@ -339,11 +331,7 @@ Deno.test("an interrupted export leaves no archive and no staging folder; the ol
 
 Deno.test("--team keeps one team's channels and every direct and group message; a wrong name is refused", async () => {
   const { world, me, password } = generateWorld({ postsPerChannel: 5 });
-  const h = await startHarness({
-    world,
-    credentials: { user: me.username, password },
-    channels: fullConfig(world, me.id),
-  });
+  const h = await harnessForAll({ world, me, password });
   try {
     assert.equal((await h.run()).status, 0);
     const zipPath = join(h.dir, "team1.zip");

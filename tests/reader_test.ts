@@ -4,8 +4,7 @@ import { DataDir, encodeJson, type RelPath } from "../lib/store/data_dir.ts";
 import { postFileName } from "../lib/store/layout.ts";
 import { BackupReader, type PostItem } from "../lib/store/reader.ts";
 import type { Post } from "../lib/model/records.ts";
-import { fullConfig, myChannels } from "./expected_backup.ts";
-import { startHarness } from "./harness.ts";
+import { harnessForAll, myChannels } from "./expected_backup.ts";
 import { generateWorld } from "./simulator/generate.ts";
 import { userJson } from "./simulator/server.ts";
 
@@ -18,11 +17,7 @@ const postsOf = (items: PostItem[]) =>
 
 Deno.test("the reader gives back everything a backup of the simulated world stored", async () => {
   const { world, me, password } = generateWorld({ hostileNames: true, filesEvery: 3 });
-  const h = await startHarness({
-    world,
-    credentials: { user: me.username, password },
-    channels: fullConfig(world, me.id),
-  });
+  const h = await harnessForAll({ world, me, password });
   try {
     assert.equal((await h.run()).status, 0);
     const reader = new BackupReader(new DataDir(h.dataDir));
