@@ -13,6 +13,7 @@ export const ExitCode = {
   partial: 3,
   auth: 4,
   server: 5,
+  damaged: 6,
   locked: 7,
   sigint: 130,
   sigterm: 143,
@@ -27,6 +28,7 @@ export const EXIT_STATUS_HELP = `EXIT STATUS
   3    completed with problems (items that failed after retries, config names matching nothing)
   4    authentication failed
   5    server unreachable or not a usable Mattermost server
+  6    matterbak verify found damaged or missing files (the next backup run repairs them)
   7    the data dir is in use by another run
   130  interrupted by SIGINT (Ctrl+C)
   143  interrupted by SIGTERM`;
