@@ -388,6 +388,44 @@ Deno.test("threads: requested post first, perPage over 200 is a 400, has_next pa
   });
 });
 
+Deno.test("GET /posts/{id}: one post with its ETag; deleted or unreadable ones as the server refuses them", async () => {
+  const { world, team, alice, bob, channel, token } = smallWorld();
+  const post = world.addPost({ channelId: channel.id, userId: bob.id, message: "hello" });
+  const gone = world.addPost({ channelId: channel.id, userId: bob.id, message: "gone" });
+  world.deletePost(gone.id);
+  const secret = world.addChannel({ teamId: team.id, name: "secret", type: "P" });
+  world.addChannelMember(secret.id, bob.id);
+  const hidden = world.addPost({ channelId: secret.id, userId: bob.id, message: "hidden" });
+  const open = world.addChannel({ teamId: team.id, name: "open", type: "O" });
+  const visible = world.addPost({ channelId: open.id, userId: bob.id, message: "visible" });
+  await withSim(world, async (sim) => {
+    const res = await call(sim, `/posts/${post.id}`, { token });
+    const etag = res.headers.get("ETag");
+    assert.deepEqual(await json(res), world.post(post.id));
+    assert.equal(etag, `9.11.0.${post.id}.${world.post(post.id)?.update_at}`);
+    const cached = await call(sim, `/posts/${post.id}`, {
+      token,
+      headers: { "If-None-Match": etag ?? "" },
+    });
+    assert.equal(cached.status, 304);
+    await cached.body?.cancel();
+    // app/post.go GetSinglePost: deleted posts are not found without include_deleted, which
+    // api4/post.go getPost allows only system admins.
+    assert.equal(
+      (await json(await call(sim, `/posts/${gone.id}`, { token }), 404)).id,
+      "app.post.get.app_error",
+    );
+    assert.equal(
+      (await json(await call(sim, `/posts/${gone.id}?include_deleted=true`, { token }), 403)).id,
+      "api.context.permissions.app_error",
+    );
+    await json(await call(sim, `/posts/${hidden.id}`, { token }), 403);
+    // A public channel's posts are readable by the team's members (GetPostIfAuthorized).
+    assert.equal((await json(await call(sim, `/posts/${visible.id}`, { token }))).id, visible.id);
+    assert.equal(world.isChannelMember(open.id, alice.id), false);
+  });
+});
+
 Deno.test("archived channels are listed only with include_deleted, parsed like Go booleans", async () => {
   const { world, team, channel, alice, token } = smallWorld();
   const archived = world.addChannel({ teamId: team.id, name: "old", type: "P" });

@@ -380,6 +380,38 @@ export class MattermostApi {
     ).map((post) => normalizePost(post, what, this.onMalformed));
   }
 
+  /** One post by id (`GET /posts/{id}`); deleted posts answer 404 (to repair a damaged file). */
+  async post(postId: string): Promise<Post> {
+    const what = `post ${postId}`;
+    const value = await this.client.json<unknown>({ path: `/posts/${postId}`, what });
+    return normalizePost(check<Post>(value, what, validPost, "a post"), what, this.onMalformed);
+  }
+
+  /** One attachment's FileInfo (`GET /files/{id}/info`). */
+  async fileInfo(fileId: string): Promise<FileInfo> {
+    const what = `file info ${fileId}`;
+    const value = await this.client.json<unknown>({ path: `/files/${fileId}/info`, what });
+    return check<FileInfo>(value, what, validFileInfo, "a file info");
+  }
+
+  async channel(channelId: string): Promise<Channel> {
+    const what = `channel ${channelId}`;
+    const value = await this.client.json<unknown>({ path: `/channels/${channelId}`, what });
+    return check<Channel>(value, what, validChannel, "a channel");
+  }
+
+  async team(teamId: string): Promise<Team> {
+    const what = `team ${teamId}`;
+    const value = await this.client.json<unknown>({ path: `/teams/${teamId}`, what });
+    return check<Team>(value, what, validTeam, "a team");
+  }
+
+  async emoji(emojiId: string): Promise<Emoji> {
+    const what = `custom emoji ${emojiId}`;
+    const value = await this.client.json<unknown>({ path: `/emoji/${emojiId}`, what });
+    return check<Emoji>(value, what, validEmoji, "an emoji");
+  }
+
   /**
    * Users by id (unknown ids are left out by the server); halves a batch on 413 and on an
    * answer over the size cap.

@@ -8,6 +8,7 @@
  * replaces a link instead of following it, and `openNoFollow` checks that what it opened is what
  * `lstat` saw. The folders above the name are the caller's to check (see DataDir).
  */
+import { createHash } from "node:crypto";
 import { dirname, join } from "node:path";
 import { SizeMismatchError, StorageError } from "../util/errors.ts";
 
@@ -43,6 +44,22 @@ export type FsStep =
  */
 export type FsRecorder = (step: FsStep) => void;
 
+/** A file that reached its final name: its size and SHA-256 (of the bytes written) and mtime. */
+export interface WrittenFile {
+  path: string;
+  size: number;
+  /** Lowercase hex. */
+  sha256: string;
+  /** Modification time in ms, as the file system recorded it. */
+  mtime: number;
+}
+
+/**
+ * Told of every completed write (the manifest of the backup). The hash is computed from the
+ * bytes as they are written, so nothing is read back.
+ */
+export type WriteSink = (file: WrittenFile) => void;
+
 export interface AtomicWriteOptions {
   /** Refuse to rename into place unless exactly this many bytes were written. */
   expectedSize?: number;
@@ -54,6 +71,8 @@ export interface AtomicWriteOptions {
    * secret is never in a file others can read, not even for a moment.
    */
   mode?: number;
+  /** Called once the file is renamed into place (not when the write fails). */
+  sink?: WriteSink | undefined;
 }
 
 /**
@@ -66,7 +85,8 @@ export async function writeFileAtomic(
   options: AtomicWriteOptions = {},
 ): Promise<number> {
   const temp = tempPathFor(path);
-  const { recorder } = options;
+  const { recorder, sink } = options;
+  const hash = sink ? createHash("sha256") : undefined;
   const file = await Deno.open(temp, {
     write: true,
     createNew: true,
@@ -82,27 +102,36 @@ export async function writeFileAtomic(
           options.signal?.throwIfAborted();
           const { done, value } = await reader.read();
           if (done) break;
+          hash?.update(value);
           written += await writeStep(file, temp, value, recorder);
           // A server sending more than announced must not fill the disk first.
           if (options.expectedSize !== undefined && written > options.expectedSize) {
             throw new SizeMismatchError(path, options.expectedSize, written);
           }
         }
+      } catch (error) {
+        // The source stops too (a download's connection, a file being read).
+        await reader.cancel(error).catch(() => {});
+        throw error;
       } finally {
         reader.releaseLock();
       }
     } else {
       const bytes = typeof data === "string" ? new TextEncoder().encode(data) : data;
+      hash?.update(bytes);
       written = await writeStep(file, temp, bytes, recorder);
     }
     if (options.expectedSize !== undefined && written !== options.expectedSize) {
       throw new SizeMismatchError(path, options.expectedSize, written);
     }
     await syncStep(file, temp, recorder);
+    // A rename keeps the time of the last write; statSync costs microseconds, an async stat 20+.
+    const mtime = hash ? file.statSync().mtime?.getTime() ?? 0 : 0;
     file.close();
     closed = true;
     recorder?.({ op: "rename", from: temp, to: path });
     await Deno.rename(temp, path);
+    if (hash) sink?.({ path, size: written, sha256: hash.digest("hex"), mtime });
     return written;
   } catch (error) {
     if (!closed) file.close();

@@ -14,6 +14,7 @@ import {
   storageFailure,
   syncDir,
   writeFileAtomic,
+  type WrittenFile,
 } from "./atomic_write.ts";
 import { describeError, StorageError } from "../util/errors.ts";
 import { DIRS } from "./layout.ts";
@@ -27,8 +28,21 @@ export type WalkEntry =
   | { parts: RelPath; kind: "file" | "directory" }
   | { parts: RelPath; kind: "skipped"; reason: string };
 
+/**
+ * Told of every file written or removed below the root, with absolute paths (the manifest,
+ * lib/store/manifest.ts), and of each checkpoint before its state file is written.
+ */
+export interface DataDirSink {
+  written(file: WrittenFile): void;
+  removed(path: string): void;
+  /** A sync state is about to vouch for what was written: record it durably first. */
+  checkpoint(): Promise<void>;
+}
+
 export class DataDir {
   readonly root: string;
+  /** Set by the run that keeps the manifest; none for readers. */
+  sink: DataDirSink | undefined;
 
   /** `recorder` sees every step of every write below the root (tests only). */
   constructor(root: string, readonly recorder?: FsRecorder) {
@@ -234,7 +248,7 @@ export class DataDir {
   async writeJson(parts: RelPath, value: unknown): Promise<boolean> {
     const text = encodeJson(value);
     if ((await this.readText(parts).catch(() => undefined)) === text) return false;
-    await writeFileAtomic(this.#forWriting(parts), text, { recorder: this.recorder });
+    await writeFileAtomic(this.#forWriting(parts), text, this.#writeOptions());
     return true;
   }
 
@@ -244,16 +258,17 @@ export class DataDir {
    */
   async writeState(parts: RelPath, state: unknown): Promise<boolean> {
     this.recorder?.({ op: "checkpoint", path: this.path(parts), state: structuredClone(state) });
+    await this.sink?.checkpoint();
     return await this.writeJson(parts, state);
   }
 
   /** Writes `text` atomically (callers that already compared it with the file's content). */
   async writeText(parts: RelPath, text: string): Promise<void> {
-    await writeFileAtomic(this.#forWriting(parts), text, { recorder: this.recorder });
+    await writeFileAtomic(this.#forWriting(parts), text, this.#writeOptions());
   }
 
   async writeBytes(parts: RelPath, bytes: Uint8Array): Promise<number> {
-    return await writeFileAtomic(this.#forWriting(parts), bytes, { recorder: this.recorder });
+    return await writeFileAtomic(this.#forWriting(parts), bytes, this.#writeOptions());
   }
 
   async writeStream(
@@ -265,8 +280,14 @@ export class DataDir {
     return await writeFileAtomic(this.#forWriting(parts), stream, {
       ...(expectedSize === undefined ? {} : { expectedSize }),
       ...(signal ? { signal } : {}),
-      recorder: this.recorder,
+      ...this.#writeOptions(),
     });
+  }
+
+  /** The recorder and, when a manifest is kept, the report of each finished write to it. */
+  #writeOptions(): { recorder: FsRecorder | undefined; sink?: (file: WrittenFile) => void } {
+    const sink = this.sink;
+    return { recorder: this.recorder, ...(sink ? { sink: (file) => sink.written(file) } : {}) };
   }
 
   /** Opens an existing file for appending (a log; it is never truncated in place). */
@@ -292,12 +313,16 @@ export class DataDir {
   /**
    * Every entry below the root, folders before what they hold, in the order the file system
    * lists them: nothing is collected, so memory stays flat however many posts a folder holds.
-   * Temporary files of writes under way or interrupted are left out. What cannot be read as a
-   * file or folder of the backup comes as `skipped` with the reason: a symbolic link (never
-   * followed), a name that is not valid UTF-8 (Deno lists it with U+FFFD in place of the bad
-   * bytes, a name that then does not exist), anything else (a socket, a device).
+   * Temporary files of writes under way or interrupted are left out unless `withTemp` (verify
+   * reports them). What cannot be read as a file or folder of the backup comes as `skipped`
+   * with the reason: a symbolic link (never followed), a name that is not valid UTF-8 (Deno
+   * lists it with U+FFFD in place of the bad bytes, a name that then does not exist), anything
+   * else (a socket, a device).
    */
-  async *walk(parts: RelPath = []): AsyncGenerator<WalkEntry> {
+  async *walk(
+    parts: RelPath = [],
+    options: { withTemp?: boolean } = {},
+  ): AsyncGenerator<WalkEntry> {
     for await (const entry of this.entries(parts)) {
       const child = [...parts, entry.name];
       if (entry.name.includes("\uFFFD") && !lstatOrUndefined(this.existingPath(child))) {
@@ -306,10 +331,10 @@ export class DataDir {
         yield { parts: child, kind: "skipped", reason: "it is a symbolic link (never followed)" };
       } else if (entry.isDirectory) {
         yield { parts: child, kind: "directory" };
-        yield* this.walk(child);
+        yield* this.walk(child, options);
       } else if (!entry.isFile) {
         yield { parts: child, kind: "skipped", reason: "it is neither a file nor a folder" };
-      } else if (!isTempName(entry.name)) {
+      } else if (options.withTemp || !isTempName(entry.name)) {
         yield { parts: child, kind: "file" };
       }
     }
@@ -355,11 +380,14 @@ export class DataDir {
     const full = this.#existing(parts);
     try {
       await Deno.remove(full);
-      return true;
     } catch (error) {
-      if (error instanceof Deno.errors.NotFound) return false;
-      throw storageFailure(error, full);
+      if (!(error instanceof Deno.errors.NotFound)) throw storageFailure(error, full);
+      // Gone already: the manifest forgets it all the same.
+      this.sink?.removed(full);
+      return false;
     }
+    this.sink?.removed(full);
+    return true;
   }
 }
 

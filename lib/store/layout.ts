@@ -14,7 +14,8 @@
  * users/<userId>__<username>.json, users/<userId>__<username>__image.<ext>
  * emojis/<emojiId>__<emojiName>.json, emojis/<emojiId>__<emojiName>.<ext>
  * .matterbak/  our own sync state (not part of matterbak's layout): lock, state.json, zip.json,
- *              channels/<chanId>.json (+ .seen while a reconciling crawl is under way)
+ *              channels/<chanId>.json (+ .seen while a reconciling crawl is under way),
+ *              manifest.sha256 (+ manifest.journal), repair.json
  * ```
  */
 import { isMattermostId } from "../model/records.ts";
@@ -82,6 +83,11 @@ export function postIdFromHistoryName(name: string): string | undefined {
   return name.endsWith(JSON_EXT) && isMattermostId(id) ? id : undefined;
 }
 
+/** `<folder><suffix>` beside a channel's posts folder: its record, members or threads file. */
+export function besideFolder(folder: readonly string[], suffix: string): readonly string[] {
+  return [...folder.slice(0, -1), `${folder.at(-1)}${suffix}`];
+}
+
 /** `files/<fileId>.json`: the FileInfo record. */
 export function fileInfoName(fileId: string): string {
   return `${fileId}${JSON_EXT}`;
@@ -133,6 +139,13 @@ export function seenLogFile(channelId: string): readonly string[] {
   return [...CHANNEL_STATES_DIR, `${channelId}.seen`];
 }
 
+/** `.matterbak/manifest.sha256`: the SHA-256 of every file of the backup (`sha256sum` format). */
+export const MANIFEST_FILE: readonly string[] = [DIRS.state, "manifest.sha256"];
+/** `.matterbak/manifest.journal`: what changed since manifest.sha256 was last written. */
+export const MANIFEST_JOURNAL: readonly string[] = [DIRS.state, "manifest.journal"];
+/** `.matterbak/repair.json`: what `matterbak verify` found damaged or missing, for the next run. */
+export const REPAIR_FILE: readonly string[] = [DIRS.state, "repair.json"];
+
 /** The id that an `<id>__...` entry name starts with, else undefined. */
 export function idPrefix(name: string): string | undefined {
   const id = name.slice(0, 26);
@@ -140,3 +153,100 @@ export function idPrefix(name: string): string | undefined {
 }
 
 export type ChannelKind = "teams" | "direct" | "groups";
+
+/**
+ * What a file of the data dir is, by its place in the layout: the kind of record or image and
+ * the ids its path names. Channel folders are `teams/<team>/<channel>`, `direct/<channel>` and
+ * `groups/<channel>`; `folder` is the posts folder.
+ */
+export type PathRole =
+  | { kind: "post"; folder: readonly string[]; channelId: string; postId: string }
+  | { kind: "fileInfo" | "fileData"; folder: readonly string[]; channelId: string; fileId: string }
+  | {
+    kind: "channel" | "channelMembers" | "threads";
+    folder: readonly string[];
+    channelId: string;
+  }
+  | { kind: "team" | "teamMembers" | "teamIcon"; teamId: string }
+  | { kind: "user" | "userImage"; userId: string; base: string }
+  | { kind: "emoji" | "emojiImage"; emojiId: string; base: string }
+  | { kind: "channelState"; channelId: string }
+  | { kind: "runState" }
+  | { kind: "other" };
+
+/** See PathRole; `other` for anything this tool does not write. */
+export function classifyPath(parts: readonly string[]): PathRole {
+  const [top] = parts;
+  const name = parts.at(-1) ?? "";
+  const other = { kind: "other" } as const;
+  if (top === DIRS.state) {
+    if (parts.length === 2 && name === RUN_STATE_FILE[1]) return { kind: "runState" };
+    const channelId = name.endsWith(JSON_EXT) ? name.slice(0, -JSON_EXT.length) : "";
+    return parts.length === 3 && parts[1] === CHANNEL_STATES_DIR[1] && isMattermostId(channelId)
+      ? { kind: "channelState", channelId }
+      : other;
+  }
+  if (top === DIRS.users || top === DIRS.emojis) {
+    const id = idPrefix(name);
+    if (parts.length !== 2 || !id) return other;
+    const base = name.slice(0, name.lastIndexOf("."));
+    if (top === DIRS.users) {
+      if (name.endsWith(JSON_EXT)) return { kind: "user", userId: id, base };
+      const owner = base.endsWith(IMAGE_SUFFIX) ? base.slice(0, -IMAGE_SUFFIX.length) : "";
+      return owner && isImageOf(base, name)
+        ? { kind: "userImage", userId: id, base: owner }
+        : other;
+    }
+    if (name.endsWith(JSON_EXT)) return { kind: "emoji", emojiId: id, base };
+    return isImageOf(base, name) ? { kind: "emojiImage", emojiId: id, base } : other;
+  }
+  // The parent of channel folders: `teams/<team>`, `direct` or `groups`.
+  let depth: number;
+  if (top === DIRS.teams) {
+    if (parts.length === 2) {
+      const teamId = idPrefix(name);
+      if (!teamId) return other;
+      if (isImageOf(`${teamId}${ICON_SUFFIX}`, name)) return { kind: "teamIcon", teamId };
+      if (name.endsWith(MEMBERS_SUFFIX)) return { kind: "teamMembers", teamId };
+      return name.endsWith(JSON_EXT) ? { kind: "team", teamId } : other;
+    }
+    if (!idPrefix(parts[1] ?? "")) return other;
+    depth = 2;
+  } else if (top === DIRS.direct || top === DIRS.groups) {
+    depth = 1;
+  } else {
+    return other;
+  }
+  const parent = parts.slice(0, depth);
+  if (parts.length === depth + 1) {
+    const channelId = idPrefix(name);
+    if (!channelId) return other;
+    for (
+      const [suffix, kind] of [[MEMBERS_SUFFIX, "channelMembers"], [
+        THREADS_SUFFIX,
+        "threads",
+      ]] as const
+    ) {
+      if (name.endsWith(suffix)) {
+        return { kind, folder: [...parent, name.slice(0, -suffix.length)], channelId };
+      }
+    }
+    return name.endsWith(JSON_EXT)
+      ? { kind: "channel", folder: [...parent, name.slice(0, -JSON_EXT.length)], channelId }
+      : other;
+  }
+  const channelId = idPrefix(parts[depth] ?? "");
+  if (!channelId) return other;
+  const folder = parts.slice(0, depth + 1);
+  if (parts.length === depth + 2) {
+    const postId = postIdFromFileName(name);
+    return postId ? { kind: "post", folder, channelId, postId } : other;
+  }
+  if (parts.length === depth + 3 && parts[depth + 1] === DIRS.files) {
+    const infoId = name.endsWith(JSON_EXT) ? name.slice(0, -JSON_EXT.length) : "";
+    if (isMattermostId(infoId)) return { kind: "fileInfo", folder, channelId, fileId: infoId };
+    const fileId = fileIdFromDataName(name);
+    if (fileId) return { kind: "fileData", folder, channelId, fileId };
+  }
+  return other;
+}

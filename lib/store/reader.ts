@@ -9,6 +9,7 @@ import { checkHistory, type PostHistory, type PostVersion } from "./history.ts";
 import { isObject } from "../util/objects.ts";
 import type { DataDir, RelPath } from "./data_dir.ts";
 import {
+  besideFolder,
   type ChannelKind,
   DIRS,
   fileDataName,
@@ -299,7 +300,7 @@ export class BackupReader {
 
   /** The stored members, or a damage; an empty list when none were stored. */
   async members(channel: ChannelEntry): Promise<Member[] | Damage> {
-    const path = beside(channel.folder, MEMBERS_SUFFIX);
+    const path = besideFolder(channel.folder, MEMBERS_SUFFIX);
     return await this.#readList<Member>(path, validMember, "a list of members");
   }
 
@@ -327,7 +328,7 @@ export class BackupReader {
   /** The threads map (root id to reply ids), empty when none was stored, or a damage. */
   async threads(channel: ChannelEntry): Promise<Map<string, string[]> | Damage> {
     const read = await this.#readChecked(
-      beside(channel.folder, THREADS_SUFFIX),
+      besideFolder(channel.folder, THREADS_SUFFIX),
       (value) =>
         isThreadsMap(value)
           ? { ok: new Map(Object.entries(value)) }
@@ -397,6 +398,41 @@ export class BackupReader {
     for (const item of pending) yield { kind: "post", ...item };
   }
 
+  /**
+   * The threads map rebuilt from the posts stored in a folder: each root's replies in the
+   * order of their `create_at` (then id), and the post files that could not be read. Only the
+   * replies are held, not the posts.
+   */
+  async threadsFromPosts(
+    folder: RelPath,
+  ): Promise<{ threads: Map<string, string[]>; damaged: Damage[] }> {
+    const replies: Array<{ root: string; id: string; at: number }> = [];
+    const damaged: Damage[] = [];
+    let batch: string[] = [];
+    const readBatch = async () => {
+      for (const item of await Promise.all(batch.map((name) => this.#readPost(folder, name)))) {
+        if ("damage" in item) damaged.push(item.damage);
+        else if (item.post.root_id) {
+          replies.push({ root: item.post.root_id, id: item.post.id, at: item.post.create_at });
+        }
+      }
+      batch = [];
+    };
+    for await (const [, name] of postFiles(this.dataDir, folder)) {
+      batch.push(name);
+      if (batch.length >= READ_BATCH) await readBatch();
+    }
+    await readBatch();
+    replies.sort((a, b) => a.at - b.at || (a.id < b.id ? -1 : 1));
+    const threads = new Map<string, string[]>();
+    for (const { root, id } of replies) {
+      const list = threads.get(root);
+      if (!list) threads.set(root, [id]);
+      else if (!list.includes(id)) list.push(id);
+    }
+    return { threads, damaged };
+  }
+
   async #readPost(
     folder: RelPath,
     name: string,
@@ -417,9 +453,9 @@ export class BackupReader {
       folder,
       [...folder, DIRS.files],
       [...folder, DIRS.history],
-      beside(folder, JSON_EXT),
-      beside(folder, MEMBERS_SUFFIX),
-      beside(folder, THREADS_SUFFIX),
+      besideFolder(folder, JSON_EXT),
+      besideFolder(folder, MEMBERS_SUFFIX),
+      besideFolder(folder, THREADS_SUFFIX),
     ];
     const parts: string[] = [];
     let newest = 0;
@@ -563,11 +599,6 @@ export class BackupReader {
       yield { id, record, image: image ? [dir, image.name] : undefined, damage };
     }
   }
-}
-
-/** The path of `<folder>${suffix}` beside a channel's posts folder. */
-function beside(folder: RelPath, suffix: string): RelPath {
-  return [...folder.slice(0, -1), `${folder.at(-1)}${suffix}`];
 }
 
 function channelName(channel: ChannelEntry): string {

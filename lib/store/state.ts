@@ -371,10 +371,12 @@ export interface RunState {
  * user is asked for again), and the end of the run writes a good one.
  */
 export async function readRunState(dataDir: DataDir): Promise<RunState> {
-  const state = await dataDir.readJson<RunState>(RUN_STATE_FILE);
-  return state?.version === 1 && isTime(state.usersWatermark)
-    ? state
-    : { version: 1, usersWatermark: 0 };
+  const state = await dataDir.readJson<unknown>(RUN_STATE_FILE);
+  return isRunState(state) ? state : { version: 1, usersWatermark: 0 };
+}
+
+export function isRunState(value: unknown): value is RunState {
+  return isObject(value) && value.version === 1 && isTime(value.usersWatermark);
 }
 
 export async function writeRunState(dataDir: DataDir, state: RunState): Promise<void> {

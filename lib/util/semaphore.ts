@@ -88,3 +88,29 @@ export async function mapPooled<T, R>(
   if (failed) throw firstError;
   return results;
 }
+
+/**
+ * Runs `task` for each item of `items` as they come (an async generator need not be collected
+ * first), with at most `limit` running at once. After a failure no new item starts, running
+ * ones finish, and the first error is thrown.
+ */
+export async function forEachPooled<T>(
+  items: AsyncIterable<T> | Iterable<T>,
+  limit: number,
+  task: (item: T) => Promise<void>,
+): Promise<void> {
+  const running = new Set<Promise<void>>();
+  let firstError: unknown;
+  let failed = false;
+  for await (const item of items) {
+    if (failed) break;
+    const run: Promise<void> = task(item).catch((error) => {
+      if (!failed) firstError = error;
+      failed = true;
+    }).finally(() => running.delete(run));
+    running.add(run);
+    if (running.size >= limit) await Promise.race(running);
+  }
+  await Promise.all(running);
+  if (failed) throw firstError;
+}

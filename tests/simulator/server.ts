@@ -970,9 +970,18 @@ function buildRoutes(env: Env): Route[] {
     return json(posts.map((p) => world.toPost(p)));
   });
 
+  // api4/post.go getPost: include_deleted only for system admins (403 before anything else);
+  // app/post.go GetPostIfAuthorized -> GetSinglePost: a missing post, or a deleted one without
+  // include_deleted, is 404 app.post.get.app_error; then read access to its channel (a public
+  // channel's posts for any member of its team); the ETag is model.Post.Etag,
+  // `<version>.<id>.<update_at>`, and If-None-Match gives 304.
   get("posts/:post_id", (c) => {
+    const includeDeleted = bool(c.q, "include_deleted");
+    if (includeDeleted && !c.me.roles.includes("system_admin")) throw forbidden();
     const p = world.posts.get(idParam(c, "post_id"));
-    if (!p || p.delete_at) throw new ApiError(404, "app.post.get.app_error", "No post.");
+    if (!p || (p.delete_at && !includeDeleted)) {
+      throw new ApiError(404, "app.post.get.app_error", "Unable to get the post.");
+    }
     readableChannel(env, c, p.channel_id);
     const etag = `${env.etagVersion}.${p.id}.${p.update_at}`;
     return etagHit(c, etag) ?? json(world.toPost(p), 200, { ETag: etag });

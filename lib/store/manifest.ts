@@ -1,0 +1,493 @@
+/**
+ * The manifest of the backup: the SHA-256 and size of every file of the data dir but our own
+ * state in `.matterbak/`, so that `matterbak verify` (or `sha256sum -c`) can prove the files
+ * intact and name the ones that are not.
+ *
+ * - `.matterbak/manifest.sha256` is complete as of the end of the last run, in `sha256sum`'s
+ *   format (`<hex>  <path>`, paths relative to the data dir; names with a backslash or a line
+ *   break escaped as sha256sum does). Comment lines, which sha256sum and shasum skip, hold each
+ *   file's size (`#size N` before its line) and the count at the end (`#files N`).
+ * - `.matterbak/manifest.journal` holds what changed since: a run appends to it at each
+ *   checkpoint (`+ <hex> <size> <mtime> <path>`, `- <path>`), so its cost follows what changed,
+ *   and folds it into manifest.sha256 at its end (and during a run whenever the journal grows
+ *   past a quarter of the manifest). `R <ms>` marks the start of a run; the journal exists only
+ *   while a run is under way or after one was interrupted.
+ *
+ * Hashes are computed while the files are written (DataDir's sink), never by reading them
+ * back. A line is appended only after its file's folder was synced (the file's data was synced
+ * before its rename), so the journal never vouches for a file a power cut could still lose.
+ * A run that finds the journal of an interrupted run re-hashes the files changed since that
+ * run started; a data dir without any manifest (matterbak's, or an earlier version's) has its
+ * files hashed once.
+ */
+import { createHash } from "node:crypto";
+import { relative, sep } from "node:path";
+import { syncStep, writeStep, type WrittenFile } from "./atomic_write.ts";
+import type { DataDir, DataDirSink, RelPath } from "./data_dir.ts";
+import { DIRS, MANIFEST_FILE, MANIFEST_JOURNAL } from "./layout.ts";
+import { relPathString } from "./state.ts";
+import { forEachPooled } from "../util/semaphore.ts";
+
+export interface ManifestEntry {
+  /** Lowercase hex. */
+  sha256: string;
+  size: number;
+  /** Modification time (ms) when the hash was taken; 0 when not recorded (manifest.sha256). */
+  mtime: number;
+}
+
+const HEADER = "#matterbak-manifest 1\n" +
+  "# SHA-256 of every file of this backup (paths relative to the data dir), in sha256sum's\n" +
+  "# format. In the data dir: sha256sum -c .matterbak/manifest.sha256 (macOS: shasum -a 256 -c),\n" +
+  "# or matterbak verify. A line #size N gives the size of the file on the next line.\n";
+const SIZE_PREFIX = "#size ";
+const FILES_PREFIX = "#files ";
+/** The journal is folded in once it holds this many files, or a quarter of the manifest. */
+const COMPACT_MIN = 20_000;
+/** A file changed this close before a run started may still be that run's (clock steps). */
+export const MTIME_MARGIN_MS = 2000;
+/** Files up to this size are read in one piece; larger ones in chunks of it. */
+const CHUNK = 1 << 20;
+
+/** True for paths of our own state, which the manifest leaves out (they change every run). */
+export function isStatePath(path: string): boolean {
+  return path.startsWith(`${DIRS.state}/`);
+}
+
+/** sha256sum's escaping of a name: `\` as `\\`, line feed as `\n`, carriage return as `\r`. */
+export function escapePath(path: string): string {
+  return path.replace(/[\\\n\r]/g, (c) => c === "\\" ? "\\\\" : c === "\n" ? "\\n" : "\\r");
+}
+
+function unescapePath(text: string): string | undefined {
+  let bad = false;
+  const path = text.replace(/\\(.?)/g, (_, c: string) => {
+    if (c === "\\") return "\\";
+    if (c === "n") return "\n";
+    if (c === "r") return "\r";
+    bad = true;
+    return "";
+  });
+  return bad ? undefined : path;
+}
+
+/** The lines of one file in manifest.sha256: its size as a comment, then sha256sum's line. */
+export function manifestLines(path: string, entry: Pick<ManifestEntry, "sha256" | "size">): string {
+  const escaped = escapePath(path);
+  return `${SIZE_PREFIX}${entry.size}\n${
+    escaped === path ? "" : "\\"
+  }${entry.sha256}  ${escaped}\n`;
+}
+
+const SUM_LINE = /^(\\?)([0-9a-f]{64}) [ *](.+)$/;
+const JOURNAL_ADD = /^\+ ([0-9a-f]{64}) (\d+) (\d+) (.+)$/;
+
+/** The complete lines of a file (a last line without its line feed was cut short: dropped). */
+async function* fileLines(dataDir: DataDir, parts: RelPath): AsyncGenerator<string> {
+  let file: Deno.FsFile;
+  try {
+    file = await dataDir.openForReading(parts);
+  } catch (error) {
+    if (error instanceof Deno.errors.NotFound) return;
+    throw error;
+  }
+  let rest = "";
+  // The stream closes the file when it ends or is cancelled.
+  for await (const text of file.readable.pipeThrough(new TextDecoderStream())) {
+    const lines = (rest + text).split("\n");
+    rest = lines.pop() as string;
+    yield* lines;
+  }
+}
+
+/** The files of manifest.sha256, in its order, with their sizes (-1 where none is given). */
+async function* baseEntries(dataDir: DataDir): AsyncGenerator<[string, ManifestEntry]> {
+  let size = -1;
+  for await (const line of fileLines(dataDir, MANIFEST_FILE)) {
+    if (line.startsWith("#")) {
+      if (line.startsWith(SIZE_PREFIX)) size = Number(line.slice(SIZE_PREFIX.length));
+      continue;
+    }
+    const match = SUM_LINE.exec(line);
+    const path = match && (match[1] ? unescapePath(match[3] as string) : match[3]);
+    if (match && path) yield [path, { sha256: match[2] as string, size, mtime: 0 }];
+    size = -1;
+  }
+}
+
+interface Journal {
+  /** The latest change of each path (null: removed), in the order first changed. */
+  changes: Map<string, ManifestEntry | null>;
+  /** Starts of the runs that wrote it (ms). */
+  runs: number[];
+}
+
+async function readJournal(dataDir: DataDir): Promise<Journal | undefined> {
+  if (!await dataDir.exists(MANIFEST_JOURNAL)) return undefined;
+  const journal: Journal = { changes: new Map(), runs: [] };
+  for await (const line of fileLines(dataDir, MANIFEST_JOURNAL)) {
+    const add = JOURNAL_ADD.exec(line);
+    if (add) {
+      const path = unescapePath(add[4] as string);
+      if (path) {
+        journal.changes.set(path, {
+          sha256: add[1] as string,
+          size: Number(add[2]),
+          mtime: Number(add[3]),
+        });
+      }
+    } else if (line.startsWith("- ")) {
+      const path = unescapePath(line.slice(2));
+      if (path) journal.changes.set(path, null);
+    } else if (/^R \d+$/.test(line)) {
+      journal.runs.push(Number(line.slice(2)));
+    }
+  }
+  return journal;
+}
+
+function journalLine(path: string, entry: ManifestEntry | null): string {
+  return entry
+    ? `+ ${entry.sha256} ${entry.size} ${entry.mtime} ${escapePath(path)}\n`
+    : `- ${escapePath(path)}\n`;
+}
+
+/** What a reader (verify) sees: manifest.sha256 with the journal applied. */
+export interface ManifestSnapshot {
+  /** False when neither file exists: the data dir was made by matterbak or an earlier version. */
+  exists: boolean;
+  /**
+   * Set when the journal of a run that did not finish is there: the start (wall-clock ms) of
+   * the first such run. A file changed since then and not as its line says was being written
+   * by it; the next run records it.
+   */
+  interruptedSince: number | undefined;
+  /** Every file, by relative `/`-separated path. */
+  entries: Map<string, ManifestEntry>;
+}
+
+export async function readManifest(dataDir: DataDir): Promise<ManifestSnapshot> {
+  const entries = new Map<string, ManifestEntry>();
+  const hasBase = await dataDir.exists(MANIFEST_FILE);
+  for await (const [path, entry] of baseEntries(dataDir)) entries.set(path, entry);
+  const journal = await readJournal(dataDir);
+  for (const [path, entry] of journal?.changes ?? []) {
+    if (entry) entries.set(path, entry);
+    else entries.delete(path);
+  }
+  return {
+    exists: hasBase || journal !== undefined,
+    interruptedSince: journal?.runs.length ? Math.min(...journal.runs) : undefined,
+    entries,
+  };
+}
+
+/** A file's SHA-256 and size as read now, its mtime, and its bytes when asked and small. */
+export interface HashedFile extends ManifestEntry {
+  bytes?: Uint8Array;
+}
+
+/**
+ * Reads a file once and hashes it: small files in one read, large ones in chunks (memory stays
+ * flat). `keepBytes` returns the bytes of a file up to 1 MB (to parse records).
+ */
+export async function hashFile(
+  dataDir: DataDir,
+  parts: RelPath,
+  options: { keepBytes?: boolean; signal?: AbortSignal } = {},
+): Promise<HashedFile> {
+  const file = await dataDir.openForReading(parts);
+  try {
+    // Synchronous calls on an open file cost microseconds, where each async one costs tens.
+    const info = file.statSync();
+    const hash = createHash("sha256");
+    let size = 0;
+    if (info.size <= CHUNK) {
+      const bytes = new Uint8Array(info.size);
+      while (size < bytes.length) {
+        const read = file.readSync(bytes.subarray(size));
+        if (read === null) break;
+        size += read;
+      }
+      const data = bytes.subarray(0, size);
+      hash.update(data);
+      return {
+        sha256: hash.digest("hex"),
+        size,
+        mtime: info.mtime?.getTime() ?? 0,
+        ...(options.keepBytes ? { bytes: data } : {}),
+      };
+    }
+    const buffer = new Uint8Array(CHUNK);
+    while (true) {
+      options.signal?.throwIfAborted();
+      const read = await file.read(buffer);
+      if (read === null) break;
+      hash.update(buffer.subarray(0, read));
+      size += read;
+    }
+    return { sha256: hash.digest("hex"), size, mtime: info.mtime?.getTime() ?? 0 };
+  } finally {
+    file.close();
+  }
+}
+
+/** Why a run hashed files already in the data dir before it began, if it did. */
+export interface ManifestStart {
+  manifest: Manifest;
+  /** Files hashed from disk: all of them when there was no manifest, else those changed by an interrupted run. */
+  hashed: number;
+  reason: "no-manifest" | "interrupted" | undefined;
+}
+
+/**
+ * The manifest as a backup run keeps it: the DataDir's sink. Open it after taking the run lock;
+ * close it at the end of the run (also after an error or an interruption).
+ */
+export class Manifest implements DataDirSink {
+  /** Changes not yet in the journal. */
+  #pending = new Map<string, ManifestEntry | null>();
+  /** Folders renamed into since the last flush: synced before a line vouches for their files. */
+  #dirtyDirs = new Set<string>();
+  /** Changes in the journal since manifest.sha256 was written. */
+  #journaled = new Map<string, ManifestEntry | null>();
+  #journal: Deno.FsFile | undefined;
+  #chain: Promise<void> = Promise.resolve();
+  readonly #runStart = Date.now();
+
+  private constructor(
+    readonly dataDir: DataDir,
+    /** Whether manifest.sha256 exists, and how many files it lists. */
+    private hasBase: boolean,
+    private baseFiles: number,
+  ) {}
+
+  /**
+   * Reads the state of the manifest, hashes what it lacks (every file when there is none; the
+   * files an interrupted run changed after its last checkpoint), and opens the journal.
+   * `progress` is told the count of files hashed so far.
+   */
+  static async open(
+    dataDir: DataDir,
+    options: { concurrency: number; signal?: AbortSignal; progress?: (hashed: number) => void },
+  ): Promise<ManifestStart> {
+    const hasBase = await dataDir.exists(MANIFEST_FILE);
+    const journal = await readJournal(dataDir);
+    const manifest = new Manifest(dataDir, hasBase, hasBase ? await countBase(dataDir) : 0);
+    const reason = journal ? "interrupted" : hasBase ? undefined : "no-manifest";
+    const since = journal?.runs.length ? Math.min(...journal.runs) : manifest.#runStart;
+    let hashed = 0;
+    if (reason) {
+      if (journal) manifest.#journaled = journal.changes;
+      hashed = await manifest.#scan(reason === "no-manifest" ? undefined : since, options);
+    }
+    // A fresh journal: an interrupted one may end in a line cut short, which an append would
+    // complete into a wrong one. It keeps the interrupted run's start until what this run
+    // hashed is flushed, and opens this run's.
+    const text = (journal ? `R ${since}\n` : "") +
+      [...manifest.#journaled].map(([path, entry]) => journalLine(path, entry)).join("") +
+      `R ${manifest.#runStart}\n`;
+    await manifest.#resetJournal(text);
+    await manifest.checkpoint();
+    return { manifest, hashed, reason };
+  }
+
+  /**
+   * Hashes the files the manifest cannot vouch for: all of them (`since` undefined), or those
+   * an interrupted run that started at `since` changed after its last checkpoint.
+   */
+  async #scan(
+    since: number | undefined,
+    options: { concurrency: number; signal?: AbortSignal; progress?: (hashed: number) => void },
+  ): Promise<number> {
+    let hashed = 0;
+    const files = async function* (dataDir: DataDir) {
+      for await (const entry of dataDir.walk()) {
+        if (entry.kind === "file" && !isStatePath(relPathString(entry.parts))) yield entry.parts;
+      }
+    };
+    await forEachPooled(files(this.dataDir), options.concurrency, async (parts) => {
+      options.signal?.throwIfAborted();
+      const path = relPathString(parts);
+      const known = this.#journaled.get(path);
+      if (since !== undefined) {
+        const info = await this.dataDir.stat(parts);
+        const mtime = info.mtime?.getTime() ?? 0;
+        if (known && known.size === info.size && known.mtime === mtime) return;
+        // An older file is as the manifest says, or damaged (verify's to tell); unless the
+        // manifest was never written, when it was not hashed yet.
+        if (mtime < since - MTIME_MARGIN_MS && (this.hasBase || known)) return;
+      } else if (known) {
+        return;
+      }
+      const { sha256, size, mtime } = await hashFile(this.dataDir, parts, options);
+      this.#pending.set(path, { sha256, size, mtime });
+      options.progress?.(++hashed);
+    });
+    if (since !== undefined) {
+      // Files the interrupted run recorded and then removed.
+      for (const [path, entry] of this.#journaled) {
+        if (entry && !await this.dataDir.exists(path.split("/"))) this.#pending.set(path, null);
+      }
+    }
+    return hashed;
+  }
+
+  written(file: WrittenFile): void {
+    const path = this.#rel(file.path);
+    if (isStatePath(path)) return;
+    this.#pending.set(path, { sha256: file.sha256, size: file.size, mtime: file.mtime });
+    this.#dirtyDirs.add(path.slice(0, Math.max(0, path.lastIndexOf("/"))));
+  }
+
+  removed(path: string): void {
+    const rel = this.#rel(path);
+    if (!isStatePath(rel)) this.#pending.set(rel, null);
+  }
+
+  /** Appends what was written since the last checkpoint to the journal, durably. */
+  checkpoint(): Promise<void> {
+    return this.#serial(() => this.#flush());
+  }
+
+  /** Flushes, folds the journal into manifest.sha256 and removes it: the run is complete. */
+  close(): Promise<void> {
+    return this.#serial(async () => {
+      if (!this.#journal) return;
+      await this.#flush();
+      if (this.#journaled.size > 0 || !this.hasBase) await this.#compact(true);
+      else await this.#removeJournal();
+    });
+  }
+
+  /** Closes the journal as it is (after a failure): the next run recovers from it. */
+  abandon(): void {
+    this.#closeJournal();
+  }
+
+  #closeJournal(): void {
+    const journal = this.#journal;
+    this.#journal = undefined;
+    journal?.close();
+  }
+
+  #serial(task: () => Promise<void>): Promise<void> {
+    const next = this.#chain.then(task);
+    this.#chain = next.catch(() => {});
+    return next;
+  }
+
+  #rel(path: string): string {
+    return relative(this.dataDir.root, path).split(sep).join("/");
+  }
+
+  async #flush(): Promise<void> {
+    if (this.#pending.size === 0 || !this.#journal) return;
+    const batch = this.#pending;
+    const dirs = this.#dirtyDirs;
+    this.#pending = new Map();
+    this.#dirtyDirs = new Set();
+    const { dataDir } = this;
+    // Each file's data was synced before its rename; its folder makes the rename durable.
+    // (Nothing is written at the top of the data dir, which has no path of its own here.)
+    for (const dir of dirs) if (dir !== "") await dataDir.syncDir(dir.split("/"));
+    const path = dataDir.path(MANIFEST_JOURNAL);
+    dataDir.recorder?.({
+      op: "checkpoint",
+      path,
+      state: { manifest: [...batch.keys()].map((p) => dataDir.existingPath(p.split("/"))) },
+    });
+    const text = [...batch].map(([file, entry]) => journalLine(file, entry)).join("");
+    await writeStep(this.#journal, path, new TextEncoder().encode(text), dataDir.recorder);
+    await syncStep(this.#journal, path, dataDir.recorder);
+    for (const [file, entry] of batch) this.#journaled.set(file, entry);
+    if (this.#journaled.size >= Math.max(COMPACT_MIN, this.baseFiles / 4)) {
+      await this.#compact(false);
+    }
+  }
+
+  /**
+   * Writes manifest.sha256 anew (streamed: the old one with the journal's changes) and then
+   * starts the journal over, or removes it at the end of the run. A crash in between leaves the
+   * old journal, which applies to the new manifest just as well.
+   */
+  async #compact(closing: boolean): Promise<void> {
+    const { dataDir } = this;
+    const changes = this.#journaled;
+    const hasBase = this.hasBase;
+    let count = 0;
+    async function* text(): AsyncGenerator<string> {
+      yield HEADER;
+      if (hasBase) {
+        for await (const [path, entry] of baseEntries(dataDir)) {
+          if (changes.has(path)) continue;
+          count++;
+          yield manifestLines(path, entry);
+        }
+      }
+      for (const [path, entry] of changes) {
+        if (!entry) continue;
+        count++;
+        yield manifestLines(path, entry);
+      }
+      yield `${FILES_PREFIX}${count}\n`;
+    }
+    await dataDir.writeStream(MANIFEST_FILE, ReadableStream.from(chunked(text())), undefined);
+    await dataDir.syncDir([DIRS.state]);
+    this.hasBase = true;
+    this.baseFiles = count;
+    this.#journaled = new Map();
+    if (closing) await this.#removeJournal();
+    else await this.#resetJournal(`R ${this.#runStart}\n`);
+  }
+
+  async #resetJournal(text: string): Promise<void> {
+    this.#closeJournal();
+    await this.dataDir.writeText(MANIFEST_JOURNAL, text);
+    await this.dataDir.syncDir([DIRS.state]);
+    this.#journal = await this.dataDir.openForAppend(MANIFEST_JOURNAL);
+  }
+
+  async #removeJournal(): Promise<void> {
+    this.#closeJournal();
+    await this.dataDir.remove(MANIFEST_JOURNAL);
+    await this.dataDir.syncDir([DIRS.state]);
+  }
+}
+
+/** The count of files in manifest.sha256, from its last line (or by reading it all). */
+async function countBase(dataDir: DataDir): Promise<number> {
+  const file = await dataDir.openForReading(MANIFEST_FILE);
+  try {
+    const size = file.statSync().size;
+    const tail = new Uint8Array(Math.min(size, 64));
+    await file.seek(size - tail.length, Deno.SeekMode.Start);
+    let read = 0;
+    while (read < tail.length) {
+      const n = await file.read(tail.subarray(read));
+      if (n === null) break;
+      read += n;
+    }
+    const last = new TextDecoder().decode(tail.subarray(0, read)).trimEnd().split("\n").at(-1);
+    if (last?.startsWith(FILES_PREFIX)) return Number(last.slice(FILES_PREFIX.length));
+  } finally {
+    file.close();
+  }
+  let count = 0;
+  for await (const _ of baseEntries(dataDir)) count++;
+  return count;
+}
+
+/** Strings joined into chunks of about 64 KB of UTF-8 (one write per chunk, not per line). */
+async function* chunked(parts: AsyncIterable<string>): AsyncGenerator<Uint8Array> {
+  const encoder = new TextEncoder();
+  let buffer = "";
+  for await (const part of parts) {
+    buffer += part;
+    if (buffer.length >= 65_536) {
+      yield encoder.encode(buffer);
+      buffer = "";
+    }
+  }
+  if (buffer) yield encoder.encode(buffer);
+}
