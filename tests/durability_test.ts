@@ -28,7 +28,8 @@ function recordSteps(): { steps: FsStep[]; recorder: FsRecorder } {
 
 /**
  * Data reaches a final name only by a rename of a temporary file whose data was synced after
- * its last write. Only the append-only seen log is written under its own name.
+ * its last write. Only the append-only seen log and manifest journal are written under their
+ * own names.
  */
 function assertSyncedBeforeRename(steps: readonly FsStep[]): number {
   const lastWrite = new Map<string, number>();
@@ -37,7 +38,8 @@ function assertSyncedBeforeRename(steps: readonly FsStep[]): number {
   steps.forEach((step, i) => {
     if (step.op === "write") {
       assert.ok(
-        isTempName(basename(step.path)) || step.path.endsWith(".seen"),
+        isTempName(basename(step.path)) || step.path.endsWith(".seen") ||
+          step.path.endsWith(`${sep}manifest.journal`),
         `${step.path} written in place`,
       );
       lastWrite.set(step.path, i);
@@ -57,9 +59,15 @@ function assertSyncedBeforeRename(steps: readonly FsStep[]): number {
 
 /**
  * Whether a checkpoint vouches for a file: a channel's state for its posts folder (attachments
- * included) and threads file, the run state for the users folder.
+ * included) and threads file, the run state for the users folder, a batch of manifest lines
+ * for the files it names.
  */
 function coverage(root: string, state: unknown): (path: string) => boolean {
+  const manifest = (state as { manifest?: string[] }).manifest;
+  if (Array.isArray(manifest)) {
+    const lines = new Set(manifest);
+    return (path) => lines.has(path);
+  }
   const channel = state as Partial<ChannelState>;
   if (typeof channel.dir === "string") {
     const posts = join(root, ...channel.dir.split("/"));
@@ -72,14 +80,19 @@ function coverage(root: string, state: unknown): (path: string) => boolean {
 /**
  * Each checkpoint comes after every file it vouches for is durable: renamed (after its data
  * sync, see above) and its folder synced after that rename; a reconciling channel's seen log is
- * synced after its last append. Returns the files checked.
+ * synced after its last append. Returns the files checked, all and those a manifest line
+ * vouched for.
  */
-function assertCheckpointsAfterDurable(root: string, steps: readonly FsStep[]): Set<string> {
+function assertCheckpointsAfterDurable(
+  root: string,
+  steps: readonly FsStep[],
+): { checked: Set<string>; byManifest: Set<string> } {
   const renames: Array<{ to: string; at: number }> = [];
   const lastDirSync = new Map<string, number>();
   const lastWrite = new Map<string, number>();
   const lastSync = new Map<string, number>();
   const checked = new Set<string>();
+  const byManifest = new Set<string>();
   steps.forEach((step, i) => {
     if (step.op === "rename") renames.push({ to: step.to, at: i });
     else if (step.op === "syncDir") lastDirSync.set(step.path, i);
@@ -94,6 +107,7 @@ function assertCheckpointsAfterDurable(root: string, steps: readonly FsStep[]): 
           `${basename(step.path)} written while ${rename.to} was renamed but its folder not synced`,
         );
         checked.add(rename.to);
+        if ("manifest" in (step.state as object)) byManifest.add(rename.to);
       }
       const state = step.state as Partial<ChannelState>;
       if (state.reconciling) {
@@ -109,7 +123,7 @@ function assertCheckpointsAfterDurable(root: string, steps: readonly FsStep[]): 
       }
     }
   });
-  return checked;
+  return { checked, byManifest };
 }
 
 Deno.test("a write stopped at any step leaves the old file or the new one whole, and syncs before renaming", async () => {
@@ -150,13 +164,14 @@ async function runChecked(
   h: Harness,
   args: string[],
   signal?: AbortSignal,
-): Promise<{ vouched: Set<string>; error: unknown; steps: FsStep[] }> {
+): Promise<{ vouched: Set<string>; byManifest: Set<string>; error: unknown; steps: FsStep[] }> {
   const { steps, recorder } = recordSteps();
   let error: unknown;
   await h.runInProcess({ fsRecorder: recorder, ...(signal ? { signal } : {}) }, args)
     .catch((e) => error = e);
   assert.ok(assertSyncedBeforeRename(steps) > 0);
-  return { vouched: assertCheckpointsAfterDurable(h.dataDir, steps), error, steps };
+  const { checked, byManifest } = assertCheckpointsAfterDurable(h.dataDir, steps);
+  return { vouched: checked, byManifest, error, steps };
 }
 
 /**
@@ -231,6 +246,20 @@ Deno.test("every checkpoint of a run comes after the files it vouches for are du
         vouchedFor(first.vouched, pattern),
         `the first run's checkpoints vouch for ${what}`,
       );
+    }
+    // Manifest lines too, for every kind of file (team and channel records included, which no
+    // sync state vouches for).
+    for (
+      const pattern of [
+        /\/\d{8}-\d{12}__[a-z0-9]{26}\.json$/,
+        /\/files\/[a-z0-9]{26}__[^/]+$/,
+        /__threads\.json$/,
+        /\/users\/[^/]+\.json$/,
+        /\/teams\/[^/]+\.json$/,
+        /\/teams\/[^/]+\/[^/]+\.json$/,
+      ]
+    ) {
+      assert.ok(vouchedFor(first.byManifest, pattern), `manifest lines vouch for ${pattern}`);
     }
 
     const channel = teamChannels(world, me.id)[0] as Channel;

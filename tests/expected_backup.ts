@@ -6,6 +6,7 @@
  * versions the world had, in order, with their text where it has any.
  */
 import assert from "node:assert/strict";
+import { createHash } from "node:crypto";
 import {
   DIRS,
   fileDataName,
@@ -61,6 +62,8 @@ export function expectedBackup(world: World, options: ExpectedOptions): Map<stri
   // The run lock (its content names the last holder), and the record of the zip written.
   files.set(".matterbak/lock", () => {});
   files.set(".matterbak/zip.json", (bytes) => assert.equal(json(bytes).version, 1));
+  // Checked against every other file by assertBackupMatches.
+  files.set(".matterbak/manifest.sha256", () => {});
   const users = new Set<string>([options.meId]);
   const teams = new Set<string>();
   for (const channel of options.channels) {
@@ -200,6 +203,31 @@ export async function assertBackupMatches(
     } catch (error) {
       throw new Error(`${path}: ${(error as Error).message}`, { cause: error });
     }
+  }
+  await assertManifestMatches(dataDir, actual);
+}
+
+/**
+ * The manifest lists exactly the files outside `.matterbak/`, each with the SHA-256 and size of
+ * its bytes on disk, in sha256sum's format (a size comment before each line).
+ */
+export async function assertManifestMatches(dataDir: string, actual: string[]): Promise<void> {
+  const text = await Deno.readTextFile(`${dataDir}/.matterbak/manifest.sha256`);
+  const listed = new Map<string, { sha256: string; size: number }>();
+  let size = -1;
+  for (const line of text.split("\n").filter((l) => l !== "")) {
+    if (line.startsWith("#size ")) size = Number(line.slice(6));
+    if (line.startsWith("#")) continue;
+    const match = /^([0-9a-f]{64})  (.+)$/.exec(line);
+    assert.ok(match, `a sha256sum line: ${line}`);
+    listed.set(match[2] as string, { sha256: match[1] as string, size });
+  }
+  const content = actual.filter((path) => !path.startsWith(".matterbak/"));
+  assert.deepEqual([...listed.keys()].sort(), [...content].sort(), "the manifest lists every file");
+  for (const path of content) {
+    const bytes = await Deno.readFile(`${dataDir}/${path}`);
+    const sha256 = createHash("sha256").update(bytes).digest("hex");
+    assert.deepEqual(listed.get(path), { sha256, size: bytes.length }, path);
   }
 }
 

@@ -301,6 +301,23 @@ export class Reporter {
         `${formatBytes(summary.bytes)} received`,
     );
     if (summary.zip) out(formatZip(summary.zip));
+    const { manifest, repairs } = summary;
+    if (manifest.hashed > 0) {
+      out(
+        manifest.reason === "no-manifest"
+          ? `Manifest: the SHA-256 of ${manifest.hashed} file(s) already in the data dir ` +
+            `recorded once (it had no manifest)`
+          : `Manifest: ${manifest.hashed} file(s) changed by an interrupted run hashed again`,
+      );
+    }
+    if (repairs) {
+      const total = repairs.repaired.length + repairs.lost.length + repairs.failed;
+      out(
+        `Repaired ${repairs.repaired.length} of the ${total} item(s) matterbak verify found` +
+          (repairs.lost.length ? `; ${repairs.lost.length} cannot be repaired` : "") +
+          (repairs.failed ? `; ${repairs.failed} failed and are tried again next run` : ""),
+      );
+    }
     const problems = summary.failures.length + summary.unmatched.length;
     if (problems > 0) out(`Completed with ${problems} problem(s); see the messages above`);
   }

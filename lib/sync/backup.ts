@@ -8,12 +8,13 @@ import type { ApiClient } from "../api/client.ts";
 import { isArchivedPostsHidden, type MattermostApi } from "../api/mattermost.ts";
 import { apiFor, closeSession, openSession } from "../api/session.ts";
 import type { ChannelsConfig } from "../config/channels.ts";
-import type { SecretEnv } from "../config/credentials.ts";
+import type { Credentials, SecretEnv } from "../config/credentials.ts";
 import { loadConfig } from "../config/load.ts";
 import type { Team, User } from "../model/records.ts";
 import type { FsRecorder } from "../store/atomic_write.ts";
 import { DataDir } from "../store/data_dir.ts";
 import { DIRS } from "../store/layout.ts";
+import { Manifest } from "../store/manifest.ts";
 import { acquireRunLock } from "../store/run_lock.ts";
 import { readChannelState, readRunState, writeRunState } from "../store/state.ts";
 import { type Clock, systemClock } from "../util/clock.ts";
@@ -33,6 +34,7 @@ import { channelLabel, channelTarget } from "./channel_target.ts";
 import { FailureLog } from "./failures.ts";
 import { listConversations, selectionBasis } from "./listing.ts";
 import { backupEmojis, backupTeam, backupUsers, type RecordsContext } from "./records.ts";
+import { repairFromList } from "./repair.ts";
 import { selectChannels, type SelectedChannel } from "./selection.ts";
 import { planChannel, postsToFetch } from "./sync_plan.ts";
 import type { SecretRegistry } from "../util/secrets.ts";
@@ -80,7 +82,6 @@ export function defaultZipPath(user: string): string {
 
 export async function runBackup(options: BackupOptions, deps: BackupDeps): Promise<RunSummary> {
   const clock = deps.clock ?? systemClock;
-  const random = deps.random ?? Math.random;
   const started = clock.now();
   const { emit, signal } = deps;
   const { credentials, channels: config, warnings } = await loadConfig(
@@ -103,81 +104,124 @@ export async function runBackup(options: BackupOptions, deps: BackupDeps): Promi
         message: `Removed ${removed} temporary file(s) left by an earlier run`,
       });
     }
-    const jitter = async (seconds: number, what: string) => {
-      if (seconds <= 0) return;
-      const ms = random() * seconds * 1000;
-      emit({ type: "info", message: `${what} jitter: sleeping for ${(ms / 1000).toFixed(2)} s` });
-      await clock.sleep(ms, signal);
-    };
-    await jitter(options.initialJitter, "Initial");
-
-    const failures = deps.failures ?? new FailureLog(emit, signal);
-    const malformed = new Set<string>();
-    const api = apiFor(credentials, {
-      ...options,
-      clock,
-      random,
-      ...(deps.fetch ? { fetch: deps.fetch } : {}),
+    const start = await Manifest.open(dataDir, {
+      concurrency: options.concurrency,
       ...(signal ? { signal } : {}),
-      ...(deps.secrets ? { secrets: deps.secrets } : {}),
-      onEvent: (event) => {
-        if (event.type === "retry") emit(event);
-        else if (event.type === "request") emit({ type: "request" });
-      },
-      // Each record the server got wrong is one failed item (once, however often it is sent);
-      // the rest of its answer is kept.
-      onMalformed: (failure) => {
-        const key = `${failure.what}\n${failure.why}`;
-        if (malformed.has(key)) return;
-        malformed.add(key);
-        failures.add(failure);
-      },
     });
-    const client = api.client;
-    emit({
-      type: "phase",
-      phase: `Logging in to ${client.root} as ${client.loginId ?? credentials.user}`,
-    });
-    const session = await openSession(api, credentials, options.credentials);
-    emit({ type: "info", message: `Logged in as user ${session.me.username} (${session.me.id})` });
-    let summary: RunSummary;
-    try {
-      summary = await backupAll({
-        failures,
-        api,
-        client,
-        dataDir,
-        config,
-        options,
-        me: session.me,
-        emit,
-        clock,
-        jitter: () => jitter(options.stepJitter, "Step"),
-        ...(signal ? { signal } : {}),
+    const manifest = start.manifest;
+    dataDir.sink = manifest;
+    if (start.hashed > 0) {
+      emit({
+        type: "info",
+        message: start.reason === "no-manifest"
+          ? `Recorded the SHA-256 of the ${start.hashed} file(s) already in the data dir in its ` +
+            `manifest (once: it had none, as matterbak and earlier versions kept none)`
+          : `Recorded the SHA-256 of ${start.hashed} file(s) that an interrupted run changed`,
       });
-    } finally {
-      await closeSession(api).catch((error) =>
-        emit({ type: "warning", message: `Logout failed: ${describeError(error)}` })
-      );
     }
-    emit({ type: "phase", phase: `Writing ${zipPath}` });
-    summary.zip = {
-      path: zipPath,
-      ...await writeZip(dataDir, zipPath, {
-        exclude: [resolve(options.credentials), resolve(options.channels), zipPath],
-        onSkip: (path, reason) =>
-          emit({ type: "warning", message: `Left out of the zip: ${path}: ${reason}` }),
-        ...(signal ? { signal } : {}),
-      }),
-    };
-    summary.requests = client.stats.requests;
-    summary.retries = client.stats.retries;
-    summary.bytes = client.stats.bytes;
-    summary.durationMs = clock.now() - started;
-    return summary;
+    try {
+      const summary = await runPhases(
+        options,
+        deps,
+        { dataDir, manifest, credentials, config },
+        zipPath,
+      );
+      summary.manifest = { hashed: start.hashed, reason: start.reason };
+      summary.durationMs = clock.now() - started;
+      return summary;
+    } catch (error) {
+      await manifest.close().catch(() => manifest.abandon());
+      throw error;
+    }
   } finally {
     lock.release();
   }
+}
+
+/** Login, the phases and the zip, once the data dir is locked and its manifest open. */
+async function runPhases(
+  options: BackupOptions,
+  deps: BackupDeps,
+  run: { dataDir: DataDir; manifest: Manifest; credentials: Credentials; config: ChannelsConfig },
+  zipPath: string,
+): Promise<RunSummary> {
+  const { dataDir, manifest, credentials, config } = run;
+  const clock = deps.clock ?? systemClock;
+  const random = deps.random ?? Math.random;
+  const { emit, signal } = deps;
+  const jitter = async (seconds: number, what: string) => {
+    if (seconds <= 0) return;
+    const ms = random() * seconds * 1000;
+    emit({ type: "info", message: `${what} jitter: sleeping for ${(ms / 1000).toFixed(2)} s` });
+    await clock.sleep(ms, signal);
+  };
+  await jitter(options.initialJitter, "Initial");
+
+  const failures = deps.failures ?? new FailureLog(emit, signal);
+  const malformed = new Set<string>();
+  const api = apiFor(credentials, {
+    ...options,
+    clock,
+    random,
+    ...(deps.fetch ? { fetch: deps.fetch } : {}),
+    ...(signal ? { signal } : {}),
+    ...(deps.secrets ? { secrets: deps.secrets } : {}),
+    onEvent: (event) => {
+      if (event.type === "retry") emit(event);
+      else if (event.type === "request") emit({ type: "request" });
+    },
+    // Each record the server got wrong is one failed item (once, however often it is sent);
+    // the rest of its answer is kept.
+    onMalformed: (failure) => {
+      const key = `${failure.what}\n${failure.why}`;
+      if (malformed.has(key)) return;
+      malformed.add(key);
+      failures.add(failure);
+    },
+  });
+  const client = api.client;
+  emit({
+    type: "phase",
+    phase: `Logging in to ${client.root} as ${client.loginId ?? credentials.user}`,
+  });
+  const session = await openSession(api, credentials, options.credentials);
+  emit({ type: "info", message: `Logged in as user ${session.me.username} (${session.me.id})` });
+  let summary: RunSummary;
+  try {
+    summary = await backupAll({
+      failures,
+      api,
+      client,
+      dataDir,
+      config,
+      options,
+      me: session.me,
+      emit,
+      clock,
+      jitter: () => jitter(options.stepJitter, "Step"),
+      ...(signal ? { signal } : {}),
+    });
+  } finally {
+    await closeSession(api).catch((error) =>
+      emit({ type: "warning", message: `Logout failed: ${describeError(error)}` })
+    );
+  }
+  // The manifest is complete before the zip is written: the zip holds it too.
+  await manifest.close();
+  emit({ type: "phase", phase: `Writing ${zipPath}` });
+  summary.zip = {
+    path: zipPath,
+    ...await writeZip(dataDir, zipPath, {
+      exclude: [resolve(options.credentials), resolve(options.channels), zipPath],
+      onSkip: (path, reason) =>
+        emit({ type: "warning", message: `Left out of the zip: ${path}: ${reason}` }),
+      ...(signal ? { signal } : {}),
+    }),
+  };
+  summary.requests = client.stats.requests;
+  summary.retries = client.stats.retries;
+  summary.bytes = client.stats.bytes;
+  return summary;
 }
 
 interface RunContext {
@@ -209,6 +253,9 @@ async function backupAll(ctx: RunContext): Promise<RunSummary> {
     failures,
     ...(signal ? { signal } : {}),
   };
+
+  // Before the channels, so that they read a repaired store.
+  const repairs = await repairFromList(records);
 
   emit({ type: "phase", phase: "Listing teams and channels" });
   const conversations = await listConversations(
@@ -356,6 +403,8 @@ async function backupAll(ctx: RunContext): Promise<RunSummary> {
     unmatched: selection.unmatched,
     zip: undefined,
     durationMs: 0,
+    manifest: { hashed: 0, reason: undefined },
+    repairs,
   };
 }
 

@@ -6,7 +6,13 @@
  */
 import type { FailureLog } from "./failures.ts";
 import type { EditHistorySource } from "./edit_history.ts";
-import { isThreadsMap, parseHistory, parseStoredPost, postFiles } from "../store/reader.ts";
+import {
+  BackupReader,
+  isThreadsMap,
+  parseHistory,
+  parseStoredPost,
+  postFiles,
+} from "../store/reader.ts";
 import {
   editAt,
   mergeVersions,
@@ -34,12 +40,14 @@ import {
   JSON_EXT,
   MEMBERS_SUFFIX,
   postFileName,
+  postIdFromFileName,
   seenLogFile,
   THREADS_SUFFIX,
 } from "../store/layout.ts";
 import { type MattermostApi, SINCE_LIMIT } from "../api/mattermost.ts";
 import type { Channel, FileInfo, Member, Post, PostList } from "../model/records.ts";
 import { mapPooled } from "../util/semaphore.ts";
+import { isGone, restorePost } from "./repair.ts";
 import {
   asksEditHistory,
   type ChannelPlan,
@@ -128,6 +136,8 @@ class ChannelSync {
   #files = new Map<string, string>();
   /** Attachments tried this run: each at most once, so a failure counts once per run. */
   #attempted = new Set<string>();
+  /** Stored post files found damaged while reading them, by post id: fetched again. */
+  #damaged = new Map<string, string>();
   #postsDir: RelPath;
   #filesDir: RelPath;
   #historyDir: RelPath;
@@ -200,6 +210,7 @@ class ChannelSync {
       // the server would only answer with 404.
       await this.#execute(plan);
       await this.#retryPendingFiles();
+      await this.#refetchDamaged();
       await this.#askEditHistories();
     } finally {
       // The seen log is closed even when this last checkpoint fails (a full disk).
@@ -473,6 +484,7 @@ class ChannelSync {
         else if (merged.delete_at > 0 && before.delete_at === 0) this.#counts.deletedPosts++;
         else this.#counts.updatedPosts++;
       }
+      if (text !== undefined && !before) this.#replacedDamaged(post.id, name);
       return merged;
     });
     // Copies of posts not in this answer: stored earlier (or never, and then kept for nothing).
@@ -627,8 +639,59 @@ class ChannelSync {
     this.#threadsChanged = true;
   }
 
+  /** A stored post; a file that is there but no valid post is noted to be fetched again. */
   async #readPost(fileName: string): Promise<Post | undefined> {
-    return storedPost(await this.options.dataDir.readText([...this.#postsDir, fileName]));
+    const text = await this.options.dataDir.readText([...this.#postsDir, fileName]);
+    const post = storedPost(text);
+    const id = postIdFromFileName(fileName);
+    if (text !== undefined && !post && id) this.#damaged.set(id, fileName);
+    return post;
+  }
+
+  /** A damaged post file that this run's answer from the server replaced. */
+  #replacedDamaged(postId: string, fileName: string): void {
+    this.#damaged.delete(postId);
+    this.options.emit({
+      type: "info",
+      message: `Replaced the damaged post file ${
+        [...this.#postsDir, fileName].join("/")
+      } with the server's copy`,
+    });
+  }
+
+  /**
+   * Post files found damaged while reading stored posts are fetched again by id and replaced
+   * (never kept as they are); one the server no longer serves stays, with a warning.
+   */
+  async #refetchDamaged(): Promise<void> {
+    const { api, dataDir, signal } = this.options;
+    for (const [postId, fileName] of this.#damaged) {
+      const path = [...this.#postsDir, fileName].join("/");
+      try {
+        const post = await restorePost(
+          api,
+          dataDir,
+          this.target.channel.id,
+          this.#postsDir,
+          postId,
+          fileName,
+        );
+        if (post.root_id) this.#addReply(post.root_id, post.id);
+        this.#replacedDamaged(postId, fileName);
+      } catch (error) {
+        if (isFatal(error, signal)) throw error;
+        if (!isGone(error)) {
+          this.options.failures.record(`damaged post file ${path}`, error);
+          continue;
+        }
+        this.options.emit({
+          type: "warning",
+          message: `The post file ${path} is damaged and the server no longer serves post ` +
+            `${postId} (${describeError(error)}); the damaged file is kept`,
+        });
+      }
+    }
+    this.#damaged.clear();
   }
 
   #writePost(fileName: string, post: Post): Promise<boolean> {
@@ -782,13 +845,14 @@ class ChannelSync {
   }
 
   async #rebuildThreads(): Promise<void> {
-    const replies: Array<{ root: string; id: string; at: number }> = [];
-    for await (const [, fileName] of this.#postFiles()) {
-      const post = await this.#readPost(fileName);
-      if (post?.root_id) replies.push({ root: post.root_id, id: post.id, at: post.create_at });
+    const reader = new BackupReader(this.options.dataDir);
+    const { threads, damaged } = await reader.threadsFromPosts(this.#postsDir);
+    for (const [root, replies] of threads) for (const id of replies) this.#addReply(root, id);
+    for (const { path } of damaged) {
+      const name = path.at(-1) as string;
+      const id = postIdFromFileName(name);
+      if (id) this.#damaged.set(id, name);
     }
-    replies.sort((a, b) => a.at - b.at || (a.id < b.id ? -1 : 1));
-    for (const reply of replies) this.#addReply(reply.root, reply.id);
   }
 
   /**

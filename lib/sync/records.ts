@@ -31,7 +31,7 @@ export interface RecordsContext {
 }
 
 /** Image files `<imageBase>.<ext>` present in `parent`. */
-async function existingImages(
+export async function existingImages(
   dataDir: DataDir,
   parent: RelPath,
   imageBase: string,
@@ -45,7 +45,7 @@ async function existingImages(
  * Streams an image that `download` fetches into `<imageBase>.<ext>` (the extension from its
  * Content-Type), then removes the same image under another extension.
  */
-async function saveImage(
+export async function saveImage(
   ctx: RecordsContext,
   parent: RelPath,
   imageBase: string,

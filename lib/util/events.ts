@@ -47,6 +47,13 @@ export interface RunSummary {
   unmatched: string[];
   zip: ZipSummary | undefined;
   durationMs: number;
+  /**
+   * Files hashed from disk for the manifest before the run began: every file when the data dir
+   * had no manifest, or those an interrupted run changed after its last checkpoint.
+   */
+  manifest: { hashed: number; reason: "no-manifest" | "interrupted" | undefined };
+  /** What `matterbak verify` had found damaged or missing, and what this run did about it. */
+  repairs: { repaired: string[]; lost: Failure[]; failed: number } | undefined;
 }
 
 /** The archive a run wrote or kept. */
