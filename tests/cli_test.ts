@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import { HELP, main, parseInvocation } from "../lib/cli/main.ts";
 import { parseViewArgs } from "../lib/cli/commands/view.ts";
 import { BACKUP_HELP, backupCommand, parseBackupArgs } from "../lib/cli/commands/backup.ts";
+import { parseVerifyArgs, VERIFY_HELP } from "../lib/cli/commands/verify.ts";
 import { UsageError } from "../lib/util/errors.ts";
 import { ExportProgress, parseExportArgs } from "../lib/cli/commands/export.ts";
 
@@ -71,6 +72,42 @@ Deno.test("a command's help comes from help COMMAND and from COMMAND --help", ()
   assert.deepEqual(parseInvocation(["backup", "--help"]), backupHelp);
   assert.match(BACKUP_HELP, /USAGE\n {2}matterbak \[backup\] \[options\]/);
   assert.match(BACKUP_HELP, /7 +the data dir is in use by another run/);
+  const verifyHelp = { kind: "help", text: VERIFY_HELP };
+  assert.deepEqual(parseInvocation(["help", "verify"]), verifyHelp);
+  assert.deepEqual(parseInvocation(["verify", "-d", "x", "--help"]), verifyHelp);
+  assert.match(
+    VERIFY_HELP,
+    /USAGE\n {2}matterbak verify \[-d DATA\] \[--zip FILE\] \[--sample PERCENT\] \[--json\]/,
+  );
+  assert.match(VERIFY_HELP, /6 +matterbak verify found damaged or missing files/);
+  assert.match(HELP, /matterbak verify \[-d DATA\]/);
+});
+
+Deno.test("verify's options: data dir, zip, a sample from 0 to 100 %, JSON", () => {
+  assert.deepEqual(parseVerifyArgs([]), {
+    dataDir: "data",
+    zip: undefined,
+    sample: 100,
+    json: false,
+  });
+  assert.deepEqual(
+    parseVerifyArgs(["-d", "d", "--zip", "b.zip", "--sample", "2.5", "--json"]),
+    { dataDir: "d", zip: "b.zip", sample: 2.5, json: true },
+  );
+  const cases: Array<[string[], RegExp]> = [
+    [["--sample", "101"], /--sample must be from 0 to 100, got 101/],
+    [["--sample", "ten"], /--sample needs a number/],
+    [["--zip", ""], /--zip needs a path/],
+    [["--bogus"], /Unknown option '--bogus' \(see matterbak verify --help\)/],
+    [["extra"], /Unexpected argument 'extra'/],
+  ];
+  for (const [args, pattern] of cases) {
+    assert.throws(
+      () => parseVerifyArgs(args),
+      (e: Error) => e instanceof UsageError && pattern.test(e.message),
+      args.join(" "),
+    );
+  }
 });
 
 Deno.test("options alone and the backup command run the backup with the same arguments", () => {
@@ -91,7 +128,7 @@ Deno.test("an unknown command is a usage error that lists the commands", () => {
       () => parseInvocation(args),
       (e: Error) =>
         e instanceof UsageError &&
-        /^Unknown command 'stray'; the commands are backup, init, list, view, export, and options alone run the backup/
+        /^Unknown command 'stray'; the commands are backup, verify, init, list, view, export, and options alone run the backup/
           .test(e.message),
       args.join(" "),
     );

@@ -14,6 +14,7 @@ import {
 import { VERSION } from "../util/version.ts";
 import type { Command, CommandDeps } from "./command.ts";
 import { BACKUP_OPTIONS_HELP, backupCommand } from "./commands/backup.ts";
+import { verifyCommand } from "./commands/verify.ts";
 import { viewCommand } from "./commands/view.ts";
 import { initCommand } from "./commands/init.ts";
 import { listCommand } from "./commands/list.ts";
@@ -27,6 +28,7 @@ export type MainDeps = Omit<CommandDeps, "secrets">;
 
 const COMMANDS: readonly Command[] = [
   backupCommand,
+  verifyCommand,
   initCommand,
   listCommand,
   viewCommand,
@@ -40,6 +42,8 @@ USAGE
   matterbak [backup] [options]   back up, or bring the backup up to date
   matterbak init                 write credentials.json (asks for URL, user and token)
   matterbak list [--json]        what you can back up; --json: a channels.json selecting all
+  matterbak verify [-d DATA] [--zip FILE] [--sample PERCENT] [--json]
+                                 check that the backup is intact (exit 6 when not)
   matterbak view [-d DATA] -o SITE   build the offline website of the backup
   matterbak export FORMAT ...    the backup as Markdown or a Mattermost import archive
   matterbak help [COMMAND]       this help, or a command's (also: matterbak COMMAND --help)

@@ -62,6 +62,11 @@ function zipComponent(part: string): string {
   return `${safeName(part, 180)}~${(hash >>> 0).toString(36)}`;
 }
 
+/** The name of a data-dir file in the zip: its path, with unsafe components made safe. */
+export function zipName(parts: readonly string[]): string {
+  return parts.map(zipComponent).join("/");
+}
+
 /**
  * The zip must be writable where asked (checked before the backup, not after it), and not
  * inside the data dir it is made from, also not through another spelling of the path (a
@@ -259,7 +264,7 @@ class ArchiveBuild {
       yield {
         parts: entry.parts,
         isDirectory: entry.kind === "directory",
-        name: entry.parts.map(zipComponent).join("/"),
+        name: zipName(entry.parts),
       };
     }
   }

@@ -182,14 +182,7 @@ export class ZipReader {
         controller.enqueue(chunk);
       },
     });
-    const data = entry.method === 8
-      ? raw.pipeThrough(
-        new DecompressionStream("deflate-raw") as unknown as TransformStream<
-          Uint8Array,
-          Uint8Array
-        >,
-      )
-      : raw;
+    const data = entry.method === 8 ? inflated(raw, entry.name) : raw;
     let crc = 0;
     let size = 0;
     return data.pipeThrough(
@@ -220,6 +213,31 @@ export class ZipReader {
     this.#queue = read.catch(() => {});
     return read;
   }
+}
+
+/**
+ * `raw` inflated; deflate data that cannot be inflated is a ZipFormatError naming the entry
+ * (the stream fails with a bare TypeError, "corrupt deflate stream").
+ */
+function inflated(raw: ReadableStream<Uint8Array>, name: string): ReadableStream<Uint8Array> {
+  const reader = raw.pipeThrough(
+    new DecompressionStream("deflate-raw") as unknown as TransformStream<Uint8Array, Uint8Array>,
+  ).getReader();
+  return new ReadableStream<Uint8Array>({
+    async pull(controller) {
+      try {
+        const { done, value } = await reader.read();
+        if (done) controller.close();
+        else controller.enqueue(value);
+      } catch (error) {
+        if (!(error instanceof TypeError)) throw error;
+        throw new ZipFormatError(`${name} cannot be inflated (${error.message})`);
+      }
+    },
+    cancel(reason) {
+      return reader.cancel(reason);
+    },
+  });
 }
 
 /** Reads up to `length` bytes at `offset`; fewer only at the end of the file. */

@@ -74,7 +74,8 @@ export interface CliOptions extends BackupOptions {
   view: string | undefined;
 }
 
-function number(
+/** A number option's value, checked against `rule`; `fallback` when the option is absent. */
+export function numberOption(
   name: string,
   value: string | undefined,
   fallback: number,
@@ -140,20 +141,22 @@ export function parseBackupArgs(args: string[]): CliOptions {
     skipUsers: v["skip-users"] ?? false,
     skipUserImages: (v["skip-user-images"] ?? false) || (v["skip-users"] ?? false),
     skipEmojis: v["skip-emojis"] ?? false,
-    rateLimit: number("rate-limit", v["rate-limit"], DEFAULT_CONNECTION.rateLimit, { min: 0 }),
-    initialJitter: number("initial-jitter", v["initial-jitter"], 0, { min: 0, max: 86_400 }),
-    stepJitter: number("step-jitter", v["step-jitter"], 0, { min: 0, max: 86_400 }),
-    concurrency: number("concurrency", v.concurrency, DEFAULT_CONNECTION.concurrency, {
+    rateLimit: numberOption("rate-limit", v["rate-limit"], DEFAULT_CONNECTION.rateLimit, {
+      min: 0,
+    }),
+    initialJitter: numberOption("initial-jitter", v["initial-jitter"], 0, { min: 0, max: 86_400 }),
+    stepJitter: numberOption("step-jitter", v["step-jitter"], 0, { min: 0, max: 86_400 }),
+    concurrency: numberOption("concurrency", v.concurrency, DEFAULT_CONNECTION.concurrency, {
       integer: true,
       min: 1,
       max: 64,
     }),
-    retries: number("retries", v.retries, DEFAULT_CONNECTION.retries, {
+    retries: numberOption("retries", v.retries, DEFAULT_CONNECTION.retries, {
       integer: true,
       min: 0,
       max: 100,
     }),
-    timeoutSeconds: number("timeout", v.timeout, DEFAULT_CONNECTION.timeoutSeconds, {
+    timeoutSeconds: numberOption("timeout", v.timeout, DEFAULT_CONNECTION.timeoutSeconds, {
       min: 1,
       max: 86_400,
     }),

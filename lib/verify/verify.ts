@@ -1,0 +1,739 @@
+/**
+ * `matterbak verify`: proves a backup intact or names what is not, cheapest checks first (as
+ * restic's check): what the data dir holds against its manifest (missing, unexpected and
+ * leftover temporary files, from the names alone), then every file read through (or a random
+ * share of them): its size and SHA-256 against the manifest, the shape of every record, and
+ * what the records say of each other (attachments of live posts, threads, authors), then the
+ * zip. What is damaged or missing is recorded by id in `.matterbak/repair.json` for the next
+ * backup run to fetch again.
+ */
+import { createHash } from "node:crypto";
+import { resolve } from "node:path";
+import {
+  isMattermostId,
+  type Post,
+  type Raw,
+  validChannel,
+  validEmoji,
+  validFileInfo,
+  validMember,
+  validTeam,
+  validUser,
+} from "../model/records.ts";
+import { isTempName } from "../store/atomic_write.ts";
+import { DataDir, type RelPath } from "../store/data_dir.ts";
+import {
+  classifyPath,
+  DIRS,
+  fileDataName,
+  type PathRole,
+  postIdFromFileName,
+  REPAIR_FILE,
+} from "../store/layout.ts";
+import {
+  hashFile,
+  isStatePath,
+  type ManifestEntry,
+  MTIME_MARGIN_MS,
+  readManifest,
+} from "../store/manifest.ts";
+import { isThreadsMap, parseStoredPost } from "../store/reader.ts";
+import { readRepairList, type RepairItem, writeRepairList } from "../store/repair_list.ts";
+import { acquireRunLock, type RunLock } from "../store/run_lock.ts";
+import {
+  channelStateProblem,
+  isRunState,
+  relPathFromString,
+  relPathString,
+} from "../store/state.ts";
+import { describeError, LockedError, StorageError, UsageError } from "../util/errors.ts";
+import { isObject } from "../util/objects.ts";
+import { forEachPooled } from "../util/semaphore.ts";
+import { ZipFormatError, ZipReader } from "../zip/reader.ts";
+import { zipName } from "../zip/archive.ts";
+
+/**
+ * damaged and missing make the exit status 6; unexpected files and warnings (leftover
+ * temporary files, gaps the backup knows of, a stale zip) do not.
+ */
+export type FindingKind = "damaged" | "missing" | "unexpected" | "warning";
+
+export interface Finding {
+  kind: FindingKind;
+  /** Relative to the data dir, `/`-separated (the zip's own path when the zip is unreadable). */
+  path: string;
+  reason: string;
+}
+
+export interface VerifyOptions {
+  dataDir: string;
+  zip?: string | undefined;
+  /** Percent of the files (by bytes, at random) whose content is read; 100 reads all. */
+  sample: number;
+  random?: () => number;
+  /** Files read at once. */
+  concurrency?: number;
+  progress?: (progress: VerifyProgress) => void;
+  signal?: AbortSignal;
+}
+
+export interface VerifyProgress {
+  phase: "listing" | "reading" | "zip";
+  files: number;
+  bytes: number;
+}
+
+export interface VerifyReport {
+  dataDir: string;
+  /** Files of the backup (our own state in `.matterbak/` not counted). */
+  files: number;
+  /** Bytes read and hashed. */
+  bytesRead: number;
+  seconds: number;
+  sample: number;
+  manifest: "complete" | "none" | "interrupted";
+  counts: Record<FindingKind, number>;
+  findings: Finding[];
+  zip: { path: string; entries: number; stale: number } | undefined;
+  /** What was recorded for the next backup run; undefined when nothing could be written. */
+  repair: { file: string; items: number } | undefined;
+  /** Why the check ran without the data dir's lock, if it did. */
+  unlocked: string | undefined;
+}
+
+/** Files read at once by default: enough to keep a disk busy, few enough to stay polite. */
+const CONCURRENCY = 8;
+
+/** What the names and records of one channel folder say, for the checks across files. */
+interface FolderFacts {
+  channelId: string;
+  /** Post ids with a file in the folder. */
+  posts: Set<string>;
+  /** Attachment data files present, by file id (their names) and sizes when read. */
+  files: Map<string, string>;
+  dataSizes: Map<string, number>;
+  /** Sizes stated by the stored FileInfo records. */
+  infoSizes: Map<string, number>;
+  /** Attachments of live posts read: file id, its name, and the post's path. */
+  attachments: Array<{ fileId: string; name: string | undefined; post: string; archived: boolean }>;
+  threads: { path: string; map: Record<string, string[]> } | undefined;
+  /** Attachments the sync state lists as not downloaded yet. */
+  pending: Set<string>;
+}
+
+interface Tracked extends ManifestEntry {
+  seen?: boolean;
+  inZip?: boolean;
+}
+
+export async function verifyBackup(options: VerifyOptions): Promise<VerifyReport> {
+  const dataDir = new DataDir(options.dataDir);
+  const info = await Deno.stat(dataDir.root).catch(() => undefined);
+  if (!info?.isDirectory) {
+    throw new StorageError(`The data dir ${dataDir.root} does not exist or is not a folder`);
+  }
+  let zipPath: string | undefined;
+  if (options.zip !== undefined) {
+    zipPath = resolve(options.zip);
+    if (!(await Deno.stat(zipPath).catch(() => undefined))?.isFile) {
+      throw new UsageError(`--zip ${zipPath} is not a file`);
+    }
+  }
+  // A backup writing meanwhile would show as damage; a read-only copy can still be checked.
+  let lock: RunLock | undefined;
+  let unlocked: string | undefined;
+  try {
+    lock = await acquireRunLock(dataDir);
+  } catch (error) {
+    if (error instanceof LockedError) throw error;
+    unlocked = `cannot take the data dir's lock (${describeError(error)})`;
+  }
+  try {
+    return await new Verification(dataDir, options, zipPath, unlocked).run();
+  } finally {
+    lock?.release();
+  }
+}
+
+class Verification {
+  readonly findings: Finding[] = [];
+  readonly items = new Map<string, RepairItem>();
+  readonly folders = new Map<string, FolderFacts>();
+  /** Users with a record, and an example post of each author. */
+  readonly users = new Set<string>();
+  readonly authors = new Map<string, string>();
+  entries = new Map<string, Tracked>();
+  interruptedSince: number | undefined;
+  hasManifest = false;
+  files = 0;
+  bytesRead = 0;
+  /** SHA-256 of files read that the manifest lacks (to compare with the zip). */
+  readonly computed = new Map<string, string>();
+  readonly started = performance.now();
+  readonly #random: () => number;
+
+  constructor(
+    readonly dataDir: DataDir,
+    readonly options: VerifyOptions,
+    readonly zipPath: string | undefined,
+    readonly unlocked: string | undefined,
+  ) {
+    this.#random = options.random ?? Math.random;
+  }
+
+  async run(): Promise<VerifyReport> {
+    const manifest = await readManifest(this.dataDir);
+    this.entries = manifest.entries;
+    this.hasManifest = manifest.exists;
+    this.interruptedSince = manifest.interruptedSince;
+    if (this.unlocked) {
+      this.#add("warning", ".matterbak/lock", `${this.unlocked}: checked without it`);
+    }
+    if (!manifest.exists) {
+      this.#add(
+        "warning",
+        ".matterbak/manifest.sha256",
+        "no manifest (a data dir made by matterbak or an earlier version): the files are checked " +
+          "for their shape only; the next backup run records their SHA-256",
+      );
+    } else if (manifest.interruptedSince !== undefined) {
+      this.#add(
+        "warning",
+        ".matterbak/manifest.journal",
+        `the backup run started ${
+          new Date(manifest.interruptedSince).toISOString()
+        } did not finish: files it changed ` +
+          "after its last checkpoint cannot be checked until the next run records them",
+      );
+    }
+    const { others, states } = await this.#list();
+    for (const [path, entry] of this.entries) {
+      if (!entry.seen) {
+        this.#add("missing", path, "listed in the manifest, not in the data dir", itemFor(path));
+      }
+    }
+    await this.#read(others, states);
+    this.#crossCheck();
+    const zip = this.zipPath ? await this.#checkZip(this.zipPath) : undefined;
+    const repair = await this.#recordRepairs();
+    const counts: Record<FindingKind, number> = {
+      damaged: 0,
+      missing: 0,
+      unexpected: 0,
+      warning: 0,
+    };
+    for (const finding of this.findings) counts[finding.kind]++;
+    return {
+      dataDir: this.dataDir.root,
+      files: this.files,
+      bytesRead: this.bytesRead,
+      seconds: (performance.now() - this.started) / 1000,
+      sample: this.options.sample,
+      manifest: !manifest.exists
+        ? "none"
+        : manifest.interruptedSince === undefined
+        ? "complete"
+        : "interrupted",
+      counts,
+      findings: this.findings,
+      zip,
+      repair,
+      unlocked: this.unlocked,
+    };
+  }
+
+  #add(kind: FindingKind, path: string, reason: string, item?: RepairItem): void {
+    this.findings.push({ kind, path, reason });
+    if (item) this.items.set(itemKey(item), item);
+  }
+
+  #folder(role: { folder: readonly string[]; channelId: string }): FolderFacts {
+    const key = relPathString(role.folder);
+    let facts = this.folders.get(key);
+    if (!facts) {
+      facts = {
+        channelId: role.channelId,
+        posts: new Set(),
+        files: new Map(),
+        dataSizes: new Map(),
+        infoSizes: new Map(),
+        attachments: [],
+        threads: undefined,
+        pending: new Set(),
+      };
+      this.folders.set(key, facts);
+    }
+    return facts;
+  }
+
+  /**
+   * The cheap pass: every name in the data dir against the manifest, without reading a file.
+   * Returns the files the manifest does not list and our state files, to be read next.
+   */
+  async #list(): Promise<{ others: string[]; states: string[] }> {
+    const others: string[] = [];
+    const states: string[] = [];
+    for await (const entry of this.dataDir.walk([], { withTemp: true })) {
+      if (entry.kind !== "file") continue;
+      const path = relPathString(entry.parts);
+      if (isTempName(entry.parts.at(-1) as string)) {
+        this.#add(
+          "warning",
+          path,
+          "a temporary file an interrupted write left behind (the next backup run removes it)",
+        );
+        continue;
+      }
+      const role = classifyPath(entry.parts);
+      if (isStatePath(path)) {
+        if (role.kind === "channelState" || role.kind === "runState") states.push(path);
+        continue;
+      }
+      this.files++;
+      this.#noteName(role, entry.parts);
+      const tracked = this.entries.get(path);
+      if (tracked) tracked.seen = true;
+      else others.push(path);
+      if (this.files % 1000 === 0) this.#progress("listing", this.files);
+    }
+    return { others, states };
+  }
+
+  #noteName(role: PathRole, parts: RelPath): void {
+    if (role.kind === "post") this.#folder(role).posts.add(role.postId);
+    else if (role.kind === "fileData") {
+      this.#folder(role).files.set(role.fileId, parts.at(-1) as string);
+    } else if (role.kind === "user") this.users.add(role.userId);
+  }
+
+  #progress(phase: VerifyProgress["phase"], files: number): void {
+    this.options.progress?.({ phase, files, bytes: this.bytesRead });
+  }
+
+  /**
+   * Reads the files (all, or a random share with --sample): hashes against the manifest,
+   * records checked for their shape, facts gathered for the checks across files.
+   */
+  async #read(others: string[], states: string[]): Promise<void> {
+    const share = this.options.sample / 100;
+    const chosen = (): boolean => share >= 1 || this.#random() < share;
+    let done = 0;
+    const tick = () => {
+      if (++done % 256 === 0) this.#progress("reading", done);
+    };
+    // Sync states first: the attachments they list as pending are gaps, not damage.
+    for (const path of states) await this.#readFile(path, undefined);
+    const listed = (function* (entries: Map<string, Tracked>) {
+      for (const [path, entry] of entries) if (entry.seen) yield [path, entry] as const;
+    })(this.entries);
+    const limit = this.options.concurrency ?? CONCURRENCY;
+    await forEachPooled(listed, limit, async ([path, entry]) => {
+      this.options.signal?.throwIfAborted();
+      if (chosen()) await this.#readFile(path, entry);
+      else await this.#checkSize(path, entry);
+      tick();
+    });
+    await forEachPooled(others, limit, async (path) => {
+      this.options.signal?.throwIfAborted();
+      if (chosen()) await this.#readFile(path, undefined);
+      tick();
+    });
+  }
+
+  /** A file left unread by --sample: its size at least. */
+  async #checkSize(path: string, entry: Tracked): Promise<void> {
+    if (entry.size < 0) return;
+    const info = await this.dataDir.stat(relPathFromString(path));
+    if (info.size === entry.size) return;
+    if (this.#changedByInterruptedRun(entry, info.size, info.mtime?.getTime() ?? 0)) {
+      return this.#addInterrupted(path);
+    }
+    this.#add(
+      "damaged",
+      path,
+      `${info.size} bytes, the manifest says ${entry.size}`,
+      itemFor(path),
+    );
+  }
+
+  /** A file written after the manifest's line by a run that did not finish: not damage. */
+  #changedByInterruptedRun(entry: Tracked | undefined, size: number, mtime: number): boolean {
+    const since = this.interruptedSince;
+    if (since === undefined || mtime < since - MTIME_MARGIN_MS) return false;
+    return !entry || entry.size !== size || entry.mtime !== mtime;
+  }
+
+  #addInterrupted(path: string): void {
+    this.#add(
+      "warning",
+      path,
+      "changed by the backup run that did not finish; the next run records its SHA-256",
+    );
+  }
+
+  async #readFile(path: string, entry: Tracked | undefined): Promise<void> {
+    const parts = relPathFromString(path);
+    const role = classifyPath(parts);
+    const record = isRecord(role);
+    let hashed;
+    try {
+      hashed = await hashFile(this.dataDir, parts, {
+        keepBytes: record,
+        ...(this.options.signal ? { signal: this.options.signal } : {}),
+      });
+    } catch (error) {
+      if (error instanceof Deno.errors.NotFound) {
+        return this.#add("missing", path, "vanished while being checked", itemFor(path));
+      }
+      return this.#add("damaged", path, `cannot be read: ${describeError(error)}`, itemFor(path));
+    }
+    this.bytesRead += hashed.size;
+    const problems: string[] = [];
+    if (entry) {
+      if (entry.sha256 !== hashed.sha256 || (entry.size >= 0 && entry.size !== hashed.size)) {
+        if (this.#changedByInterruptedRun(entry, hashed.size, hashed.mtime)) {
+          return this.#addInterrupted(path);
+        }
+        problems.push(
+          entry.size >= 0 && entry.size !== hashed.size
+            ? `${hashed.size} bytes, the manifest says ${entry.size}`
+            : "its SHA-256 differs from the manifest",
+        );
+      }
+    } else if (!isStatePath(path)) {
+      this.computed.set(path, hashed.sha256);
+      if (this.#changedByInterruptedRun(undefined, hashed.size, hashed.mtime)) {
+        this.#addInterrupted(path);
+      } else if (this.hasManifest) {
+        this.#add("unexpected", path, "not in the manifest (not written by a backup run)");
+      }
+    }
+    if (role.kind === "fileData") this.#folder(role).dataSizes.set(role.fileId, hashed.size);
+    const shape = hashed.bytes ? this.#checkRecord(role, path, hashed.bytes) : undefined;
+    if (shape) problems.push(shape);
+    if (problems.length === 0) return;
+    const reason = problems.join("; ") +
+      (role.kind === "channelState"
+        ? " (the next backup run crawls the channel again in full)"
+        : role.kind === "runState"
+        ? " (the next backup run asks for every user again)"
+        : "");
+    this.#add("damaged", path, reason, itemFor(path));
+  }
+
+  /** What is wrong with a record's content, if anything; gathers its facts when it is right. */
+  #checkRecord(role: PathRole, path: string, bytes: Uint8Array): string | undefined {
+    const text = new TextDecoder().decode(bytes);
+    if (role.kind === "post") {
+      const parsed = parseStoredPost(
+        text,
+        postIdFromFileName(path.slice(path.lastIndexOf("/") + 1)),
+      );
+      if ("reason" in parsed) return parsed.reason;
+      if (parsed.post.channel_id !== role.channelId) {
+        return `holds a post of channel ${parsed.post.channel_id}, not of its folder's`;
+      }
+      this.#notePost(role, path, parsed.post);
+      return undefined;
+    }
+    let value: unknown;
+    try {
+      value = JSON.parse(text);
+    } catch {
+      return text.length === 0 ? "empty file" : "not valid JSON";
+    }
+    switch (role.kind) {
+      case "channel":
+        return recordProblem(value, validChannel, "a channel record", role.channelId);
+      case "team":
+        return recordProblem(value, validTeam, "a team record", role.teamId);
+      case "user":
+        return recordProblem(value, validUser, "a user record", role.userId);
+      case "emoji":
+        return recordProblem(value, validEmoji, "an emoji record", role.emojiId);
+      case "fileInfo": {
+        const problem = recordProblem(value, validFileInfo, "a file info", role.fileId);
+        if (!problem) this.#folder(role).infoSizes.set(role.fileId, (value as Raw).size as number);
+        return problem;
+      }
+      case "channelMembers":
+      case "teamMembers":
+        return Array.isArray(value) && value.every((m) => isObject(m) && validMember(m))
+          ? undefined
+          : "not a list of members";
+      case "threads":
+        if (!isThreadsMap(value)) return "not a threads map";
+        this.#folder(role).threads = { path, map: value };
+        return undefined;
+      case "channelState": {
+        const problem = channelStateProblem(value, role.channelId);
+        if (!problem) {
+          const state = value as { dir: string; pendingFiles: Array<{ fileId: string }> };
+          const facts = this.#folder({
+            folder: relPathFromString(state.dir),
+            channelId: role.channelId,
+          });
+          for (const pending of state.pendingFiles) facts.pending.add(pending.fileId);
+        }
+        return problem;
+      }
+      case "runState":
+        return isRunState(value) ? undefined : "not the run state (version 1, a users watermark)";
+      default:
+        return undefined;
+    }
+  }
+
+  #notePost(role: { folder: readonly string[]; channelId: string }, path: string, post: Post) {
+    if (post.delete_at > 0) return;
+    if (post.user_id && !this.authors.has(post.user_id)) this.authors.set(post.user_id, path);
+    const facts = this.#folder(role);
+    const infos = new Map((post.metadata?.files ?? []).map((info) => [info.id, info]));
+    const ids = new Set([
+      ...(Array.isArray(post.file_ids) ? post.file_ids.filter(isMattermostId) : []),
+      ...infos.keys(),
+    ]);
+    for (const fileId of ids) {
+      const info = infos.get(fileId);
+      facts.attachments.push({
+        fileId,
+        name: info?.name,
+        post: path,
+        archived: info?.archived === true,
+      });
+    }
+  }
+
+  /** What the records say of each other: attachments, threads, authors. */
+  #crossCheck(): void {
+    for (const [folder, facts] of this.folders) {
+      for (const { fileId, name, post, archived } of facts.attachments) {
+        if (facts.files.has(fileId) || archived) continue;
+        const path = `${folder}/${DIRS.files}/${name ? fileDataName(fileId, name) : fileId}`;
+        if (facts.pending.has(fileId)) {
+          this.#add(
+            "warning",
+            path,
+            `attachment of ${post} not downloaded yet (the next backup run tries again)`,
+          );
+        } else {
+          this.#add("missing", path, `attachment of ${post}, not in the backup`, {
+            kind: "fileData",
+            channelId: facts.channelId,
+            folder,
+            fileId,
+            ...(name ? { path } : {}),
+          });
+        }
+      }
+      for (const [fileId, size] of facts.dataSizes) {
+        const stated = facts.infoSizes.get(fileId);
+        const name = facts.files.get(fileId);
+        if (stated === undefined || stated === size || !name) continue;
+        const path = `${folder}/${DIRS.files}/${name}`;
+        this.#add("damaged", path, `${size} bytes, its file info says ${stated}`, itemFor(path));
+      }
+      if (!facts.threads) continue;
+      const { path, map } = facts.threads;
+      for (const [root, replies] of Object.entries(map)) {
+        if (!facts.posts.has(root)) {
+          this.#add("warning", path, `names root post ${root}, which is not stored`);
+        }
+        for (const reply of replies) {
+          if (facts.posts.has(reply) || !isMattermostId(reply)) continue;
+          this.#add("missing", path, `names reply ${reply}, which is not stored`, {
+            kind: "post",
+            channelId: facts.channelId,
+            folder,
+            postId: reply,
+          });
+        }
+      }
+    }
+    // A backup made with --skip-users stores no user records at all.
+    if (this.users.size === 0) return;
+    for (const [userId, post] of this.authors) {
+      if (this.users.has(userId)) continue;
+      this.#add(
+        "warning",
+        `${DIRS.users}/${userId}`,
+        `the author of ${post} has no user record (the next backup run asks for it)`,
+        { kind: "user", userId },
+      );
+    }
+  }
+
+  /**
+   * The zip: every entry's CRC-32 by reading it through, and every file of the manifest in it
+   * with the same content. Differences newer than the zip make it stale, not damaged.
+   */
+  async #checkZip(zipPath: string): Promise<VerifyReport["zip"]> {
+    const zipTime = (await Deno.stat(zipPath)).mtime?.getTime() ?? 0;
+    let reader: ZipReader;
+    try {
+      reader = await ZipReader.open(zipPath);
+    } catch (error) {
+      if (!(error instanceof ZipFormatError)) throw error;
+      this.#add("damaged", zipPath, `${error.message} (the next backup run writes it again)`);
+      return { path: zipPath, entries: 0, stale: 0 };
+    }
+    // Names that the zip had to make safe; all others are the same in both.
+    const byZipName = new Map<string, string>();
+    for (const path of [...this.entries.keys(), ...this.computed.keys()]) {
+      const name = zipName(path.split("/"));
+      if (name !== path) byZipName.set(name, path);
+    }
+    let entries = 0;
+    let stale = 0;
+    const newerThanZip = async (path: string) =>
+      ((await this.dataDir.stat(relPathFromString(path)).catch(() => undefined))?.mtime
+        ?.getTime() ?? 0) > zipTime;
+    try {
+      for await (const entry of reader.entries()) {
+        if (entry.directory) continue;
+        entries++;
+        const path = byZipName.get(entry.name) ?? entry.name;
+        const tracked = this.entries.get(path);
+        if (tracked) tracked.inZip = true;
+        const hash = createHash("sha256");
+        try {
+          for await (const chunk of await reader.readable(entry)) hash.update(chunk);
+        } catch (error) {
+          if (!(error instanceof ZipFormatError)) throw error;
+          this.#add(
+            "damaged",
+            path,
+            `its copy in the zip is damaged: ${error.message} (the next backup run writes ` +
+              "the zip again)",
+          );
+          continue;
+        }
+        if (entries % 256 === 0) this.#progress("zip", entries);
+        if (isStatePath(path)) continue;
+        const expected = tracked?.sha256 ?? this.computed.get(path);
+        if (expected === undefined || expected === hash.digest("hex")) continue;
+        if (await newerThanZip(path)) stale++;
+        else {
+          this.#add(
+            "damaged",
+            path,
+            "its copy in the zip differs from the backup (the next backup run writes the zip again)",
+          );
+        }
+      }
+    } finally {
+      reader.close();
+    }
+    for (const [path, tracked] of this.entries) {
+      if (tracked.inZip || !tracked.seen) continue;
+      if (await newerThanZip(path)) stale++;
+      else this.#add("missing", path, "not in the zip (the next backup run writes the zip again)");
+    }
+    if (stale > 0) {
+      this.#add(
+        "warning",
+        zipPath,
+        `the zip is older than the latest backup run: ${stale} file(s) changed since it was ` +
+          "written (stale, not damaged; the next backup run writes it again)",
+      );
+    }
+    return { path: zipPath, entries, stale };
+  }
+
+  /**
+   * Writes what the next backup run should fetch again. A sampled check saw only part of the
+   * files, so the items of an earlier check are kept with its own.
+   */
+  async #recordRepairs(): Promise<VerifyReport["repair"]> {
+    if (this.unlocked) return undefined;
+    if (this.options.sample < 100) {
+      for (const item of (await readRepairList(this.dataDir))?.list.items ?? []) {
+        if (!this.items.has(itemKey(item))) this.items.set(itemKey(item), item);
+      }
+    }
+    const items = [...this.items.values()];
+    await writeRepairList(this.dataDir, {
+      version: 1,
+      verifiedAt: new Date().toISOString(),
+      items,
+    });
+    return { file: relPathString(REPAIR_FILE), items: items.length };
+  }
+}
+
+/** Files whose content is a JSON record this tool checks the shape of. */
+function isRecord(role: PathRole): boolean {
+  return !["fileData", "teamIcon", "userImage", "emojiImage", "other"].includes(role.kind);
+}
+
+function recordProblem(
+  value: unknown,
+  valid: (value: Raw) => boolean,
+  what: string,
+  id: string,
+): string | undefined {
+  if (!isObject(value) || !valid(value)) return `not ${what}`;
+  return value.id === id
+    ? undefined
+    : `holds ${value.id}, not the ${what.split(" ").at(-1)} its name says`;
+}
+
+/** What the next backup run fetches to restore a file at `path`, if it can. */
+export function itemFor(path: string): RepairItem | undefined {
+  const role = classifyPath(relPathFromString(path));
+  switch (role.kind) {
+    case "post":
+      return {
+        kind: "post",
+        channelId: role.channelId,
+        folder: relPathString(role.folder),
+        postId: role.postId,
+        path,
+      };
+    case "fileInfo":
+    case "fileData":
+      return {
+        kind: role.kind,
+        channelId: role.channelId,
+        folder: relPathString(role.folder),
+        fileId: role.fileId,
+        path,
+      };
+    case "channel":
+    case "channelMembers":
+    case "threads":
+      return {
+        kind: role.kind,
+        channelId: role.channelId,
+        folder: relPathString(role.folder),
+        path,
+      };
+    case "team":
+    case "teamMembers":
+    case "teamIcon":
+      return { kind: role.kind, teamId: role.teamId, path };
+    case "user":
+    case "userImage":
+      return { kind: role.kind, userId: role.userId, path };
+    case "emoji":
+    case "emojiImage":
+      return { kind: role.kind, emojiId: role.emojiId, path };
+    default:
+      return undefined;
+  }
+}
+
+function itemKey(item: RepairItem): string {
+  const id = "postId" in item
+    ? item.postId
+    : "fileId" in item
+    ? item.fileId
+    : "userId" in item
+    ? item.userId
+    : "emojiId" in item
+    ? item.emojiId
+    : "teamId" in item
+    ? item.teamId
+    : item.channelId;
+  return `${item.kind}:${id}:${item.path ?? ""}`;
+}
