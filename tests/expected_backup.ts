@@ -218,7 +218,7 @@ export async function assertManifestMatches(dataDir: string, actual: string[]): 
   for (const line of text.split("\n").filter((l) => l !== "")) {
     if (line.startsWith("#size ")) size = Number(line.slice(6));
     if (line.startsWith("#")) continue;
-    const match = /^([0-9a-f]{64})  (.+)$/.exec(line);
+    const match = /^([0-9a-f]{64}) {2}(.+)$/.exec(line);
     assert.ok(match, `a sha256sum line: ${line}`);
     listed.set(match[2] as string, { sha256: match[1] as string, size });
   }

@@ -210,3 +210,54 @@ export async function canMount(): Promise<boolean> {
     await Deno.remove(dir, { recursive: true });
   }
 }
+
+export interface Child {
+  process: Deno.ChildProcess;
+  stderr: Promise<string>;
+}
+
+/**
+ * Starts the CLI as its own process on the harness (posts and files only), to be signalled or
+ * killed mid-run; stderr is collected.
+ */
+export function spawnCli(h: Harness, extra: string[] = []): Child {
+  const command = new Deno.Command(Deno.execPath(), {
+    cwd: REPO_ROOT,
+    args: [
+      "run",
+      ...RUNTIME_FLAGS,
+      "main.ts",
+      "--credentials",
+      h.credentialsPath,
+      "--channels",
+      h.channelsPath,
+      "-d",
+      h.dataDir,
+      "-o",
+      h.zipPath,
+      "--rate-limit",
+      "0",
+      "--skip-users",
+      "--skip-emojis",
+      ...extra,
+    ],
+    stdout: "null",
+    stderr: "piped",
+    env: { NO_COLOR: "1", RUST_BACKTRACE: "0" },
+  });
+  const process = command.spawn();
+  return { process, stderr: new Response(process.stderr).text() };
+}
+
+/** Polls `condition` until it holds, or fails naming `what`. */
+export async function waitFor(
+  condition: () => Promise<boolean>,
+  what: string,
+  timeoutMs = 20_000,
+): Promise<void> {
+  const deadline = performance.now() + timeoutMs;
+  while (!await condition()) {
+    if (performance.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}

@@ -6,11 +6,16 @@
 import assert from "node:assert/strict";
 import { basename, dirname, join } from "node:path";
 import { InterruptedError } from "../lib/util/errors.ts";
-import { RUNTIME_FLAGS } from "../lib/cli/runtime_flags.ts";
 import { assertRunCompletes, channelFolder, teamChannels } from "./expected_backup.ts";
-import { type Harness, listFiles, readJsonFile, startGenerated, startHarness } from "./harness.ts";
+import {
+  listFiles,
+  readJsonFile,
+  spawnCli,
+  startGenerated,
+  startHarness,
+  waitFor,
+} from "./harness.ts";
 import { generateWorld } from "./simulator/generate.ts";
-import { REPO_ROOT } from "../scripts/_util.ts";
 import type { FaultPlan } from "./simulator/server.ts";
 import type { Channel, PostRecord } from "./simulator/world.ts";
 
@@ -101,52 +106,6 @@ Deno.test("an interrupted first run resumes where it stopped: no gap, no duplica
     await h.close();
   }
 });
-
-interface Child {
-  process: Deno.ChildProcess;
-  stderr: Promise<string>;
-}
-
-function spawnCli(h: Harness, extra: string[] = []): Child {
-  const command = new Deno.Command(Deno.execPath(), {
-    cwd: REPO_ROOT,
-    args: [
-      "run",
-      ...RUNTIME_FLAGS,
-      "main.ts",
-      "--credentials",
-      h.credentialsPath,
-      "--channels",
-      h.channelsPath,
-      "-d",
-      h.dataDir,
-      "-o",
-      h.zipPath,
-      "--rate-limit",
-      "0",
-      "--skip-users",
-      "--skip-emojis",
-      ...extra,
-    ],
-    stdout: "null",
-    stderr: "piped",
-    env: { NO_COLOR: "1", RUST_BACKTRACE: "0" },
-  });
-  const process = command.spawn();
-  return { process, stderr: new Response(process.stderr).text() };
-}
-
-async function waitFor(
-  condition: () => Promise<boolean>,
-  what: string,
-  timeoutMs = 20_000,
-): Promise<void> {
-  const deadline = performance.now() + timeoutMs;
-  while (!await condition()) {
-    if (performance.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
 
 const isPostFile = (path: string) => /\/\d{8}-\d{12}__[a-z0-9]{26}\.json$/.test(path);
 

@@ -260,6 +260,7 @@ export class Manifest implements DataDirSink {
     /** Whether manifest.sha256 exists, and how many files it lists. */
     private hasBase: boolean,
     private baseFiles: number,
+    readonly compactMin: number,
   ) {}
 
   /**
@@ -269,11 +270,22 @@ export class Manifest implements DataDirSink {
    */
   static async open(
     dataDir: DataDir,
-    options: { concurrency: number; signal?: AbortSignal; progress?: (hashed: number) => void },
+    options: {
+      concurrency: number;
+      signal?: AbortSignal;
+      progress?: (hashed: number) => void;
+      /** The journal is folded in at this many files at least (tests make it small). */
+      compactMin?: number;
+    },
   ): Promise<ManifestStart> {
     const hasBase = await dataDir.exists(MANIFEST_FILE);
     const journal = await readJournal(dataDir);
-    const manifest = new Manifest(dataDir, hasBase, hasBase ? await countBase(dataDir) : 0);
+    const manifest = new Manifest(
+      dataDir,
+      hasBase,
+      hasBase ? await countBase(dataDir) : 0,
+      options.compactMin ?? COMPACT_MIN,
+    );
     const reason = journal ? "interrupted" : hasBase ? undefined : "no-manifest";
     const since = journal?.runs.length ? Math.min(...journal.runs) : manifest.#runStart;
     let hashed = 0;
@@ -322,7 +334,8 @@ export class Manifest implements DataDirSink {
       }
       const { sha256, size, mtime } = await hashFile(this.dataDir, parts, options);
       this.#pending.set(path, { sha256, size, mtime });
-      options.progress?.(++hashed);
+      hashed++;
+      options.progress?.(hashed);
     });
     if (since !== undefined) {
       // Files the interrupted run recorded and then removed.
@@ -401,7 +414,7 @@ export class Manifest implements DataDirSink {
     await writeStep(this.#journal, path, new TextEncoder().encode(text), dataDir.recorder);
     await syncStep(this.#journal, path, dataDir.recorder);
     for (const [file, entry] of batch) this.#journaled.set(file, entry);
-    if (this.#journaled.size >= Math.max(COMPACT_MIN, this.baseFiles / 4)) {
+    if (this.#journaled.size >= Math.max(this.compactMin, this.baseFiles / 4)) {
       await this.#compact(false);
     }
   }

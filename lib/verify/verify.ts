@@ -97,6 +97,8 @@ export interface VerifyReport {
   zip: { path: string; entries: number; stale: number } | undefined;
   /** What was recorded for the next backup run; undefined when nothing could be written. */
   repair: { file: string; items: number } | undefined;
+  /** Files an interrupted run changed after its last checkpoint (not checked). */
+  unverified: number;
   /** Why the check ran without the data dir's lock, if it did. */
   unlocked: string | undefined;
 }
@@ -167,6 +169,8 @@ class Verification {
   hasManifest = false;
   files = 0;
   bytesRead = 0;
+  /** Files an interrupted run changed after its last checkpoint. */
+  unverified = 0;
   /** SHA-256 of files read that the manifest lacks (to compare with the zip). */
   readonly computed = new Map<string, string>();
   readonly started = performance.now();
@@ -196,15 +200,6 @@ class Verification {
         "no manifest (a data dir made by matterbak or an earlier version): the files are checked " +
           "for their shape only; the next backup run records their SHA-256",
       );
-    } else if (manifest.interruptedSince !== undefined) {
-      this.#add(
-        "warning",
-        ".matterbak/manifest.journal",
-        `the backup run started ${
-          new Date(manifest.interruptedSince).toISOString()
-        } did not finish: files it changed ` +
-          "after its last checkpoint cannot be checked until the next run records them",
-      );
     }
     const { others, states } = await this.#list();
     for (const [path, entry] of this.entries) {
@@ -213,6 +208,16 @@ class Verification {
       }
     }
     await this.#read(others, states);
+    if (manifest.exists && manifest.interruptedSince !== undefined) {
+      this.#add(
+        "warning",
+        ".matterbak/manifest.journal",
+        `the backup run started ${
+          new Date(manifest.interruptedSince).toISOString()
+        } did not finish: ${this.unverified} file(s) it changed after its last checkpoint ` +
+          "cannot be checked until the next run records them",
+      );
+    }
     this.#crossCheck();
     const zip = this.zipPath ? await this.#checkZip(this.zipPath) : undefined;
     const repair = await this.#recordRepairs();
@@ -238,6 +243,7 @@ class Verification {
       findings: this.findings,
       zip,
       repair,
+      unverified: this.unverified,
       unlocked: this.unlocked,
     };
   }
@@ -346,7 +352,7 @@ class Verification {
     const info = await this.dataDir.stat(relPathFromString(path));
     if (info.size === entry.size) return;
     if (this.#changedByInterruptedRun(entry, info.size, info.mtime?.getTime() ?? 0)) {
-      return this.#addInterrupted(path);
+      return this.#addInterrupted();
     }
     this.#add(
       "damaged",
@@ -363,12 +369,9 @@ class Verification {
     return !entry || entry.size !== size || entry.mtime !== mtime;
   }
 
-  #addInterrupted(path: string): void {
-    this.#add(
-      "warning",
-      path,
-      "changed by the backup run that did not finish; the next run records its SHA-256",
-    );
+  /** Counted, not listed: a killed first run can leave thousands. */
+  #addInterrupted(): void {
+    this.unverified++;
   }
 
   async #readFile(path: string, entry: Tracked | undefined): Promise<void> {
@@ -387,12 +390,12 @@ class Verification {
       }
       return this.#add("damaged", path, `cannot be read: ${describeError(error)}`, itemFor(path));
     }
-    this.bytesRead += hashed.size;
+    if (!isStatePath(path)) this.bytesRead += hashed.size;
     const problems: string[] = [];
     if (entry) {
       if (entry.sha256 !== hashed.sha256 || (entry.size >= 0 && entry.size !== hashed.size)) {
         if (this.#changedByInterruptedRun(entry, hashed.size, hashed.mtime)) {
-          return this.#addInterrupted(path);
+          return this.#addInterrupted();
         }
         problems.push(
           entry.size >= 0 && entry.size !== hashed.size
@@ -403,7 +406,7 @@ class Verification {
     } else if (!isStatePath(path)) {
       this.computed.set(path, hashed.sha256);
       if (this.#changedByInterruptedRun(undefined, hashed.size, hashed.mtime)) {
-        this.#addInterrupted(path);
+        this.#addInterrupted();
       } else if (this.hasManifest) {
         this.#add("unexpected", path, "not in the manifest (not written by a backup run)");
       }
