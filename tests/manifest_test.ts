@@ -9,8 +9,22 @@ import { createHash } from "node:crypto";
 import { join } from "node:path";
 import { DataDir } from "../lib/store/data_dir.ts";
 import { MANIFEST_FILE, MANIFEST_JOURNAL } from "../lib/store/layout.ts";
-import { escapePath, Manifest, manifestLines, readManifest } from "../lib/store/manifest.ts";
+import {
+  escapePath,
+  Manifest,
+  type ManifestEntry,
+  manifestLines,
+  openManifest,
+} from "../lib/store/manifest.ts";
 import { listFiles } from "./harness.ts";
+
+/** The manifest as verify reads it, its files collected. */
+async function readManifest(dataDir: DataDir) {
+  const manifest = await openManifest(dataDir);
+  const entries = new Map<string, ManifestEntry>();
+  for await (const batch of manifest.entries()) for (const [path, e] of batch) entries.set(path, e);
+  return { exists: manifest.exists, interruptedSince: manifest.interruptedSince, entries };
+}
 
 const sha256 = (text: string) => createHash("sha256").update(text).digest("hex");
 

@@ -353,6 +353,14 @@ export class DataDir {
   }
 
   /**
+   * The same without a round trip through Deno's thread pool: an async open costs tens of
+   * microseconds, which is most of the time a verify of 200,000 small files takes.
+   */
+  openForReadingSync(parts: RelPath): Deno.FsFile {
+    return Deno.openSync(this.existingPath(parts), { read: true });
+  }
+
+  /**
    * Removes temporary files that an interrupted or crashed run left below the root. Folders
    * are read entry by entry (a channel folder can hold 200,000 posts); only their temporary
    * files and subfolders are remembered.
