@@ -54,6 +54,9 @@ const DATA_DIR = "lib/store/data_dir.ts";
 const STATE = "lib/store/state.ts";
 const HOSTILE_FS = "tests/hostile_fs_test.ts";
 const ZIP_ARCHIVE = "tests/zip_archive_test.ts";
+const VERIFY = "lib/verify/verify.ts";
+const VERIFY_TEST = "tests/verify_test.ts";
+const REPAIR = "lib/sync/repair.ts";
 
 export const MUTATIONS: readonly Mutation[] = [
   // Sync: watermark, cursor, tombstones, threads, attachments.
@@ -542,6 +545,119 @@ export const MUTATIONS: readonly Mutation[] = [
     replace: "if (expectedId === undefined && value.id !== expectedId) {",
     tests: ["tests/reader_test.ts"],
     filter: "damaged",
+  },
+  // The manifest and verify: no damage reported intact, no line before its file is durable.
+  {
+    name: "verify-size-only",
+    cost: "a file changed but not resized (a message rewritten) is reported intact",
+    file: VERIFY,
+    search:
+      "      if (entry.sha256 !== hashed.sha256 || (entry.size >= 0 && entry.size !== hashed.size)) {",
+    replace: "      if (entry.size >= 0 && entry.size !== hashed.size) {",
+    tests: [VERIFY_TEST],
+    filter: "each kind of damage",
+  },
+  {
+    name: "verify-missing-not-reported",
+    cost: "a file lost from the backup is not reported",
+    file: VERIFY,
+    search: "      if (entry) this.#missing(path);\n",
+    replace: "",
+    tests: [VERIFY_TEST],
+    filter: "each kind of damage",
+  },
+  {
+    name: "verify-sample-skips-sizes",
+    cost: "with --sample, a cut file that was not read is reported intact",
+    file: VERIFY,
+    search: "    if (entry.size < 0 || info.size === entry.size) return;",
+    replace: "    return;",
+    tests: [VERIFY_TEST],
+    filter: "--sample 0",
+  },
+  {
+    name: "verify-interrupted-excuses-old-damage",
+    cost: "after a killed run, bit rot in any older file passes for the run's own change",
+    file: VERIFY,
+    search: "    if (since === undefined || mtime < since - MTIME_MARGIN_MS) return false;",
+    replace: "    if (since === undefined) return false;",
+    tests: [VERIFY_TEST],
+    filter: "kill -9",
+  },
+  {
+    name: "zip-crc-unchecked",
+    cost: "a corrupt entry in the zip is reported intact",
+    file: "lib/zip/reader.ts",
+    search: "          if (size !== entry.size || crc >>> 0 !== entry.crc) {",
+    replace: "          if (size !== entry.size) {",
+    tests: ["tests/zip_reader_test.ts"],
+    filter: "a changed byte",
+  },
+  {
+    name: "manifest-hash-misses-streams",
+    cost: "downloaded attachments get a wrong SHA-256: verify calls every one damaged",
+    file: ATOMIC_WRITE,
+    search: "          hash?.update(value);\n",
+    replace: "",
+    tests: ["tests/backup_e2e_test.ts"],
+    filter: "a first run stores everything",
+  },
+  {
+    name: "manifest-line-before-durable",
+    cost: "after a power cut the manifest vouches for files that were lost: false damage",
+    file: "lib/store/manifest.ts",
+    search: '    for (const dir of dirs) if (dir !== "") await dataDir.syncDir(dir.split("/"));\n',
+    replace: "",
+    tests: [DURABILITY],
+    filter: "every checkpoint",
+  },
+  // Repairs: what verify found is fetched again and replaces the damaged copy.
+  {
+    name: "repair-keeps-damaged-post",
+    cost: "a damaged post file stays as it is after the repair",
+    file: REPAIR,
+    search:
+      "  await dataDir.writeText([...folder, fileName ?? postFileName(post)], encodeJson(post));",
+    replace: "  const target = [...folder, fileName ?? postFileName(post)];\n" +
+      "  if (!await dataDir.exists(target)) await dataDir.writeText(target, encodeJson(post));",
+    tests: [VERIFY_TEST],
+    filter: "each kind of damage",
+  },
+  {
+    name: "repair-keeps-damaged-attachment",
+    cost: "an attachment with a flipped byte (the right size) is kept after the repair",
+    file: REPAIR,
+    search: "      await restoreFile(ctx, folder, info, { path: item.path });",
+    replace: "      await restoreFile(ctx, folder, info, { path: item.path, onlyMissing: true });",
+    tests: [VERIFY_TEST],
+    filter: "each kind of damage",
+  },
+  {
+    name: "repair-list-never-cleared",
+    cost: "every later run repairs the same items again",
+    file: REPAIR,
+    search: "  await writeRepairList(dataDir, { ...list, items: kept });",
+    replace: "  await writeRepairList(dataDir, list);",
+    tests: [VERIFY_TEST],
+    filter: "each kind of damage",
+  },
+  {
+    name: "sync-never-refetches",
+    cost: "damaged post files the sync reads are left as they are",
+    file: CHANNEL_SYNC,
+    search: "      await this.#refetchDamaged();\n",
+    replace: "",
+    tests: [VERIFY_TEST],
+    filter: "comes across",
+  },
+  {
+    name: "sync-keeps-damaged-post",
+    cost: "a post file that is no valid JSON is kept as it is by the runs that read it",
+    file: CHANNEL_SYNC,
+    search: "    if (text !== undefined && !post && id) this.#damaged.set(id, fileName);\n",
+    replace: "",
+    tests: [VERIFY_TEST],
+    filter: "comes across",
   },
   // Client: retries, rate limits, the token.
   {

@@ -462,6 +462,30 @@ Deno.test("a backup run fetches again a damaged post file it comes across, witho
     assert.deepEqual(requested(h, /^\/api\/v4\/posts\/[a-z0-9]{26}$/), ["GET /api/v4/posts/<id>"]);
     assert.deepEqual(await Deno.readFile(join(h.dataDir, reply)), original);
     assertClean(await verify(h));
+
+    // Without its sync state the folder passes for matterbak's: its stored posts are read for
+    // their newest change, a cut one among them. (An hour later, so that the changes the run
+    // asks for do not bring that post along.)
+    world.advance(3_600_000);
+    world.addPost({ channelId: channel.id, userId: me.id, message: "an hour later" });
+    assert.equal((await h.run(args)).status, 0);
+    const root = await postFile(
+      h,
+      folder,
+      (p) => p.root_id === "" && p.message !== "an hour later",
+    );
+    const rootBytes = await Deno.readFile(join(h.dataDir, root));
+    await Deno.writeFile(join(h.dataDir, root), rootBytes.subarray(0, 20));
+    await Deno.remove(join(h.dataDir, `.matterbak/channels/${channel.id}.json`));
+    h.sim.resetStats();
+    const adopted = await h.run(args);
+    assert.equal(adopted.status, 0, adopted.err.join("\n"));
+    assert.ok(
+      adopted.out.includes(`Replaced the damaged post file ${root} with the server's copy`),
+    );
+    assert.deepEqual(requested(h, /^\/api\/v4\/posts\/[a-z0-9]{26}$/), ["GET /api/v4/posts/<id>"]);
+    assert.deepEqual(await Deno.readFile(join(h.dataDir, root)), rootBytes);
+    assertClean(await verify(h));
   } finally {
     await h.close();
   }
