@@ -16,7 +16,8 @@
  *    needs.
  * 2. rate: --rate-limit 10 must take requests/10 seconds (within 10 %).
  * 3. memory: one channel of 50,000 and of 200,000 posts, crawled, zipped (one file per post),
- *    then updated with changes; peak RSS of each run, to show it flat in channel size.
+ *    then updated with changes; peak RSS of each run, to show it flat in channel size; then
+ *    `matterbak verify` of that data dir against `sha256sum -c` of its manifest.
  * Both exports (Markdown, bulk-import archive) run on the backups of 1 and 3, each in its own
  * process: their time and peak RSS.
  *
@@ -649,6 +650,7 @@ for (
   );
   const read = await measured(["scripts/bench_reader.ts", join(first.dir, "data")], "piped");
   const [readPosts, readDamaged] = read.out.trim().split(" ");
+  const verified = await verifyAgainstSha256sum(join(first.dir, "data"));
   const f = first.figures;
   note(
     `memory: one channel of ${postsPerChannel} posts crawled and zipped (${
@@ -674,8 +676,39 @@ for (
       } MB, exit ${r.status}`,
     );
   }
+  note(`  ${verified}`);
   await runExports(first.dir);
   await Deno.remove(first.dir, { recursive: true });
+}
+
+/**
+ * `matterbak verify` of a data dir against `sha256sum -c` of its manifest (the same files read
+ * and hashed), three times each, interleaved; the best of each, as machines are noisy.
+ */
+async function verifyAgainstSha256sum(data: string): Promise<string> {
+  const verify: Array<{ seconds: number; peak: number; code: number; out: string }> = [];
+  const sums: number[] = [];
+  for (let i = 0; i < 3; i++) {
+    verify.push(await measured(["main.ts", "verify", "-d", data], "piped"));
+    const started = performance.now();
+    const sum = await new Deno.Command("sha256sum", {
+      args: ["-c", "--quiet", ".matterbak/manifest.sha256"],
+      cwd: data,
+      stdout: "null",
+      stderr: "null",
+    }).output().catch(() => undefined);
+    if (sum?.success) sums.push((performance.now() - started) / 1000);
+  }
+  const best = verify.reduce((a, b) => (b.seconds < a.seconds ? b : a));
+  const summary = best.out.trim().split("\n").at(-1);
+  const against = sums.length
+    ? `; sha256sum -c of its manifest ${Math.min(...sums).toFixed(1)} s: ${
+      (best.seconds / Math.min(...sums)).toFixed(1)
+    }x (target within 1.5x)`
+    : "; sha256sum not found";
+  return `matterbak verify: ${best.seconds.toFixed(1)} s, peak RSS ${
+    best.peak.toFixed(0)
+  } MB, exit ${best.code} (${summary})${against}`;
 }
 
 // 4. The website: build, size, rebuild after a change, search in a browser.
