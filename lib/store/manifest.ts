@@ -239,8 +239,11 @@ export class Manifest implements DataDirSink {
   #pending = new Map<string, ManifestEntry | null>();
   /** Folders renamed into since the last flush: synced before a line vouches for their files. */
   #dirtyDirs = new Set<string>();
-  /** Changes in the journal since manifest.sha256 was written. */
-  #journaled = new Map<string, ManifestEntry | null>();
+  /**
+   * Lines in the journal since manifest.sha256 was written. The changes themselves are not
+   * held: the journal is read back when it is folded in (50,000 of them would be 15 MB).
+   */
+  #journalLines = 0;
   #journal: Deno.FsFile | undefined;
   #chain: Promise<void> = Promise.resolve();
   readonly #runStart = Date.now();
@@ -278,17 +281,18 @@ export class Manifest implements DataDirSink {
     );
     const reason = journal ? "interrupted" : hasBase ? undefined : "no-manifest";
     const since = journal?.runs.length ? Math.min(...journal.runs) : manifest.#runStart;
+    const changes = journal?.changes ?? new Map<string, ManifestEntry | null>();
     let hashed = 0;
     if (reason) {
-      if (journal) manifest.#journaled = journal.changes;
-      hashed = await manifest.#scan(reason === "no-manifest" ? undefined : since, options);
+      hashed = await manifest.#scan(changes, reason === "no-manifest" ? undefined : since, options);
     }
     // A fresh journal: an interrupted one may end in a line cut short, which an append would
     // complete into a wrong one. It keeps the interrupted run's start until what this run
     // hashed is flushed, and opens this run's.
     const text = (journal ? `R ${since}\n` : "") +
-      [...manifest.#journaled].map(([path, entry]) => journalLine(path, entry)).join("") +
+      [...changes].map(([path, entry]) => journalLine(path, entry)).join("") +
       `R ${manifest.#runStart}\n`;
+    manifest.#journalLines = changes.size;
     await manifest.#resetJournal(text);
     await manifest.checkpoint();
     return { manifest, hashed, reason };
@@ -299,6 +303,7 @@ export class Manifest implements DataDirSink {
    * an interrupted run that started at `since` changed after its last checkpoint.
    */
   async #scan(
+    changes: ReadonlyMap<string, ManifestEntry | null>,
     since: number | undefined,
     options: { concurrency: number; signal?: AbortSignal; progress?: (hashed: number) => void },
   ): Promise<number> {
@@ -311,7 +316,7 @@ export class Manifest implements DataDirSink {
     await forEachPooled(files(this.dataDir), options.concurrency, async (parts) => {
       options.signal?.throwIfAborted();
       const path = relPathString(parts);
-      const known = this.#journaled.get(path);
+      const known = changes.get(path);
       if (since !== undefined) {
         const info = await this.dataDir.stat(parts);
         const mtime = info.mtime?.getTime() ?? 0;
@@ -329,7 +334,7 @@ export class Manifest implements DataDirSink {
     });
     if (since !== undefined) {
       // Files the interrupted run recorded and then removed.
-      for (const [path, entry] of this.#journaled) {
+      for (const [path, entry] of changes) {
         if (entry && !await this.dataDir.exists(path.split("/"))) this.#pending.set(path, null);
       }
     }
@@ -358,7 +363,7 @@ export class Manifest implements DataDirSink {
     return this.#serial(async () => {
       if (!this.#journal) return;
       await this.#flush();
-      if (this.#journaled.size > 0 || !this.hasBase) await this.#compact(true);
+      if (this.#journalLines > 0 || !this.hasBase) await this.#compact(true);
       else await this.#removeJournal();
     });
   }
@@ -403,8 +408,8 @@ export class Manifest implements DataDirSink {
     const text = [...batch].map(([file, entry]) => journalLine(file, entry)).join("");
     await writeStep(this.#journal, path, new TextEncoder().encode(text), dataDir.recorder);
     await syncStep(this.#journal, path, dataDir.recorder);
-    for (const [file, entry] of batch) this.#journaled.set(file, entry);
-    if (this.#journaled.size >= Math.max(this.compactMin, this.baseFiles / 4)) {
+    this.#journalLines += batch.size;
+    if (this.#journalLines >= Math.max(this.compactMin, this.baseFiles / 4)) {
       await this.#compact(false);
     }
   }
@@ -416,7 +421,7 @@ export class Manifest implements DataDirSink {
    */
   async #compact(closing: boolean): Promise<void> {
     const { dataDir } = this;
-    const changes = this.#journaled;
+    const changes = (await readJournal(dataDir))?.changes ?? new Map();
     const hasBase = this.hasBase;
     let count = 0;
     async function* text(): AsyncGenerator<string> {
@@ -441,7 +446,7 @@ export class Manifest implements DataDirSink {
     await dataDir.syncDir([DIRS.state]);
     this.hasBase = true;
     this.baseFiles = count;
-    this.#journaled = new Map();
+    this.#journalLines = 0;
     if (closing) await this.#removeJournal();
     else await this.#resetJournal(`R ${this.#runStart}\n`);
   }

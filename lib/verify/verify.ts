@@ -640,8 +640,9 @@ class Verification {
       this.#add(
         3,
         "warning",
-        `${DIRS.users}/${userId}`,
-        `the author of ${post} has no user record (the next backup run asks for it)`,
+        post,
+        `its author ${userId} has no user record in ${DIRS.users}/ (the next backup run asks ` +
+          "for it)",
         { kind: "user", userId },
       );
     }
