@@ -155,30 +155,30 @@ async function readJournal(dataDir: DataDir): Promise<Journal | undefined> {
   if (!await dataDir.exists(MANIFEST_JOURNAL)) return undefined;
   const journal: Journal = { changes: new Map(), runs: [] };
   for await (const lines of fileLines(dataDir, MANIFEST_JOURNAL)) {
-    for (const line of lines) readJournalLine(journal, line);
+    for (const line of lines) {
+      const parsed = parseJournalLine(line);
+      if (parsed && "run" in parsed) journal.runs.push(parsed.run);
+      else if (parsed) journal.changes.set(parsed.path, parsed.entry);
+    }
   }
   return journal;
 }
 
-function readJournalLine(journal: Journal, line: string): void {
-  {
-    const add = JOURNAL_ADD.exec(line);
-    if (add) {
-      const path = unescapePath(add[4] as string);
-      if (path) {
-        journal.changes.set(path, {
-          sha256: add[1] as string,
-          size: Number(add[2]),
-          mtime: Number(add[3]),
-        });
-      }
-    } else if (line.startsWith("- ")) {
-      const path = unescapePath(line.slice(2));
-      if (path) journal.changes.set(path, null);
-    } else if (/^R \d+$/.test(line)) {
-      journal.runs.push(Number(line.slice(2)));
-    }
+/** A change (`entry` null: removed), the start of a run, or undefined for anything else. */
+function parseJournalLine(
+  line: string,
+): { path: string; entry: ManifestEntry | null } | { run: number } | undefined {
+  const add = JOURNAL_ADD.exec(line);
+  if (add) {
+    const path = unescapePath(add[4] as string);
+    const entry = { sha256: add[1] as string, size: Number(add[2]), mtime: Number(add[3]) };
+    return path ? { path, entry } : undefined;
   }
+  if (line.startsWith("- ")) {
+    const path = unescapePath(line.slice(2));
+    return path ? { path, entry: null } : undefined;
+  }
+  return /^R \d+$/.test(line) ? { run: Number(line.slice(2)) } : undefined;
 }
 
 function journalLine(path: string, entry: ManifestEntry | null): string {
@@ -421,7 +421,17 @@ export class Manifest implements DataDirSink {
    */
   async #compact(closing: boolean): Promise<void> {
     const { dataDir } = this;
-    const changes = (await readJournal(dataDir))?.changes ?? new Map();
+    // The journal is read twice rather than held: first the number of each path's last line
+    // (keyed by a 106-bit hash of the path, not the path), then those lines are written.
+    const last = new Map<string, number>();
+    let number = 0;
+    for await (const lines of fileLines(dataDir, MANIFEST_JOURNAL)) {
+      for (const line of lines) {
+        const change = parseJournalLine(line);
+        if (change && "path" in change) last.set(pathKey(change.path), number);
+        number++;
+      }
+    }
     const hasBase = this.hasBase;
     let count = 0;
     async function* text(): AsyncGenerator<string> {
@@ -429,16 +439,24 @@ export class Manifest implements DataDirSink {
       if (hasBase) {
         for await (const batch of baseEntries(dataDir)) {
           for (const [path, entry] of batch) {
-            if (changes.has(path)) continue;
+            if (last.has(pathKey(path))) continue;
             count++;
             yield manifestLines(path, entry);
           }
         }
       }
-      for (const [path, entry] of changes) {
-        if (!entry) continue;
-        count++;
-        yield manifestLines(path, entry);
+      let number = 0;
+      for await (const lines of fileLines(dataDir, MANIFEST_JOURNAL)) {
+        for (const line of lines) {
+          const change = parseJournalLine(line);
+          if (change && "path" in change && change.entry) {
+            if (last.get(pathKey(change.path)) === number) {
+              count++;
+              yield manifestLines(change.path, change.entry);
+            }
+          }
+          number++;
+        }
       }
       yield `${FILES_PREFIX}${count}\n`;
     }
@@ -486,6 +504,28 @@ async function countBase(dataDir: DataDir): Promise<number> {
   let count = 0;
   for await (const batch of baseEntries(dataDir)) count += batch.length;
   return count;
+}
+
+/**
+ * A 53-bit hash of a path (cyrb53 with a seed): the paths of a large set are remembered by it,
+ * not as strings (200,000 of them would be 30 MB).
+ */
+export function pathHash(path: string, seed = 0): number {
+  let h1 = 0xdeadbeef ^ seed;
+  let h2 = 0x41c6ce57 ^ seed;
+  for (let i = 0; i < path.length; i++) {
+    const c = path.charCodeAt(i);
+    h1 = Math.imul(h1 ^ c, 2654435761);
+    h2 = Math.imul(h2 ^ c, 1597334677);
+  }
+  h1 = Math.imul(h1 ^ (h1 >>> 16), 2246822507) ^ Math.imul(h2 ^ (h2 >>> 13), 3266489909);
+  h2 = Math.imul(h2 ^ (h2 >>> 16), 2246822507) ^ Math.imul(h1 ^ (h1 >>> 13), 3266489909);
+  return 4294967296 * (2097151 & h2) + (h1 >>> 0);
+}
+
+/** Two hashes of a path (106 bits): two paths sharing one key is beyond any chance. */
+function pathKey(path: string): string {
+  return `${pathHash(path).toString(36)}.${pathHash(path, 1).toString(36)}`;
 }
 
 /** Strings joined into chunks of about 64 KB of UTF-8 (one write per chunk, not per line). */

@@ -38,6 +38,7 @@ import {
   type ManifestReader,
   MTIME_MARGIN_MS,
   openManifest,
+  pathHash,
 } from "../store/manifest.ts";
 import { type HashedFile, hashFile, isThreadsMap, parseStoredPost } from "../store/reader.ts";
 import { readRepairList, type RepairItem, writeRepairList } from "../store/repair_list.ts";
@@ -160,7 +161,11 @@ class Verification {
   /** Users with a record, and an example post of each author. */
   readonly users = new Set<string>();
   readonly authors = new Map<string, string>();
-  /** Hashes of the paths the manifest lists: the walk tells the others by them. */
+  /**
+   * Hashes of the paths the manifest lists: the walk tells the others by them. Two paths
+   * sharing one would hide one file not in the manifest from the report; with 200,000 files
+   * the odds are about one in 10^10.
+   */
   readonly listed = new Set<number>();
   interruptedSince: number | undefined;
   hasManifest = false;
@@ -741,24 +746,6 @@ class Verification {
     });
     return { file: relPathString(REPAIR_FILE), items: items.length };
   }
-}
-
-/**
- * A 53-bit hash of a path (cyrb53): the manifest's paths are remembered by it, not as strings
- * (200,000 of them). Two paths sharing one would hide one file not in the manifest from the
- * report; at this size the odds are about one in 10^10.
- */
-export function pathHash(path: string): number {
-  let h1 = 0xdeadbeef;
-  let h2 = 0x41c6ce57;
-  for (let i = 0; i < path.length; i++) {
-    const c = path.charCodeAt(i);
-    h1 = Math.imul(h1 ^ c, 2654435761);
-    h2 = Math.imul(h2 ^ c, 1597334677);
-  }
-  h1 = Math.imul(h1 ^ (h1 >>> 16), 2246822507) ^ Math.imul(h2 ^ (h2 >>> 13), 3266489909);
-  h2 = Math.imul(h2 ^ (h2 >>> 16), 2246822507) ^ Math.imul(h1 ^ (h1 >>> 13), 3266489909);
-  return 4294967296 * (2097151 & h2) + (h1 >>> 0);
 }
 
 /** Files whose content is a JSON record this tool checks the shape of. */
