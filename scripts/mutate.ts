@@ -659,6 +659,43 @@ export const MUTATIONS: readonly Mutation[] = [
     tests: [VERIFY_TEST],
     filter: "comes across",
   },
+  // Edit histories: classified, checked, and repaired or set aside, never reported forever.
+  {
+    name: "verify-history-unclassified",
+    cost: "a damaged or missing edit history is named without what the next run can do for it",
+    file: "lib/store/layout.ts",
+    search: '    if (postId) return { kind: "history", folder, channelId, postId };\n',
+    replace: "",
+    tests: [VERIFY_TEST],
+    filter: "edit histories",
+  },
+  {
+    name: "verify-history-shape-unchecked",
+    cost: "without a manifest, an edit history of another post passes for intact",
+    file: VERIFY,
+    search: '      return "reason" in parsed ? parsed.reason : undefined;\n',
+    replace: "      return undefined;\n",
+    tests: [VERIFY_TEST],
+    filter: "edit histories",
+  },
+  {
+    name: "repair-history-reported-forever",
+    cost: "an edit history no one can restore stays damaged and is reported by every verify",
+    file: REPAIR,
+    search: "  await dataDir.remove(path);\n  throw new UnrepairableError(",
+    replace: "  throw new UnrepairableError(",
+    tests: [VERIFY_TEST],
+    filter: "edit histories",
+  },
+  {
+    name: "repair-history-bytes-dropped",
+    cost: "the damaged edit history of another's post is deleted instead of set aside",
+    file: REPAIR,
+    search: "  if (bytes) {\n",
+    replace: "  if (bytes && false) {\n",
+    tests: [VERIFY_TEST],
+    filter: "edit histories",
+  },
   // Client: retries, rate limits, the token.
   {
     name: "retry-400",

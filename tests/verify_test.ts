@@ -4,6 +4,7 @@
  * recorded (byte-exact, with one request per item), and verify is clean again.
  */
 import assert from "node:assert/strict";
+import { createHash } from "node:crypto";
 import { join } from "node:path";
 import { main } from "../lib/cli/main.ts";
 import { DataDir } from "../lib/store/data_dir.ts";
@@ -18,10 +19,11 @@ import {
   type RunResult,
   spawnCli,
   startGenerated,
+  startHarness,
   waitFor,
 } from "./harness.ts";
 import { localName, writeMatterbakChannel } from "./matterbak_fixture.ts";
-import type { Channel, PostRecord, World } from "./simulator/world.ts";
+import { type Channel, type PostRecord, World } from "./simulator/world.ts";
 
 async function verify(h: Harness, extra: string[] = []): Promise<RunResult> {
   const out: string[] = [];
@@ -552,6 +554,127 @@ Deno.test({
     );
     assert.deepEqual(await Deno.readFile(join(h.dataDir, rotten)), original);
     assertClean(await verify(h));
+  } finally {
+    await h.close();
+  }
+});
+
+const HISTORY_NOTE = " (the next backup run rebuilds it from the server's edit history if the " +
+  "post is yours; of others' posts the earlier versions cannot be fetched again, and it says so)";
+
+Deno.test("edit histories are in the manifest and checked; the next run rebuilds one's own from the server and says why another's is lost; verify is then clean", async () => {
+  const world = new World();
+  const me = world.addUser({ username: "alice" });
+  const bob = world.addUser({ username: "bob" });
+  const team = world.addTeam({ name: "eng" });
+  const channel = world.addChannel({ teamId: team.id, name: "general", type: "O" });
+  for (const user of [me, bob]) {
+    world.addTeamMember(team.id, user.id);
+    world.addChannelMember(channel.id, user.id);
+  }
+  const h = await startHarness({
+    world,
+    credentials: { user: me.username, token: world.addPersonalAccessToken(me.id) },
+    channels: { teams: { eng: {} } },
+  });
+  const args = ["--skip-users", "--skip-emojis"];
+  try {
+    // Mine: edited twice before the first backup (the server's edit history has both earlier
+    // versions). Bob's two: edited between runs, so only the backup has their earlier text.
+    const mine = world.addPost({ channelId: channel.id, userId: me.id, message: "mine v0" });
+    world.editPost(mine.id, "mine v1");
+    world.editPost(mine.id, "mine v2");
+    const cut = world.addPost({ channelId: channel.id, userId: bob.id, message: "cut v0" });
+    const lost = world.addPost({ channelId: channel.id, userId: bob.id, message: "lost v0" });
+    assert.equal((await h.run(args)).status, 0);
+    world.advance(60 * 60_000);
+    world.editPost(cut.id, "cut v1");
+    world.editPost(lost.id, "lost v1");
+    assert.equal((await h.run(args)).status, 0);
+
+    const folder = channelFolder(world, channel, me.id);
+    const history = (id: string) => `${folder}/history/${id}.json`;
+    const manifest = await Deno.readTextFile(join(h.dataDir, ".matterbak/manifest.sha256"));
+    const originals = new Map<string, Uint8Array>();
+    for (const id of [mine.id, cut.id, lost.id]) {
+      const bytes = await Deno.readFile(join(h.dataDir, history(id)));
+      originals.set(id, bytes);
+      const sha = createHash("sha256").update(bytes).digest("hex");
+      assert.ok(manifest.includes(`${sha}  ${history(id)}\n`), `${history(id)} in the manifest`);
+    }
+    assert.doesNotMatch(manifest, /^[0-9a-f]{64} {2}\.matterbak\//m, "no line for our own state");
+    assertClean(await verify(h, ["--zip", h.zipPath]));
+
+    // Mine cut short, bob's rewritten as valid JSON of the wrong shape, bob's other one lost.
+    const text = new TextDecoder().decode(originals.get(mine.id));
+    await Deno.writeTextFile(join(h.dataDir, history(mine.id)), text.slice(0, text.length >> 1));
+    const forged = JSON.parse(new TextDecoder().decode(originals.get(cut.id)));
+    await Deno.writeTextFile(
+      join(h.dataDir, history(cut.id)),
+      JSON.stringify({ ...forged, post_id: lost.id }),
+    );
+    await Deno.remove(join(h.dataDir, history(lost.id)));
+    const damaged = await verify(h);
+    assert.equal(damaged.status, ExitCode.damaged, damaged.out.join("\n"));
+    const found = findings(damaged).filter((f) => f.kind !== "warning");
+    assert.deepEqual(
+      found.map((f) => [f.kind, f.path]).sort(),
+      [
+        ["damaged", history(cut.id)],
+        ["damaged", history(mine.id)],
+        ["missing", history(lost.id)],
+      ].sort(),
+    );
+    for (const finding of found) {
+      assert.match(
+        finding.reason,
+        /rebuilds it from the server's edit history if the post is yours/,
+      );
+    }
+    assert.match(found.find((f) => f.path === history(cut.id))?.reason ?? "", /history of/);
+
+    // The repair: one edit-history request each; mine comes back byte-exact, bob's cannot.
+    h.sim.resetStats();
+    const repair = await h.run(args);
+    assert.equal(repair.status, 0, repair.err.join("\n"));
+    const asked = h.sim.requests.filter((r) => r.path.endsWith("/edit_history"));
+    assert.deepEqual(asked.map((r) => r.status).sort(), [200, 403, 403]);
+    assert.deepEqual(
+      await Deno.readFile(join(h.dataDir, history(mine.id))),
+      originals.get(mine.id),
+    );
+    const said = [...repair.out, ...repair.err].join("\n");
+    for (const id of [cut.id, lost.id]) {
+      assert.match(
+        said,
+        new RegExp(
+          `Cannot repair ${
+            history(id)
+          }: the server gives the earlier versions of one's own posts only`,
+        ),
+      );
+      assert.equal(await Deno.stat(join(h.dataDir, history(id))).catch(() => undefined), undefined);
+    }
+    // The damaged bytes are set aside, not thrown away; nothing is there of the lost file.
+    assert.match(said, new RegExp(`kept in \\.matterbak/damaged/${history(cut.id)}`));
+    assert.ok((await Deno.stat(join(h.dataDir, ".matterbak/damaged", history(cut.id)))).isFile);
+    assertClean(await verify(h, ["--zip", h.zipPath]));
+    // And the next run has nothing more to say about them.
+    const later = await h.run(args);
+    assert.doesNotMatch([...later.out, ...later.err].join("\n"), /repair/i);
+
+    // Without a manifest only the shape tells: a history that holds another post's versions.
+    await Deno.remove(join(h.dataDir, ".matterbak/manifest.sha256"));
+    await Deno.writeTextFile(
+      join(h.dataDir, history(mine.id)),
+      JSON.stringify({ ...JSON.parse(text), post_id: cut.id }),
+    );
+    const shape = await verify(h);
+    assert.equal(shape.status, ExitCode.damaged, shape.out.join("\n"));
+    assert.deepEqual(
+      findings(shape).filter((f) => f.kind === "damaged").map((f) => [f.path, f.reason]),
+      [[history(mine.id), `holds the history of "${cut.id}", not of ${mine.id}` + HISTORY_NOTE]],
+    );
   } finally {
     await h.close();
   }

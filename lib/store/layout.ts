@@ -15,7 +15,8 @@
  * emojis/<emojiId>__<emojiName>.json, emojis/<emojiId>__<emojiName>.<ext>
  * .matterbak/  our own sync state (not part of matterbak's layout): lock, state.json, zip.json,
  *              channels/<chanId>.json (+ .seen while a reconciling crawl is under way),
- *              manifest.sha256 (+ manifest.journal), repair.json
+ *              manifest.sha256 (+ manifest.journal), repair.json, damaged/ (what a repair could
+ *              not restore, set aside)
  * ```
  */
 import { isMattermostId } from "../model/records.ts";
@@ -145,6 +146,11 @@ export const MANIFEST_FILE: readonly string[] = [DIRS.state, "manifest.sha256"];
 export const MANIFEST_JOURNAL: readonly string[] = [DIRS.state, "manifest.journal"];
 /** `.matterbak/repair.json`: what `matterbak verify` found damaged or missing, for the next run. */
 export const REPAIR_FILE: readonly string[] = [DIRS.state, "repair.json"];
+/**
+ * `.matterbak/damaged/<path>`: a damaged file that no repair can restore (the edit history of
+ * another's post), as it was, for a human to look at; out of the backup's layout and manifest.
+ */
+export const DAMAGED_DIR: readonly string[] = [DIRS.state, "damaged"];
 
 /** The id that an `<id>__...` entry name starts with, else undefined. */
 export function idPrefix(name: string): string | undefined {
@@ -160,7 +166,7 @@ export type ChannelKind = "teams" | "direct" | "groups";
  * `groups/<channel>`; `folder` is the posts folder.
  */
 export type PathRole =
-  | { kind: "post"; folder: readonly string[]; channelId: string; postId: string }
+  | { kind: "post" | "history"; folder: readonly string[]; channelId: string; postId: string }
   | { kind: "fileInfo" | "fileData"; folder: readonly string[]; channelId: string; fileId: string }
   | {
     kind: "channel" | "channelMembers" | "threads";
@@ -247,6 +253,10 @@ export function classifyPath(parts: readonly string[]): PathRole {
     if (isMattermostId(infoId)) return { kind: "fileInfo", folder, channelId, fileId: infoId };
     const fileId = fileIdFromDataName(name);
     if (fileId) return { kind: "fileData", folder, channelId, fileId };
+  }
+  if (parts.length === depth + 3 && parts[depth + 1] === DIRS.history) {
+    const postId = postIdFromHistoryName(name);
+    if (postId) return { kind: "history", folder, channelId, postId };
   }
   return other;
 }

@@ -14,6 +14,8 @@ import { REPAIR_FILE } from "./layout.ts";
  */
 export type RepairItem =
   | { kind: "post"; channelId: string; folder: string; postId: string; path?: string }
+  /** An edit history: rebuilt from the server's edit history, which it keeps of one's own posts. */
+  | { kind: "history"; channelId: string; folder: string; postId: string; path: string }
   | {
     kind: "fileInfo" | "fileData";
     channelId: string;
@@ -40,6 +42,7 @@ export interface RepairList {
 
 const KINDS: Record<RepairItem["kind"], string[]> = {
   post: ["channelId", "folder", "postId"],
+  history: ["channelId", "folder", "postId", "path"],
   fileInfo: ["channelId", "folder", "fileId"],
   fileData: ["channelId", "folder", "fileId"],
   channel: ["channelId", "folder", "path"],

@@ -4,13 +4,15 @@
  * file, picture or record (users in one request), and written over the damaged copy; the list
  * is then cleared. The channel sync uses `restorePost` for damaged post files it comes across.
  */
-import type { MattermostApi } from "../api/mattermost.ts";
+import { editHistoryAnswer, type MattermostApi } from "../api/mattermost.ts";
+import { editAt, mergeVersions, type PostHistory } from "../store/history.ts";
 import { type FileInfo, type Post, type User, validFileInfo, validUser } from "../model/records.ts";
 import { isObject } from "../util/objects.ts";
 import { type DataDir, encodeJson, type RelPath } from "../store/data_dir.ts";
 import {
   besideFolder,
   classifyPath,
+  DAMAGED_DIR,
   DIRS,
   fileDataName,
   fileInfoName,
@@ -21,7 +23,7 @@ import {
   postFileName,
   THREADS_SUFFIX,
 } from "../store/layout.ts";
-import { BackupReader, isThreadsMap } from "../store/reader.ts";
+import { BackupReader, isThreadsMap, parseStoredPost } from "../store/reader.ts";
 import {
   describeItem,
   readRepairList,
@@ -49,12 +51,15 @@ export interface RepairSummary {
 /** The server left a requested object out of a list answer (users it does not show). */
 class NotShownError extends Error {}
 
+/** Nothing the server gives can restore the item (an edit history of another's post). */
+class UnrepairableError extends Error {}
+
 /**
  * True when the server said the object is not there, or no longer ours to read (its own 404 or
  * a 403, or left out of a list): fetching it again cannot help.
  */
 export function isGone(error: unknown): boolean {
-  return error instanceof NotShownError ||
+  return error instanceof NotShownError || error instanceof UnrepairableError ||
     error instanceof ApiError && (error.status === 404 || error.status === 403) &&
       error.errorId !== undefined && error.errorId !== "api.context.404.app_error";
 }
@@ -107,7 +112,9 @@ export async function repairFromList(ctx: RecordsContext): Promise<RepairSummary
       if (isGone(error)) {
         const lost = {
           what,
-          why: `the server no longer serves it (${describeError(error)}); it cannot be repaired`,
+          why: error instanceof UnrepairableError
+            ? `${error.message}; it cannot be repaired`
+            : `the server no longer serves it (${describeError(error)}); it cannot be repaired`,
         };
         summary.lost.push(lost);
         emit({ type: "warning", message: `Cannot repair ${lost.what}: ${lost.why}` });
@@ -181,6 +188,9 @@ async function repairItem(ctx: RecordsContext, item: RepairItem): Promise<void> 
       }
       return;
     }
+    case "history":
+      await repairHistory(ctx, item);
+      return;
     case "fileInfo": {
       const folder = relPathFromString(item.folder);
       const info = await api.fileInfo(item.fileId);
@@ -252,6 +262,72 @@ async function repairItem(ctx: RecordsContext, item: RepairItem): Promise<void> 
     case "userImage":
       throw new Error(`user items are repaired together (${describeItem(item)})`);
   }
+}
+
+/**
+ * An edit history rebuilt from the server's edit history of the post (one request). The server
+ * keeps that of one's own posts only: for another's post (403), a post never edited or deleted
+ * (404) or a server before 7.9 the earlier versions are lost. Then the damaged bytes are set
+ * aside in `.matterbak/damaged/` and the file leaves the backup and its manifest, so that verify
+ * does not report it again; the run says so.
+ */
+async function repairHistory(
+  ctx: RecordsContext,
+  item: Extract<RepairItem, { kind: "history" }>,
+): Promise<void> {
+  const { api, dataDir } = ctx;
+  const path = relPathFromString(item.path);
+  const role = classifyPath(path);
+  if (role.kind !== "history" || role.postId !== item.postId) {
+    throw new UnrepairableError(`${item.path} is no edit history of post ${item.postId}`);
+  }
+  let copies: Post[] = [];
+  try {
+    copies = await api.editHistory(item.postId, item.folder);
+  } catch (error) {
+    if (editHistoryAnswer(error) === undefined) throw error;
+  }
+  const first = copies[0];
+  if (first) {
+    // A copy keeps its post's create_at, which names the post file; its edit_at is the version
+    // the history leaves out (a pin copies the current version too).
+    const current = await dataDir.readText([
+      ...relPathFromString(item.folder),
+      postFileName({ id: item.postId, create_at: first.create_at }),
+    ]);
+    const parsed = current === undefined ? undefined : parseStoredPost(current, item.postId);
+    const currentEditAt = parsed && "post" in parsed ? editAt(parsed.post) : undefined;
+    const { versions } = mergeVersions(
+      [],
+      copies.map((post) => ({ from: "edit_history", post })),
+      currentEditAt ?? -1,
+    );
+    const history: PostHistory = {
+      version: 1,
+      post_id: item.postId,
+      versions,
+      ...(currentEditAt === undefined ? {} : { edit_history_at: currentEditAt }),
+    };
+    await dataDir.ensureDir(path.slice(0, -1));
+    await dataDir.writeJson(path, history);
+    return;
+  }
+  let kept = "";
+  const bytes = await dataDir.readBytes(path).catch((error) => {
+    if (error instanceof Deno.errors.NotFound) return undefined;
+    throw error;
+  });
+  if (bytes) {
+    const aside = [...DAMAGED_DIR, ...path];
+    await dataDir.ensureDir(aside.slice(0, -1));
+    await dataDir.writeBytes(aside, bytes);
+    kept = `; its damaged bytes are kept in ${aside.join("/")}`;
+  }
+  await dataDir.remove(path);
+  throw new UnrepairableError(
+    "the server gives the earlier versions of one's own posts only, and not of this one " +
+      `(the post file keeps its current text)${kept}`,
+  );
 }
 
 /** The intact stored records of the users whose pictures are to be repaired. */

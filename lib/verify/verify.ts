@@ -40,7 +40,13 @@ import {
   openManifest,
   pathHash,
 } from "../store/manifest.ts";
-import { type HashedFile, hashFile, isThreadsMap, parseStoredPost } from "../store/reader.ts";
+import {
+  type HashedFile,
+  hashFile,
+  isThreadsMap,
+  parseHistory,
+  parseStoredPost,
+} from "../store/reader.ts";
 import { readRepairList, type RepairItem, writeRepairList } from "../store/repair_list.ts";
 import { acquireRunLock, type RunLock } from "../store/run_lock.ts";
 import {
@@ -405,7 +411,14 @@ class Verification {
   }
 
   #missing(path: string): void {
-    this.#add(1, "missing", path, "listed in the manifest, not in the data dir", itemFor(path));
+    const history = classifyPath(relPathFromString(path)).kind === "history";
+    this.#add(
+      1,
+      "missing",
+      path,
+      `listed in the manifest, not in the data dir${history ? HISTORY_REPAIR : ""}`,
+      itemFor(path),
+    );
   }
 
   /** A file written after the manifest's line by a run that did not finish: not damage. */
@@ -504,6 +517,8 @@ class Verification {
         ? " (the next backup run crawls the channel again in full)"
         : role.kind === "runState"
         ? " (the next backup run asks for every user again)"
+        : role.kind === "history"
+        ? HISTORY_REPAIR
         : "");
     this.#add(2, "damaged", path, reason, itemFor(path));
   }
@@ -522,6 +537,10 @@ class Verification {
       }
       this.#notePost(role, path, parsed.post);
       return undefined;
+    }
+    if (role.kind === "history") {
+      const parsed = parseHistory(text, role.postId);
+      return "reason" in parsed ? parsed.reason : undefined;
     }
     let value: unknown;
     try {
@@ -566,6 +585,7 @@ class Verification {
       }
       case "runState":
         return isRunState(value) ? undefined : "not the run state (version 1, a users watermark)";
+
       default:
         return undefined;
     }
@@ -748,6 +768,14 @@ class Verification {
   }
 }
 
+/**
+ * What the next run can do for an edit history: the server gives the earlier versions of one's
+ * own posts only (GET /posts/{id}/edit_history); those of others' posts were seen by earlier runs
+ * and are nowhere else.
+ */
+const HISTORY_REPAIR = " (the next backup run rebuilds it from the server's edit history if the " +
+  "post is yours; of others' posts the earlier versions cannot be fetched again, and it says so)";
+
 /** Files whose content is a JSON record this tool checks the shape of. */
 function isRecord(role: PathRole): boolean {
   return !["fileData", "teamIcon", "userImage", "emojiImage", "other"].includes(role.kind);
@@ -772,6 +800,14 @@ export function itemFor(path: string): RepairItem | undefined {
     case "post":
       return {
         kind: "post",
+        channelId: role.channelId,
+        folder: relPathString(role.folder),
+        postId: role.postId,
+        path,
+      };
+    case "history":
+      return {
+        kind: "history",
         channelId: role.channelId,
         folder: relPathString(role.folder),
         postId: role.postId,
