@@ -659,6 +659,26 @@ export const MUTATIONS: readonly Mutation[] = [
     tests: [VERIFY_TEST],
     filter: "comes across",
   },
+  // Verify's reads go through no symbolic link either.
+  {
+    name: "verify-reads-through-file-link",
+    cost: "a post file replaced by a link to a copy elsewhere is read there and passes as intact",
+    file: DATA_DIR,
+    search: "    else if (links.has(parts.at(-1) as string)) throw linkRefused(full);\n",
+    replace: "",
+    tests: [VERIFY_TEST],
+    filter: "symbolic link",
+  },
+  {
+    name: "verify-reads-through-folder-link",
+    cost: "a channel folder replaced by a link to a copy elsewhere is read there and passes",
+    file: DATA_DIR,
+    search: "    for await (const entry of this.entries(folder)) if (entry.isSymlink)",
+    replace:
+      "    for await (const entry of Deno.readDir(this.existingPath(folder))) if (entry.isSymlink)",
+    tests: [VERIFY_TEST],
+    filter: "symbolic link",
+  },
   // Edit histories: classified, checked, and repaired or set aside, never reported forever.
   {
     name: "verify-history-unclassified",

@@ -679,3 +679,41 @@ Deno.test("edit histories are in the manifest and checked; the next run rebuilds
     await h.close();
   }
 });
+
+Deno.test("verify reads nothing through a symbolic link: a post file or a channel folder replaced by one is named, not followed", async () => {
+  const { h, me } = await startGenerated({
+    teams: 1,
+    channelsPerTeam: 2,
+    postsPerChannel: 20,
+    dms: 0,
+    gms: 0,
+  });
+  try {
+    assert.equal((await h.run()).status, 0);
+    const world: World = h.world;
+    const [first, second] = teamChannels(world, me.id) as [Channel, Channel];
+    // Outside the data dir: a copy of the post, intact, which a followed link would vouch for.
+    const post = await postFile(h, channelFolder(world, first, me.id), () => true);
+    const outside = join(h.dir, "outside.json");
+    await Deno.copyFile(join(h.dataDir, post), outside);
+    await Deno.remove(join(h.dataDir, post));
+    await Deno.symlink(outside, join(h.dataDir, post));
+    const folder = channelFolder(world, second, me.id);
+    const moved = join(h.dir, "moved");
+    await Deno.rename(join(h.dataDir, folder), moved);
+    await Deno.symlink(moved, join(h.dataDir, folder));
+
+    const result = await verify(h);
+    assert.equal(result.status, ExitCode.damaged, result.out.join("\n"));
+    const found = findings(result);
+    const linked = found.find((f) => f.path === post);
+    assert.equal(linked?.kind, "damaged", result.out.join("\n"));
+    assert.match(linked?.reason ?? "", /is a symbolic link/);
+    const below = found.filter((f) => f.path.startsWith(`${folder}/`));
+    assert.ok(below.length > 0 && below.every((f) => f.kind === "damaged"), result.out.join("\n"));
+    assert.ok(below.every((f) => /symbolic link/.test(f.reason)), result.out.join("\n"));
+    assert.ok(found.some((f) => f.path === folder && /symbolic link/.test(f.reason)));
+  } finally {
+    await h.close();
+  }
+});

@@ -22,7 +22,7 @@
  */
 import { relative, sep } from "node:path";
 import { syncStep, writeStep, type WrittenFile } from "./atomic_write.ts";
-import type { DataDir, DataDirSink, RelPath } from "./data_dir.ts";
+import type { DataDir, DataDirSink, RelPath, SyncReader } from "./data_dir.ts";
 import { DIRS, MANIFEST_FILE, MANIFEST_JOURNAL } from "./layout.ts";
 import { hashFile } from "./reader.ts";
 import { relPathString } from "./state.ts";
@@ -87,7 +87,7 @@ const JOURNAL_ADD = /^\+ ([0-9a-f]{64}) (\d+) (\d+) (.+)$/;
  * busy machine.
  */
 async function* fileLines(dataDir: DataDir, parts: RelPath): AsyncGenerator<string[]> {
-  let file: Deno.FsFile;
+  let file: SyncReader;
   try {
     file = dataDir.openForReadingSync(parts);
   } catch (error) {
@@ -99,8 +99,8 @@ async function* fileLines(dataDir: DataDir, parts: RelPath): AsyncGenerator<stri
     const decoder = new TextDecoder();
     let rest = "";
     while (true) {
-      const read = file.readSync(buffer);
-      if (read === null) break;
+      const read = file.read(buffer);
+      if (read === 0) break;
       const lines = (rest + decoder.decode(buffer.subarray(0, read), { stream: true })).split("\n");
       rest = lines.pop() as string;
       yield lines;
@@ -327,8 +327,11 @@ export class Manifest implements DataDirSink {
       } else if (known) {
         return;
       }
-      const { sha256, size, mtime } = await hashFile(this.dataDir, parts, options);
-      this.#pending.set(path, { sha256, size, mtime });
+      const { sha256, size, mtime } = await hashFile(this.dataDir, parts, {
+        ...options,
+        withTime: true,
+      });
+      this.#pending.set(path, { sha256, size, mtime: mtime ?? 0 });
       hashed++;
       options.progress?.(hashed);
     });

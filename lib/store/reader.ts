@@ -4,11 +4,11 @@
  * verify, view and export read only through here, and so does the sync where it reads stored
  * posts. A damaged file is an item of what is read (`damaged`), never an exception out of it.
  */
-import { createHash } from "node:crypto";
+import { createHash, type Hash } from "node:crypto";
 import { indexBases } from "./state.ts";
 import { checkHistory, type PostHistory, type PostVersion } from "./history.ts";
 import { isObject } from "../util/objects.ts";
-import type { DataDir, RelPath } from "./data_dir.ts";
+import type { DataDir, RelPath, SyncReader } from "./data_dir.ts";
 import {
   besideFolder,
   type ChannelKind,
@@ -156,74 +156,84 @@ export function parseHistory(
   return "reason" in parsed ? parsed : checkHistory(parsed.value, postId);
 }
 
-/** A file's SHA-256, size and mtime as read now, and its bytes when asked for and small. */
+/** A file's SHA-256 and size as read now, its mtime when asked for, its bytes when asked for. */
 export interface HashedFile {
   /** Lowercase hex. */
   sha256: string;
   size: number;
-  /** Modification time in ms. */
-  mtime: number;
+  /** Modification time in ms (with `withTime`). */
+  mtime?: number;
   bytes?: Uint8Array;
 }
 
 /** Files up to this size are read in one piece; larger ones in chunks of it. */
 const WHOLE_FILE = 1 << 20;
+/** The buffer of every whole-file read (they are synchronous: one at a time). */
+const wholeFile = new Uint8Array(WHOLE_FILE);
 
 /**
- * Reads a file once and hashes it. A file up to 1 MB is read with synchronous calls, which cost
- * microseconds where an async one costs tens (the 200,000 small files of a big backup are most
- * of a verify), and its result is returned as it is; a larger one is read in chunks with async
- * reads (memory stays flat, other files are read meanwhile), and a promise is returned.
- * `keepBytes` returns the bytes of a small file (to parse a record).
+ * Reads a file once and hashes it, with synchronous calls, which cost microseconds where an
+ * async one costs tens (the 200,000 small files of a big backup are most of a verify), and as
+ * few as can be: an open, a read that tells the size, a close. A file up to 1 MB is done at
+ * once and its result returned as it is; the rest of a larger one is read in chunks (memory
+ * stays flat), letting other work run now and then, and a promise is returned. `keepBytes`
+ * returns the bytes of a small file (to parse a record); `withTime` its mtime (an fstat more).
  */
 export function hashFile(
   dataDir: DataDir,
   parts: RelPath,
-  options: { keepBytes?: boolean; signal?: AbortSignal } = {},
+  options: { keepBytes?: boolean; withTime?: boolean; signal?: AbortSignal } = {},
 ): HashedFile | Promise<HashedFile> {
   const file = dataDir.openForReadingSync(parts);
-  let info: Deno.FileInfo;
+  let size = 0;
   try {
-    info = file.statSync();
+    // Reads until the buffer is full or the file ends: a short read is not always the end.
+    while (size < WHOLE_FILE) {
+      const read = file.read(wholeFile.subarray(size));
+      if (read === 0) break;
+      size += read;
+    }
   } catch (error) {
     file.close();
     throw error;
   }
-  const mtime = info.mtime?.getTime() ?? 0;
-  if (info.size > WHOLE_FILE) return hashChunks(file, mtime, options.signal);
+  const hash = createHash("sha256").update(wholeFile.subarray(0, size));
+  if (size === WHOLE_FILE) return hashRest(file, hash, size, options);
   try {
-    const bytes = new Uint8Array(info.size);
-    let size = 0;
-    while (size < bytes.length) {
-      const read = file.readSync(bytes.subarray(size));
-      if (read === null) break;
-      size += read;
-    }
-    const data = bytes.subarray(0, size);
-    const sha256 = createHash("sha256").update(data).digest("hex");
-    return { sha256, size, mtime, ...(options.keepBytes ? { bytes: data } : {}) };
+    return {
+      sha256: hash.digest("hex"),
+      size,
+      ...(options.withTime ? { mtime: file.mtime() } : {}),
+      ...(options.keepBytes ? { bytes: wholeFile.slice(0, size) } : {}),
+    };
   } finally {
     file.close();
   }
 }
 
-async function hashChunks(
-  file: Deno.FsFile,
-  mtime: number,
-  signal: AbortSignal | undefined,
+/** The rest of a large file, after its first `size` bytes. */
+async function hashRest(
+  file: SyncReader,
+  hash: Hash,
+  size: number,
+  options: { withTime?: boolean; signal?: AbortSignal },
 ): Promise<HashedFile> {
   try {
-    const hash = createHash("sha256");
     const buffer = new Uint8Array(WHOLE_FILE);
-    let size = 0;
-    while (true) {
-      signal?.throwIfAborted();
-      const read = await file.read(buffer);
-      if (read === null) break;
+    for (let chunk = 1;; chunk++) {
+      // A turn of the event loop now and then (a timer costs a millisecond): progress, signals.
+      if (chunk % 64 === 0) await new Promise((resolve) => setTimeout(resolve, 0));
+      options.signal?.throwIfAborted();
+      const read = file.read(buffer);
+      if (read === 0) break;
       hash.update(buffer.subarray(0, read));
       size += read;
     }
-    return { sha256: hash.digest("hex"), size, mtime };
+    return {
+      sha256: hash.digest("hex"),
+      size,
+      ...(options.withTime ? { mtime: file.mtime() } : {}),
+    };
   } finally {
     file.close();
   }
