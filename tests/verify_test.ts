@@ -717,3 +717,40 @@ Deno.test("verify reads nothing through a symbolic link: a post file or a channe
     await h.close();
   }
 });
+
+Deno.test("verify --zip reads a zip the next run brought up to date (entries copied from the previous one), and names a damaged copied entry", async () => {
+  const { h, me } = await startGenerated({
+    teams: 1,
+    channelsPerTeam: 1,
+    postsPerChannel: 30,
+    dms: 0,
+    gms: 0,
+  });
+  try {
+    assert.equal((await h.run()).status, 0);
+    const world: World = h.world;
+    const channel = teamChannels(world, me.id)[0] as Channel;
+    const folder = channelFolder(world, channel, me.id);
+    const kept = await postFile(h, folder, () => true);
+    world.advance(60_000);
+    world.addPost({ channelId: channel.id, userId: me.id, message: "after the first zip" });
+    const second = await h.run();
+    assert.equal(second.status, 0);
+    const line = second.out.find((l) => /^Zip .*copied from the previous zip/.test(l)) ?? "";
+    const copied = Number(/(\d+) copied/.exec(line)?.[1] ?? 0);
+    assert.ok(copied > 30, second.out.join("\n"));
+    assertClean(await verify(h, ["--zip", h.zipPath]));
+
+    // The copy of a post file the second run did not touch.
+    await corruptZipEntry(h.zipPath, kept);
+    const damaged = await verify(h, ["--zip", h.zipPath]);
+    assert.equal(damaged.status, ExitCode.damaged, damaged.out.join("\n"));
+    assert.deepEqual(
+      findings(damaged).filter((f) => f.kind !== "warning").map((f) => [f.kind, f.path]),
+      [["damaged", kept]],
+    );
+    assert.match(findings(damaged)[0]?.reason ?? "", /its copy in the zip is damaged/);
+  } finally {
+    await h.close();
+  }
+});
