@@ -659,6 +659,15 @@ export const MUTATIONS: readonly Mutation[] = [
     tests: [VERIFY_TEST],
     filter: "comes across",
   },
+  {
+    name: "zip-inflate-error-bare",
+    cost: "a zip entry whose deflate data is broken ends verify --zip with a stack trace",
+    file: "lib/zip/reader.ts",
+    search: "        if (!(error instanceof TypeError)) throw error;\n",
+    replace: "        throw error;\n",
+    tests: ["tests/zip_reader_test.ts"],
+    filter: "cannot be inflated",
+  },
   // Verify's reads go through no symbolic link either.
   {
     name: "verify-reads-through-file-link",

@@ -130,3 +130,33 @@ Deno.test("a central directory longer than one read chunk is read record by reco
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("deflate data that cannot be inflated is a ZipFormatError naming the entry, not a bare TypeError", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const path = `${dir}/d.zip`;
+    const writer = await ZipWriter.create(path);
+    await writer.addBytes("post.json", json, { level: 6 });
+    await writer.close();
+    const bytes = await Deno.readFile(path);
+    const view = new DataView(bytes.buffer);
+    const data = 30 + view.getUint16(26, true) + view.getUint16(28, true);
+    // 0xff starts a deflate block of the reserved type 3: invalid from the first byte.
+    bytes.fill(0xff, data, data + 16);
+    await Deno.writeFile(path, bytes);
+    const zip = await ZipReader.open(path);
+    try {
+      const [entry] = await Array.fromAsync(zip.entries());
+      assert.equal(entry?.method, 8);
+      await assert.rejects(
+        new Response(await zip.readable(entry as ZipEntry)).bytes(),
+        (error: Error) =>
+          error instanceof ZipFormatError && /^post\.json cannot be inflated/.test(error.message),
+      );
+    } finally {
+      zip.close();
+    }
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
