@@ -15,12 +15,13 @@ import { ZipReader } from "../lib/zip/reader.ts";
 import { channelFolder, teamChannels } from "./expected_backup.ts";
 import {
   type Harness,
+  harnessFor,
   listFiles,
   type RunResult,
   spawnCli,
   startGenerated,
-  startHarness,
   waitFor,
+  withOneChannel,
 } from "./harness.ts";
 import { localName, writeMatterbakChannel } from "./matterbak_fixture.ts";
 import { type Channel, type PostRecord, World } from "./simulator/world.ts";
@@ -290,15 +291,8 @@ Deno.test("a data dir matterbak made, without a manifest, is checked by shape an
   }
 });
 
-Deno.test("records verify found lost or damaged are fetched again by id: a user, a channel's members, an emoji image, a team icon", async () => {
-  const { h, me } = await startGenerated({
-    teams: 1,
-    channelsPerTeam: 1,
-    postsPerChannel: 30,
-    dms: 0,
-    gms: 0,
-  });
-  try {
+Deno.test("records verify found lost or damaged are fetched again by id: a user, a channel's members, an emoji image, a team icon", () =>
+  withOneChannel(30, async ({ h, me }) => {
     assert.equal((await h.run()).status, 0);
     const world: World = h.world;
     const files = await listFiles(h.dataDir);
@@ -354,20 +348,10 @@ Deno.test("records verify found lost or damaged are fetched again by id: a user,
       ],
     );
     assertClean(await verify(h));
-  } finally {
-    await h.close();
-  }
-});
+  }));
 
-Deno.test("verify --json, --sample 0 (sizes only), a stale zip, a file that is no zip, a locked or missing data dir", async () => {
-  const { h, me } = await startGenerated({
-    teams: 1,
-    channelsPerTeam: 1,
-    postsPerChannel: 40,
-    dms: 0,
-    gms: 0,
-  });
-  try {
+Deno.test("verify --json, --sample 0 (sizes only), a stale zip, a file that is no zip, a locked or missing data dir", () =>
+  withOneChannel(40, async ({ h, me }) => {
     assert.equal((await h.run()).status, 0);
     const old = join(h.dir, "old.zip");
     await Deno.copyFile(h.zipPath, old);
@@ -431,20 +415,10 @@ Deno.test("verify --json, --sample 0 (sizes only), a stale zip, a file that is n
       output: { out: () => {}, err: () => {} },
     });
     assert.equal(missing, ExitCode.usage);
-  } finally {
-    await h.close();
-  }
-});
+  }));
 
-Deno.test("a backup run fetches again a damaged post file it comes across, without verify", async () => {
-  const { h, world, me } = await startGenerated({
-    teams: 1,
-    channelsPerTeam: 1,
-    postsPerChannel: 60,
-    dms: 0,
-    gms: 0,
-  });
-  try {
+Deno.test("a backup run fetches again a damaged post file it comes across, without verify", () =>
+  withOneChannel(60, async ({ h, world, me }) => {
     const args = ["--skip-users", "--skip-emojis"];
     assert.equal((await h.run(args)).status, 0);
     const channel = teamChannels(world, me.id)[0] as Channel;
@@ -488,10 +462,7 @@ Deno.test("a backup run fetches again a damaged post file it comes across, witho
     assert.deepEqual(requested(h, /^\/api\/v4\/posts\/[a-z0-9]{26}$/), ["GET /api/v4/posts/<id>"]);
     assert.deepEqual(await Deno.readFile(join(h.dataDir, root)), rootBytes);
     assertClean(await verify(h));
-  } finally {
-    await h.close();
-  }
-});
+  }));
 
 Deno.test({
   name:
@@ -572,11 +543,10 @@ Deno.test("edit histories are in the manifest and checked; the next run rebuilds
     world.addTeamMember(team.id, user.id);
     world.addChannelMember(channel.id, user.id);
   }
-  const h = await startHarness({
-    world,
-    credentials: { user: me.username, token: world.addPersonalAccessToken(me.id) },
-    channels: { teams: { eng: {} } },
-  });
+  const h = await harnessFor(
+    { world, me, token: world.addPersonalAccessToken(me.id) },
+    { channels: { teams: { eng: {} } } },
+  );
   const args = ["--skip-users", "--skip-emojis"];
   try {
     // Mine: edited twice before the first backup (the server's edit history has both earlier
@@ -718,15 +688,8 @@ Deno.test("verify reads nothing through a symbolic link: a post file or a channe
   }
 });
 
-Deno.test("verify --zip reads a zip the next run brought up to date (entries copied from the previous one), and names a damaged copied entry", async () => {
-  const { h, me } = await startGenerated({
-    teams: 1,
-    channelsPerTeam: 1,
-    postsPerChannel: 30,
-    dms: 0,
-    gms: 0,
-  });
-  try {
+Deno.test("verify --zip reads a zip the next run brought up to date (entries copied from the previous one), and names a damaged copied entry", () =>
+  withOneChannel(30, async ({ h, me }) => {
     assert.equal((await h.run()).status, 0);
     const world: World = h.world;
     const channel = teamChannels(world, me.id)[0] as Channel;
@@ -750,7 +713,4 @@ Deno.test("verify --zip reads a zip the next run brought up to date (entries cop
       [["damaged", kept]],
     );
     assert.match(findings(damaged)[0]?.reason ?? "", /its copy in the zip is damaged/);
-  } finally {
-    await h.close();
-  }
-});
+  }));
