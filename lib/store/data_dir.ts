@@ -198,6 +198,23 @@ export class DataDir {
     }
   }
 
+  /**
+   * The regular files of a folder with their sizes and modification times (ms), entry by entry;
+   * none when the folder is missing. The folder is checked for links once; each entry is
+   * `lstat`ed, never followed (a link is not a regular file). A file removed between the
+   * listing and its lstat is left out.
+   */
+  async *fileStats(parts: RelPath): AsyncGenerator<{ name: string; size: number; mtime: number }> {
+    const folder = this.#existing(parts);
+    for await (const entry of this.entries(parts)) {
+      if (!entry.isFile) continue;
+      const info = lstatOrUndefined(join(folder, entry.name));
+      if (info?.isFile) {
+        yield { name: entry.name, size: info.size, mtime: info.mtime?.getTime() ?? 0 };
+      }
+    }
+  }
+
   /** All entries of a small folder; empty when it does not exist. */
   list(parts: RelPath): Promise<Deno.DirEntry[]> {
     return Array.fromAsync(this.entries(parts));

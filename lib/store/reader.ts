@@ -517,6 +517,39 @@ export class BackupReader {
     return { threads, damaged };
   }
 
+  /**
+   * The posts in the named files of the channel's posts folder, in the order given (a view
+   * rebuild reads only the files that changed); a missing file is a damage.
+   */
+  async *postsNamed(
+    channel: Pick<ChannelEntry, "folder">,
+    names: readonly string[],
+  ): AsyncGenerator<PostItem> {
+    for (let i = 0; i < names.length; i += READ_BATCH) {
+      const batch = names.slice(i, i + READ_BATCH);
+      for (const item of await Promise.all(batch.map((n) => this.#readPost(channel.folder, n)))) {
+        yield "damage" in item
+          ? { kind: "damaged", damage: item.damage }
+          : { kind: "post", ...item };
+      }
+    }
+  }
+
+  /**
+   * The channel's post files (or, with `folder`, the files of its attachments or edit-history
+   * folder) with their sizes and modification times, from one listing: no file is read. A
+   * replaced file has a new time (files are replaced by rename).
+   */
+  async *fileStats(
+    channel: Pick<ChannelEntry, "folder">,
+    folder?: typeof DIRS.files | typeof DIRS.history,
+  ): AsyncGenerator<{ name: string; size: number; mtime: number }> {
+    const parts = folder ? [...channel.folder, folder] : channel.folder;
+    for await (const file of this.dataDir.fileStats(parts)) {
+      if (folder || postIdFromFileName(file.name)) yield file;
+    }
+  }
+
   async #readPost(
     folder: RelPath,
     name: string,
