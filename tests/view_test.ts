@@ -285,6 +285,100 @@ Deno.test("long channels are split into pages linked in order, and a rebuild wri
   }
 });
 
+/** Every file of a site but its manifests, by path. */
+async function siteFiles(root: string): Promise<Map<string, string>> {
+  const out = new Map<string, string>();
+  for (const path of await listFiles(root)) {
+    if (!path.startsWith(".matterbak-view/")) {
+      out.set(path, await Deno.readTextFile(join(root, path)).catch(() => "(binary)"));
+    }
+  }
+  return out;
+}
+
+Deno.test("a rebuild reads only the posts a change affects, and writes what a full build writes", async () => {
+  const { h, world, me } = await startGenerated({
+    teams: 1,
+    channelsPerTeam: 1,
+    postsPerChannel: 1,
+    dms: 0,
+    gms: 0,
+    filesEvery: 0,
+  });
+  try {
+    const channel = [...world.channels.values()].find((c) => c.name === "town-square");
+    assert.ok(channel);
+    // Two full pages and a short one; a thread every ten posts, and one (post 20's) with a
+    // reply on the second page.
+    const ids: string[] = [];
+    for (let i = 0; i < 2 * PAGE_SIZE + 40; i++) {
+      world.advance(1000);
+      const rootId = i % 10 === 5 ? ids[i - 5] : i === 1502 ? ids[20] : undefined;
+      ids.push(
+        world.addPost({
+          channelId: channel.id,
+          userId: me.id,
+          message: `post number ${i}`,
+          ...(rootId ? { rootId } : {}),
+        }).id,
+      );
+    }
+    assert.equal((await h.run()).status, 0);
+    const fixed = Date.now() + 3_600_000;
+    const build = (siteDir: string, extra: Partial<ViewOptions> = {}) =>
+      buildSite({ dataDir: h.dataDir, siteDir, timeZone: "UTC", now: () => fixed, ...extra });
+    const siteDir = join(h.dir, "site");
+    const first = await build(siteDir);
+    assert.equal(first.postsRead, ids.length + 1);
+
+    // An edit of an old post, of a root whose replies are on two pages, a new reply to an old
+    // root, a deletion, new posts.
+    world.advance(60_000);
+    world.editPost(ids[3] as string, "post number 3, corrected");
+    world.editPost(ids[20] as string, "the root of a long thread, edited");
+    world.addPost({
+      channelId: channel.id,
+      userId: me.id,
+      message: "late",
+      rootId: ids[100] as string,
+    });
+    world.deletePost(ids[1201] as string);
+    for (let i = 0; i < 5; i++) {
+      world.addPost({ channelId: channel.id, userId: me.id, message: `new ${i}` });
+    }
+    assert.equal((await h.run()).status, 0);
+    const update = await build(siteDir);
+    // The three changed posts, the six new ones; the last page (45 posts, a root of a reply
+    // on it); the thread pages of posts 20 (3 posts) and 100 (3): reread, not the 2,046 posts.
+    assert.ok(update.postsRead <= 80, `${update.postsRead} posts read`);
+    assert.deepEqual([update.rebuilt, update.pagesWritten], [1, 3]);
+    const full = await build(join(h.dir, "full"), { full: true });
+    assert.equal(full.postsRead, ids.length + 7);
+    const [got, want] = await Promise.all([siteFiles(siteDir), siteFiles(join(h.dir, "full"))]);
+    assert.deepEqual([...got.keys()], [...want.keys()]);
+    for (const [path, text] of want) assert.equal(got.get(path), text, path);
+    const p2 = got.get(`c/${channel.id}/p2.html`) as string;
+    assert.match(
+      p2,
+      /the root of a long thread, edited/,
+      "a reply on page 2 shows its root's new text",
+    );
+
+    // A damaged manifest: the channel is read whole, and the site is the same.
+    const manifest = join(siteDir, ".matterbak-view", "c", `${channel.id}.json`);
+    const stored = JSON.parse(await Deno.readTextFile(manifest));
+    stored.table.kinds = stored.table.kinds.slice(1);
+    await Deno.writeTextFile(manifest, JSON.stringify(stored));
+    world.addPost({ channelId: channel.id, userId: me.id, message: "one more" });
+    assert.equal((await h.run()).status, 0);
+    const repaired = await build(siteDir);
+    assert.equal(repaired.postsRead, ids.length + 8);
+    assert.equal((await build(siteDir)).postsRead, 0, "then nothing is read");
+  } finally {
+    await h.close();
+  }
+});
+
 Deno.test("a deleted post stays on its page, marked, with its last text", async () => {
   const { h, world } = await startGenerated({
     teams: 1,

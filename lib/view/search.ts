@@ -60,6 +60,65 @@ export class SegmentBuilder {
     this.#docs.push([post.id, snippet(text)]);
   }
 
+  /**
+   * The builder that wrote these two scripts, to change some of its posts in place (a rebuild
+   * that re-renders a few posts of a page); undefined unless writing it again gives exactly
+   * these scripts.
+   */
+  static parse(key: string, indexScript: string, docsScript: string): SegmentBuilder | undefined {
+    const body = (script: string, call: string) => {
+      const head = `${call}(${scriptJson(key)},`;
+      if (!script.startsWith(head) || !script.endsWith(");\n")) return undefined;
+      try {
+        return JSON.parse(script.slice(head.length, -3));
+      } catch {
+        return undefined;
+      }
+    };
+    const seg = body(indexScript, "MB.seg");
+    const docs = body(docsScript, "MB.docs");
+    if (!seg || !Array.isArray(docs) || typeof seg.x !== "string") return undefined;
+    const numbers = (list: string) =>
+      list === "" ? [] : list.split(",").map((n) => parseInt(n, 36));
+    const b = new SegmentBuilder();
+    for (const line of seg.x.split("\n").slice(1)) {
+      const at = line.lastIndexOf(":");
+      b.#terms.set(line.slice(0, at), numbers(line.slice(at + 1)));
+    }
+    (seg.u as string[]).forEach((user, i) => {
+      b.#authors.push(user);
+      b.#authorIndex.set(user, i);
+    });
+    b.#authorOf.push(...numbers(seg.a));
+    let time = 0;
+    for (const [i, delta] of numbers(seg.t).entries()) {
+      time = i === 0 ? delta : time + delta;
+      b.#times.push(time);
+    }
+    b.#docs.push(...docs);
+    return b.indexScript(key) === indexScript && b.docsScript(key) === docsScript ? b : undefined;
+  }
+
+  /** Post `n` (its author and time unchanged) now has `text`. */
+  replace(n: number, post: { id: string }, text: string): void {
+    for (const [term, list] of this.#terms) {
+      const at = list.indexOf(n);
+      if (at === -1) continue;
+      list.splice(at, 1);
+      if (list.length === 0) this.#terms.delete(term);
+    }
+    for (const term of tokenize(text)) {
+      const list = this.#terms.get(term);
+      if (!list) this.#terms.set(term, [n]);
+      else {
+        let at = list.length;
+        while (at > 0 && (list[at - 1] as number) > n) at--;
+        list.splice(at, 0, n);
+      }
+    }
+    this.#docs[n] = [post.id, snippet(text)];
+  }
+
   /** The segment's script: `MB.seg(key, {u, a, t, x})`. */
   indexScript(key: string): string {
     const terms = [...this.#terms.keys()].sort();

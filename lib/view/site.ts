@@ -46,6 +46,22 @@ import {
   usersPage,
 } from "./pages.ts";
 import { scriptJson, SegmentBuilder, tokenize } from "./search.ts";
+import {
+  counted,
+  damagedRow,
+  decodeTable,
+  encodeTable,
+  filesToRead,
+  Layout,
+  planPages,
+  planThreads,
+  replyCounts,
+  type Row,
+  rowOf,
+  type Stamps,
+  type StoredTable,
+  type Table,
+} from "./rebuild.ts";
 import siteCss from "./assets/site.css" with { type: "text" };
 import siteJs from "./assets/site.js" with { type: "text" };
 // Twemoji as a colour font (476 KB): standard emoji look the same on every system, in years too.
@@ -54,7 +70,7 @@ import emojiFont from "twemoji-colr-font/twemoji.woff2" with { type: "bytes" };
 /** Posts per channel page. */
 export const PAGE_SIZE = 1000;
 /** Bumped when pages change shape, so that every page is rebuilt. */
-const FORMAT = 2;
+const FORMAT = 3;
 /** Where the build keeps what it needs to rebuild only what changed. */
 const STATE_DIR = ".matterbak-view";
 /** Files touched this close to the build's start may change again within the clock's step. */
@@ -77,9 +93,11 @@ export interface ViewOptions {
 
 export interface ViewSummary {
   channels: number;
-  /** Channels read again because something in them or their context changed. */
+  /** Channels looked at again because something in them or their context changed. */
   rebuilt: number;
   posts: number;
+  /** Post files read (a rebuild reads only those that changed and those on pages it renders). */
+  postsRead: number;
   pagesWritten: number;
   threadsWritten: number;
   filesPlaced: number;
@@ -88,10 +106,26 @@ export interface ViewSummary {
 }
 
 interface ChannelManifest {
+  /** The context and the channel's own facts the pages show: when they differ, all is read. */
   input: string;
+  /** The channel's change stamp ("" when not trusted): when equal, nothing is read. */
+  stamp: string;
   stats: ChannelStats;
+  /** Hashes of the pages and thread pages, to write only those that differ. */
   pages: string[];
   threads: Record<string, string>;
+  /** The post files and what the pages show of them (see rebuild.ts); none after a doubt. */
+  table: StoredTable | undefined;
+}
+
+/** Where a reply's root is, and what it says. */
+type RootLink = NonNullable<PostView["replyTo"]>;
+
+/** Whether `row` continues the block of `previous` (the same author within minutes), as Mattermost shows it. */
+function continues(previous: Row, row: Row, f: Formatter): boolean {
+  return f.dayKey(previous.at) === f.dayKey(row.at) && previous.user === row.user &&
+    previous.kind === "p" && row.kind === "p" && row.at - previous.at < CONTINUE_MS &&
+    (row.root === "" || row.root === previous.root || row.root === previous.id);
 }
 
 const hash = (text: string) => createHash("sha1").update(text).digest("base64url");
@@ -405,6 +439,7 @@ export async function buildSite(options: ViewOptions): Promise<ViewSummary> {
     channels: channels.length,
     rebuilt: 0,
     posts: 0,
+    postsRead: 0,
     pagesWritten: 0,
     threadsWritten: 0,
     filesPlaced: 0,
@@ -418,19 +453,40 @@ export async function buildSite(options: ViewOptions): Promise<ViewSummary> {
     const manifestPath = `${STATE_DIR}/c/${entry.id}.json`;
     const manifest = await readManifest(site, manifestPath);
     // A stamp too close to now is not trusted: the file system's clock may not have moved.
-    const { stamp, newest } = await reader.changeStamp(entry);
-    const input = newest > startedAt - RACY_MS ? "" : `${context}|${stamp}`;
-    if (!options.full && manifest && input !== "" && manifest.input === input) {
+    const changeStamp = await reader.changeStamp(entry);
+    const stamp = changeStamp.newest > startedAt - RACY_MS ? "" : changeStamp.stamp;
+    const input = hash(JSON.stringify([context, channel]));
+    if (
+      !options.full && manifest && manifest.input === input && stamp !== "" &&
+      manifest.stamp === stamp
+    ) {
       indexEntries.push({ channel, stats: manifest.stats });
       summary.posts += manifest.stats.posts;
       continue;
     }
     summary.rebuilt++;
     log(`building ${channel.title}`);
-    const built = await buildChannel(entry, channel, manifest, input);
+    const built = await buildChannel(entry, channel, manifest, input, stamp);
     await site.write(manifestPath, JSON.stringify(built));
     indexEntries.push({ channel, stats: built.stats });
     summary.posts += built.stats.posts;
+  }
+
+  /** The post files and folders of a channel as listed now; an entry too fresh is untrusted. */
+  async function listChannel(entry: ChannelEntry) {
+    const trusted = (mtime: number) => mtime <= startedAt - RACY_MS;
+    const posts = new Map<string, { size: number; mtime: number }>();
+    for await (const file of reader.fileStats(entry)) {
+      posts.set(file.name, { size: file.size, mtime: trusted(file.mtime) ? file.mtime : -1 });
+    }
+    const stamps = async (folder: "files" | "history") => {
+      const out: Stamps = {};
+      for await (const file of reader.fileStats(entry, folder)) {
+        out[file.name] = trusted(file.mtime) ? `${file.size}:${file.mtime}` : "?";
+      }
+      return out;
+    };
+    return { posts, files: await stamps("files"), history: await stamps("history") };
   }
 
   async function buildChannel(
@@ -438,121 +494,347 @@ export async function buildSite(options: ViewOptions): Promise<ViewSummary> {
     channel: SiteChannel,
     old: ChannelManifest | undefined,
     input: string,
+    stamp: string,
   ): Promise<ChannelManifest> {
     const dir = `c/${entry.id}`;
+    // Listed before any post is read: a file that changes after its listing is read again next
+    // time (its new time differs from the one recorded).
+    const listed = await listChannel(entry);
     const threads = await reader.threads(entry);
     const threadMap = threads instanceof Map ? threads : new Map<string, string[]>();
     if (!(threads instanceof Map)) damaged.push(threads);
     const withHistory = await reader.historyIds(entry);
     const headerHtml = (text: string) => render(text, inChannel);
-    const pages: string[] = [];
+    const pageHashes: string[] = [];
     const threadHashes: Record<string, string> = {};
-    const summaries: ChannelStats["pages"] = [];
-    let posts = 0;
-    let lastPostAt = 0;
+    const statOf = (name: string) => listed.posts.get(name) ?? { size: 0, mtime: -1 };
+    const nameOf = (path: RelPath) => path.at(-1) as string;
 
-    let current: { html: string[]; segment: SegmentBuilder; first: number; last: number } =
-      newPage();
-    let previous: { post: Post; day: string; view: PostView } | undefined;
-    /** Roots with replies still to come: their page, and for the thread page their posts. */
-    const rootInfo = new Map<string, { page: number; author: string; excerpt: string }>();
-    const open = new Map<string, { html: string[]; expected: number; rootMissing: boolean }>();
-
-    function newPage() {
-      return { html: [] as string[], segment: new SegmentBuilder(), first: 0, last: 0 };
-    }
-    async function writePage(p: typeof current, n: number, hasNewer: boolean): Promise<void> {
-      const html = channelPage(channel, n, hasNewer, p.html.join(""), headerHtml);
+    async function writePage(n: number, html: string, segment: SegmentBuilder): Promise<void> {
       const h = hash(html);
-      pages.push(h);
-      summaries.push({ count: p.segment.size, first: p.first, last: p.last });
+      pageHashes[n - 1] = h;
       if (old?.pages[n - 1] === h) return;
       await site.write(`${dir}/${pageFile(n)}`, html);
-      await site.write(`search/${entry.id}/${n}.js`, p.segment.indexScript(`${entry.id}/${n}`));
-      await site.write(`search/${entry.id}/${n}d.js`, p.segment.docsScript(`${entry.id}/${n}`));
+      await site.write(`search/${entry.id}/${n}.js`, segment.indexScript(`${entry.id}/${n}`));
+      await site.write(`search/${entry.id}/${n}d.js`, segment.docsScript(`${entry.id}/${n}`));
       summary.pagesWritten++;
     }
-    async function writeThread(rootId: string): Promise<void> {
-      const t = open.get(rootId) as { html: string[]; rootMissing: boolean };
-      open.delete(rootId);
-      rootInfo.delete(rootId);
-      const html = threadPage(channel, rootId, t.html.join(""), t.rootMissing);
+    async function writeThread(rootId: string, posts: string[], rootMissing: boolean) {
+      const html = threadPage(channel, rootId, posts.join(""), rootMissing);
       const h = hash(html);
       threadHashes[rootId] = h;
       if (old?.threads[rootId] === h) return;
       await site.write(`${dir}/${threadFile(rootId)}`, html);
       summary.threadsWritten++;
     }
+    /** A page being filled with posts in order. */
+    function newPage() {
+      const html: string[] = [];
+      const segment = new SegmentBuilder();
+      let previous: Row | undefined;
+      return {
+        html,
+        segment,
+        add(row: Row, post: Post, view: PostView): string {
+          if (!previous || f.dayKey(previous.at) !== f.dayKey(row.at)) {
+            html.push(daySeparator(row.at, f));
+          }
+          const continued = previous !== undefined && continues(previous, row, f);
+          html.push(postHtml(view, "../../", f, continued));
+          segment.add(post, postText(post, view));
+          previous = row;
+          return html.at(-1) as string;
+        },
+      };
+    }
+    /** Reads posts by file name (each once), counted; a post that cannot be read is reported. */
+    async function readPosts(names: Iterable<string>): Promise<Map<string, Post>> {
+      const out = new Map<string, Post>();
+      const wanted = [...new Set(names)];
+      for await (const item of reader.postsNamed(entry, wanted)) {
+        summary.postsRead++;
+        if (item.kind === "post") out.set(nameOf(item.path), item.post);
+        else damaged.push(item.damage);
+      }
+      return out;
+    }
+    /** A layout's view of a post: its reply count and its root from the layout. */
+    async function viewIn(layout: Layout, row: Row, post: Post, posts: Map<string, Post>) {
+      const root = layout.rootOf(row);
+      const rootPost = root && posts.get(root.name);
+      return await postView(
+        entry,
+        post,
+        layout.replies(row),
+        root && rootPost ? rootLink(layout.pageOf(root.id), rootPost) : undefined,
+        withHistory,
+      );
+    }
+    /** Reads `rows` and the roots they link to. */
+    function readWithRoots(layout: Layout, rows: Row[]): Promise<Map<string, Post>> {
+      const names = rows.map((r) => r.name);
+      for (const row of rows) {
+        const root = layout.rootOf(row);
+        if (root) names.push(root.name);
+      }
+      return readPosts(names);
+    }
+    async function renderPage(layout: Layout, n: number): Promise<void> {
+      const rows = layout.pages[n - 1] as Row[];
+      const posts = await readWithRoots(layout, rows);
+      const p = newPage();
+      for (const row of rows) {
+        const post = posts.get(row.name);
+        if (post) p.add(row, post, await viewIn(layout, row, post, posts));
+      }
+      const html = channelPage(channel, n, n < layout.pages.length, p.html.join(""), headerHtml);
+      await writePage(n, html, p.segment);
+    }
+    /** Renders again, in place, the posts `rows` of page `n`; false when the page is not as recorded. */
+    async function splicePage(layout: Layout, n: number, rows: Row[]): Promise<boolean> {
+      const key = `${entry.id}/${n}`;
+      const [html, index, docs] = await Promise.all([
+        site.read(`${dir}/${pageFile(n)}`),
+        site.read(`search/${key}.js`),
+        site.read(`search/${key}d.js`),
+      ]);
+      const segment = index !== undefined && docs !== undefined
+        ? SegmentBuilder.parse(key, index, docs)
+        : undefined;
+      if (html === undefined || hash(html) !== old?.pages[n - 1] || !segment) return false;
+      const page = layout.pages[n - 1] as Row[];
+      const posts = await readWithRoots(layout, rows);
+      let out = html;
+      for (const row of rows) {
+        const post = posts.get(row.name);
+        const at = out.search(new RegExp(`<article class="[^"]*" id="${row.id}">`));
+        const end = out.indexOf("</article>\n", at);
+        if (!post || at === -1 || end === -1) return false;
+        const i = page.indexOf(row);
+        const previous = page[i - 1];
+        const view = await viewIn(layout, row, post, posts);
+        const article = postHtml(
+          view,
+          "../../",
+          f,
+          previous !== undefined && continues(previous, row, f),
+        );
+        out = out.slice(0, at) + article + out.slice(end + "</article>\n".length);
+        segment.replace(i, post, postText(post, view));
+      }
+      await writePage(n, out, segment);
+      return true;
+    }
+    async function renderThread(layout: Layout, key: string): Promise<void> {
+      const thread = layout.threads.get(key) as { root: Row | undefined; replies: Row[] };
+      const rows = thread.root ? [thread.root, ...thread.replies] : thread.replies;
+      const posts = await readWithRoots(layout, rows);
+      const html: string[] = [];
+      for (const row of rows) {
+        const post = posts.get(row.name);
+        if (post) html.push(postHtml(await viewIn(layout, row, post, posts), "../../", f, false));
+      }
+      await writeThread(key, html, thread.root === undefined);
+    }
 
-    for await (const item of reader.posts(entry)) {
-      if (item.kind === "damaged") {
-        damaged.push(item.damage);
-        continue;
+    const oldTable = old && old.input === input && !options.full
+      ? decodeTable(old.table)
+      : undefined;
+    let layout: Layout;
+    let table: Table | undefined;
+    if (oldTable) {
+      // Only the files that changed are read; the rest of the table is as recorded.
+      const read = filesToRead(oldTable, listed.posts, listed.files, listed.history);
+      const changed = new Set(read);
+      const rows = oldTable.rows.filter((r) => listed.posts.has(r.name) && !changed.has(r.name));
+      for (const row of rows) {
+        if (row.damage) damaged.push({ path: [...entry.folder, row.name], reason: row.damage });
       }
-      const post = item.post;
-      if (post.original_id) continue;
-      // A full page is written when the next post shows that a newer page follows.
-      if (current.segment.size === PAGE_SIZE) {
-        await writePage(current, pages.length + 1, true);
-        current = newPage();
-      }
-      const pageNumber = pages.length + 1;
-      const view = await postView(entry, post, threadMap, rootInfo, pageNumber, withHistory);
-      const day = f.dayKey(post.create_at);
-      const continued = previous !== undefined && previous.day === day &&
-        current.html.length > 0 && previous.post.user_id === post.user_id &&
-        !view.system && !previous.view.system &&
-        post.create_at - previous.post.create_at < CONTINUE_MS &&
-        (post.root_id === "" || post.root_id === previous.post.root_id ||
-          post.root_id === previous.post.id);
-      if (current.html.length === 0 || previous?.day !== day) {
-        current.html.push(daySeparator(post.create_at, f));
-      }
-      current.html.push(postHtml(view, "../../", f, continued));
-      const text = [
-        typeof post.message === "string" ? post.message : "",
-        ...view.attachments.map((a) => a.name),
-      ].join(" ");
-      current.segment.add(post, text);
-      if (current.first === 0) current.first = post.create_at;
-      current.last = post.create_at;
-      posts++;
-      lastPostAt = Math.max(lastPostAt, post.create_at);
-      previous = { post, day, view };
-
-      // Thread pages: a root opens one, each reply joins it, the last expected reply writes it.
-      const full = continued ? postHtml(view, "../../", f, false) : current.html.at(-1) as string;
-      if (view.replies > 0 && !open.has(post.id)) {
-        open.set(post.id, { html: [full], expected: view.replies, rootMissing: false });
-      } else if (post.root_id) {
-        let t = open.get(post.root_id);
-        if (!t) {
-          t = { html: [], expected: Infinity, rootMissing: true };
-          open.set(post.root_id, t);
+      for await (const item of reader.postsNamed(entry, read)) {
+        summary.postsRead++;
+        if (item.kind === "post") {
+          rows.push(rowOf(nameOf(item.path), statOf(nameOf(item.path)), item.post));
+        } else {
+          damaged.push(item.damage);
+          const name = nameOf(item.damage.path);
+          rows.push(damagedRow(name, statOf(name), item.damage.reason));
         }
-        t.html.push(full);
-        if (t.html.length - (t.rootMissing ? 0 : 1) >= t.expected) await writeThread(post.root_id);
+      }
+      table = { rows, counts: replyCounts(rows, threadMap), ...listed };
+      delete (table as Partial<typeof listed>).posts;
+      const before = new Layout(oldTable, PAGE_SIZE);
+      layout = new Layout(table, PAGE_SIZE);
+      const plans = planPages(before, layout, changed);
+      for (const [i, plan] of plans.entries()) {
+        if (plan.mode === "keep") pageHashes[i] = old?.pages[i] as string;
+        else if (plan.mode === "render" || !await splicePage(layout, i + 1, plan.rows)) {
+          await renderPage(layout, i + 1);
+        }
+      }
+      const redo = new Set(planThreads(before, layout, changed));
+      for (const key of layout.threads.keys()) {
+        const kept = old?.threads[key];
+        if (redo.has(key) || kept === undefined) await renderThread(layout, key);
+        else threadHashes[key] = kept;
+      }
+    } else {
+      // Everything is read, in order, and each page written once the next post shows that a
+      // newer page follows; a thread page is written when its last expected reply is seen.
+      const rows: Row[] = [];
+      const order: Row[] = [];
+      let current = newPage();
+      let size = 0;
+      const rootInfo = new Map<string, RootLink>();
+      const roots = new Set<string>();
+      const open = new Map<
+        string,
+        { root: string | undefined; replies: string[]; expected: number }
+      >();
+      const closed = new Set<string>();
+      /** Threads whose page the stream cannot give (a root after its replies, a late reply). */
+      const redo = new Set<string>();
+      const close = async (key: string) => {
+        const t = open.get(key) as { root: string | undefined; replies: string[] };
+        open.delete(key);
+        closed.add(key);
+        await writeThread(key, t.root ? [t.root, ...t.replies] : t.replies, t.root === undefined);
+      };
+      for await (const item of reader.posts(entry)) {
+        summary.postsRead++;
+        if (item.kind === "damaged") {
+          damaged.push(item.damage);
+          const name = nameOf(item.damage.path);
+          rows.push(damagedRow(name, statOf(name), item.damage.reason));
+          continue;
+        }
+        const post = item.post;
+        const row = rowOf(nameOf(item.path), statOf(nameOf(item.path)), post);
+        rows.push(row);
+        if (!counted(row)) continue;
+        order.push(row);
+        if (size === PAGE_SIZE) {
+          await writePage(
+            pageHashes.length + 1,
+            channelPage(channel, pageHashes.length + 1, true, current.html.join(""), headerHtml),
+            current.segment,
+          );
+          current = newPage();
+          size = 0;
+        }
+        const pageNumber = pageHashes.length + 1;
+        const replies = row.root ? 0 : threadMap.get(row.id)?.length ?? row.own;
+        const view = await postView(
+          entry,
+          post,
+          replies,
+          row.root ? rootInfo.get(row.root) : undefined,
+          withHistory,
+        );
+        if (!row.root && replies > 0) rootInfo.set(row.id, rootLink(pageNumber, post));
+        current.add(row, post, view);
+        size++;
+        const full = postHtml(view, "../../", f, false);
+        if (!row.root) {
+          roots.add(row.id);
+          const t = open.get(row.id);
+          if (t && replies === 0) redo.add(row.id);
+          if (replies === 0) continue;
+          if (t) [t.root, t.expected] = [full, replies];
+          else open.set(row.id, { root: full, replies: [], expected: replies });
+        } else {
+          if (closed.has(row.root)) {
+            redo.add(row.root);
+            continue;
+          }
+          let t = open.get(row.root);
+          if (!t) {
+            t = { root: undefined, replies: [], expected: Infinity };
+            open.set(row.root, t);
+            if (roots.has(row.root)) redo.add(row.root);
+          }
+          t.replies.push(full);
+        }
+        const key = row.root || row.id;
+        const t = open.get(key) as {
+          root: string | undefined;
+          replies: string[];
+          expected: number;
+        };
+        if (t.root !== undefined && t.replies.length >= t.expected && !redo.has(key)) {
+          await close(key);
+        }
+      }
+      if (size > 0) {
+        const n = pageHashes.length + 1;
+        await writePage(
+          n,
+          channelPage(channel, n, false, current.html.join(""), headerHtml),
+          current.segment,
+        );
+      }
+      for (const key of [...open.keys()]) if (!redo.has(key)) await close(key);
+      table = {
+        rows,
+        counts: replyCounts(rows, threadMap),
+        files: listed.files,
+        history: listed.history,
+      };
+      layout = new Layout(table, PAGE_SIZE);
+      for (const key of redo) await renderThread(layout, key);
+      // The pages follow the reader's order; a rebuild lays them out from the table. Should
+      // the two differ, no table is kept and the next build reads the channel again.
+      const laid = layout.pages.flat();
+      if (laid.length !== order.length || laid.some((row, i) => row !== order[i])) {
+        table = undefined;
       }
     }
-    if (current.segment.size > 0) await writePage(current, pages.length + 1, false);
-    for (const rootId of [...open.keys()]) await writeThread(rootId);
-    // Pages a shrunken channel no longer has.
-    for (let n = pages.length + 1; n <= (old?.pages.length ?? 0); n++) {
+
+    // Pages and threads a shrunken channel no longer has.
+    for (let n = pageHashes.length + 1; n <= (old?.pages.length ?? 0); n++) {
       await site.remove(`${dir}/${pageFile(n)}`);
       await site.remove(`search/${entry.id}/${n}.js`);
       await site.remove(`search/${entry.id}/${n}d.js`);
     }
-    const stats: ChannelStats = { posts, pages: summaries, lastPostAt };
+    for (const key of Object.keys(old?.threads ?? {})) {
+      if (!(key in threadHashes)) await site.remove(`${dir}/${threadFile(key)}`);
+    }
+    const pages = layout.pages;
+    const stats: ChannelStats = {
+      posts: pages.reduce((n, p) => n + p.length, 0),
+      pages: pages.map((p) => ({ count: p.length, first: p[0]?.at ?? 0, last: p.at(-1)?.at ?? 0 })),
+      lastPostAt: Math.max(0, ...pages.map((p) => p.at(-1)?.at ?? 0)),
+    };
     await site.update(`${dir}/index.html`, channelOverview(channel, stats, f, headerHtml));
-    return { input, stats, pages, threads: threadHashes };
+    return {
+      input,
+      stamp: table ? stamp : "",
+      stats,
+      pages: pageHashes,
+      threads: threadHashes,
+      table: table ? encodeTable(table) : undefined,
+    };
+  }
+
+  function rootLink(page: number, root: Post): RootLink {
+    return {
+      href: `${pageFile(page)}#${root.id}`,
+      author: users.get(root.user_id)?.name ?? root.user_id,
+      excerpt: excerpt(typeof root.message === "string" ? root.message : ""),
+    };
+  }
+
+  function postText(post: Post, view: PostView): string {
+    return [
+      typeof post.message === "string" ? post.message : "",
+      ...view.attachments.map((a) => a.name),
+    ].join(" ");
   }
 
   async function postView(
     entry: ChannelEntry,
     post: Post,
-    threadMap: Map<string, string[]>,
-    rootInfo: Map<string, { page: number; author: string; excerpt: string }>,
-    pageNumber: number,
+    replyCount: number,
+    root: RootLink | undefined,
     withHistory: Set<string>,
   ): Promise<PostView> {
     const author = users.get(post.user_id);
@@ -590,28 +872,9 @@ export async function buildSite(options: ViewOptions): Promise<ViewSummary> {
       group.who.push(users.get(r.user_id)?.name ?? r.user_id);
     }
     const isRoot = !post.root_id;
-    const replyCount = isRoot
-      ? threadMap.get(post.id)?.length ??
-        (typeof post.reply_count === "number" ? post.reply_count : 0)
-      : 0;
-    if (isRoot && replyCount > 0) {
-      rootInfo.set(post.id, {
-        page: pageNumber,
-        author: author?.name ?? post.user_id,
-        excerpt: excerpt(message),
-      });
-    }
-    let replyTo: PostView["replyTo"];
-    if (!isRoot) {
-      const root = rootInfo.get(post.root_id);
-      replyTo = root
-        ? {
-          href: `${pageFile(root.page)}#${post.root_id}`,
-          author: root.author,
-          excerpt: root.excerpt,
-        }
-        : { href: threadFile(post.root_id), author: "a message", excerpt: "(not on record)" };
-    }
+    const replyTo: PostView["replyTo"] = isRoot
+      ? undefined
+      : root ?? { href: threadFile(post.root_id), author: "a message", excerpt: "(not on record)" };
     const versions: SiteVersion[] = [];
     if (withHistory.has(post.id)) {
       const history = await reader.history(entry, post.id);
@@ -684,7 +947,8 @@ function excerpt(message: string): string {
 async function readManifest(site: SiteDir, rel: string): Promise<ChannelManifest | undefined> {
   try {
     const value = JSON.parse(await site.read(rel) ?? "null");
-    return value && typeof value.input === "string" && Array.isArray(value.pages)
+    return value && typeof value.input === "string" && Array.isArray(value.pages) &&
+        typeof value.threads === "object" && value.threads !== null
       ? value as ChannelManifest
       : undefined;
   } catch {
