@@ -89,6 +89,7 @@ Deno.test({
       assert.equal(run.status, 0, run.err.join("\n"));
       const reader = new BackupReader(new DataDir(h.dataDir));
       const expected = new Map<string, Set<string>>();
+      const repliesTo = new Map<string, string[]>();
       let showcaseRoot = "";
       let showcaseEdited: { id: string; channel: string } | undefined;
       for (const channel of await reader.channels()) {
@@ -96,6 +97,8 @@ Deno.test({
         for await (const item of reader.posts(channel)) {
           if (item.kind !== "post") continue;
           ids.add(item.post.id);
+          const root = item.post.root_id;
+          if (root) repliesTo.set(root, [...repliesTo.get(root) ?? [], item.post.id]);
           if (String(item.post.message).startsWith("Whiteboard")) showcaseRoot = item.post.id;
           if (String(item.post.message).endsWith("(now with notes)")) {
             showcaseEdited = { id: item.post.id, channel: channel.id };
@@ -164,6 +167,34 @@ Deno.test({
       assert.match(await shown(), /^Release 2\.0 is out/);
       assert.doesNotMatch(await shown(), /now with notes/);
 
+      // The showcase thread's reply count leads to its thread page, JavaScript still off.
+      const threadHref = await (async () => {
+        await page.goto(index);
+        for (const link of channelLinks) {
+          await page.goto(link);
+          for (let url: string | undefined = link; url;) {
+            await page.goto(url);
+            const href = await page.$eval(
+              `[id="${showcaseRoot}"] .thread-link a`,
+              (a) => (a as unknown as { href: string }).href,
+            ).catch(() => undefined);
+            if (href) return href;
+            url = await page.$eval("a[rel=prev]", (a) => (a as unknown as { href: string }).href)
+              .catch(() => undefined);
+          }
+        }
+      })();
+      assert.ok(threadHref, "the showcase root links to its thread");
+      await Promise.all([
+        page.waitForNavigation(),
+        page.click(`[id="${showcaseRoot}"] .thread-link a`),
+      ]);
+      assert.equal(page.url(), threadHref);
+      assert.deepEqual(
+        await page.$$eval("main[data-thread] article.post", (a) => a.map((p) => p.id)),
+        [showcaseRoot, ...repliesTo.get(showcaseRoot) ?? []],
+      );
+
       // JavaScript on: search, then open the result.
       await page.setJavaScriptEnabled(true);
       await page.goto(index);
@@ -192,6 +223,37 @@ Deno.test({
         `(() => { const i = document.getElementById(${
           JSON.stringify(showcaseRoot)
         }).querySelector(".file img"); return i.complete && i.naturalWidth === 320; })()`,
+      );
+
+      // Its reply count opens the thread in place, by keyboard, and Escape closes it again.
+      const url = page.url();
+      const link = `[id="${showcaseRoot}"] .thread-link a`;
+      await page.focus(link);
+      await page.keyboard.press("Enter");
+      const panel = `#thread-${showcaseRoot}`;
+      await page.waitForSelector(`${panel} .thread-posts article`);
+      assert.equal(page.url(), url, "no navigation");
+      assert.deepEqual(
+        await page.$$eval(`${panel} article`, (a) => a.map((p) => p.getAttribute("data-id"))),
+        repliesTo.get(showcaseRoot),
+      );
+      assert.equal(await page.$eval(link, (a) => a.getAttribute("aria-expanded")), "true");
+      assert.equal(await page.evaluate("document.activeElement.id"), `thread-${showcaseRoot}`);
+      const threadShot = Deno.env.get("MATTERBAK_THREAD_SHOT");
+      if (threadShot) {
+        await page.setViewport({ width: 1000, height: 1000 });
+        await page.$eval(panel, (p) => p.scrollIntoView({ block: "center" }));
+        await page.screenshot({ path: threadShot });
+      }
+      await page.keyboard.press("Escape");
+      assert.equal(await page.$(panel), null, "closed");
+      assert.equal(await page.$eval(link, (a) => a.getAttribute("aria-expanded")), "false");
+      assert.equal(
+        await page.evaluate("document.activeElement.textContent"),
+        await page.$eval(
+          link,
+          (a) => a.textContent,
+        ),
       );
 
       // Filters: an author and a date range that holds nothing.

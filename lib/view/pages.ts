@@ -343,6 +343,11 @@ export function threadFile(rootId: string): string {
   return `t-${rootId}.html`;
 }
 
+/** `t-<rootId>.js`: the thread's posts for opening it in place (`MB.thread(rootId, html)`). */
+export function threadScript(rootId: string): string {
+  return `t-${rootId}.js`;
+}
+
 function channelHead(
   c: SiteChannel,
   stats: { posts: number; pages: number } | undefined,

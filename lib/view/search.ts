@@ -99,8 +99,9 @@ export class SegmentBuilder {
     return b.indexScript(key) === indexScript && b.docsScript(key) === docsScript ? b : undefined;
   }
 
-  /** Post `n` (its author and time unchanged) now has `text`. */
-  replace(n: number, post: { id: string }, text: string): void {
+  /** Post `n` (its author and time unchanged) now has `text`; false when `n` is another post. */
+  replace(n: number, post: { id: string }, text: string): boolean {
+    if (this.#docs[n]?.[0] !== post.id) return false;
     for (const [term, list] of this.#terms) {
       const at = list.indexOf(n);
       if (at === -1) continue;
@@ -117,6 +118,7 @@ export class SegmentBuilder {
       }
     }
     this.#docs[n] = [post.id, snippet(text)];
+    return true;
   }
 
   /** The segment's script: `MB.seg(key, {u, a, t, x})`. */

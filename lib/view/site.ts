@@ -43,6 +43,7 @@ import {
   type SiteVersion,
   threadFile,
   threadPage,
+  threadScript,
   usersPage,
 } from "./pages.ts";
 import { scriptJson, SegmentBuilder, tokenize } from "./search.ts";
@@ -519,12 +520,15 @@ export async function buildSite(options: ViewOptions): Promise<ViewSummary> {
       await site.write(`search/${entry.id}/${n}d.js`, segment.docsScript(`${entry.id}/${n}`));
       summary.pagesWritten++;
     }
+    /** The thread page, and its posts as a script for opening the thread in place (site.js). */
     async function writeThread(rootId: string, posts: string[], rootMissing: boolean) {
       const html = threadPage(channel, rootId, posts.join(""), rootMissing);
-      const h = hash(html);
+      const script = `MB.thread(${scriptJson(rootId)},${scriptJson(posts.join(""))});\n`;
+      const h = hash(html + script);
       threadHashes[rootId] = h;
       if (old?.threads[rootId] === h) return;
       await site.write(`${dir}/${threadFile(rootId)}`, html);
+      await site.write(`${dir}/${threadScript(rootId)}`, script);
       summary.threadsWritten++;
     }
     /** A page being filled with posts in order. */
@@ -620,7 +624,7 @@ export async function buildSite(options: ViewOptions): Promise<ViewSummary> {
           previous !== undefined && continues(previous, row, f),
         );
         out = out.slice(0, at) + article + out.slice(end + "</article>\n".length);
-        segment.replace(i, post, postText(post, view));
+        if (!segment.replace(i, post, postText(post, view))) return false;
       }
       await writePage(n, out, segment);
       return true;
@@ -796,7 +800,9 @@ export async function buildSite(options: ViewOptions): Promise<ViewSummary> {
       await site.remove(`search/${entry.id}/${n}d.js`);
     }
     for (const key of Object.keys(old?.threads ?? {})) {
-      if (!(key in threadHashes)) await site.remove(`${dir}/${threadFile(key)}`);
+      if (key in threadHashes) continue;
+      await site.remove(`${dir}/${threadFile(key)}`);
+      await site.remove(`${dir}/${threadScript(key)}`);
     }
     const pages = layout.pages;
     const stats: ChannelStats = {

@@ -1,13 +1,19 @@
 // matterbak view: what JavaScript adds to pages that read without it: the search (index
-// page), local times and keyboard shortcuts. Pages opened from file:// may not fetch, so the
-// search index arrives through <script> elements calling MB.seg, MB.docs and MB.index. Every
-// text from the archive is put in the page with textContent, never as HTML. The build appends
-// MB.tokenize (the tokenizer the index was built with).
+// page), threads opened in place, local times and keyboard shortcuts. Pages opened from file://
+// may not fetch, so the search index and threads arrive through <script> elements calling
+// MB.seg, MB.docs, MB.index and MB.thread. Every text from the archive is put in the page with
+// textContent, never as HTML; a thread is the HTML the build wrote for its thread page (text in
+// it escaped as in every page). The build appends MB.tokenize (the tokenizer the index was
+// built with).
 "use strict";
 const MB = {
   segments: {},
   docStore: {},
   info: null,
+  threads: {},
+  thread: function (rootId, html) {
+    MB.threads[rootId] = html;
+  },
   seg: function (key, body) {
     MB.segments[key] = body;
   },
@@ -48,8 +54,8 @@ const MB = {
   }
 
   // Local times: the pages carry the build's time zone; the reader's is shown instead.
-  function localTimes() {
-    const times = document.querySelectorAll(".post header time[datetime]");
+  function localTimesIn(scope) {
+    const times = scope.querySelectorAll(".post header time[datetime]");
     const fmt = new Intl.DateTimeFormat(undefined, { hour: "2-digit", minute: "2-digit" });
     const full = new Intl.DateTimeFormat(undefined, { dateStyle: "full", timeStyle: "long" });
     for (let i = 0; i < times.length; i++) {
@@ -58,6 +64,88 @@ const MB = {
       times[i].textContent = fmt.format(d);
       times[i].title = full.format(d);
     }
+  }
+
+  // Threads in place: a root's reply count opens its replies in a panel under it, loaded from
+  // t-<rootId>.js (written with the thread page); Escape or the close button closes it. The
+  // link still leads to the thread page (new tab, or when the script cannot load).
+  function threadsInPlace() {
+    const main = document.querySelector("main[data-channel]");
+    if (!main) return;
+    const channel = main.getAttribute("data-channel");
+    const links = main.querySelectorAll("article > .body > .thread-link a");
+    for (let i = 0; i < links.length; i++) {
+      const link = links[i];
+      const article = link.closest("article");
+      link.setAttribute("aria-expanded", "false");
+      link.setAttribute("aria-controls", "thread-" + article.id);
+      link.addEventListener("click", function (event) {
+        if (event.button !== 0 || event.ctrlKey || event.metaKey || event.shiftKey) return;
+        event.preventDefault();
+        toggleThread(channel, article, link);
+      });
+    }
+  }
+
+  function closeThread(panel, link) {
+    panel.remove();
+    link.setAttribute("aria-expanded", "false");
+    link.focus();
+  }
+
+  function toggleThread(channel, article, link) {
+    const rootId = article.id;
+    const existing = document.getElementById("thread-" + rootId);
+    if (existing) {
+      closeThread(existing, link);
+      return;
+    }
+    const panel = el("section", "thread-panel");
+    panel.id = "thread-" + rootId;
+    panel.tabIndex = -1;
+    panel.setAttribute("aria-label", "Replies to this message");
+    const head = el("div", "thread-head");
+    head.appendChild(el("strong", "", link.textContent));
+    const page = el("a", "", "open as a page");
+    page.href = link.getAttribute("href");
+    head.appendChild(page);
+    const close = el("button", "thread-close", "Close");
+    close.type = "button";
+    close.setAttribute("aria-label", "Close the replies");
+    close.addEventListener("click", function () {
+      closeThread(panel, link);
+    });
+    head.appendChild(close);
+    panel.appendChild(head);
+    const body = el("div", "thread-posts", "Loading…");
+    panel.appendChild(body);
+    panel.addEventListener("keydown", function (event) {
+      if (event.key === "Escape") closeThread(panel, link);
+    });
+    article.after(panel);
+    link.setAttribute("aria-expanded", "true");
+    load("c/" + channel + "/t-" + rootId + ".js").then(function (ok) {
+      const html = MB.threads[rootId];
+      if (!ok || typeof html !== "string") {
+        location.href = link.href;
+        return;
+      }
+      const template = document.createElement("template");
+      template.innerHTML = html;
+      // The root is shown above; the replies keep no id (the page has them as anchors).
+      const posts = template.content.querySelectorAll("article");
+      for (let i = 0; i < posts.length; i++) {
+        if (posts[i].id === rootId) posts[i].remove();
+        else {
+          posts[i].setAttribute("data-id", posts[i].id);
+          posts[i].removeAttribute("id");
+        }
+      }
+      body.textContent = "";
+      body.appendChild(template.content);
+      localTimesIn(body);
+      panel.focus();
+    });
   }
 
   function keyboard() {
@@ -341,7 +429,8 @@ const MB = {
   }
 
   function start() {
-    localTimes();
+    localTimesIn(document);
+    threadsInPlace();
     keyboard();
     searchPage();
   }
