@@ -515,6 +515,31 @@ Deno.test("matterbak view refuses a site folder inside the data dir or full of o
     );
     assert.deepEqual(await listFiles(foreign), ["thesis.txt"]);
 
+    // Where the folders really are: through a link to the data dir, a link to the folder
+    // above it, `..`; the site and data dir are compared as the system resolves them.
+    await Deno.symlink(h.dataDir, join(h.dir, "to-data"));
+    await Deno.symlink(h.dir, join(h.dir, "to-top"));
+    for (
+      const [data, site, message] of [
+        [h.dataDir, join(h.dir, "to-data", "site"), /is inside the data dir/],
+        [join(h.dir, "to-data"), join(h.dataDir, "new", "site"), /is inside the data dir/],
+        [
+          h.dataDir,
+          `${h.dir}/nothing/../${h.dataDir.slice(h.dir.length + 1)}/x`,
+          /inside the data/,
+        ],
+        [h.dataDir, join(h.dir, "to-top"), /is inside the site folder/],
+      ] as const
+    ) {
+      const nested = await runView(["-d", data, "-o", site]);
+      assert.equal(nested.status, 2, `${data} and ${site}`);
+      assert.match(nested.err.join("\n"), message);
+      const asked: number = h.sim.requests.length;
+      assert.equal((await h.run(["--view", site])).status, 2);
+      assert.equal(h.sim.requests.length, asked, "refused before the backup");
+    }
+    assert.equal(await Deno.stat(join(h.dataDir, "site")).then(() => true, () => false), false);
+
     const missing = await runView(["-d", join(h.dir, "nothing"), "-o", join(h.dir, "s")]);
     assert.equal(missing.status, 2);
     assert.match(missing.err.join("\n"), /does not exist \(run a backup first\)/);

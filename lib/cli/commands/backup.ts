@@ -20,7 +20,7 @@ import { installInterruptHandlers } from "../interrupt.ts";
 import { type Output, Reporter } from "../progress.ts";
 import { type Command, type CommandDeps, secretEnv } from "../command.ts";
 import { VERSION } from "../../util/version.ts";
-import { checkSitePlacement } from "../../view/site.ts";
+import { checkSiteLocation, checkSitePlacement } from "../../view/site.ts";
 import { runView } from "./view.ts";
 import type { SecretRegistry } from "../../util/secrets.ts";
 
@@ -180,6 +180,7 @@ export const backupCommand: Command = {
 async function runBackupCommand(args: string[], deps: CommandDeps): Promise<number> {
   const { output } = deps;
   const options = parseBackupArgs(args);
+  if (options.view !== undefined) await checkSiteLocation(options.dataDir, options.view);
   // A report that cannot be written is found before the backup, not after it.
   if (options.report) {
     await checkWritableFolder(dirname(resolve(options.report)), `--report ${options.report}`);
