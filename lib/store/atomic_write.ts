@@ -73,6 +73,11 @@ export interface AtomicWriteOptions {
   mode?: number;
   /** Called once the file is renamed into place (not when the write fails). */
   sink?: WriteSink | undefined;
+  /**
+   * false: no sync of the data before the rename (a crash may leave the file empty), for
+   * derived files whose loss their reader survives (a site's thread scripts).
+   */
+  sync?: boolean;
 }
 
 /**
@@ -124,7 +129,7 @@ export async function writeFileAtomic(
     if (options.expectedSize !== undefined && written !== options.expectedSize) {
       throw new SizeMismatchError(path, options.expectedSize, written);
     }
-    await syncStep(file, temp, recorder);
+    if (options.sync !== false) await syncStep(file, temp, recorder);
     // A rename keeps the time of the last write; statSync costs microseconds, an async stat 20+.
     const mtime = hash ? file.statSync().mtime?.getTime() ?? 0 : 0;
     file.close();

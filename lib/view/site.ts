@@ -149,10 +149,11 @@ class SiteDir {
     this.#made.add(dir);
   }
 
-  async write(rel: string, text: string): Promise<void> {
+  /** Writes atomically; `durable: false` does not sync the data first (see AtomicWriteOptions.sync). */
+  async write(rel: string, text: string, durable = true): Promise<void> {
     const full = this.path(rel);
     await this.#ensureParent(full);
-    await writeFileAtomic(full, text);
+    await writeFileAtomic(full, text, { sync: durable });
   }
 
   async read(rel: string): Promise<string | undefined> {
@@ -597,7 +598,9 @@ export async function buildSite(options: ViewOptions): Promise<ViewSummary> {
       threadHashes[rootId] = h;
       if (old?.threads[rootId] === h) return;
       await site.write(`${dir}/${threadFile(rootId)}`, html);
-      await site.write(`${dir}/${threadScript(rootId)}`, script);
+      // Not synced (a sync per file doubled a first build's time): a script a crash left empty
+      // makes the panel open the thread page instead (site.js), until the thread changes.
+      await site.write(`${dir}/${threadScript(rootId)}`, script, false);
       summary.threadsWritten++;
     }
     /** A page being filled with posts in order. */
@@ -733,8 +736,12 @@ export async function buildSite(options: ViewOptions): Promise<ViewSummary> {
           rows.push(damagedRow(name, statOf(name), item.damage.reason));
         }
       }
-      table = { rows, counts: replyCounts(rows, threadMap), ...listed };
-      delete (table as Partial<typeof listed>).posts;
+      table = {
+        rows,
+        counts: replyCounts(rows, threadMap),
+        files: listed.files,
+        history: listed.history,
+      };
       const before = new Layout(oldTable, PAGE_SIZE);
       layout = new Layout(table, PAGE_SIZE);
       const plans = planPages(before, layout, changed);
