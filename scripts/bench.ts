@@ -723,13 +723,19 @@ if (viewBench) {
     );
     const line = run.out.trim().split("\n").at(-1) ?? "";
     const written = /(\d+) pages and (\d+) threads written/.exec(line);
-    return { ...run, pages: Number(written?.[1]), threads: Number(written?.[2]) };
+    const read = /posts \((\d+) read\)/.exec(line);
+    return {
+      ...run,
+      pages: Number(written?.[1]),
+      threads: Number(written?.[2]),
+      read: Number(read?.[1]),
+    };
   };
   const describe = (what: string, r: Awaited<ReturnType<typeof view>>) =>
     note(
       `  ${what}: ${
         r.seconds.toFixed(1)
-      } s, ${r.pages} pages and ${r.threads} thread pages written, peak RSS ${
+      } s, ${r.read} posts read, ${r.pages} pages and ${r.threads} thread pages written, peak RSS ${
         r.peak.toFixed(0)
       } MB, exit ${r.code}`,
     );

@@ -1033,7 +1033,8 @@ export const MUTATIONS: readonly Mutation[] = [
   },
   {
     name: "view-trusts-fresh-files",
-    cost: "a post changed twice within the clock's step keeps its first change on the site for good",
+    cost:
+      "a post changed twice within the clock's step keeps its first change on the site for good",
     file: "lib/view/site.ts",
     search: "const trusted = (mtime: number) => mtime <= startedAt - RACY_MS;",
     replace: "const trusted = (_mtime: number) => true;",
@@ -1061,7 +1062,8 @@ export const MUTATIONS: readonly Mutation[] = [
     name: "view-rebuild-ignores-reply-counts",
     cost: "a root keeps its old reply count on its page when only the threads file changed",
     file: "lib/view/rebuild.ts",
-    search: "if (changed.has(row.name) || now.dependency(row) !== before.dependency(row)) return true;",
+    search:
+      "if (changed.has(row.name) || now.dependency(row) !== before.dependency(row)) return true;",
     replace: "if (changed.has(row.name)) return true;",
     tests: ["tests/view_rebuild_test.ts"],
   },
@@ -1086,7 +1088,8 @@ export const MUTATIONS: readonly Mutation[] = [
     name: "view-site-through-link",
     cost: "a site folder inside the data dir through a link is zipped into every backup zip",
     file: "lib/view/site.ts",
-    search: "  refuseNesting(data, site, ` (${resolve(dataDir)} is ${data}, ${resolve(siteDir)} is ${site})`);",
+    search:
+      "  refuseNesting(data, site, ` (${resolve(dataDir)} is ${data}, ${resolve(siteDir)} is ${site})`);",
     replace: "",
     tests: ["tests/view_test.ts"],
     filter: "refuses a site folder",

@@ -573,7 +573,7 @@ Deno.test("matterbak view refuses a site folder inside the data dir or full of o
     assert.equal(built.status, 0, built.err.join("\n"));
     assert.match(
       built.out.at(-1) as string,
-      /^Site .*: 1 channels \(1 rebuilt\), 5 posts, 1 pages .* Open .*index.html\.$/,
+      /^Site .*: 1 channels \(1 rebuilt\), 5 posts \(5 read\), 1 pages .* Open .*index.html\.$/,
     );
     assert.match(await Deno.readTextFile(join(site, "index.html")), /\(Europe\/Berlin\)/);
 

@@ -89,7 +89,7 @@ export async function runView(
   if (!quiet) {
     output.out(
       `Site ${options.siteDir}: ${summary.channels} channels (${summary.rebuilt} rebuilt), ` +
-        `${summary.posts} posts, ${summary.pagesWritten} pages and ${summary.threadsWritten} ` +
+        `${summary.posts} posts (${summary.postsRead} read), ${summary.pagesWritten} pages and ${summary.threadsWritten} ` +
         `threads written, ${summary.filesPlaced} files placed, in ${
           summary.seconds.toFixed(1)
         } s. ` +
