@@ -761,7 +761,6 @@ export async function buildSite(options: ViewOptions): Promise<ViewSummary> {
       // Everything is read, in order, and each page written once the next post shows that a
       // newer page follows; a thread page is written when its last expected reply is seen.
       const rows: Row[] = [];
-      const order: Row[] = [];
       let current = newPage();
       let size = 0;
       const rootInfo = new Map<string, RootLink>();
@@ -791,7 +790,6 @@ export async function buildSite(options: ViewOptions): Promise<ViewSummary> {
         const row = rowOf(nameOf(item.path), statOf(nameOf(item.path)), post);
         rows.push(row);
         if (!counted(row)) continue;
-        order.push(row);
         if (size === PAGE_SIZE) {
           await writePage(
             pageHashes.length + 1,
@@ -853,6 +851,8 @@ export async function buildSite(options: ViewOptions): Promise<ViewSummary> {
         );
       }
       for (const key of [...open.keys()]) if (!redo.has(key)) await close(key);
+      rootInfo.clear();
+      roots.clear();
       table = {
         rows,
         counts: replyCounts(rows, threadMap),
@@ -863,9 +863,14 @@ export async function buildSite(options: ViewOptions): Promise<ViewSummary> {
       for (const key of redo) await renderThread(layout, key);
       // The pages follow the reader's order; a rebuild lays them out from the table. Should
       // the two differ, no table is kept and the next build reads the channel again.
-      const laid = layout.pages.flat();
-      if (laid.length !== order.length || laid.some((row, i) => row !== order[i])) {
-        table = undefined;
+      let i = 0;
+      for (const row of rows) {
+        if (!counted(row)) continue;
+        if (layout.pages[Math.floor(i / PAGE_SIZE)]?.[i % PAGE_SIZE] !== row) {
+          table = undefined;
+          break;
+        }
+        i++;
       }
     }
 
