@@ -3,7 +3,8 @@
  * store's BackupReader. Rebuilding rewrites only what changed: a channel whose files (posts
  * folder, attachments folder, record, members, threads) and context (people, channel names,
  * emoji, time zone) are as at the last build is not read at all; in a changed channel only the
- * pages, thread pages and search segments whose content differs are written. Every file is
+ * post files that changed are read, and only the pages, thread pages and search segments that
+ * show something that changed are rendered (rebuild.ts decides which). Every file is
  * written atomically; a channel's manifest is written after its pages, so an interrupted build
  * is finished by the next one.
  */
