@@ -234,17 +234,16 @@ export function filesToRead(
 /** A table laid out in pages: where each post is and what each post shows of others. */
 export class Layout {
   readonly pages: Row[][] = [];
+  /** The posts in order, and where each id is among them (one map: 200,000 posts). */
+  readonly #posts: Row[];
   readonly #index = new Map<string, number>();
-  readonly #byId = new Map<string, Row>();
   readonly threads = new Map<string, { root: Row | undefined; replies: Row[] }>();
 
   constructor(readonly table: Table, readonly pageSize: number) {
     const posts = table.rows.filter(counted).sort(byPostOrder);
+    this.#posts = posts;
     for (let i = 0; i < posts.length; i += pageSize) this.pages.push(posts.slice(i, i + pageSize));
-    posts.forEach((row, i) => {
-      this.#index.set(row.id, i);
-      this.#byId.set(row.id, row);
-    });
+    posts.forEach((row, i) => this.#index.set(row.id, i));
     for (const row of posts) {
       const key = row.root || row.id;
       if (!row.root && this.replies(row) === 0) continue;
@@ -256,7 +255,7 @@ export class Layout {
       if (row.root) thread.replies.push(row);
     }
     for (const [key, thread] of this.threads) {
-      const root = this.#byId.get(key);
+      const root = this.row(key);
       if (root && !root.root) thread.root = root;
     }
   }
@@ -273,7 +272,8 @@ export class Layout {
   }
 
   row(id: string): Row | undefined {
-    return this.#byId.get(id);
+    const i = this.#index.get(id);
+    return i === undefined ? undefined : this.#posts[i];
   }
 
   /**
@@ -282,7 +282,7 @@ export class Layout {
    */
   rootOf(reply: Row): Row | undefined {
     if (!reply.root) return undefined;
-    const root = this.#byId.get(reply.root);
+    const root = this.row(reply.root);
     if (!root || root.root || this.replies(root) === 0) return undefined;
     const [r, p] = [this.#index.get(root.id), this.#index.get(reply.id)];
     return r !== undefined && p !== undefined && r < p ? root : undefined;

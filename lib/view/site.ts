@@ -717,6 +717,8 @@ export async function buildSite(options: ViewOptions): Promise<ViewSummary> {
     const oldTable = old && old.input === input && !options.full
       ? decodeTable(old.table)
       : undefined;
+    // Its rows are in oldTable now: the parsed columns need not stay in memory.
+    if (old) old.table = undefined;
     let layout: Layout;
     let table: Table | undefined;
     if (oldTable) {
