@@ -55,6 +55,8 @@ const STATE = "lib/store/state.ts";
 const HOSTILE_FS = "tests/hostile_fs_test.ts";
 const ZIP_ARCHIVE = "tests/zip_archive_test.ts";
 const VERIFY = "lib/verify/verify.ts";
+const CHECK_FILE = "lib/verify/check_file.ts";
+const CHECK_POOL = "lib/verify/check_pool.ts";
 const VERIFY_TEST = "tests/verify_test.ts";
 const REPAIR = "lib/sync/repair.ts";
 
@@ -552,8 +554,8 @@ export const MUTATIONS: readonly Mutation[] = [
     cost: "a file changed but not resized (a message rewritten) is reported intact",
     file: VERIFY,
     search:
-      "      if (entry.sha256 !== hashed.sha256 || (entry.size >= 0 && entry.size !== hashed.size)) {",
-    replace: "      if (entry.size >= 0 && entry.size !== hashed.size) {",
+      "      if (entry.sha256 !== outcome.sha256 || (entry.size >= 0 && entry.size !== outcome.size)) {",
+    replace: "      if (entry.size >= 0 && entry.size !== outcome.size) {",
     tests: [VERIFY_TEST],
     filter: "each kind of damage",
   },
@@ -688,6 +690,34 @@ export const MUTATIONS: readonly Mutation[] = [
     tests: [VERIFY_TEST],
     filter: "symbolic link",
   },
+  {
+    name: "verify-walk-misses-file-link",
+    cost: "a post file replaced by a link is read through it by a worker and passes as intact",
+    file: DATA_DIR,
+    search: "      if (entry.isSymlink) links.add(entry.name);\n",
+    replace: "",
+    tests: [VERIFY_TEST],
+    filter: "symbolic link",
+  },
+  // Verify's workers: Ctrl+C ends verify as an interruption, with no stray error.
+  {
+    name: "verify-abort-unhandled-rejection",
+    cost: "Ctrl+C during verify crashes with an uncaught error instead of exit status 130",
+    file: CHECK_POOL,
+    search: "    promise.catch(() => {});\n",
+    replace: "",
+    tests: [VERIFY_TEST],
+    filter: "workers find",
+  },
+  {
+    name: "verify-abort-reported-as-failure",
+    cost: "Ctrl+C during verify is reported as a storage failure, not an interruption",
+    file: CHECK_POOL,
+    search: "  readonly #onAbort = () => this.#fail(this.options.signal?.reason);",
+    replace: '  readonly #onAbort = () => this.#fail(new StorageError("stopped"));',
+    tests: [VERIFY_TEST],
+    filter: "workers find",
+  },
   // Edit histories: classified, checked, and repaired or set aside, never reported forever.
   {
     name: "verify-history-unclassified",
@@ -701,9 +731,9 @@ export const MUTATIONS: readonly Mutation[] = [
   {
     name: "verify-history-shape-unchecked",
     cost: "without a manifest, an edit history of another post passes for intact",
-    file: VERIFY,
-    search: '      return "reason" in parsed ? parsed.reason : undefined;\n',
-    replace: "      return undefined;\n",
+    file: CHECK_FILE,
+    search: '    return "reason" in parsed ? { problem: parsed.reason } : {};\n',
+    replace: "    return {};\n",
     tests: [VERIFY_TEST],
     filter: "edit histories",
   },

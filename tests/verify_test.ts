@@ -7,6 +7,7 @@ import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
 import { join } from "node:path";
 import { main } from "../lib/cli/main.ts";
+import { verifyBackup } from "../lib/verify/verify.ts";
 import { DataDir } from "../lib/store/data_dir.ts";
 import { postFileName } from "../lib/store/layout.ts";
 import { acquireRunLock } from "../lib/store/run_lock.ts";
@@ -713,4 +714,53 @@ Deno.test("verify --zip reads a zip the next run brought up to date (entries cop
       [["damaged", kept]],
     );
     assert.match(findings(damaged)[0]?.reason ?? "", /its copy in the zip is damaged/);
+  }));
+
+Deno.test("verify's workers find what an inline verify finds, in the same order, over several batches; Ctrl+C stops them", () =>
+  withOneChannel(700, async ({ h, me }) => {
+    assert.equal((await h.run()).status, 0);
+    const world: World = h.world;
+    const folder = channelFolder(world, teamChannels(world, me.id)[0] as Channel, me.id);
+    const posts = (await listFiles(h.dataDir)).filter((p) => /^[^/]+\/[^/]+\/[^/]+\/\d/.test(p))
+      .sort();
+    assert.ok(posts.length > 600, `${posts.length} post files: more than two batches`);
+    // Damage spread over the batches: a cut post, a changed one, a lost one, one not listed.
+    const [cut, changed, lost] = [posts[10], posts[300], posts[650]] as [string, string, string];
+    await Deno.writeTextFile(join(h.dataDir, cut), "{");
+    const text = await Deno.readTextFile(join(h.dataDir, changed));
+    await Deno.writeTextFile(
+      join(h.dataDir, changed),
+      text.replace(/"message":"./, '"message":"#'),
+    );
+    await Deno.remove(join(h.dataDir, lost));
+    await Deno.writeTextFile(join(h.dataDir, folder, "notes.txt"), "mine");
+
+    const inline = await verifyBackup({ dataDir: h.dataDir, sample: 100, workers: 0 });
+    const threaded = await verifyBackup({ dataDir: h.dataDir, sample: 100, workers: 3 });
+    assert.deepEqual(threaded.findings, inline.findings);
+    assert.deepEqual(threaded.counts, inline.counts);
+    assert.equal(threaded.files, inline.files);
+    assert.equal(threaded.bytesRead, inline.bytesRead);
+    const kinds = Object.fromEntries(threaded.findings.map((f) => [f.path, f.kind]));
+    assert.equal(kinds[cut], "damaged");
+    assert.equal(kinds[changed], "damaged");
+    assert.equal(kinds[lost], "missing");
+    assert.equal(kinds[`${folder}/notes.txt`], "unexpected");
+
+    // Ctrl+C while the workers read: verify ends with the interruption, and no worker is left
+    // (the test's sanitizers and a clean exit of the test process show it).
+    const controller = new AbortController();
+    const reason = new Error("interrupted");
+    await assert.rejects(
+      verifyBackup({
+        dataDir: h.dataDir,
+        sample: 100,
+        workers: 2,
+        signal: controller.signal,
+        progress: () => controller.abort(reason),
+      }),
+      (error) => error === reason,
+    );
+    // The lock is released: taking it again does not fail.
+    (await acquireRunLock(new DataDir(h.dataDir))).release();
   }));

@@ -339,14 +339,17 @@ export class DataDir {
    * reports them). What cannot be read as a file or folder of the backup comes as `skipped`
    * with the reason: a symbolic link (never followed), a name that is not valid UTF-8 (Deno
    * lists it with U+FFFD in place of the bad bytes, a name that then does not exist), anything
-   * else (a socket, a device).
+   * else (a socket, a device). With `prepare`, each folder listed to its end counts as
+   * prepared for reads (prepareReads): verify lists each folder once.
    */
   async *walk(
     parts: RelPath = [],
-    options: { withTemp?: boolean } = {},
+    options: { withTemp?: boolean; prepare?: boolean } = {},
   ): AsyncGenerator<WalkEntry> {
+    const links = new Set<string>();
     for await (const entry of this.entries(parts)) {
       const child = [...parts, entry.name];
+      if (entry.isSymlink) links.add(entry.name);
       if (entry.name.includes("\uFFFD") && !lstatOrUndefined(this.existingPath(child))) {
         yield { parts: child, kind: "skipped", reason: "its name is not valid UTF-8 (rename it)" };
       } else if (entry.isSymlink) {
@@ -360,6 +363,7 @@ export class DataDir {
         yield { parts: child, kind: "file" };
       }
     }
+    if (options.prepare) this.#linksIn.set(parts.join("/"), links);
   }
 
   async stat(parts: RelPath): Promise<Deno.FileInfo> {
@@ -389,6 +393,21 @@ export class DataDir {
       for await (const entry of this.entries(folder)) if (entry.isSymlink) links.add(entry.name);
       this.#linksIn.set(key, links);
     })();
+  }
+
+  /**
+   * The names of the links in a folder (`/`-separated, "" for the root) prepareReads has
+   * checked; undefined when it has not. Verify's workers are sent them (adoptPreparedReads):
+   * each folder is listed once, not once a thread.
+   */
+  preparedLinks(folder: string): string[] | undefined {
+    const links = this.#linksIn.get(folder);
+    return links && [...links];
+  }
+
+  /** Takes the check of a folder that prepareReads of another DataDir of this root made. */
+  adoptPreparedReads(folder: string, links: readonly string[]): void {
+    this.#linksIn.set(folder, new Set(links));
   }
 
   /**

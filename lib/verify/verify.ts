@@ -9,17 +9,7 @@
  */
 import { createHash } from "node:crypto";
 import { resolve } from "node:path";
-import {
-  isMattermostId,
-  type Post,
-  type Raw,
-  validChannel,
-  validEmoji,
-  validFileInfo,
-  validMember,
-  validTeam,
-  validUser,
-} from "../model/records.ts";
+import { isMattermostId } from "../model/records.ts";
 import { isTempName } from "../store/atomic_write.ts";
 import { DataDir, type RelPath } from "../store/data_dir.ts";
 import {
@@ -28,7 +18,6 @@ import {
   DIRS,
   fileDataName,
   type PathRole,
-  postIdFromFileName,
   REPAIR_FILE,
   RUN_STATE_FILE,
 } from "../store/layout.ts";
@@ -40,24 +29,13 @@ import {
   openManifest,
   pathHash,
 } from "../store/manifest.ts";
-import {
-  type HashedFile,
-  hashFile,
-  isThreadsMap,
-  parseHistory,
-  parseStoredPost,
-} from "../store/reader.ts";
 import { readRepairList, type RepairItem, writeRepairList } from "../store/repair_list.ts";
 import { acquireRunLock, type RunLock } from "../store/run_lock.ts";
-import {
-  channelStateProblem,
-  isRunState,
-  relPathFromString,
-  relPathString,
-} from "../store/state.ts";
+import { relPathFromString, relPathString } from "../store/state.ts";
 import { describeError, LockedError, StorageError, UsageError } from "../util/errors.ts";
-import { isObject } from "../util/objects.ts";
 import { ZipFormatError, ZipReader } from "../zip/reader.ts";
+import type { FileOutcome, RecordFact } from "./check_file.ts";
+import { CheckPool, defaultWorkers } from "./check_pool.ts";
 import { zipName } from "../zip/archive.ts";
 
 /**
@@ -79,8 +57,8 @@ export interface VerifyOptions {
   /** Percent of the files (by bytes, at random) whose content is read; 100 reads all. */
   sample: number;
   random?: () => number;
-  /** Files read at once. */
-  concurrency?: number;
+  /** Worker threads that read and check the files; 0 reads inline. Default: one a CPU, at most 4. */
+  workers?: number;
   progress?: (progress: VerifyProgress) => void;
   signal?: AbortSignal;
 }
@@ -111,14 +89,14 @@ export interface VerifyReport {
   unlocked: string | undefined;
 }
 
-/** Files read at once by default: enough to keep a disk busy, few enough to stay polite. */
-const CONCURRENCY = 8;
-
 /** What the names and records of one channel folder say, for the checks across files. */
 interface FolderFacts {
   channelId: string;
-  /** Post ids with a file in the folder. */
-  posts: Set<string>;
+  /**
+   * Post ids with a file in the folder, by pathHash (200,000 ids as strings, each holding its
+   * manifest line, were 30 MB); a reply taken for stored by a shared hash: 1 in 10^10.
+   */
+  posts: Set<number>;
   /** Attachment data files present, by file id (their names) and sizes when read. */
   files: Map<string, string>;
   dataSizes: Map<string, number>;
@@ -168,11 +146,13 @@ class Verification {
   readonly users = new Set<string>();
   readonly authors = new Map<string, string>();
   /**
-   * Hashes of the paths the manifest lists: the walk tells the others by them. Two paths
-   * sharing one would hide one file not in the manifest from the report; with 200,000 files
-   * the odds are about one in 10^10.
+   * The files the walk found and the manifest has not named (yet): by folder (`/`-separated),
+   * the pathHash of each name. Two names of a folder sharing one would hide one file not in
+   * the manifest from the report; with 200,000 files the odds are about one in 10^10.
    */
-  readonly listed = new Set<number>();
+  readonly #unnamed = new Map<string, Set<number>>();
+  /** What the walk could not read as a file (a link...), by pathHash of its path. */
+  readonly #skipped = new Map<number, { path: string; reason: string }>();
   interruptedSince: number | undefined;
   hasManifest = false;
   files = 0;
@@ -185,8 +165,16 @@ class Verification {
   zipStale = 0;
   readonly started = performance.now();
   readonly #random: () => number;
-  /** Large files being read in the background; at most `concurrency`. */
-  readonly #inFlight = new Set<Promise<void>>();
+  /** Reads and checks the files, in workers. */
+  #pool: CheckPool | undefined;
+  /** Folders checked for links (DataDir.prepareReads). */
+  readonly #prepared = new Set<string>();
+  /** Files to send to the pool as one batch, and the manifest's word on each. */
+  #batch: Array<[path: string, entry: ManifestEntry | undefined]> = [];
+  /** Batches sent, oldest first: their outcomes are taken in this order (a stable report). */
+  readonly #sent: Array<
+    { files: Array<[string, ManifestEntry | undefined]>; outcomes: Promise<FileOutcome[]> }
+  > = [];
   #done = 0;
   /** When #tick last let the event loop run (performance.now()). */
   #yielded = 0;
@@ -217,9 +205,19 @@ class Verification {
       );
     }
     const zip = this.zipPath ? await this.#readZip(this.zipPath) : undefined;
-    await this.#readStates();
-    await this.#readListed(manifest);
-    await this.#readOthers();
+    this.#pool = new CheckPool(this.dataDir, this.options.workers ?? defaultWorkers(), {
+      // Times matter only after a run that did not finish, and against the zip's.
+      withTime: this.interruptedSince !== undefined || this.zipPath !== undefined,
+      signal: this.options.signal,
+    });
+    try {
+      await this.#readStates();
+      await this.#walk();
+      await this.#readListed(manifest);
+      await this.#readUnnamed();
+    } finally {
+      this.#pool.close();
+    }
     if (manifest.exists && manifest.interruptedSince !== undefined) {
       this.#add(
         0,
@@ -302,7 +300,7 @@ class Verification {
   }
 
   #noteName(role: PathRole, parts: RelPath): void {
-    if (role.kind === "post") this.#folder(role).posts.add(role.postId);
+    if (role.kind === "post") this.#folder(role).posts.add(pathHash(role.postId));
     else if (role.kind === "fileData") {
       this.#folder(role).files.set(role.fileId, parts.at(-1) as string);
     } else if (role.kind === "user") this.users.add(role.userId);
@@ -334,8 +332,9 @@ class Verification {
       if (entry.isFile && classifyPath(parts).kind === "channelState") states.push(parts);
     }
     for (const parts of states) {
-      if (await this.dataDir.exists(parts)) await this.#check(parts, relPathString(parts));
+      if (await this.dataDir.exists(parts)) await this.#check(relPathString(parts));
     }
+    await this.#drain(0);
   }
 
   /**
@@ -347,40 +346,41 @@ class Verification {
     for await (const batch of manifest.entries()) {
       for (const [path, entry] of batch) {
         this.options.signal?.throwIfAborted();
-        this.listed.add(pathHash(path));
-        const parts = relPathFromString(path);
-        // A folder that cannot be prepared (a link) is read file by file, each read saying why.
-        const preparing = this.dataDir.prepareReads(parts.slice(0, -1));
-        if (preparing) await preparing.catch(() => {});
-        // A promise only for a large file: awaiting one per small file cost more than its read.
-        const checking = this.#chosen()
-          ? this.#check(parts, path, entry)
-          : this.#checkSize(parts, path, entry);
-        if (checking) await checking;
-        const tick = this.#tick();
-        if (tick) await tick;
+        const slash = path.lastIndexOf("/");
+        this.#unnamed.get(path.slice(0, Math.max(0, slash)))?.delete(
+          pathHash(path.slice(slash + 1)),
+        );
+        // A file the manifest lists is damaged already when it cannot be read.
+        if (this.#skipped.size > 0) this.#skipped.delete(pathHash(path));
+        if (this.#chosen()) {
+          const sending = this.#check(path, entry);
+          if (sending) await sending;
+        } else {
+          await this.#checkSize(relPathFromString(path), path, entry);
+          const tick = this.#tick();
+          if (tick) await tick;
+        }
       }
     }
-    await Promise.all(this.#inFlight);
+    await this.#drain(0);
   }
 
   /**
-   * The walk of the data dir: temporary files, and files the manifest does not list (all of
-   * them when there is none), read and checked like the others.
+   * The walk of the data dir, first: each folder listed once (and so checked for links before
+   * any of its files is read), temporary files reported, the other files noted for the
+   * manifest to name.
    */
-  async #readOthers(): Promise<void> {
-    for await (const entry of this.dataDir.walk([], { withTemp: true })) {
+  async #walk(): Promise<void> {
+    for await (const entry of this.dataDir.walk([], { withTemp: true, prepare: true })) {
       if (entry.kind === "directory") continue;
       this.options.signal?.throwIfAborted();
       const path = relPathString(entry.parts);
       if (entry.kind === "skipped") {
-        // A file the manifest lists is damaged already when it could not be read.
-        if (!this.listed.has(pathHash(path))) {
-          this.#add(1, "warning", path, `not checked: ${entry.reason}`);
-        }
+        this.#skipped.set(pathHash(path), { path, reason: entry.reason });
         continue;
       }
-      if (isTempName(entry.parts.at(-1) as string)) {
+      const name = entry.parts.at(-1) as string;
+      if (isTempName(name)) {
         this.#add(
           1,
           "warning",
@@ -391,12 +391,34 @@ class Verification {
       }
       if (isStatePath(path)) continue;
       this.files++;
-      if (this.listed.has(pathHash(path))) continue;
-      if (this.#chosen()) await this.#check(entry.parts, path);
-      else this.#noteName(classifyPath(entry.parts), entry.parts);
-      await this.#tick();
+      const folder = relPathString(entry.parts.slice(0, -1));
+      let names = this.#unnamed.get(folder);
+      if (!names) this.#unnamed.set(folder, names = new Set());
+      names.add(pathHash(name));
     }
-    await Promise.all(this.#inFlight);
+  }
+
+  /**
+   * The files the manifest does not list (all of them when there is none), read and checked
+   * like the others: their folders listed again, only those that hold one.
+   */
+  async #readUnnamed(): Promise<void> {
+    for (const { path, reason } of this.#skipped.values()) {
+      this.#add(1, "warning", path, `not checked: ${reason}`);
+    }
+    for (const [folder, names] of this.#unnamed) {
+      if (names.size === 0) continue;
+      const parts = folder ? relPathFromString(folder) : [];
+      for await (const entry of this.dataDir.entries(parts)) {
+        this.options.signal?.throwIfAborted();
+        if (!entry.isFile || !names.has(pathHash(entry.name))) continue;
+        const fileParts = [...parts, entry.name];
+        const path = relPathString(fileParts);
+        if (this.#chosen()) await this.#check(path);
+        else this.#noteName(classifyPath(fileParts), fileParts);
+      }
+    }
+    await this.#drain(0);
   }
 
   /** A file left unread by --sample: its size at least. */
@@ -450,81 +472,88 @@ class Verification {
   }
 
   /**
-   * Reads and checks one file. A small one is read at once (synchronous calls, see hashFile);
-   * a large one is read in the background, at most `concurrency` at a time.
+   * Queues a file to be read and checked (by the pool, in batches); returns a promise only
+   * when a batch was sent and enough are in flight that the oldest must be taken first.
    */
-  #check(parts: RelPath, path: string, entry?: ManifestEntry): Promise<void> | undefined {
-    const role = classifyPath(parts);
-    let read: HashedFile | Promise<HashedFile>;
-    try {
-      read = hashFile(this.dataDir, parts, {
-        keepBytes: isRecord(role),
-        // Times matter only after a run that did not finish, and against the zip's.
-        withTime: this.interruptedSince !== undefined || this.zipPath !== undefined,
-        ...(this.options.signal ? { signal: this.options.signal } : {}),
-      });
-    } catch (error) {
-      this.#unreadable(path, error, entry);
-      return undefined;
+  #check(path: string, entry?: ManifestEntry): Promise<void> | undefined {
+    // Each folder is checked for links once, here, before any of its files is read.
+    const folder = path.slice(0, Math.max(0, path.lastIndexOf("/")));
+    if (!this.#prepared.has(folder)) {
+      this.#prepared.add(folder);
+      const preparing = this.dataDir.prepareReads(folder ? relPathFromString(folder) : []);
+      // A folder that cannot be prepared (a link) is read file by file, each read saying why.
+      if (preparing) return preparing.catch(() => {}).then(() => this.#check(path, entry));
     }
-    if (!(read instanceof Promise)) {
-      this.#checked(parts, path, role, read, entry);
-      return undefined;
-    }
-    const task: Promise<void> = read.then(
-      (hashed) => this.#checked(parts, path, role, hashed, entry),
-      (error) => this.#unreadable(path, error, entry),
-    ).finally(() => this.#inFlight.delete(task));
-    this.#inFlight.add(task);
-    if (this.#inFlight.size >= (this.options.concurrency ?? CONCURRENCY)) {
-      return Promise.race(this.#inFlight);
+    this.#batch.push([path, entry]);
+    if (this.#batch.length < BATCH) return undefined;
+    this.#send();
+    return this.#sent.length > 2 * Math.max(1, this.#pool?.size ?? 0) ? this.#drain(1) : undefined;
+  }
+
+  #send(): void {
+    if (this.#batch.length === 0) return;
+    const files = this.#batch;
+    this.#batch = [];
+    const pool = this.#pool as CheckPool;
+    this.#sent.push({ files, outcomes: pool.check(files.map(([path]) => path)) });
+  }
+
+  /** Sends what is queued, then takes the outcomes of the oldest batches until `keep` are left. */
+  async #drain(keep: number): Promise<void> {
+    this.#send();
+    while (this.#sent.length > keep) {
+      const { files, outcomes } = this.#sent.shift()!;
+      const results = await outcomes;
+      for (let i = 0; i < files.length; i++) {
+        const [path, entry] = files[i]!;
+        this.#checked(path, results[i]!, entry);
+        const tick = this.#tick();
+        if (tick) await tick;
+      }
     }
   }
 
-  #unreadable(path: string, error: unknown, entry: ManifestEntry | undefined): void {
-    if (error instanceof Deno.errors.NotFound) {
+  #checked(path: string, outcome: FileOutcome, entry: ManifestEntry | undefined): void {
+    if ("missing" in outcome) {
       if (entry) this.#missing(path);
       return;
     }
-    if (this.options.signal?.aborted) return;
-    this.#add(2, "damaged", path, `cannot be read: ${describeError(error)}`, itemFor(path));
-  }
-
-  #checked(
-    parts: RelPath,
-    path: string,
-    role: PathRole,
-    hashed: HashedFile,
-    entry: ManifestEntry | undefined,
-  ): void {
+    if ("unreadable" in outcome) {
+      // Ctrl+C stopped the read: the error that ends verify says so, not a finding.
+      if (this.options.signal?.aborted) return;
+      this.#add(2, "damaged", path, `cannot be read: ${outcome.unreadable}`, itemFor(path));
+      return;
+    }
+    const parts = relPathFromString(path);
+    const role = classifyPath(parts);
     this.#noteName(role, parts);
     const state = isStatePath(path);
     if (!state) {
-      this.bytesRead += hashed.size;
-      this.#compareWithZip(path, hashed, entry);
+      this.bytesRead += outcome.size;
+      this.#compareWithZip(path, outcome, entry);
     }
     const problems: string[] = [];
     if (entry) {
-      if (entry.sha256 !== hashed.sha256 || (entry.size >= 0 && entry.size !== hashed.size)) {
-        if (this.#changedByInterruptedRun(entry, hashed.size, hashed.mtime ?? 0)) {
+      if (entry.sha256 !== outcome.sha256 || (entry.size >= 0 && entry.size !== outcome.size)) {
+        if (this.#changedByInterruptedRun(entry, outcome.size, outcome.mtime ?? 0)) {
           return this.#addInterrupted();
         }
         problems.push(
-          entry.size >= 0 && entry.size !== hashed.size
-            ? `${hashed.size} bytes, the manifest says ${entry.size}`
+          entry.size >= 0 && entry.size !== outcome.size
+            ? `${outcome.size} bytes, the manifest says ${entry.size}`
             : "its SHA-256 differs from the manifest",
         );
       }
     } else if (!state) {
-      if (this.#changedByInterruptedRun(undefined, hashed.size, hashed.mtime ?? 0)) {
+      if (this.#changedByInterruptedRun(undefined, outcome.size, outcome.mtime ?? 0)) {
         this.#addInterrupted();
       } else if (this.hasManifest) {
         this.#add(1, "unexpected", path, "not in the manifest (not written by a backup run)");
       }
     }
-    if (role.kind === "fileData") this.#folder(role).dataSizes.set(role.fileId, hashed.size);
-    const shape = hashed.bytes ? this.#checkRecord(role, path, hashed.bytes) : undefined;
-    if (shape) problems.push(shape);
+    if (role.kind === "fileData") this.#folder(role).dataSizes.set(role.fileId, outcome.size);
+    if (outcome.fact) this.#noteFact(role, path, outcome.fact);
+    if (outcome.problem !== undefined) problems.push(outcome.problem);
     if (problems.length === 0) return;
     const reason = problems.join("; ") +
       (role.kind === "channelState"
@@ -537,91 +566,33 @@ class Verification {
     this.#add(2, "damaged", path, reason, itemFor(path));
   }
 
-  /** What is wrong with a record's content, if anything; gathers its facts when it is right. */
-  #checkRecord(role: PathRole, path: string, bytes: Uint8Array): string | undefined {
-    const text = new TextDecoder().decode(bytes);
-    if (role.kind === "post") {
-      const parsed = parseStoredPost(
-        text,
-        postIdFromFileName(path.slice(path.lastIndexOf("/") + 1)),
-      );
-      if ("reason" in parsed) return parsed.reason;
-      if (parsed.post.channel_id !== role.channelId) {
-        return `holds a post of channel ${parsed.post.channel_id}, not of its folder's`;
-      }
-      this.#notePost(role, path, parsed.post);
-      return undefined;
-    }
-    if (role.kind === "history") {
-      const parsed = parseHistory(text, role.postId);
-      return "reason" in parsed ? parsed.reason : undefined;
-    }
-    let value: unknown;
-    try {
-      value = JSON.parse(text);
-    } catch {
-      return text.length === 0 ? "empty file" : "not valid JSON";
-    }
-    switch (role.kind) {
-      case "channel":
-        return recordProblem(value, validChannel, "a channel record", role.channelId);
-      case "team":
-        return recordProblem(value, validTeam, "a team record", role.teamId);
-      case "user":
-        return recordProblem(value, validUser, "a user record", role.userId);
-      case "emoji":
-        return recordProblem(value, validEmoji, "an emoji record", role.emojiId);
-      case "fileInfo": {
-        const problem = recordProblem(value, validFileInfo, "a file info", role.fileId);
-        if (!problem) this.#folder(role).infoSizes.set(role.fileId, (value as Raw).size as number);
-        return problem;
-      }
-      case "channelMembers":
-      case "teamMembers":
-        return Array.isArray(value) && value.every((m) => isObject(m) && validMember(m))
-          ? undefined
-          : "not a list of members";
-      case "threads":
-        if (!isThreadsMap(value)) return "not a threads map";
-        this.#folder(role).threads = { path, map: value };
-        return undefined;
-      case "channelState": {
-        const problem = channelStateProblem(value, role.channelId);
-        if (!problem) {
-          const state = value as { dir: string; pendingFiles: Array<{ fileId: string }> };
-          const facts = this.#folder({
-            folder: relPathFromString(state.dir),
-            channelId: role.channelId,
-          });
-          for (const pending of state.pendingFiles) facts.pending.add(pending.fileId);
+  /** What a record that is right says, for the checks across files. */
+  #noteFact(role: PathRole, path: string, fact: RecordFact): void {
+    switch (fact.kind) {
+      case "post": {
+        if (role.kind !== "post") return;
+        if (fact.author && !this.authors.has(fact.author)) this.authors.set(fact.author, path);
+        const facts = this.#folder(role);
+        for (const attachment of fact.attachments) {
+          facts.attachments.push({ ...attachment, post: path });
         }
-        return problem;
+        return;
       }
-      case "runState":
-        return isRunState(value) ? undefined : "not the run state (version 1, a users watermark)";
-
-      default:
-        return undefined;
-    }
-  }
-
-  #notePost(role: { folder: readonly string[]; channelId: string }, path: string, post: Post) {
-    if (post.delete_at > 0) return;
-    if (post.user_id && !this.authors.has(post.user_id)) this.authors.set(post.user_id, path);
-    const facts = this.#folder(role);
-    const infos = new Map((post.metadata?.files ?? []).map((info) => [info.id, info]));
-    const ids = new Set([
-      ...(Array.isArray(post.file_ids) ? post.file_ids.filter(isMattermostId) : []),
-      ...infos.keys(),
-    ]);
-    for (const fileId of ids) {
-      const info = infos.get(fileId);
-      facts.attachments.push({
-        fileId,
-        name: info?.name,
-        post: path,
-        archived: info?.archived === true,
-      });
+      case "fileInfo":
+        if (role.kind === "fileInfo") this.#folder(role).infoSizes.set(role.fileId, fact.size);
+        return;
+      case "threads":
+        if (role.kind === "threads") this.#folder(role).threads = { path, map: fact.map };
+        return;
+      case "channelState": {
+        if (role.kind !== "channelState") return;
+        const facts = this.#folder({
+          folder: relPathFromString(fact.dir),
+          channelId: role.channelId,
+        });
+        for (const fileId of fact.pending) facts.pending.add(fileId);
+        return;
+      }
     }
   }
 
@@ -658,11 +629,11 @@ class Verification {
       if (!facts.threads) continue;
       const { path, map } = facts.threads;
       for (const [root, replies] of Object.entries(map)) {
-        if (!facts.posts.has(root)) {
+        if (!facts.posts.has(pathHash(root))) {
           this.#add(3, "warning", path, `names root post ${root}, which is not stored`);
         }
         for (const reply of replies) {
-          if (facts.posts.has(reply) || !isMattermostId(reply)) continue;
+          if (facts.posts.has(pathHash(reply)) || !isMattermostId(reply)) continue;
           this.#add(3, "missing", path, `names reply ${reply}, which is not stored`, {
             kind: "post",
             channelId: facts.channelId,
@@ -739,7 +710,11 @@ class Verification {
    * A file of the backup against its copy in the zip: the same content as the manifest says
    * (or as read, without a manifest), unless the file changed after the zip was written.
    */
-  #compareWithZip(path: string, hashed: HashedFile, entry: ManifestEntry | undefined): void {
+  #compareWithZip(
+    path: string,
+    hashed: { sha256: string; mtime?: number },
+    entry: ManifestEntry | undefined,
+  ): void {
     const content = this.zipContent;
     if (!content) return;
     const name = zipName(path.split("/"));
@@ -790,25 +765,11 @@ class Verification {
 const HISTORY_REPAIR = " (the next backup run rebuilds it from the server's edit history if the " +
   "post is yours; of others' posts the earlier versions cannot be fetched again, and it says so)";
 
+/** Files sent to a worker at once: a message each way per batch, not per file. */
+const BATCH = 256;
+
 /** How long verify reads without letting the event loop run (a signal, a progress line). */
 const YIELD_MS = 50;
-
-/** Files whose content is a JSON record this tool checks the shape of. */
-function isRecord(role: PathRole): boolean {
-  return !["fileData", "teamIcon", "userImage", "emojiImage", "other"].includes(role.kind);
-}
-
-function recordProblem(
-  value: unknown,
-  valid: (value: Raw) => boolean,
-  what: string,
-  id: string,
-): string | undefined {
-  if (!isObject(value) || !valid(value)) return `not ${what}`;
-  return value.id === id
-    ? undefined
-    : `holds ${value.id}, not the ${what.split(" ").at(-1)} its name says`;
-}
 
 /** What the next backup run fetches to restore a file at `path`, if it can. */
 export function itemFor(path: string): RepairItem | undefined {

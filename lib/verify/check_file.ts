@@ -1,0 +1,205 @@
+/**
+ * One file of `matterbak verify`, read and checked on its own: its size and SHA-256 as read,
+ * the shape of a record from the bytes already read (no second read), and the few facts the
+ * checks across files need (a live post's author and attachments, a file info's size, a
+ * threads map, a sync state's pending attachments). What does not depend on other files is
+ * decided here, so that it runs in verify's workers (check_worker.ts) as well as inline; the
+ * comparison with the manifest and the zip stays with the Verification, which holds them.
+ */
+import {
+  isMattermostId,
+  type Raw,
+  validChannel,
+  validEmoji,
+  validFileInfo,
+  validMember,
+  validTeam,
+  validUser,
+} from "../model/records.ts";
+import { DataDir } from "../store/data_dir.ts";
+import { classifyPath, type PathRole, postIdFromFileName } from "../store/layout.ts";
+import { hashFile, isThreadsMap, parseHistory, parseStoredPost } from "../store/reader.ts";
+import { channelStateProblem, isRunState, relPathFromString } from "../store/state.ts";
+import { describeError } from "../util/errors.ts";
+import { isObject } from "../util/objects.ts";
+
+/** What a record says that the checks across files need. */
+export type RecordFact =
+  | {
+    kind: "post";
+    /** The author; empty when the post names none. */
+    author: string;
+    attachments: Array<{ fileId: string; name: string | undefined; archived: boolean }>;
+  }
+  | { kind: "fileInfo"; size: number }
+  | { kind: "threads"; map: Record<string, string[]> }
+  | { kind: "channelState"; dir: string; pending: string[] };
+
+/** A file as read: or `missing` (not there), or why it could not be read. */
+export type FileOutcome =
+  | {
+    sha256: string;
+    size: number;
+    /** Modification time in ms (with `withTime`). */
+    mtime?: number;
+    /** What is wrong with the record's content, if anything. */
+    problem?: string;
+    /** Only for a record whose shape is right, and only live posts. */
+    fact?: RecordFact;
+  }
+  | { missing: true }
+  | { unreadable: string };
+
+export interface CheckOptions {
+  /** The modification times too (an fstat more per file). */
+  withTime: boolean;
+  signal?: AbortSignal | undefined;
+}
+
+/**
+ * Reads and checks the files at `paths` (relative, `/`-separated) in order. Each folder is
+ * checked once for links before its files are opened (DataDir.prepareReads), as every read of
+ * the data dir.
+ */
+export async function checkFiles(
+  dataDir: DataDir,
+  paths: readonly string[],
+  options: CheckOptions,
+): Promise<FileOutcome[]> {
+  const outcomes: FileOutcome[] = [];
+  for (const path of paths) {
+    const parts = relPathFromString(path);
+    // A folder that cannot be prepared (a link) is read file by file, each read saying why.
+    const preparing = dataDir.prepareReads(parts.slice(0, -1));
+    if (preparing) await preparing.catch(() => {});
+    const role = classifyPath(parts);
+    try {
+      // Synchronous for a small file; a promise only for a large one (awaiting one per small
+      // file cost more than its read).
+      const read = hashFile(dataDir, parts, {
+        keepBytes: isRecord(role),
+        withTime: options.withTime,
+        ...(options.signal ? { signal: options.signal } : {}),
+      });
+      const hashed = read instanceof Promise ? await read : read;
+      const outcome: FileOutcome = { sha256: hashed.sha256, size: hashed.size };
+      if (hashed.mtime !== undefined) outcome.mtime = hashed.mtime;
+      if (hashed.bytes) {
+        const { problem, fact } = checkRecord(role, path, hashed.bytes);
+        if (problem !== undefined) outcome.problem = problem;
+        if (fact) outcome.fact = fact;
+      }
+      outcomes.push(outcome);
+    } catch (error) {
+      outcomes.push(
+        error instanceof Deno.errors.NotFound
+          ? { missing: true }
+          : { unreadable: describeError(error) },
+      );
+    }
+  }
+  return outcomes;
+}
+
+/** Files whose content is a JSON record this tool checks the shape of. */
+function isRecord(role: PathRole): boolean {
+  return !["fileData", "teamIcon", "userImage", "emojiImage", "other"].includes(role.kind);
+}
+
+/** What is wrong with a record's content, if anything; its facts when it is right. */
+export function checkRecord(
+  role: PathRole,
+  path: string,
+  bytes: Uint8Array,
+): { problem?: string; fact?: RecordFact } {
+  const text = new TextDecoder().decode(bytes);
+  if (role.kind === "post") {
+    const parsed = parseStoredPost(
+      text,
+      postIdFromFileName(path.slice(path.lastIndexOf("/") + 1)),
+    );
+    if ("reason" in parsed) return { problem: parsed.reason };
+    const post = parsed.post;
+    if (post.channel_id !== role.channelId) {
+      return { problem: `holds a post of channel ${post.channel_id}, not of its folder's` };
+    }
+    if (post.delete_at > 0) return {};
+    const infos = new Map((post.metadata?.files ?? []).map((info) => [info.id, info]));
+    const ids = new Set([
+      ...(Array.isArray(post.file_ids) ? post.file_ids.filter(isMattermostId) : []),
+      ...infos.keys(),
+    ]);
+    const attachments = [...ids].map((fileId) => {
+      const info = infos.get(fileId);
+      return { fileId, name: info?.name, archived: info?.archived === true };
+    });
+    return { fact: { kind: "post", author: post.user_id ?? "", attachments } };
+  }
+  if (role.kind === "history") {
+    const parsed = parseHistory(text, role.postId);
+    return "reason" in parsed ? { problem: parsed.reason } : {};
+  }
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch {
+    return { problem: text.length === 0 ? "empty file" : "not valid JSON" };
+  }
+  const problem = (message: string | undefined) =>
+    message === undefined ? {} : { problem: message };
+  switch (role.kind) {
+    case "channel":
+      return problem(recordProblem(value, validChannel, "a channel record", role.channelId));
+    case "team":
+      return problem(recordProblem(value, validTeam, "a team record", role.teamId));
+    case "user":
+      return problem(recordProblem(value, validUser, "a user record", role.userId));
+    case "emoji":
+      return problem(recordProblem(value, validEmoji, "an emoji record", role.emojiId));
+    case "fileInfo": {
+      const message = recordProblem(value, validFileInfo, "a file info", role.fileId);
+      return message === undefined
+        ? { fact: { kind: "fileInfo", size: (value as Raw).size as number } }
+        : { problem: message };
+    }
+    case "channelMembers":
+    case "teamMembers":
+      return Array.isArray(value) && value.every((m) => isObject(m) && validMember(m))
+        ? {}
+        : { problem: "not a list of members" };
+    case "threads":
+      return isThreadsMap(value)
+        ? { fact: { kind: "threads", map: value } }
+        : { problem: "not a threads map" };
+    case "channelState": {
+      const message = channelStateProblem(value, role.channelId);
+      if (message !== undefined) return { problem: message };
+      const state = value as { dir: string; pendingFiles: Array<{ fileId: string }> };
+      return {
+        fact: {
+          kind: "channelState",
+          dir: state.dir,
+          pending: state.pendingFiles.map((pending) => pending.fileId),
+        },
+      };
+    }
+    case "runState":
+      return isRunState(value)
+        ? {}
+        : { problem: "not the run state (version 1, a users watermark)" };
+    default:
+      return {};
+  }
+}
+
+function recordProblem(
+  value: unknown,
+  valid: (value: Raw) => boolean,
+  what: string,
+  id: string,
+): string | undefined {
+  if (!isObject(value) || !valid(value)) return `not ${what}`;
+  return value.id === id
+    ? undefined
+    : `holds ${value.id}, not the ${what.split(" ").at(-1)} its name says`;
+}
