@@ -12,7 +12,8 @@
  * Then it reads the payload Deno 2.9 stores in the binary (an ELF section, a Mach-O segment or
  * a PE resource named d3n0l4nd; cli/standalone/binary.rs `serialize_binary_data_section`):
  * metadata, npm snapshot, remote modules and the virtual file system, and asserts that it has
- * every module main.ts runs (its `deno info` graph along code imports), every npm package it
+ * every module main.ts runs (its `deno info` graph along code imports, and those of the modules
+ * it starts as workers, RUNTIME_MODULES in scripts/compile.ts), every npm package it
  * imports, every asset in RUNTIME_ASSETS, raw imports switched on when the program uses them,
  * and no permission prompt.
  */
@@ -21,7 +22,7 @@ import { pathToFileURL } from "node:url";
 import { parseArgs } from "node:util";
 import { Buffer } from "node:buffer";
 import { fail, REPO_ROOT, scriptArgs } from "./_util.ts";
-import { compileArgs } from "./compile.ts";
+import { compileArgs, RUNTIME_MODULES } from "./compile.ts";
 
 /**
  * Every file the program loads at run time that is not one of its modules, relative to the
@@ -280,9 +281,21 @@ export async function compileWithStandIn(args: string[]): Promise<void> {
   }
 }
 
+/** The graph of main.ts and of the modules it starts as workers, as one (main.ts its entry). */
+export async function programGraph(): Promise<ModuleGraph> {
+  const graphs = [await moduleGraph("main.ts")];
+  for (const module of RUNTIME_MODULES) graphs.push(await moduleGraph(module));
+  const modules = new Map(graphs.flatMap((graph) => graph.modules).map((m) => [m.specifier, m]));
+  return {
+    roots: graphs.flatMap((graph) => graph.roots),
+    modules: [...modules.values()],
+    redirects: Object.assign({}, ...graphs.map((graph) => graph.redirects ?? {})),
+  };
+}
+
 /** Compiles main.ts against the stand-in runtime, or takes a built binary, and checks it. */
 async function checkMain(builtBinary: string | undefined): Promise<string> {
-  const graph = await moduleGraph("main.ts");
+  const graph = await programGraph();
   if (builtBinary !== undefined) {
     return report(builtBinary, graph, readPayload(await Deno.readFile(builtBinary), builtBinary));
   }
@@ -305,7 +318,7 @@ function report(what: string, graph: ModuleGraph, payload: EmbeddedPayload): str
   if (problems.length > 0) throw new EmbedError(`${what} lacks:\n  ${problems.join("\n  ")}`);
   return `ok: ${what} embeds all ${
     runtimeModules(graph).length
-  } modules main.ts runs and ${RUNTIME_ASSETS.length} assets`;
+  } modules main.ts and its ${RUNTIME_MODULES.length} worker module(s) run and ${RUNTIME_ASSETS.length} assets`;
 }
 
 if (import.meta.main) {

@@ -27,9 +27,24 @@ export function binaryName(target: string): string {
   return `matterbak-${VERSION}-${target}${target.includes("windows") ? ".exe" : ""}`;
 }
 
+/**
+ * Modules the program starts at run time that main.ts does not import: verify's workers
+ * (`new Worker(url)`), which `deno compile` embeds only when `--include` names them.
+ */
+export const RUNTIME_MODULES: readonly string[] = ["lib/verify/check_worker.ts"];
+
 /** `deno compile`'s arguments, run in the repository: the release's and the embed check's. */
 export function compileArgs(target: string, output: string): string[] {
-  return ["compile", ...RUNTIME_FLAGS, "--target", target, "--output", output, "main.ts"];
+  return [
+    "compile",
+    ...RUNTIME_FLAGS,
+    ...RUNTIME_MODULES.flatMap((module) => ["--include", module]),
+    "--target",
+    target,
+    "--output",
+    output,
+    "main.ts",
+  ];
 }
 
 async function sha256(path: string): Promise<string> {
