@@ -747,20 +747,32 @@ Deno.test("verify's workers find what an inline verify finds, in the same order,
     assert.equal(kinds[lost], "missing");
     assert.equal(kinds[`${folder}/notes.txt`], "unexpected");
 
-    // Ctrl+C while the workers read: verify ends with the interruption, and no worker is left
-    // (the test's sanitizers and a clean exit of the test process show it).
+    // Ctrl+C while the workers read: verify ends with the interruption (exit status 130 in the
+    // CLI), not with another error, and leaves no promise rejected unseen (a crash there).
     const controller = new AbortController();
     const reason = new Error("interrupted");
-    await assert.rejects(
-      verifyBackup({
-        dataDir: h.dataDir,
-        sample: 100,
-        workers: 2,
-        signal: controller.signal,
-        progress: () => controller.abort(reason),
-      }),
-      (error) => error === reason,
-    );
+    const unhandled: unknown[] = [];
+    const onUnhandled = (event: PromiseRejectionEvent) => {
+      unhandled.push(event.reason);
+      event.preventDefault();
+    };
+    globalThis.addEventListener("unhandledrejection", onUnhandled);
+    try {
+      await assert.rejects(
+        verifyBackup({
+          dataDir: h.dataDir,
+          sample: 100,
+          workers: 2,
+          signal: controller.signal,
+          progress: () => controller.abort(reason),
+        }),
+        (error) => error === reason,
+      );
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    } finally {
+      globalThis.removeEventListener("unhandledrejection", onUnhandled);
+    }
+    assert.deepEqual(unhandled, []);
     // The lock is released: taking it again does not fail.
     (await acquireRunLock(new DataDir(h.dataDir))).release();
   }));
