@@ -4,7 +4,8 @@
  * permissions. `deno task smoke -- --binary PATH` runs a built binary instead (the release
  * workflow, on each binary's own OS). Either way: --version, --help, a real backup of the
  * simulator that must be complete, a second run that must be incremental and build the website
- * (whose CSS, script and emoji font come from inside the program).
+ * (whose CSS, script and emoji font come from inside the program), and a verify that finds it
+ * intact.
  */
 import { join, resolve } from "node:path";
 import { parseArgs } from "node:util";
@@ -110,6 +111,14 @@ try {
     assets.every((size) => size > 1000) && index.includes("Town Square"),
     "--view builds the website with its assets",
     `${assets.join(", ")} bytes; ${again.out}`,
+  );
+  // Verify reads in workers in the binary (their module embedded with --include), in its main
+  // thread in the bundle.
+  const verified = await run(["verify", "-d", join(dir, "data")]);
+  check(
+    verified.code === 0 && /: 0 damaged, 0 missing, 0 unexpected/.test(verified.out),
+    "verify finds the backup intact",
+    verified.out,
   );
 } finally {
   await sim.close();
