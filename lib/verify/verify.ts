@@ -391,7 +391,7 @@ class Verification {
       }
       if (isStatePath(path)) continue;
       this.files++;
-      const folder = relPathString(entry.parts.slice(0, -1));
+      const folder = path.slice(0, Math.max(0, path.length - name.length - 1));
       let names = this.#unnamed.get(folder);
       if (!names) this.#unnamed.set(folder, names = new Set());
       names.add(pathHash(name));
