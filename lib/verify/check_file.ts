@@ -106,13 +106,15 @@ function isRecord(role: PathRole): boolean {
   return !["fileData", "teamIcon", "userImage", "emojiImage", "other"].includes(role.kind);
 }
 
+const decoder = new TextDecoder();
+
 /** What is wrong with a record's content, if anything; its facts when it is right. */
 export function checkRecord(
   role: PathRole,
   path: string,
   bytes: Uint8Array,
 ): { problem?: string; fact?: RecordFact } {
-  const text = new TextDecoder().decode(bytes);
+  const text = decoder.decode(bytes);
   if (role.kind === "post") {
     const parsed = parseStoredPost(
       text,

@@ -33,6 +33,7 @@ import { readRepairList, type RepairItem, writeRepairList } from "../store/repai
 import { acquireRunLock, type RunLock } from "../store/run_lock.ts";
 import { relPathFromString, relPathString } from "../store/state.ts";
 import { describeError, LockedError, StorageError, UsageError } from "../util/errors.ts";
+import { NumberSet } from "../util/number_set.ts";
 import { ZipFormatError, ZipReader } from "../zip/reader.ts";
 import type { FileOutcome, RecordFact } from "./check_file.ts";
 import { CheckPool, defaultWorkers } from "./check_pool.ts";
@@ -96,7 +97,7 @@ interface FolderFacts {
    * Post ids with a file in the folder, by pathHash (200,000 ids as strings, each holding its
    * manifest line, were 30 MB); a reply taken for stored by a shared hash: 1 in 10^10.
    */
-  posts: Set<number>;
+  posts: NumberSet;
   /** Attachment data files present, by file id (their names) and sizes when read. */
   files: Map<string, string>;
   dataSizes: Map<string, number>;
@@ -146,11 +147,12 @@ class Verification {
   readonly users = new Set<string>();
   readonly authors = new Map<string, string>();
   /**
-   * The files the walk found and the manifest has not named (yet): by folder (`/`-separated),
-   * the pathHash of each name. Two names of a folder sharing one would hide one file not in
-   * the manifest from the report; with 200,000 files the odds are about one in 10^10.
+   * The files the walk found, by folder (`/`-separated), and those the manifest lists: the
+   * pathHash of each path. Two paths sharing one would hide one file not in the manifest from
+   * the report; with 200,000 files the odds are about one in 10^10.
    */
-  readonly #unnamed = new Map<string, Set<number>>();
+  readonly #found = new Map<string, NumberSet>();
+  readonly #listed = new NumberSet();
   /** What the walk could not read as a file (a link...), by pathHash of its path. */
   readonly #skipped = new Map<number, { path: string; reason: string }>();
   interruptedSince: number | undefined;
@@ -286,7 +288,7 @@ class Verification {
     if (!facts) {
       facts = {
         channelId: role.channelId,
-        posts: new Set(),
+        posts: new NumberSet(),
         files: new Map(),
         dataSizes: new Map(),
         infoSizes: new Map(),
@@ -346,12 +348,10 @@ class Verification {
     for await (const batch of manifest.entries()) {
       for (const [path, entry] of batch) {
         this.options.signal?.throwIfAborted();
-        const slash = path.lastIndexOf("/");
-        this.#unnamed.get(path.slice(0, Math.max(0, slash)))?.delete(
-          pathHash(path.slice(slash + 1)),
-        );
+        const hash = pathHash(path);
+        this.#listed.add(hash);
         // A file the manifest lists is damaged already when it cannot be read.
-        if (this.#skipped.size > 0) this.#skipped.delete(pathHash(path));
+        if (this.#skipped.size > 0) this.#skipped.delete(hash);
         if (this.#chosen()) {
           const sending = this.#check(path, entry);
           if (sending) await sending;
@@ -392,9 +392,9 @@ class Verification {
       if (isStatePath(path)) continue;
       this.files++;
       const folder = path.slice(0, Math.max(0, path.length - name.length - 1));
-      let names = this.#unnamed.get(folder);
-      if (!names) this.#unnamed.set(folder, names = new Set());
-      names.add(pathHash(name));
+      let found = this.#found.get(folder);
+      if (!found) this.#found.set(folder, found = new NumberSet());
+      found.add(pathHash(path));
     }
   }
 
@@ -406,14 +406,15 @@ class Verification {
     for (const { path, reason } of this.#skipped.values()) {
       this.#add(1, "warning", path, `not checked: ${reason}`);
     }
-    for (const [folder, names] of this.#unnamed) {
-      if (names.size === 0) continue;
+    for (const [folder, found] of this.#found) {
+      if (found.values().every((hash) => this.#listed.has(hash))) continue;
       const parts = folder ? relPathFromString(folder) : [];
       for await (const entry of this.dataDir.entries(parts)) {
         this.options.signal?.throwIfAborted();
-        if (!entry.isFile || !names.has(pathHash(entry.name))) continue;
         const fileParts = [...parts, entry.name];
         const path = relPathString(fileParts);
+        const hash = pathHash(path);
+        if (!found.has(hash) || this.#listed.has(hash)) continue;
         if (this.#chosen()) await this.#check(path);
         else this.#noteName(classifyPath(fileParts), fileParts);
       }
