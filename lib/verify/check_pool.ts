@@ -15,8 +15,8 @@ export type PoolRequest =
 
 export type PoolReply = { id: number; outcomes: FileOutcome[] } | { id: number; error: string };
 
-/** At most this many workers: beyond it the disk, not the CPU, sets the pace. */
-export const MAX_WORKERS = 4;
+/** At most this many workers: beyond it the main thread (the walk, the manifest) sets the pace. */
+const MAX_WORKERS = 4;
 
 /** The default: one worker a CPU, capped. */
 export function defaultWorkers(): number {
