@@ -1,5 +1,11 @@
 import assert from "node:assert/strict";
-import { writeFileAtomic } from "../lib/store/atomic_write.ts";
+import { dirname, join } from "node:path";
+import {
+  type FsRecorder,
+  type FsStep,
+  isTempName,
+  writeFileAtomic,
+} from "../lib/store/atomic_write.ts";
 import { DataDir } from "../lib/store/data_dir.ts";
 import { SizeMismatchError, StorageError } from "../lib/util/errors.ts";
 import { listFiles } from "./harness.ts";
@@ -80,4 +86,66 @@ Deno.test("the data dir refuses any path that would leave it, whatever the sanit
     assert.throws(() => data.path(parts), StorageError, JSON.stringify(parts));
   }
   assert.equal(data.path(["teams", "x.json"]), "/tmp/backup-root/teams/x.json");
+});
+
+Deno.test("a batch stopped at any step leaves each file old or new and whole; when it returns all are durable", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const names = [["a", "1.json"], ["a", "2.json"], ["b", "3.json"]];
+    const reset = async () => {
+      for (const [folder, name] of names) {
+        await Deno.mkdir(join(dir, folder as string), { recursive: true });
+        await Deno.writeTextFile(join(dir, folder as string, name as string), "old");
+      }
+    };
+    const batch = names.map((parts) => ({ parts, data: `new ${parts.join("/")}` }));
+    await reset();
+    const steps: FsStep[] = [];
+    const renamed: number[] = [];
+    await new DataDir(dir, (step) => void steps.push(step)).writeBatch(
+      batch,
+      (index) => renamed.push(index),
+    );
+    assert.deepEqual(renamed, [0, 1, 2]);
+    // Each file's data synced after its last write and before its rename; each folder synced
+    // after the last rename into it, before the batch returns.
+    const at = (op: FsStep["op"], match: (step: FsStep) => boolean) =>
+      steps.findLastIndex((s) => s.op === op && match(s));
+    for (const step of steps) {
+      if (step.op !== "rename") continue;
+      const wrote = at("write", (s) => s.op === "write" && s.path === step.from);
+      const synced = at("sync", (s) => s.op === "sync" && s.path === step.from);
+      assert.ok(wrote >= 0 && synced > wrote && steps.indexOf(step) > synced, step.to);
+    }
+    for (const folder of ["a", "b"].map((f) => join(dir, f))) {
+      const lastRename = at("rename", (s) => s.op === "rename" && dirname(s.to) === folder);
+      assert.ok(lastRename >= 0);
+      assert.ok(at("syncDir", (s) => s.op === "syncDir" && s.path === folder) > lastRename, folder);
+    }
+    for (const { parts, data } of batch) {
+      assert.equal(await Deno.readTextFile(join(dir, ...parts)), data);
+    }
+    // A crash before each step in turn: every name holds the old file or the new one, whole,
+    // and no temporary file stays.
+    for (let stop = 0; stop < steps.length; stop++) {
+      await reset();
+      let count = 0;
+      const crash: FsRecorder = () => {
+        if (count++ === stop) throw new Error("crash");
+      };
+      await assert.rejects(new DataDir(dir, crash).writeBatch(batch), /crash/);
+      const what = `stopped before ${steps[stop]?.op}`;
+      for (const { parts, data } of batch) {
+        const text = await Deno.readTextFile(join(dir, ...parts));
+        assert.ok(text === "old" || text === data, `${what}: ${text}`);
+      }
+      for (const folder of ["a", "b"]) {
+        for (const entry of Deno.readDirSync(join(dir, folder))) {
+          assert.ok(!isTempName(entry.name), `${what}: ${entry.name}`);
+        }
+      }
+    }
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
 });

@@ -5,6 +5,7 @@ import {
   asksEditHistory,
   crawlWatermark,
   displacedVersions,
+  FirstCrawl,
   isHistoryCopy,
   isLastPage,
   markDeleted,
@@ -197,4 +198,36 @@ Deno.test("posts to fetch: the server's count less the posts stored; all of them
     assert.equal(postsToFetch(counted, 2000, { kind: "crawl", reason }), 2400, reason);
   }
   assert.equal(postsToFetch(channel, 10, update), 0, "a server that sends no count");
+});
+
+Deno.test("a first crawl knows which posts are not stored yet, roots sent ahead of their page included", () => {
+  const first = new FirstCrawl();
+  const page = (order: Post[], extra: Post[] = []) => ({
+    order: order.map((p) => p.id),
+    posts: Object.fromEntries([...order, ...extra].map((p) => [p.id, p])),
+  });
+  const reply = post("reply", { create_at: 900, root_id: "root" });
+  const root = post("root", { create_at: 100 });
+  const newest = post("newest", { create_at: 950 });
+  // Nothing is stored before the first page.
+  assert.equal(first.mayHold(newest), false);
+  assert.equal(first.mayHold(root), false);
+  first.stored(page([newest, reply], [root]), [newest, reply, root]);
+  // Pages go strictly older: what is as new as the crawl's place may be stored, and so is the
+  // root that came along, far older than the page.
+  assert.equal(first.mayHold(post("same-ms", { create_at: 900 })), true);
+  assert.equal(first.mayHold(root), true);
+  assert.equal(first.mayHold(post("older", { create_at: 500 })), false);
+  // A root the server sent that was not written (another channel's) is not taken as stored.
+  first.stored(page([post("p400", { create_at: 400 })]), [undefined]);
+  assert.equal(first.mayHold(post("p300", { create_at: 300 })), false);
+  assert.equal(first.mayHold(root), true, "still ahead of the crawl");
+  // Once the crawl has passed the root, it is as new as the crawl's place.
+  first.stored(page([post("p50", { create_at: 50 })]), [post("p50", { create_at: 50 })]);
+  assert.equal(first.mayHold(root), true);
+  assert.equal(first.mayHold(post("p40", { create_at: 40 })), false);
+  // Attachment records: only those written.
+  assert.equal(first.mayHoldInfo("f1"), false);
+  first.storedInfo("f1");
+  assert.equal(first.mayHoldInfo("f1"), true);
 });

@@ -14,6 +14,7 @@ import {
   storageFailure,
   syncDir,
   writeFileAtomic,
+  writeFilesDurably,
   type WrittenFile,
 } from "./atomic_write.ts";
 import { describeError, StorageError } from "../util/errors.ts";
@@ -37,6 +38,12 @@ export interface DataDirSink {
   removed(path: string): void;
   /** A sync state is about to vouch for what was written: record it durably first. */
   checkpoint(): Promise<void>;
+}
+
+/** A file of a batch written with `writeBatch`. */
+export interface BatchWrite {
+  parts: RelPath;
+  data: string | Uint8Array;
 }
 
 export class DataDir {
@@ -282,6 +289,32 @@ export class DataDir {
     this.recorder?.({ op: "checkpoint", path: this.path(parts), state: structuredClone(state) });
     await this.sink?.checkpoint();
     return await this.writeJson(parts, state);
+  }
+
+  /**
+   * Writes `files` durably together (see writeFilesDurably): when this returns, each is synced,
+   * in place, and its folder synced. Each folder is checked for links once per batch. The final
+   * names are not: a temporary file is created with `createNew` and a rename replaces a link
+   * there instead of following it (callers that compare with the stored content read it first,
+   * and that read refuses a link). `renamed(index)` is told of each file in place.
+   */
+  async writeBatch(
+    files: readonly BatchWrite[],
+    renamed?: (index: number) => void,
+  ): Promise<void> {
+    const checked = new Set<string>();
+    const encoder = new TextEncoder();
+    const batch = files.map(({ parts, data }) => {
+      const path = this.path(parts);
+      const folder = parts.slice(0, -1);
+      const key = folder.join("/");
+      if (!checked.has(key)) {
+        this.#refuseLinks(folder);
+        checked.add(key);
+      }
+      return { path, bytes: typeof data === "string" ? encoder.encode(data) : data };
+    });
+    await writeFilesDurably(batch, { recorder: this.recorder, ...(renamed ? { renamed } : {}) });
   }
 
   /** Writes `text` atomically (callers that already compared it with the file's content). */

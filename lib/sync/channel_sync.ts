@@ -22,7 +22,7 @@ import {
 } from "../store/history.ts";
 import { type ChannelState, relPathString, SeenLog, writeChannelState } from "../store/state.ts";
 import type { Clock } from "../util/clock.ts";
-import { type DataDir, encodeJson, type RelPath } from "../store/data_dir.ts";
+import { type BatchWrite, type DataDir, encodeJson, type RelPath } from "../store/data_dir.ts";
 import { ApiError, describeError, isFatal, ServerError } from "../util/errors.ts";
 import {
   type ChannelProgress,
@@ -53,6 +53,7 @@ import {
   type ChannelPlan,
   crawlWatermark,
   displacedVersions,
+  FirstCrawl,
   isHistoryCopy,
   isLastPage,
   isOwnEdited,
@@ -142,6 +143,8 @@ class ChannelSync {
   #filesDir: RelPath;
   #historyDir: RelPath;
   #state: ChannelState;
+  /** During the first crawl of a folder this run started: which posts it may hold. */
+  #first: FirstCrawl | undefined;
   /** True once the folder, the channel's records and its state exist (see #open). */
   #opened = false;
 
@@ -206,9 +209,12 @@ class ChannelSync {
     });
     try {
       if (!fresh) await this.#open();
+      // A fresh folder's plan is always a crawl from the newest post.
+      if (fresh) this.#first = new FirstCrawl();
       // Changes first: a post deleted since the last run drops its pending attachments, which
       // the server would only answer with 404.
       await this.#execute(plan);
+      this.#first = undefined;
       await this.#retryPendingFiles();
       await this.#refetchDamaged();
       await this.#askEditHistories();
@@ -459,14 +465,21 @@ class ChannelSync {
     }
     await this.#seen?.add([...posts.map((post) => post.id), ...list.malformedIds]);
     this.result.progress.fetched += posts.length;
-    // Posts of a page are independent files: read, merge and write them in parallel. Each is
-    // counted as soon as it is written, so an interruption reports exactly what was saved.
+    // Posts of a page are independent files: read and merged in parallel, then written
+    // together (durable before the next checkpoint can vouch for them). Each is counted as soon
+    // as it is in place, so an interruption reports exactly what was saved.
+    const writes: BatchWrite[] = [];
+    const counters: (() => void)[] = [];
     const stored = await mapPooled(posts, this.options.concurrency, async (post) => {
       this.options.signal?.throwIfAborted();
       const postCopies = copies.get(post.id) ?? [];
       copies.delete(post.id);
       const name = this.#postFileName(post);
-      const text = await dataDir.readText([...this.#postsDir, name]);
+      // A first crawl knows most posts are not stored yet: no read that would fail (the
+      // error it throws costs more than the write).
+      const text = this.#first?.mayHold(post) === false
+        ? undefined
+        : await dataDir.readText([...this.#postsDir, name]);
       const before = storedPost(text);
       const merged = mergePost(before, post);
       if (!merged) return undefined;
@@ -478,15 +491,22 @@ class ChannelSync {
       ]);
       const newText = encodeJson(merged);
       if (newText !== text) {
-        await dataDir.writeText([...this.#postsDir, name], newText);
-        if (text === undefined) this.#stored++;
-        if (!before) this.#counts.newPosts++;
-        else if (merged.delete_at > 0 && before.delete_at === 0) this.#counts.deletedPosts++;
-        else this.#counts.updatedPosts++;
+        writes.push({ parts: [...this.#postsDir, name], data: newText });
+        counters.push(() => {
+          if (text === undefined) this.#stored++;
+          if (!before) this.#counts.newPosts++;
+          else if (merged.delete_at > 0 && before.delete_at === 0) this.#counts.deletedPosts++;
+          else this.#counts.updatedPosts++;
+        });
       }
       if (text !== undefined && !before) this.#replacedDamaged(post.id, name);
       return merged;
     });
+    this.options.signal?.throwIfAborted();
+    await dataDir.writeBatch(writes, (index) => counters[index]?.());
+    this.#first?.stored(list, stored);
+    // Stopped while the page was written: the crawl's place stays before it.
+    this.options.signal?.throwIfAborted();
     // Copies of posts not in this answer: stored earlier (or never, and then kept for nothing).
     await mapPooled([...copies], this.options.concurrency, async ([postId, postCopies]) => {
       const first = postCopies[0] as Post;
@@ -702,12 +722,20 @@ class ChannelSync {
   async #saveFiles(infos: FileInfo[]): Promise<void> {
     const { dataDir, concurrency } = this.options;
     const unique = [...new Map(infos.map((info) => [info.id, info])).values()];
+    const writes: BatchWrite[] = [];
     const missing = await mapPooled(unique, concurrency, async (info) => {
-      await dataDir.writeJson([...this.#filesDir, fileInfoName(info.id)], info);
+      const parts = [...this.#filesDir, fileInfoName(info.id)];
+      const text = encodeJson(info);
+      const stored = this.#first?.mayHoldInfo(info.id) === false
+        ? undefined
+        : await dataDir.readText(parts).catch(() => undefined);
+      if (stored !== text) writes.push({ parts, data: text });
       const present = this.#files.get(info.id);
       if (present && await dataDir.size([...this.#filesDir, present]) === info.size) return;
       return this.#attempted.has(info.id) ? undefined : info;
     });
+    await dataDir.writeBatch(writes);
+    for (const info of unique) this.#first?.storedInfo(info.id);
     const downloads = missing.filter((info) => info !== undefined);
     // All of a page's attachments are known before the first is fetched: the progress says so.
     const { progress } = this.result;

@@ -177,3 +177,48 @@ export function maxUpdateAt(posts: Iterable<Post>): number {
   for (const post of posts) max = Math.max(max, post.update_at);
   return max;
 }
+
+/**
+ * What the first crawl of a folder it started empty knows of the post files there, so that it
+ * need not look for a post's file before writing it. The crawl goes from the newest post to the
+ * oldest, each page strictly older than the one before (`before` compares `create_at`), so no
+ * file is older than the crawl's place but those of posts the server sent along ahead of their
+ * page: the roots of the replies on a page (`getParentsPosts`), which may be far older. Those
+ * are remembered until the crawl passes them, so memory holds only the roots ahead of it.
+ */
+export class FirstCrawl {
+  /** Every post stored so far is at least this old, or in #ahead. */
+  #below = Infinity;
+  #ahead = new Map<string, number>();
+
+  /** Attachments whose record was written (a root sent ahead brings its files twice). */
+  #infos = new Set<string>();
+
+  /** False when the folder certainly holds no record of the attachment. */
+  mayHoldInfo(fileId: string): boolean {
+    return this.#infos.has(fileId);
+  }
+
+  storedInfo(fileId: string): void {
+    this.#infos.add(fileId);
+  }
+
+  /** False when the folder certainly holds no file of the post. */
+  mayHold(post: { id: string; create_at: number }): boolean {
+    return post.create_at >= this.#below || this.#ahead.has(post.id);
+  }
+
+  /** After a page of `list` is written: `stored` holds its posts as written (or undefined). */
+  stored(
+    list: { order: readonly string[]; posts: Record<string, Post> },
+    stored: Iterable<Post | undefined>,
+  ): void {
+    let below = this.#below;
+    for (const id of list.order) below = Math.min(below, list.posts[id]?.create_at ?? below);
+    for (const post of stored) {
+      if (post && post.create_at < below) this.#ahead.set(post.id, post.create_at);
+    }
+    for (const [id, createAt] of this.#ahead) if (createAt >= below) this.#ahead.delete(id);
+    this.#below = below;
+  }
+}
