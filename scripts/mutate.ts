@@ -262,6 +262,15 @@ export const MUTATIONS: readonly Mutation[] = [
     tests: ["tests/checkpoint_coverage_test.ts"],
   },
   {
+    name: "zip-reads-a-link-swapped-in",
+    cost: "the zip takes in a file outside the data dir through a link put in place of a post",
+    file: DATA_DIR,
+    search: "      if (opened.dev !== entry.info.dev || opened.ino !== entry.info.ino) {\n",
+    replace: "      if (opened.dev !== entry.info.dev && opened.ino !== entry.info.ino) {\n",
+    tests: ["tests/data_dir_test.ts"],
+    filter: "still that file",
+  },
+  {
     name: "batch-place-moved-after-interrupt",
     cost: "an interruption while a page is written records the place past it",
     file: CHANNEL_SYNC,

@@ -131,7 +131,12 @@ Deno.test({
     await Deno.symlink(outside, join(root, "a", "link"));
     const fifo = await new Deno.Command("mkfifo", { args: [join(root, "a", "pipe")] }).output();
     assert.ok(fifo.success);
-    const entries = await Array.fromAsync(new DataDir(root).walk());
+    const entries = (await Array.fromAsync(new DataDir(root).walk())).map((entry) => {
+      if (entry.kind !== "file") return entry;
+      // A file comes with what lstat says of it: the file itself, not a link.
+      assert.ok(entry.info.isFile && entry.info.size === 2);
+      return { parts: entry.parts, kind: entry.kind };
+    });
     entries.sort((x, y) => x.parts.join("/").localeCompare(y.parts.join("/")));
     assert.deepEqual(entries, [
       { parts: ["a"], kind: "directory" },
@@ -139,6 +144,29 @@ Deno.test({
       { parts: ["a", "link"], kind: "skipped", reason: "it is a symbolic link (never followed)" },
       { parts: ["a", "pipe"], kind: "skipped", reason: "it is neither a file nor a folder" },
     ]);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test({
+  name: "a file the walk listed is read only if it is still that file, not a link put in its place",
+  ignore: !links,
+}, async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    await Deno.writeTextFile(join(dir, "secret"), "outside");
+    const root = join(dir, "data");
+    await Deno.mkdir(join(root, "a"), { recursive: true });
+    await Deno.writeTextFile(join(root, "a", "f.json"), "{}");
+    const data = new DataDir(root);
+    const [entry] = await Array.fromAsync(data.walk(["a"]));
+    assert.ok(entry?.kind === "file");
+    assert.equal(new TextDecoder().decode(data.readWalked(entry)), "{}");
+    // Swapped for a link after the walk saw it: refused before a byte is read.
+    await Deno.remove(join(root, "a", "f.json"));
+    await Deno.symlink(join(dir, "secret"), join(root, "a", "f.json"));
+    assert.throws(() => data.readWalked(entry), StorageError);
   } finally {
     await Deno.remove(dir, { recursive: true });
   }

@@ -24,9 +24,13 @@ import { isContainedComponent } from "./safe_name.ts";
 /** Relative path inside the data dir, as components. */
 export type RelPath = readonly string[];
 
-/** An entry of `walk`: a file or folder to read, or one that cannot be read, and why. */
+/**
+ * An entry of `walk`: a folder, a file with what `lstat` said of it (read it with
+ * `readWalked`), or one that cannot be read, and why.
+ */
 export type WalkEntry =
-  | { parts: RelPath; kind: "file" | "directory" }
+  | { parts: RelPath; kind: "directory" }
+  | { parts: RelPath; kind: "file"; info: Deno.FileInfo }
   | { parts: RelPath; kind: "skipped"; reason: string };
 
 /**
@@ -372,8 +376,10 @@ export class DataDir {
    * reports them). What cannot be read as a file or folder of the backup comes as `skipped`
    * with the reason: a symbolic link (never followed), a name that is not valid UTF-8 (Deno
    * lists it with U+FFFD in place of the bad bytes, a name that then does not exist), anything
-   * else (a socket, a device). With `prepare`, each folder listed to its end counts as
-   * prepared for reads (prepareReads): verify lists each folder once.
+   * else (a socket, a device). A file comes with its `lstat`, taken synchronously: the walk
+   * enters no link, so the folders above need no check, and 200,000 asynchronous calls cost
+   * seconds (25-45 µs each against 6-8 µs). With `prepare`, each folder listed to its end
+   * counts as prepared for reads (prepareReads): verify lists each folder once.
    */
   async *walk(
     parts: RelPath = [],
@@ -382,21 +388,52 @@ export class DataDir {
     const links = new Set<string>();
     for await (const entry of this.entries(parts)) {
       const child = [...parts, entry.name];
-      if (entry.isSymlink) links.add(entry.name);
+      const info = entry.isFile && (options.withTemp || !isTempName(entry.name))
+        ? lstatOrUndefined(this.existingPath(child))
+        : undefined;
+      if (entry.isSymlink || info?.isSymlink) links.add(entry.name);
       if (entry.name.includes("\uFFFD") && !lstatOrUndefined(this.existingPath(child))) {
         yield { parts: child, kind: "skipped", reason: "its name is not valid UTF-8 (rename it)" };
-      } else if (entry.isSymlink) {
+      } else if (entry.isSymlink || info?.isSymlink) {
         yield { parts: child, kind: "skipped", reason: "it is a symbolic link (never followed)" };
       } else if (entry.isDirectory) {
         yield { parts: child, kind: "directory" };
         yield* this.walk(child, options);
-      } else if (!entry.isFile) {
+      } else if (!entry.isFile || (info && !info.isFile)) {
         yield { parts: child, kind: "skipped", reason: "it is neither a file nor a folder" };
-      } else if (options.withTemp || !isTempName(entry.name)) {
-        yield { parts: child, kind: "file" };
+      } else if (info) {
+        yield { parts: child, kind: "file", info };
       }
     }
     if (options.prepare) this.#linksIn.set(parts.join("/"), links);
+  }
+
+  /**
+   * The whole content of a file `walk` listed, read synchronously (for small files: the zip
+   * reads 200,000 of them). Refused unless the file opened is the one the walk saw (same
+   * device and inode), so a link swapped in since is caught before a byte is read, as in
+   * openNoFollow.
+   */
+  readWalked(entry: { parts: RelPath; info: Deno.FileInfo }): Uint8Array {
+    const path = this.existingPath(entry.parts);
+    const file = Deno.openSync(path, { read: true });
+    try {
+      const opened = file.statSync();
+      if (opened.dev !== entry.info.dev || opened.ino !== entry.info.ino) {
+        throw new StorageError(`${path} was replaced while it was being read; refusing to use it`);
+      }
+      // As long as the file was when opened: this tool replaces files, never grows them.
+      const bytes = new Uint8Array(opened.size);
+      let offset = 0;
+      while (offset < bytes.length) {
+        const read = file.readSync(bytes.subarray(offset));
+        if (read === null) break;
+        offset += read;
+      }
+      return bytes.subarray(0, offset);
+    } finally {
+      file.close();
+    }
   }
 
   async stat(parts: RelPath): Promise<Deno.FileInfo> {

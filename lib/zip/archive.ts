@@ -8,7 +8,7 @@
 import { basename, dirname, isAbsolute, join, relative } from "node:path";
 import zlib from "node:zlib";
 import { checkWritableFolder, isTempName, TEMP_SUFFIX } from "../store/atomic_write.ts";
-import type { DataDir, RelPath } from "../store/data_dir.ts";
+import type { DataDir, RelPath, WalkEntry } from "../store/data_dir.ts";
 import { LOCK_FILE, ZIP_RECORD_FILE } from "../store/layout.ts";
 import { isSafeComponent, safeName } from "../store/safe_name.ts";
 import { StorageError, UsageError } from "../util/errors.ts";
@@ -168,6 +168,9 @@ interface BuildContext {
   realRoot: string;
 }
 
+/** A folder or file of the walk, with its name in the zip. */
+type Listed = Exclude<WalkEntry, { kind: "skipped" }> & { name: string };
+
 /** One entry of the walk, with what was read ahead for it. */
 type Item =
   | { kind: "excluded" }
@@ -255,29 +258,25 @@ class ArchiveBuild {
   }
 
   /** The entries to zip, with their zip names, in the order the walk lists them. */
-  async *#entries(): AsyncGenerator<{ parts: RelPath; isDirectory: boolean; name: string }> {
+  async *#entries(): AsyncGenerator<Listed> {
     for await (const entry of this.dataDir.walk()) {
       if (entry.kind === "skipped") {
         this.options.onSkip?.(this.dataDir.existingPath(entry.parts), entry.reason);
         continue;
       }
-      yield {
-        parts: entry.parts,
-        isDirectory: entry.kind === "directory",
-        name: zipName(entry.parts),
-      };
+      yield { ...entry, name: zipName(entry.parts) };
     }
   }
 
   /** What can be known of an entry before it is written: its stat, and whether it is reused. */
-  async #read(entry: { parts: RelPath; isDirectory: boolean; name: string }): Promise<Item> {
+  async #read(entry: Listed): Promise<Item> {
     const { dataDir, previous } = this;
-    if (entry.isDirectory) {
+    if (entry.kind === "directory") {
       const raw = encodeName(`${entry.name}/`);
       return { kind: "directory", name: entry.name, raw, index: previous?.find(raw) ?? -1 };
     }
     const raw = encodeName(entry.name);
-    const info = await dataDir.stat(entry.parts);
+    const { info } = entry;
     const key = info.ino === null ? join(this.context.realRoot, ...entry.parts) : fileKey(info);
     if (this.context.exclude.has(key)) return { kind: "excluded" };
     const mtimeMs = info.mtime?.getTime() ?? 0;
@@ -285,7 +284,7 @@ class ArchiveBuild {
     const index = previous?.find(raw) ?? -1;
     const known = (index >= 0 && previous?.describes(index, info.size, stat)) || false;
     const small = info.size <= WHOLE_FILE_LIMIT;
-    const data = known === "same" || !small ? undefined : await dataDir.readBytes(entry.parts);
+    const data = known === "same" || !small ? undefined : dataDir.readWalked(entry);
     stat.racy = known !== "same" && mtimeMs > Date.now() - RACY_MS;
     const reuse = known === "same" ||
       (known === "racy" && await this.#sameContent(index, entry.parts, data));
