@@ -385,27 +385,45 @@ export class DataDir {
     parts: RelPath = [],
     options: { withTemp?: boolean; prepare?: boolean } = {},
   ): AsyncGenerator<WalkEntry> {
-    const links = new Set<string>();
-    for await (const entry of this.entries(parts)) {
-      const child = [...parts, entry.name];
-      const info = entry.isFile && (options.withTemp || !isTempName(entry.name))
-        ? lstatOrUndefined(this.existingPath(child))
-        : undefined;
-      if (entry.isSymlink || info?.isSymlink) links.add(entry.name);
-      if (entry.name.includes("\uFFFD") && !lstatOrUndefined(this.existingPath(child))) {
-        yield { parts: child, kind: "skipped", reason: "its name is not valid UTF-8 (rename it)" };
-      } else if (entry.isSymlink || info?.isSymlink) {
-        yield { parts: child, kind: "skipped", reason: "it is a symbolic link (never followed)" };
-      } else if (entry.isDirectory) {
-        yield { parts: child, kind: "directory" };
-        yield* this.walk(child, options);
-      } else if (!entry.isFile || (info && !info.isFile)) {
-        yield { parts: child, kind: "skipped", reason: "it is neither a file nor a folder" };
-      } else if (info) {
-        yield { parts: child, kind: "file", info };
+    // One generator with a stack of open folders: nested generators would pass every entry up
+    // through one `yield*` per level.
+    const open = [{ parts, entries: this.entries(parts), links: new Set<string>() }];
+    try {
+      while (open.length > 0) {
+        const folder = open.at(-1) as (typeof open)[number];
+        const next = await folder.entries.next();
+        if (next.done) {
+          open.pop();
+          if (options.prepare) this.#linksIn.set(folder.parts.join("/"), folder.links);
+          continue;
+        }
+        const entry = next.value;
+        const child = [...folder.parts, entry.name];
+        const info = entry.isFile && (options.withTemp || !isTempName(entry.name))
+          ? lstatOrUndefined(this.existingPath(child))
+          : undefined;
+        if (entry.isSymlink || info?.isSymlink) folder.links.add(entry.name);
+        if (entry.name.includes("\uFFFD") && !lstatOrUndefined(this.existingPath(child))) {
+          yield {
+            parts: child,
+            kind: "skipped",
+            reason: "its name is not valid UTF-8 (rename it)",
+          };
+        } else if (entry.isSymlink || info?.isSymlink) {
+          yield { parts: child, kind: "skipped", reason: "it is a symbolic link (never followed)" };
+        } else if (entry.isDirectory) {
+          yield { parts: child, kind: "directory" };
+          open.push({ parts: child, entries: this.entries(child), links: new Set<string>() });
+        } else if (!entry.isFile || (info && !info.isFile)) {
+          yield { parts: child, kind: "skipped", reason: "it is neither a file nor a folder" };
+        } else if (info) {
+          yield { parts: child, kind: "file", info };
+        }
       }
+    } finally {
+      // Stopped early: the folders still open are closed.
+      for (const folder of open) await folder.entries.return(undefined);
     }
-    if (options.prepare) this.#linksIn.set(parts.join("/"), links);
   }
 
   /**
