@@ -220,9 +220,8 @@ export const MUTATIONS: readonly Mutation[] = [
     name: "no-fsync-in-batch",
     cost: "a power cut leaves empty post files under their final names",
     file: ATOMIC_WRITE,
-    search:
-      "          open.map((file, i) => syncStep(file, temps[start + i] as string, recorder)),\n",
-    replace: "          [],\n",
+    search: "          await syncStep(handle, temp, recorder);\n",
+    replace: "",
     tests: [DURABILITY],
     filter: "every checkpoint",
   },

@@ -102,6 +102,9 @@ export interface ChannelResult {
   unchanged: boolean;
 }
 
+/** A page of a channel's posts as the API gives it. */
+type PostsPage = Awaited<ReturnType<MattermostApi["postsPage"]>>;
+
 /** Pages between checkpoints of the threads map and the state during a long crawl. */
 const CHECKPOINT_PAGES = 25;
 
@@ -333,47 +336,54 @@ class ChannelSync {
     if (fromTop) await this.#startSeenLog();
     let firstPageMax = 0;
     let overallMax = 0;
-    let before = cursor;
-    for (let page = 0;; page++) {
-      const { list, etag, perPage } = await api.postsPage(this.target.channel.id, this.#label, {
-        ...(before ? { before } : {}),
-      });
-      if (!list) throw new Error("unexpected 304 for an unconditional request");
-      await this.#open();
-      if (page === 0) {
-        if (!fromTop && list.listed === 0) {
-          // The resume cursor vanished (purged post): start over rather than assume the end.
-          return await this.#crawl(undefined);
+    let request: Promise<PostsPage> | undefined = this.#askPage(cursor);
+    try {
+      for (let page = 0;; page++) {
+        const { list, etag, perPage } = await (request as Promise<PostsPage>);
+        request = undefined;
+        if (!list) throw new Error("unexpected 304 for an unconditional request");
+        await this.#open();
+        if (page === 0) {
+          if (!fromTop && list.listed === 0) {
+            // The resume cursor vanished (purged post): start over rather than assume the end.
+            return await this.#crawl(undefined);
+          }
+          if (fromTop) {
+            firstPageMax = maxUpdateAt(Object.values(list.posts));
+            this.#state = {
+              ...this.#state,
+              historyComplete: false,
+              watermark: Math.max(this.#state.watermark, firstPageMax),
+              ...(etag ? { etag } : {}),
+            };
+            // An earlier crawl's place is void from here: resumed with this page's watermark it
+            // would skip every post between the two crawls. Stopped before the next cursor, the
+            // next run starts again from the top.
+            delete this.#state.cursor;
+          }
         }
-        if (fromTop) {
-          firstPageMax = maxUpdateAt(Object.values(list.posts));
-          this.#state = {
-            ...this.#state,
-            historyComplete: false,
-            watermark: Math.max(this.#state.watermark, firstPageMax),
-            ...(etag ? { etag } : {}),
-          };
-          // An earlier crawl's place is void from here: resumed with this page's watermark it
-          // would skip every post between the two crawls. Stopped before the next cursor, the
-          // next run starts again from the top.
-          delete this.#state.cursor;
+        const next = nextCursor(list.order, list.posts);
+        const last = isLastPage(list, perPage);
+        // The next page is on its way while this one is stored: the disk's work and the
+        // network's round trip overlap.
+        if (!last && next !== undefined) request = this.#askPage(next);
+        await this.#storePosts(list);
+        overallMax = Math.max(overallMax, maxUpdateAt(Object.values(list.posts)));
+        if (last) break;
+        if (next === undefined) {
+          // A full page of nothing but malformed posts: going on would skip whatever follows.
+          throw new ServerError(
+            `Malformed answer for posts of channel ${this.#label}: a full page without one ` +
+              `usable post`,
+          );
         }
+        this.#state.cursor = next;
+        this.#state.cursorAt = list.posts[next]?.create_at;
+        if ((page + 1) % CHECKPOINT_PAGES === 0) await this.#checkpoint(false);
       }
-      await this.#storePosts(list);
-      overallMax = Math.max(overallMax, maxUpdateAt(Object.values(list.posts)));
-      const next = nextCursor(list.order, list.posts);
-      if (isLastPage(list, perPage)) break;
-      if (next === undefined) {
-        // A full page of nothing but malformed posts: going on would skip whatever follows.
-        throw new ServerError(
-          `Malformed answer for posts of channel ${this.#label}: a full page without one ` +
-            `usable post`,
-        );
-      }
-      before = next;
-      this.#state.cursor = next;
-      this.#state.cursorAt = list.posts[next]?.create_at;
-      if ((page + 1) % CHECKPOINT_PAGES === 0) await this.#checkpoint(false);
+    } finally {
+      // Stopped with a page on its way: it ends before the run does (its answer is not used).
+      await request?.catch(() => {});
     }
     if (this.#seen) {
       await this.#markVanished(this.#seen.ids, overallMax);
@@ -388,6 +398,18 @@ class ChannelSync {
     this.#state.historyComplete = true;
     delete this.#state.cursor;
     delete this.#state.cursorAt;
+  }
+
+  /**
+   * A page of posts before `before` (the newest without), asked for now and awaited later: a
+   * failure is the awaiting code's to handle, never an unhandled rejection meanwhile.
+   */
+  #askPage(before: string | undefined): Promise<PostsPage> {
+    const answer = this.options.api.postsPage(this.target.channel.id, this.#label, {
+      ...(before ? { before } : {}),
+    });
+    answer.catch(() => {});
+    return answer;
   }
 
   /** Stored live posts absent from a complete crawl were deleted on the server. */
