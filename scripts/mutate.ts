@@ -270,6 +270,16 @@ export const MUTATIONS: readonly Mutation[] = [
     filter: "still that file",
   },
   {
+    name: "batch-not-in-manifest",
+    cost: "verify reports every post a batch wrote as missing from the manifest",
+    file: DATA_DIR,
+    search:
+      "    await writeFilesDurably(batch, { ...this.#writeOptions(), ...(renamed ? { renamed } : {}) });\n",
+    replace:
+      "    await writeFilesDurably(batch, { recorder: this.recorder, ...(renamed ? { renamed } : {}) });\n",
+    tests: ["tests/verify_test.ts"],
+  },
+  {
     name: "batch-place-moved-after-interrupt",
     cost: "an interruption while a page is written records the place past it",
     file: CHANNEL_SYNC,

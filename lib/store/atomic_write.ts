@@ -164,7 +164,8 @@ export const BATCH_SYNCS = 200;
  * through a link), then the data of all of them synced, BATCH_SYNCS at a time, then each
  * renamed into place in the order given, then each folder synced once. When this returns,
  * every file is durable under its final name, so a checkpoint may vouch for them; a final
- * name never holds a partial file. `renamed(index)` is told of each file in place, at once.
+ * name never holds a partial file. `renamed(index)` and the `sink` are told of each file in
+ * place, at once.
  * Opening a file, its sync and its rename are asynchronous: each may wait for the file
  * system's journal while other syncs commit (synchronous opens took 1 ms each then, with the
  * network waiting); a small file's write goes to the page cache, synchronously. On a failure
@@ -172,10 +173,16 @@ export const BATCH_SYNCS = 200;
  */
 export async function writeFilesDurably(
   files: readonly BatchFile[],
-  options: { recorder?: FsRecorder | undefined; renamed?: (index: number) => void } = {},
+  options: {
+    recorder?: FsRecorder | undefined;
+    sink?: WriteSink | undefined;
+    renamed?: (index: number) => void;
+  } = {},
 ): Promise<void> {
-  const { recorder } = options;
+  const { recorder, sink } = options;
   const temps: (string | undefined)[] = new Array(files.length);
+  /** Each file's modification time, for the sink (a rename keeps it). */
+  const mtimes: number[] = [];
   let current = files[0]?.path ?? "";
   try {
     // A chunk at a time, so that no more than BATCH_SYNCS files are open at once.
@@ -193,6 +200,7 @@ export async function writeFilesDurably(
           for (let offset = 0; offset < bytes.length;) {
             offset += handle.writeSync(bytes.subarray(offset));
           }
+          if (sink) mtimes[start + i] = handle.statSync().mtime?.getTime() ?? 0;
           await syncStep(handle, temp, recorder);
         }));
         const failed = done.findIndex((result) => result.status === "rejected");
@@ -212,6 +220,11 @@ export async function writeFilesDurably(
       await Deno.rename(temp, path);
       temps[index] = undefined;
       folders.add(dirname(path));
+      if (sink) {
+        const { bytes } = files[index] as BatchFile;
+        const sha256 = createHash("sha256").update(bytes).digest("hex");
+        sink({ path, size: bytes.length, sha256, mtime: mtimes[index] ?? 0 });
+      }
       options.renamed?.(index);
     }
     for (const folder of folders) await syncDir(folder, recorder);

@@ -318,7 +318,7 @@ export class DataDir {
       }
       return { path, bytes: typeof data === "string" ? encoder.encode(data) : data };
     });
-    await writeFilesDurably(batch, { recorder: this.recorder, ...(renamed ? { renamed } : {}) });
+    await writeFilesDurably(batch, { ...this.#writeOptions(), ...(renamed ? { renamed } : {}) });
   }
 
   /** Writes `text` atomically (callers that already compared it with the file's content). */

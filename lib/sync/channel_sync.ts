@@ -519,9 +519,9 @@ class ChannelSync {
           if (!before) this.#counts.newPosts++;
           else if (merged.delete_at > 0 && before.delete_at === 0) this.#counts.deletedPosts++;
           else this.#counts.updatedPosts++;
+          if (text !== undefined && !before) this.#replacedDamaged(post.id, name);
         });
       }
-      if (text !== undefined && !before) this.#replacedDamaged(post.id, name);
       return merged;
     });
     this.options.signal?.throwIfAborted();
