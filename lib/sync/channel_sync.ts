@@ -330,7 +330,7 @@ class ChannelSync {
    * were deleted there and are marked so.
    */
   async #crawl(cursor: string | undefined): Promise<void> {
-    const { api, clock } = this.options;
+    const { clock } = this.options;
     const fromTop = cursor === undefined;
     const started = clock.now();
     if (fromTop) await this.#startSeenLog();
