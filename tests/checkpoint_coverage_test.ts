@@ -4,7 +4,9 @@
  * stored, a finished one (`historyComplete`) says all are. Checked against the simulated
  * server's posts: each such post was renamed into place, and its folder synced, before the
  * state was written. (tests/durability_test.ts checks the order of what was written; this
- * checks that nothing a state claims is missing from that order, or still under way.)
+ * checks that nothing a state claims is missing from that order, or still under way.) Posts
+ * written outside a page's batch (marked deleted by a re-crawl) have their folder synced by the
+ * checkpoint itself.
  */
 import assert from "node:assert/strict";
 import { dirname, join } from "node:path";
@@ -13,6 +15,7 @@ import { postFileName } from "../lib/store/layout.ts";
 import type { ChannelState } from "../lib/store/state.ts";
 import { channelFolder, teamChannels } from "./expected_backup.ts";
 import { startGenerated } from "./harness.ts";
+import type { Channel, PostRecord } from "./simulator/world.ts";
 
 Deno.test("each checkpoint of a first backup comes after every post it says is stored is durable", async () => {
   // More than 25 pages in one channel: a checkpoint mid-crawl, and the last one.
@@ -55,6 +58,44 @@ Deno.test("each checkpoint of a first backup comes after every post it says is s
     }
     assert.ok(midCrawl > 0, "a checkpoint mid-crawl was checked");
     assert.ok(checked > 5300, `${checked} claims checked`);
+  } finally {
+    await h.close();
+  }
+});
+
+Deno.test("a re-crawl that marks posts deleted syncs their folder before its checkpoint says so", async () => {
+  const { h, world, me } = await startGenerated({
+    teams: 1,
+    channelsPerTeam: 1,
+    postsPerChannel: 300,
+    dms: 0,
+    gms: 0,
+  });
+  try {
+    const args = ["--skip-users", "--skip-emojis"];
+    await h.runInProcess({}, args);
+    const channel = teamChannels(world, me.id)[0] as Channel;
+    // Deleted where no change query of ours sees it: only a full re-crawl finds it gone.
+    const gone = world.channelPosts(channel.id).find((p) =>
+      p.delete_at === 0 && p.original_id === "" && p.root_id !== ""
+    ) as PostRecord;
+    world.deletePost(gone.id);
+    const steps: FsStep[] = [];
+    await h.runInProcess({ fsRecorder: (step) => void steps.push(step) }, [
+      "--update-old-posts",
+      ...args,
+    ]);
+    const path = join(h.dataDir, channelFolder(world, channel, me.id), postFileName(gone));
+    const renamed = steps.findLastIndex((s) => s.op === "rename" && s.to === path);
+    assert.ok(renamed >= 0, "the post was marked deleted");
+    const checkpoint = steps.findLastIndex((s) =>
+      s.op === "checkpoint" && (s.state as Partial<ChannelState>).channelId === channel.id
+    );
+    const synced = steps.findIndex((s, i) =>
+      i > renamed && s.op === "syncDir" && s.path === dirname(path)
+    );
+    assert.ok(checkpoint > renamed, "a checkpoint after it");
+    assert.ok(synced > renamed && synced < checkpoint, "its folder synced before the checkpoint");
   } finally {
     await h.close();
   }
