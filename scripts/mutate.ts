@@ -794,7 +794,7 @@ export const MUTATIONS: readonly Mutation[] = [
     name: "verify-walk-misses-file-link",
     cost: "a post file replaced by a link is read through it by a worker and passes as intact",
     file: DATA_DIR,
-    search: "      if (entry.isSymlink) links.add(entry.name);\n",
+    search: "        if (entry.isSymlink || info?.isSymlink) folder.links.add(entry.name);\n",
     replace: "",
     tests: [VERIFY_TEST],
     filter: "symbolic link",
