@@ -283,14 +283,7 @@ Deno.test("a server older than 6.1 has its channels listed team by team, DMs inc
 Deno.test("initial and step jitter sleep a random share of the given seconds, and say so", async () => {
   await withOneChannel(3, async ({ h }) => {
     const options = parseBackupArgs([
-      "--credentials",
-      h.credentialsPath,
-      "--channels",
-      h.channelsPath,
-      "-d",
-      h.dataDir,
-      "-o",
-      h.zipPath,
+      ...h.configArgs,
       "--initial-jitter",
       "10",
       "--step-jitter",

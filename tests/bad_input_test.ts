@@ -258,14 +258,7 @@ for (const c of cases) {
       const channelsAfterSetup = await Deno.readFile(h.channelsPath);
       h.sim.resetStats();
       const args = c.fullArgs?.(h) ?? [
-        "--credentials",
-        h.credentialsPath,
-        "--channels",
-        h.channelsPath,
-        "-d",
-        h.dataDir,
-        "-o",
-        h.zipPath,
+        ...h.configArgs,
         ...(await c.args?.(h) ?? []),
       ];
       const result = await runCliProcess(args);

@@ -136,14 +136,7 @@ Deno.test("an unknown team lists the user's teams; an unknown channel the team's
   try {
     await h.writeChannels({ teams: { "team-9": {}, "team-1": { include: ["town-squar"] } } });
     const result = await runCliProcess([
-      "--credentials",
-      h.credentialsPath,
-      "--channels",
-      h.channelsPath,
-      "-d",
-      h.dataDir,
-      "-o",
-      h.zipPath,
+      ...h.configArgs,
       "--quiet",
     ]);
     assert.equal(result.status, 3, result.err.join("\n"));

@@ -28,6 +28,8 @@ export interface Harness {
   zipPath: string;
   credentialsPath: string;
   channelsPath: string;
+  /** The options naming the config files, the data dir and the zip of this harness. */
+  configArgs: string[];
   run(extraArgs?: string[], env?: Record<string, string>): Promise<RunResult>;
   /**
    * Runs the backup in-process with a signal the test controls (to stop it at a chosen point),
@@ -64,7 +66,7 @@ export async function startHarness(options: HarnessOptions): Promise<Harness> {
   const writeChannels = (config: ChannelsConfig) =>
     Deno.writeTextFile(channelsPath, JSON.stringify(config));
   await writeChannels(channels);
-  const args = [
+  const configArgs = [
     "--credentials",
     credentialsPath,
     "--channels",
@@ -73,8 +75,8 @@ export async function startHarness(options: HarnessOptions): Promise<Harness> {
     dataDir,
     "--output-zip",
     zipPath,
-    ...(baseArgs ?? ["--rate-limit", "0"]),
   ];
+  const args = [...configArgs, ...(baseArgs ?? ["--rate-limit", "0"])];
   return {
     sim,
     world: options.world,
@@ -83,6 +85,7 @@ export async function startHarness(options: HarnessOptions): Promise<Harness> {
     zipPath,
     credentialsPath,
     channelsPath,
+    configArgs,
     writeChannels,
     async run(extraArgs = [], env = {}) {
       const out: string[] = [];
@@ -227,14 +230,7 @@ export function spawnCli(h: Harness, extra: string[] = []): Child {
       "run",
       ...RUNTIME_FLAGS,
       "main.ts",
-      "--credentials",
-      h.credentialsPath,
-      "--channels",
-      h.channelsPath,
-      "-d",
-      h.dataDir,
-      "-o",
-      h.zipPath,
+      ...h.configArgs,
       "--rate-limit",
       "0",
       "--skip-users",

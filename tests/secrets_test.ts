@@ -281,14 +281,7 @@ Deno.test("a secret in any message is scrubbed where it leaves: output lines and
     const err: string[] = [];
     const status = await main(
       [
-        "--credentials",
-        h.credentialsPath,
-        "--channels",
-        h.channelsPath,
-        "--data-dir",
-        h.dataDir,
-        "--output-zip",
-        h.zipPath,
+        ...h.configArgs,
         "--retries",
         "0",
         "--report",
