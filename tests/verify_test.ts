@@ -7,7 +7,8 @@ import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
 import { join } from "node:path";
 import { main } from "../lib/cli/main.ts";
-import { verifyBackup } from "../lib/verify/verify.ts";
+import { verifyBackup, type VerifyProgress } from "../lib/verify/verify.ts";
+import { progressLine } from "../lib/cli/commands/verify.ts";
 import { DataDir } from "../lib/store/data_dir.ts";
 import { postFileName } from "../lib/store/layout.ts";
 import { acquireRunLock } from "../lib/store/run_lock.ts";
@@ -775,4 +776,29 @@ Deno.test("verify's workers find what an inline verify finds, in the same order,
     assert.deepEqual(unhandled, []);
     // The lock is released: taking it again does not fail.
     (await acquireRunLock(new DataDir(h.dataDir))).release();
+  }));
+
+Deno.test("verify's progress says how many files of how many it has read, and the line says it", () =>
+  withOneChannel(600, async ({ h }) => {
+    assert.equal((await h.run(["--skip-emojis"])).status, 0);
+    const seen: VerifyProgress[] = [];
+    const report = await verifyBackup({
+      dataDir: h.dataDir,
+      sample: 100,
+      workers: 0,
+      progress: (progress) => seen.push(progress),
+    });
+    const reading = seen.filter((p) => p.phase === "reading");
+    assert.ok(reading.length >= 2, `${reading.length} reading reports`);
+    for (const p of reading) {
+      assert.equal(p.total, report.files, "the total is every file the walk found");
+      assert.ok(p.files <= report.files);
+    }
+    assert.ok(
+      reading.every((p, i) => i === 0 || p.files > (reading[i - 1] as VerifyProgress).files),
+    );
+    assert.equal(
+      progressLine({ phase: "reading", files: 512, bytes: 2048, total: 2000 }),
+      "verify: reading 512 of 2,000 files (25 %), 2.0 KB",
+    );
   }));

@@ -68,6 +68,8 @@ export interface VerifyProgress {
   phase: "listing" | "reading" | "zip";
   files: number;
   bytes: number;
+  /** While reading: the files the walk found, all of which are read (with --sample, checked). */
+  total?: number;
 }
 
 export interface VerifyReport {
@@ -314,7 +316,12 @@ class Verification {
    */
   #tick(): Promise<void> | undefined {
     if (++this.#done % 256 !== 0) return undefined;
-    this.options.progress?.({ phase: "reading", files: this.#done, bytes: this.bytesRead });
+    this.options.progress?.({
+      phase: "reading",
+      files: this.#done,
+      bytes: this.bytesRead,
+      total: Math.max(this.files, this.#done),
+    });
     // A timer costs a millisecond or more: one every 256 files was a quarter of the time.
     const now = performance.now();
     if (now - this.#yielded < YIELD_MS) return undefined;
@@ -390,7 +397,9 @@ class Verification {
         continue;
       }
       if (isStatePath(path)) continue;
-      this.files++;
+      if (++this.files % 4096 === 0) {
+        this.options.progress?.({ phase: "listing", files: this.files, bytes: 0 });
+      }
       const folder = path.slice(0, Math.max(0, path.length - name.length - 1));
       let found = this.#found.get(folder);
       if (!found) this.#found.set(folder, found = new NumberSet());

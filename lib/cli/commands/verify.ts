@@ -2,7 +2,7 @@
 import { parseArgs } from "node:util";
 import { EXIT_STATUS_HELP, ExitCode, UsageError } from "../../util/errors.ts";
 import { VERSION } from "../../util/version.ts";
-import { verifyBackup, type VerifyReport } from "../../verify/verify.ts";
+import { verifyBackup, type VerifyProgress, type VerifyReport } from "../../verify/verify.ts";
 import type { Command, CommandDeps } from "../command.ts";
 import { installInterruptHandlers } from "../interrupt.ts";
 import type { Output } from "../progress.ts";
@@ -97,13 +97,11 @@ export async function runVerify(options: VerifyCliOptions, output: Output): Prom
       signal: controller.signal,
       ...(status
         ? {
-          progress: ({ phase, files, bytes }) => {
+          progress: (progress) => {
             const now = performance.now();
             if (now - drawn < PROGRESS_MS) return;
             drawn = now;
-            status(
-              `verify: ${phase} ${files.toLocaleString("en-US")} files, ${formatBytes(bytes)}`,
-            );
+            status(progressLine(progress));
           },
         }
         : {}),
@@ -121,6 +119,17 @@ export async function runVerify(options: VerifyCliOptions, output: Output): Prom
   } finally {
     uninstall();
   }
+}
+
+/** The status line: what verify is doing, and while reading, how far it is. */
+export function progressLine({ phase, files, bytes, total }: VerifyProgress): string {
+  const count = files.toLocaleString("en-US");
+  if (phase === "listing") return `verify: listing the data dir, ${count} files so far`;
+  if (phase === "zip") return `verify: reading the zip, ${count} entries, ${formatBytes(bytes)}`;
+  if (!total) return `verify: reading ${count} files, ${formatBytes(bytes)}`;
+  const share = Math.floor((files / total) * 100);
+  return `verify: reading ${count} of ${total.toLocaleString("en-US")} files (${share} %), ` +
+    formatBytes(bytes);
 }
 
 export function exitStatusOf(report: VerifyReport): number {
