@@ -713,6 +713,24 @@ export const MUTATIONS: readonly Mutation[] = [
     tests: [DURABILITY],
     filter: "every checkpoint",
   },
+  {
+    name: "repair-list-cleared-before-durable",
+    cost: "after a power cut a repaired file is damaged again and no longer listed for repair",
+    file: "lib/store/repair_list.ts",
+    search: "  await dataDir.sink?.checkpoint();\n",
+    replace: "",
+    tests: [DURABILITY],
+    filter: "repair list",
+  },
+  {
+    name: "manifest-removal-before-durable",
+    cost: "after a power cut the manifest forgets a file whose removal was lost: unexpected file",
+    file: "lib/store/manifest.ts",
+    search: '    this.#dirtyDirs.add(rel.slice(0, Math.max(0, rel.lastIndexOf("/"))));\n',
+    replace: "",
+    tests: [DURABILITY],
+    filter: "repair list",
+  },
   // Repairs: what verify found is fetched again and replaces the damaged copy.
   {
     name: "repair-keeps-damaged-post",

@@ -16,8 +16,10 @@ import {
 import { seenLogFile, THREADS_SUFFIX } from "../lib/store/layout.ts";
 import type { ChannelState } from "../lib/store/state.ts";
 import { InterruptedError, StorageError } from "../lib/util/errors.ts";
-import { assertRunCompletes, teamChannels } from "./expected_backup.ts";
-import { type Harness, readJsonFile, startGenerated } from "./harness.ts";
+import { assertRunCompletes, channelFolder, teamChannels } from "./expected_backup.ts";
+import { main } from "../lib/cli/main.ts";
+import { ExitCode } from "../lib/util/errors.ts";
+import { type Harness, readJsonFile, startGenerated, withOneChannel } from "./harness.ts";
 import type { Channel, World } from "./simulator/world.ts";
 
 /** The steps of every write, in order. */
@@ -60,13 +62,18 @@ function assertSyncedBeforeRename(steps: readonly FsStep[]): number {
 /**
  * Whether a checkpoint vouches for a file: a channel's state for its posts folder (attachments
  * included) and threads file, the run state for the users folder, a batch of manifest lines
- * for the files it names.
+ * for the files it names, verify's repair list for the files repaired before it.
  */
 function coverage(root: string, state: unknown): (path: string) => boolean {
   const manifest = (state as { manifest?: string[] }).manifest;
   if (Array.isArray(manifest)) {
     const lines = new Set(manifest);
     return (path) => lines.has(path);
+  }
+  // verify's repair list: every repair the run made before it.
+  if (typeof (state as { repairItems?: number }).repairItems === "number") {
+    const own = join(root, ".matterbak");
+    return (path) => !path.startsWith(`${own}${sep}`);
   }
   const channel = state as Partial<ChannelState>;
   if (typeof channel.dir === "string") {
@@ -94,8 +101,11 @@ function assertCheckpointsAfterDurable(
   const checked = new Set<string>();
   const byManifest = new Set<string>();
   steps.forEach((step, i) => {
+    // A removal, like a rename, is durable once its folder is synced after it.
     if (step.op === "rename") renames.push({ to: step.to, at: i });
-    else if (step.op === "syncDir") lastDirSync.set(step.path, i);
+    else if (step.op === "remove" && !isTempName(basename(step.path))) {
+      renames.push({ to: step.path, at: i });
+    } else if (step.op === "syncDir") lastDirSync.set(step.path, i);
     else if (step.op === "write") lastWrite.set(step.path, i);
     else if (step.op === "sync") lastSync.set(step.path, i);
     else if (step.op === "checkpoint") {
@@ -342,3 +352,41 @@ Deno.test("a crash after a checkpoint mid-crawl leaves the threads file marked s
     await h.close();
   }
 });
+
+Deno.test("verify's repair list is cleared only after the repairs it names are durable", () =>
+  withOneChannel(40, async ({ h, world, me }) => {
+    const channel = teamChannels(world, me.id)[0] as Channel;
+    const other = world.channelMembers(channel.id).find((m) => m.user_id !== me.id);
+    assert.ok(other, "someone else in the channel");
+    const theirs = world.addPost({ channelId: channel.id, userId: other.user_id, message: "v0" });
+    assert.equal((await h.run(["--skip-emojis"])).status, 0);
+    world.advance(60_000);
+    world.editPost(theirs.id, "v1");
+    assert.equal((await h.run(["--skip-emojis"])).status, 0);
+    const folder = join(h.dataDir, channelFolder(world, channel, me.id));
+    // Another's edit history cannot be fetched again: the repair sets it aside and removes it.
+    const history = join(folder, "history", `${theirs.id}.json`);
+    await Deno.writeTextFile(history, "{ cut short");
+    const posts = (await Array.fromAsync(Deno.readDir(folder)))
+      .filter((e) => e.isFile && e.name.endsWith(".json")).map((e) => e.name).sort();
+    const damaged = join(folder, posts[3] as string);
+    await Deno.writeTextFile(damaged, "{ cut short");
+    const status = await main(["verify", "-d", h.dataDir], {
+      env: () => undefined,
+      output: { out: () => {}, err: () => {} },
+    });
+    assert.equal(status, ExitCode.damaged);
+    const repair = await runChecked(h, ["--skip-emojis"]);
+    assert.equal(repair.error, undefined);
+    const listed = repair.steps.findIndex((s) =>
+      s.op === "checkpoint" && "repairItems" in (s.state as object)
+    );
+    assert.ok(listed >= 0, "the repair list was written as a checkpoint");
+    assert.ok(
+      repair.vouched.has(damaged),
+      "the repaired post is durable before the list is cleared",
+    );
+    assert.ok(repair.vouched.has(history), "the removed history is, before its manifest line");
+    await assert.rejects(Deno.stat(history), Deno.errors.NotFound);
+    await Deno.stat(damaged).then((info) => assert.ok(info.size > 20));
+  }));

@@ -802,3 +802,22 @@ Deno.test("verify's progress says how many files of how many it has read, and th
       "verify: reading 512 of 2,000 files (25 %), 2.0 KB",
     );
   }));
+
+Deno.test("items of the repair list that this version cannot use are left out with a warning naming the list", () =>
+  withOneChannel(5, async ({ h }) => {
+    assert.equal((await h.run(["--skip-emojis"])).status, 0);
+    await Deno.writeTextFile(
+      join(h.dataDir, ".matterbak", "repair.json"),
+      JSON.stringify({ version: 1, verifiedAt: "", items: [{ kind: "post", postId: "nope" }] }),
+    );
+    const result = await h.run(["--skip-emojis"]);
+    assert.equal(result.status, 0, result.err.join("\n"));
+    assert.ok(
+      result.err.some((line) => /Left out 1 item\(s\) of \.matterbak\/repair\.json/.test(line)),
+      result.err.join("\n"),
+    );
+    await assert.rejects(
+      Deno.stat(join(h.dataDir, ".matterbak", "repair.json")),
+      Deno.errors.NotFound,
+    );
+  }));

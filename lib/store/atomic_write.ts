@@ -35,6 +35,7 @@ export type FsStep =
   | { op: "sync"; path: string }
   | { op: "rename"; from: string; to: string }
   | { op: "syncDir"; path: string }
+  | { op: "remove"; path: string }
   | { op: "checkpoint"; path: string; state: unknown };
 
 /**

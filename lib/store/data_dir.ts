@@ -26,9 +26,9 @@ export type RelPath = readonly string[];
 
 /**
  * An entry of `walk`: a folder, a file with what `lstat` said of it (read it with
- * `readWalked`), or one that cannot be read, and why.
+ * `readWalked`; no `lstat` when the walk only prepares reads), or one that cannot be read, and
+ * why.
  */
-/** An entry of `walk`; a file with its `lstat`, unless the walk only prepares reads. */
 export type WalkEntry<Info = Deno.FileInfo> =
   | { parts: RelPath; kind: "directory" }
   | { parts: RelPath; kind: "file"; info: Info }
@@ -383,7 +383,7 @@ export class DataDir {
    * counts as prepared for reads (prepareReads), and files come without their `lstat`: verify
    * lists each folder once, and reads each file anyway.
    */
-  walk(parts?: RelPath, options?: { withTemp?: boolean }): AsyncGenerator<WalkEntry>;
+  walk(parts?: RelPath): AsyncGenerator<WalkEntry>;
   walk(
     parts: RelPath,
     options: { withTemp?: boolean; prepare: true },
@@ -548,6 +548,7 @@ export class DataDir {
   /** Removes a file; false when there was none (or its name cannot be opened: not UTF-8). */
   async remove(parts: RelPath): Promise<boolean> {
     const full = this.#existing(parts);
+    this.recorder?.({ op: "remove", path: full });
     try {
       await Deno.remove(full);
     } catch (error) {

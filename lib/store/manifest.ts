@@ -309,8 +309,13 @@ export class Manifest implements DataDirSink {
       [...changes].map(([path, entry]) => journalLine(path, entry)).join("") +
       `R ${manifest.#runStart}\n`;
     manifest.#journalLines = changes.size;
-    await manifest.#resetJournal(text);
-    await manifest.checkpoint();
+    try {
+      await manifest.#resetJournal(text);
+      await manifest.checkpoint();
+    } catch (error) {
+      manifest.abandon();
+      throw error;
+    }
     return { manifest, hashed, reason };
   }
 
@@ -369,7 +374,10 @@ export class Manifest implements DataDirSink {
 
   removed(path: string): void {
     const rel = this.#rel(path);
-    if (!isStatePath(rel)) this.#pending.set(rel, null);
+    if (isStatePath(rel)) return;
+    this.#pending.set(rel, null);
+    // Its line goes only once the removal is durable, as a written file's once its rename is.
+    this.#dirtyDirs.add(rel.slice(0, Math.max(0, rel.lastIndexOf("/"))));
   }
 
   /** Appends what was written since the last checkpoint to the journal, durably. */

@@ -79,8 +79,18 @@ export async function readRepairList(
   };
 }
 
-/** Writes the list, or removes it when it is empty. */
+/**
+ * Writes the list, or removes it when it is empty. It is a checkpoint: an item it no longer
+ * names must be repaired durably first, so the manifest's checkpoint (which syncs the folders
+ * written and removed from) comes before it.
+ */
 export async function writeRepairList(dataDir: DataDir, list: RepairList): Promise<void> {
+  await dataDir.sink?.checkpoint();
+  dataDir.recorder?.({
+    op: "checkpoint",
+    path: dataDir.path(REPAIR_FILE),
+    state: { repairItems: list.items.length },
+  });
   if (list.items.length === 0) await dataDir.remove(REPAIR_FILE);
   else await dataDir.writeJson(REPAIR_FILE, list);
 }

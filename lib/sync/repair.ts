@@ -21,6 +21,7 @@ import {
   IMAGE_SUFFIX,
   JSON_EXT,
   postFileName,
+  REPAIR_FILE,
   THREADS_SUFFIX,
 } from "../store/layout.ts";
 import { BackupReader, isThreadsMap, parseStoredPost } from "../store/reader.ts";
@@ -91,8 +92,15 @@ export async function repairFromList(ctx: RecordsContext): Promise<RepairSummary
   const { dataDir, emit } = ctx;
   const read = await readRepairList(dataDir);
   if (!read) return undefined;
-  const { list } = read;
+  const { list, dropped } = read;
   const summary: RepairSummary = { repaired: [], lost: [], failed: 0 };
+  if (dropped > 0) {
+    emit({
+      type: "warning",
+      message: `Left out ${dropped} item(s) of ${REPAIR_FILE.join("/")} that name nothing this ` +
+        "version can repair (run matterbak verify again to find what is damaged)",
+    });
+  }
   if (list.items.length > 0) {
     emit({
       type: "phase",
@@ -321,6 +329,8 @@ async function repairHistory(
     const aside = [...DAMAGED_DIR, ...path];
     await dataDir.ensureDir(aside.slice(0, -1));
     await dataDir.writeBytes(aside, bytes);
+    // The copy is the only record of the older versions left: durable before the file goes.
+    await dataDir.syncDir(aside.slice(0, -1));
     kept = `; its damaged bytes are kept in ${aside.join("/")}`;
   }
   await dataDir.remove(path);

@@ -184,7 +184,8 @@ export function maxUpdateAt(posts: Iterable<Post>): number {
  * oldest, each page strictly older than the one before (`before` compares `create_at`), so no
  * file is older than the crawl's place but those of posts the server sent along ahead of their
  * page: the roots of the replies on a page (`getParentsPosts`), which may be far older. Those
- * are remembered until the crawl passes them, so memory holds only the roots ahead of it.
+ * are remembered until the crawl passes them. Memory holds those roots and the ids of the
+ * attachments whose records were written (one id each, 26 characters: 5 MB for 200,000).
  */
 export class FirstCrawl {
   /** Every post stored so far is at least this old, or in #ahead. */
