@@ -113,47 +113,52 @@ export function byPostOrder(a: Row, b: Row): number {
   return a.at - b.at || (a.id < b.id ? -1 : a.id > b.id ? 1 : a.name < b.name ? -1 : 1);
 }
 
-export function encodeTable(table: Table): StoredTable {
-  const people: string[] = [];
-  const personIndex = new Map<string, number>();
-  const out: StoredTable = {
-    names: [],
-    sizes: [],
-    mtimes: [],
-    at: [],
-    roots: [],
-    kinds: "",
-    users: [],
-    people,
-    own: {},
-    fileIds: {},
-    damage: {},
-    counts: Object.fromEntries(table.counts),
-    files: table.files,
-    history: table.history,
-  };
-  let kinds = "";
-  for (const row of table.rows) {
-    out.names.push(row.name);
-    out.sizes.push(row.size);
-    out.mtimes.push(row.mtime);
-    out.at.push(row.at);
-    out.roots.push(row.root);
-    kinds += row.kind;
-    let person = personIndex.get(row.user);
-    if (person === undefined) {
-      person = people.length;
-      people.push(row.user);
-      personIndex.set(row.user, person);
+/**
+ * The table as the JSON of a StoredTable, in pieces of at most ROWS_PER_PIECE rows: the manifest
+ * is streamed to its file, never held as one string (20 MB at 200,000 posts) beside its columns.
+ */
+export function* tableJson(table: Table): Generator<string> {
+  const rows = table.rows;
+  const people = new Map<string, number>();
+  for (const row of rows) if (!people.has(row.user)) people.set(row.user, people.size);
+  function* column(key: string, value: (row: Row) => string | number): Generator<string> {
+    yield `${JSON.stringify(key)}:[`;
+    for (let i = 0; i < rows.length; i += ROWS_PER_PIECE) {
+      const piece = rows.slice(i, i + ROWS_PER_PIECE).map((row) => JSON.stringify(value(row)));
+      yield (i ? "," : "") + piece.join(",");
     }
-    out.users.push(person);
-    if (row.own) out.own[row.name] = row.own;
-    if (row.fileIds.length) out.fileIds[row.name] = row.fileIds;
-    if (row.damage) out.damage[row.name] = row.damage;
+    yield "],";
   }
-  out.kinds = kinds;
-  return out;
+  const sparse = <T>(value: (row: Row) => T | undefined) => {
+    const out: Record<string, T> = {};
+    for (const row of rows) {
+      const v = value(row);
+      if (v !== undefined) out[row.name] = v;
+    }
+    return out;
+  };
+  yield "{";
+  yield* column("names", (row) => row.name);
+  yield* column("sizes", (row) => row.size);
+  yield* column("mtimes", (row) => row.mtime);
+  yield* column("at", (row) => row.at);
+  yield* column("roots", (row) => row.root);
+  yield `"kinds":${JSON.stringify(rows.map((row) => row.kind).join(""))},`;
+  yield* column("users", (row) => people.get(row.user) as number);
+  const rest: Omit<StoredTable, "names" | "sizes" | "mtimes" | "at" | "roots" | "kinds" | "users"> =
+    {
+      people: [...people.keys()],
+      own: sparse((row) => row.own || undefined),
+      fileIds: sparse((row) => row.fileIds.length ? row.fileIds : undefined),
+      damage: sparse((row) => row.damage || undefined),
+      counts: Object.fromEntries(table.counts),
+      files: table.files,
+      history: table.history,
+    };
+  yield JSON.stringify(rest).slice(1);
 }
+
+const ROWS_PER_PIECE = 4096;
 
 /** The stored table, or undefined when it is not whole (then the channel is read again). */
 export function decodeTable(stored: unknown): Table | undefined {
@@ -307,12 +312,12 @@ export class Layout {
   }
 }
 
-/** The reply counts of a table's roots: the threads file's, else the posts' own. */
-export function replyCounts(rows: Row[], threads: Map<string, string[]>): Map<string, number> {
+/** The reply counts of a table's roots: the threads file's (its number of replies by root), else the posts' own. */
+export function replyCounts(rows: Row[], threads: Map<string, number>): Map<string, number> {
   const counts = new Map<string, number>();
   for (const row of rows) {
     if (!counted(row) || row.root) continue;
-    const n = threads.get(row.id)?.length ?? row.own;
+    const n = threads.get(row.id) ?? row.own;
     if (n > 0) counts.set(row.id, n);
   }
   return counts;

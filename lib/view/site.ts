@@ -52,7 +52,6 @@ import {
   counted,
   damagedRow,
   decodeTable,
-  encodeTable,
   filesToRead,
   Layout,
   planPages,
@@ -63,6 +62,7 @@ import {
   type Stamps,
   type StoredTable,
   type Table,
+  tableJson,
 } from "./rebuild.ts";
 import siteCss from "./assets/site.css" with { type: "text" };
 import siteJs from "./assets/site.js" with { type: "text" };
@@ -116,8 +116,8 @@ interface ChannelManifest {
   /** Hashes of the pages and thread pages, to write only those that differ. */
   pages: string[];
   threads: Record<string, string>;
-  /** The post files and what the pages show of them (see rebuild.ts); none after a doubt. */
-  table: StoredTable | undefined;
+  /** The post files and what the pages show of them (see rebuild.ts); null after a doubt. */
+  table: StoredTable | null | undefined;
 }
 
 /** Where a reply's root is, and what it says. */
@@ -155,6 +155,13 @@ class SiteDir {
     const full = this.path(rel);
     await this.#ensureParent(full);
     await writeFileAtomic(full, text, { sync: durable });
+  }
+
+  /** Writes a file given in pieces (a channel's manifest: never one string in memory). */
+  async writePieces(rel: string, pieces: Iterable<string>): Promise<void> {
+    const full = this.path(rel);
+    await this.#ensureParent(full);
+    await writeFileAtomic(full, ReadableStream.from(pieces).pipeThrough(new TextEncoderStream()));
   }
 
   async read(rel: string): Promise<string | undefined> {
@@ -538,8 +545,8 @@ export async function buildSite(options: ViewOptions): Promise<ViewSummary> {
     }
     summary.rebuilt++;
     log(`building ${channel.title}`);
-    const built = await buildChannel(entry, channel, manifest, input, stamp);
-    await site.write(manifestPath, JSON.stringify(built));
+    const { built, table } = await buildChannel(entry, channel, manifest, input, stamp);
+    await site.writePieces(manifestPath, manifestJson(built, table));
     indexEntries.push({ channel, stats: built.stats });
     summary.posts += built.stats.posts;
   }
@@ -561,20 +568,27 @@ export async function buildSite(options: ViewOptions): Promise<ViewSummary> {
     return { posts, files: await stamps("files"), history: await stamps("history") };
   }
 
+  /** The number of replies of each root in the channel's threads file (not its reply ids: memory). */
+  async function replyNumbers(entry: ChannelEntry): Promise<Map<string, number>> {
+    const threads = await reader.threads(entry);
+    const out = new Map<string, number>();
+    if (!(threads instanceof Map)) damaged.push(threads);
+    else for (const [id, replies] of threads) out.set(id, replies.length);
+    return out;
+  }
+
   async function buildChannel(
     entry: ChannelEntry,
     channel: SiteChannel,
     old: ChannelManifest | undefined,
     input: string,
     stamp: string,
-  ): Promise<ChannelManifest> {
+  ): Promise<{ built: Omit<ChannelManifest, "table">; table: Table | undefined }> {
     const dir = `c/${entry.id}`;
     // Listed before any post is read: a file that changes after its listing is read again next
     // time (its new time differs from the one recorded).
     const listed = await listChannel(entry);
-    const threads = await reader.threads(entry);
-    const threadMap = threads instanceof Map ? threads : new Map<string, string[]>();
-    if (!(threads instanceof Map)) damaged.push(threads);
+    const replyTotals = await replyNumbers(entry);
     const withHistory = await reader.historyIds(entry);
     const headerHtml = (text: string) => render(text, inChannel);
     const pageHashes: string[] = [];
@@ -714,9 +728,7 @@ export async function buildSite(options: ViewOptions): Promise<ViewSummary> {
       await writeThread(key, html, thread.root === undefined);
     }
 
-    const oldTable = old && old.input === input && !options.full
-      ? decodeTable(old.table)
-      : undefined;
+    let oldTable = old && old.input === input && !options.full ? decodeTable(old.table) : undefined;
     // Its rows are in oldTable now: the parsed columns need not stay in memory.
     if (old) old.table = undefined;
     let layout: Layout;
@@ -741,20 +753,24 @@ export async function buildSite(options: ViewOptions): Promise<ViewSummary> {
       }
       table = {
         rows,
-        counts: replyCounts(rows, threadMap),
+        counts: replyCounts(rows, replyTotals),
         files: listed.files,
         history: listed.history,
       };
-      const before = new Layout(oldTable, PAGE_SIZE);
+      // The listing's stats were for the rows just made.
+      listed.posts.clear();
+      let before: Layout | undefined = new Layout(oldTable, PAGE_SIZE);
       layout = new Layout(table, PAGE_SIZE);
       const plans = planPages(before, layout, changed);
+      const redo = new Set(planThreads(before, layout, changed));
+      // The last build's table and layout (200,000 rows) are not needed to render.
+      before = oldTable = undefined;
       for (const [i, plan] of plans.entries()) {
         if (plan.mode === "keep") pageHashes[i] = old?.pages[i] as string;
         else if (plan.mode === "render" || !await splicePage(layout, i + 1, plan.rows)) {
           await renderPage(layout, i + 1);
         }
       }
-      const redo = new Set(planThreads(before, layout, changed));
       for (const key of layout.threads.keys()) {
         const kept = old?.threads[key];
         if (redo.has(key) || kept === undefined) await renderThread(layout, key);
@@ -803,7 +819,7 @@ export async function buildSite(options: ViewOptions): Promise<ViewSummary> {
           size = 0;
         }
         const pageNumber = pageHashes.length + 1;
-        const replies = row.root ? 0 : threadMap.get(row.id)?.length ?? row.own;
+        const replies = row.root ? 0 : replyTotals.get(row.id) ?? row.own;
         const view = await postView(
           entry,
           post,
@@ -855,10 +871,11 @@ export async function buildSite(options: ViewOptions): Promise<ViewSummary> {
       }
       for (const key of [...open.keys()]) if (!redo.has(key)) await close(key);
       rootInfo.clear();
+      listed.posts.clear();
       roots.clear();
       table = {
         rows,
-        counts: replyCounts(rows, threadMap),
+        counts: replyCounts(rows, replyTotals),
         files: listed.files,
         history: listed.history,
       };
@@ -896,12 +913,8 @@ export async function buildSite(options: ViewOptions): Promise<ViewSummary> {
     };
     await site.update(`${dir}/index.html`, channelOverview(channel, stats, f, headerHtml));
     return {
-      input,
-      stamp: table ? stamp : "",
-      stats,
-      pages: pageHashes,
-      threads: threadHashes,
-      table: table ? encodeTable(table) : undefined,
+      built: { input, stamp: table ? stamp : "", stats, pages: pageHashes, threads: threadHashes },
+      table,
     };
   }
 
@@ -1027,6 +1040,17 @@ export async function buildSite(options: ViewOptions): Promise<ViewSummary> {
   summary.filesPlaced = site.filesPlaced;
   summary.seconds = (performance.now() - started) / 1000;
   return summary;
+}
+
+/** A channel's manifest as JSON, in pieces: its table is streamed (see tableJson). */
+function* manifestJson(
+  built: Omit<ChannelManifest, "table">,
+  table: Table | undefined,
+): Generator<string> {
+  yield `${JSON.stringify(built).slice(0, -1)},"table":`;
+  if (table) yield* tableJson(table);
+  else yield "null";
+  yield "}";
 }
 
 function excerpt(message: string): string {
