@@ -585,6 +585,9 @@ export async function buildSite(options: ViewOptions): Promise<ViewSummary> {
     stamp: string,
   ): Promise<{ built: Omit<ChannelManifest, "table">; table: Table | undefined }> {
     const dir = `c/${entry.id}`;
+    let oldTable = old && old.input === input && !options.full ? decodeTable(old.table) : undefined;
+    // Its rows are in oldTable now: the parsed columns are let go before the listing is made.
+    if (old) old.table = undefined;
     // Listed before any post is read: a file that changes after its listing is read again next
     // time (its new time differs from the one recorded).
     const listed = await listChannel(entry);
@@ -728,9 +731,6 @@ export async function buildSite(options: ViewOptions): Promise<ViewSummary> {
       await writeThread(key, html, thread.root === undefined);
     }
 
-    let oldTable = old && old.input === input && !options.full ? decodeTable(old.table) : undefined;
-    // Its rows are in oldTable now: the parsed columns need not stay in memory.
-    if (old) old.table = undefined;
     let layout: Layout;
     let table: Table | undefined;
     if (oldTable) {
