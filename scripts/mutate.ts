@@ -1135,6 +1135,15 @@ export const MUTATIONS: readonly Mutation[] = [
   },
   // The viewer: untrusted text stays text, and a rebuild skips only what did not change.
   {
+    name: "view-manifest-before-pages-durable",
+    cost: "after a power cut a later build trusts page hashes of pages that were lost: stale pages",
+    file: "lib/view/site.ts",
+    search: "    await site.syncWritten();\n",
+    replace: "",
+    tests: ["tests/view_test.ts"],
+    filter: "durable",
+  },
+  {
     name: "view-raw-html",
     cost: "a message's <script> or onerror= becomes part of the archive's pages",
     file: "lib/view/markdown.ts",

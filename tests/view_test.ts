@@ -4,7 +4,8 @@
  * never becomes markup; the site folder never mixes with the data dir or a stranger's files.
  */
 import assert from "node:assert/strict";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
+import type { FsStep } from "../lib/store/atomic_write.ts";
 import { main } from "../lib/cli/main.ts";
 import { DataDir } from "../lib/store/data_dir.ts";
 import { BackupReader, type ChannelEntry } from "../lib/store/reader.ts";
@@ -12,13 +13,14 @@ import type { Post } from "../lib/model/records.ts";
 import { buildSite, PAGE_SIZE, type ViewOptions } from "../lib/view/site.ts";
 import { tokenize } from "../lib/view/search.ts";
 import { CSP } from "../lib/view/pages.ts";
-import { fullConfig } from "./expected_backup.ts";
+import { fullConfig, teamChannels } from "./expected_backup.ts";
 import {
   type Harness,
   listFiles,
   type RunResult,
   startGenerated,
   startHarness,
+  withOneChannel,
 } from "./harness.ts";
 import { generateWorld } from "./simulator/generate.ts";
 import { World } from "./simulator/world.ts";
@@ -631,3 +633,38 @@ Deno.test({
     }
   },
 });
+
+Deno.test("a channel's site manifest, which later builds trust, is written only after the pages it vouches for are durable", () =>
+  withOneChannel(300, async ({ h, world, me }) => {
+    assert.equal((await h.run()).status, 0);
+    const siteDir = join(h.dir, "site");
+    const check = async (extra: Partial<ViewOptions>) => {
+      const steps: FsStep[] = [];
+      await later(h, siteDir, { ...extra, fsRecorder: (step) => void steps.push(step) });
+      const renamed: Array<{ to: string; at: number }> = [];
+      const synced = new Map<string, number>();
+      let manifests = 0;
+      steps.forEach((step, i) => {
+        if (step.op === "syncDir") synced.set(step.path, i);
+        if (step.op !== "rename") return;
+        if (/[/\\]\.matterbak-view[/\\]c[/\\][^/\\]+\.json$/.test(step.to)) {
+          manifests++;
+          for (const page of renamed) {
+            assert.ok(
+              (synced.get(dirname(page.to)) ?? -1) > page.at,
+              `${step.to} written while ${page.to} was renamed but its folder not synced`,
+            );
+          }
+        }
+        renamed.push({ to: step.to, at: i });
+      });
+      assert.ok(manifests > 0, "a channel manifest was written");
+      return renamed.length;
+    };
+    assert.ok(await check({}) > 3, "the first build's pages");
+    const channel = teamChannels(world, me.id)[0] as { id: string };
+    world.advance(60_000);
+    world.addPost({ channelId: channel.id, userId: me.id, message: "a new one" });
+    assert.equal((await h.run()).status, 0);
+    await check({});
+  }));

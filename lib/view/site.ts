@@ -10,7 +10,7 @@
  */
 import { createHash } from "node:crypto";
 import { dirname, extname, isAbsolute, join, relative, resolve, sep as SEP } from "node:path";
-import { writeFileAtomic } from "../store/atomic_write.ts";
+import { type FsRecorder, syncDir, writeFileAtomic } from "../store/atomic_write.ts";
 import { DataDir, type RelPath } from "../store/data_dir.ts";
 import {
   BackupReader,
@@ -91,6 +91,8 @@ export interface ViewOptions {
   log?: (line: string) => void;
   /** Wall-clock time in ms (tests build "later"). */
   now?: () => number;
+  /** Told of each step of the site's writes (tests of their order). */
+  fsRecorder?: FsRecorder;
 }
 
 export interface ViewSummary {
@@ -135,16 +137,29 @@ const hash = (text: string) => createHash("sha1").update(text).digest("base64url
 /** The site folder: atomic writes below its root, and files placed by hard link or copy. */
 class SiteDir {
   readonly #made = new Set<string>();
+  /** Folders with renames since the last `syncWritten`. */
+  #written = new Set<string>();
   filesPlaced = 0;
 
-  constructor(readonly root: string) {}
+  constructor(readonly root: string, readonly recorder?: FsRecorder) {}
 
   path(rel: string): string {
     return join(this.root, ...rel.split("/"));
   }
 
+  /**
+   * Makes the renames since the last call durable: a channel's manifest vouches for the hashes
+   * of its pages, which a later build trusts without reading them.
+   */
+  async syncWritten(): Promise<void> {
+    const folders = this.#written;
+    this.#written = new Set();
+    for (const folder of folders) await syncDir(folder, this.recorder);
+  }
+
   async #ensureParent(full: string): Promise<void> {
     const dir = dirname(full);
+    this.#written.add(dir);
     if (this.#made.has(dir)) return;
     await Deno.mkdir(dir, { recursive: true });
     this.#made.add(dir);
@@ -154,14 +169,18 @@ class SiteDir {
   async write(rel: string, text: string, durable = true): Promise<void> {
     const full = this.path(rel);
     await this.#ensureParent(full);
-    await writeFileAtomic(full, text, { sync: durable });
+    await writeFileAtomic(full, text, { sync: durable, recorder: this.recorder });
   }
 
   /** Writes a file given in pieces (a channel's manifest: never one string in memory). */
   async writePieces(rel: string, pieces: Iterable<string>): Promise<void> {
     const full = this.path(rel);
     await this.#ensureParent(full);
-    await writeFileAtomic(full, ReadableStream.from(pieces).pipeThrough(new TextEncoderStream()));
+    await writeFileAtomic(
+      full,
+      ReadableStream.from(pieces).pipeThrough(new TextEncoderStream()),
+      { recorder: this.recorder },
+    );
   }
 
   async read(rel: string): Promise<string | undefined> {
@@ -178,7 +197,7 @@ class SiteDir {
     const old = await Deno.readFile(full).catch(() => undefined);
     if (old && old.length === bytes.length && old.every((b, i) => b === bytes[i])) return;
     await this.#ensureParent(full);
-    await writeFileAtomic(full, bytes);
+    await writeFileAtomic(full, bytes, { recorder: this.recorder });
   }
 
   /** Writes unless the file already holds `text`; true if written. */
@@ -375,7 +394,7 @@ export async function buildSite(options: ViewOptions): Promise<ViewSummary> {
   const log = options.log ?? (() => {});
   const dataDir = new DataDir(options.dataDir);
   const reader = new BackupReader(dataDir);
-  const site = new SiteDir(resolve(options.siteDir));
+  const site = new SiteDir(resolve(options.siteDir), options.fsRecorder);
   const timeZone = options.timeZone ?? Intl.DateTimeFormat().resolvedOptions().timeZone;
   const f = new Formatter(timeZone);
   const damaged: Damage[] = [];
@@ -546,6 +565,7 @@ export async function buildSite(options: ViewOptions): Promise<ViewSummary> {
     summary.rebuilt++;
     log(`building ${channel.title}`);
     const { built, table } = await buildChannel(entry, channel, manifest, input, stamp);
+    await site.syncWritten();
     await site.writePieces(manifestPath, manifestJson(built, table));
     indexEntries.push({ channel, stats: built.stats });
     summary.posts += built.stats.posts;
