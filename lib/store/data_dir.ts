@@ -58,12 +58,15 @@ export class DataDir {
    * in them (almost always none).
    */
   #linksIn = new Map<string, Set<string>>();
+  /** The root with a separator after it: existingPath's prefix. */
+  readonly #prefix: string;
   /** Set by the run that keeps the manifest; none for readers. */
   sink: DataDirSink | undefined;
 
   /** `recorder` sees every step of every write below the root (tests only). */
   constructor(root: string, readonly recorder?: FsRecorder) {
     this.root = resolve(root);
+    this.#prefix = this.root.endsWith(sep) ? this.root : this.root + sep;
   }
 
   /**
@@ -123,13 +126,15 @@ export class DataDir {
   existingPath(parts: RelPath): string {
     for (const part of parts) {
       if (
-        part === "" || part === "." || part === ".." || /[/]/.test(part) ||
+        part === "" || part === "." || part === ".." || part.includes("/") ||
         (Deno.build.os === "windows" && part.includes("\\"))
       ) {
         throw new StorageError(`Refusing path component ${JSON.stringify(part)} in ${this.root}`);
       }
     }
-    return join(this.root, ...parts);
+    // What join() gives for such components (nothing to normalize), without its work: verify
+    // opens 200,000 files by it.
+    return parts.length === 0 ? this.root : this.#prefix + parts.join(sep);
   }
 
   /**
