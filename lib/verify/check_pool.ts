@@ -7,13 +7,19 @@
 import { fileURLToPath } from "node:url";
 import { DataDir } from "../store/data_dir.ts";
 import { StorageError } from "../util/errors.ts";
-import { checkFiles, type CheckOptions, type FileOutcome } from "./check_file.ts";
+import { checkFiles, type CheckOptions, type Outcomes } from "./check_file.ts";
 
 export type PoolRequest =
   | { kind: "start"; root: string; withTime: boolean }
-  | { kind: "check"; id: number; paths: string[]; folders: Array<[string, string[]]> };
+  | {
+    kind: "check";
+    id: number;
+    /** The batch's paths, joined by NUL (which no name holds): one string, not one a file. */
+    paths: string;
+    folders: Array<[string, string[]]>;
+  };
 
-export type PoolReply = { id: number; outcomes: FileOutcome[] } | { id: number; error: string };
+export type PoolReply = { id: number; outcomes: Outcomes } | { id: number; error: string };
 
 /** At most this many workers: beyond it the main thread (the walk, the manifest) sets the pace. */
 const MAX_WORKERS = 4;
@@ -38,7 +44,7 @@ function workerModuleAvailable(): boolean {
 }
 
 interface Pending {
-  resolve: (outcomes: FileOutcome[]) => void;
+  resolve: (outcomes: Outcomes) => void;
   reject: (error: unknown) => void;
   worker: number;
 }
@@ -84,13 +90,13 @@ export class CheckPool {
    * must be prepared (DataDir.prepareReads) in this pool's DataDir, which tells the workers
    * what it found.
    */
-  check(paths: string[]): Promise<FileOutcome[]> {
+  check(paths: string[]): Promise<Outcomes> {
     if (this.#workers.length === 0) return checkFiles(this.dataDir, paths, this.options);
     if (this.#failure !== undefined) return Promise.reject(this.#failure);
     const worker = this.#load.indexOf(Math.min(...this.#load));
     const id = this.#nextId++;
     this.#load[worker]!++;
-    const { promise, resolve, reject } = Promise.withResolvers<FileOutcome[]>();
+    const { promise, resolve, reject } = Promise.withResolvers<Outcomes>();
     this.#pending.set(id, { resolve, reject, worker });
     const folders = new Map<string, string[]>();
     for (const path of paths) {
@@ -101,7 +107,7 @@ export class CheckPool {
       if (links) folders.set(folder, links);
     }
     this.#workers[worker]!.postMessage(
-      { kind: "check", id, paths, folders: [...folders] } satisfies PoolRequest,
+      { kind: "check", id, paths: paths.join("\0"), folders: [...folders] } satisfies PoolRequest,
     );
     // Rejected (Ctrl+C) before its caller awaits it: that is no unhandled rejection.
     promise.catch(() => {});

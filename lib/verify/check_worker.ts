@@ -23,7 +23,8 @@ self.onmessage = async (event: MessageEvent<PoolRequest>) => {
   try {
     if (!dataDir) throw new Error("verify's worker was sent files before its data dir");
     for (const [folder, links] of request.folders) dataDir.adoptPreparedReads(folder, links);
-    reply = { id: request.id, outcomes: await checkFiles(dataDir, request.paths, { withTime }) };
+    const paths = request.paths.split("\0");
+    reply = { id: request.id, outcomes: await checkFiles(dataDir, paths, { withTime }) };
   } catch (error) {
     // Every failure of a file is an outcome; this is a bug or a failing system, said plainly.
     reply = { id: request.id, error: describeError(error) };

@@ -35,7 +35,14 @@ import { relPathFromString, relPathString } from "../store/state.ts";
 import { describeError, LockedError, StorageError, UsageError } from "../util/errors.ts";
 import { NumberSet } from "../util/number_set.ts";
 import { ZipFormatError, ZipReader } from "../zip/reader.ts";
-import type { FileOutcome, RecordFact } from "./check_file.ts";
+import {
+  ID_LENGTH,
+  MISSING,
+  type Note,
+  type Outcomes,
+  type RecordFact,
+  UNREADABLE,
+} from "./check_file.ts";
 import { CheckPool, defaultWorkers } from "./check_pool.ts";
 import { zipName } from "../zip/archive.ts";
 
@@ -177,9 +184,11 @@ class Verification {
   #batch: Array<[path: string, entry: ManifestEntry | undefined]> = [];
   /** Batches sent, oldest first: their outcomes are taken in this order (a stable report). */
   readonly #sent: Array<
-    { files: Array<[string, ManifestEntry | undefined]>; outcomes: Promise<FileOutcome[]> }
+    { files: Array<[string, ManifestEntry | undefined]>; outcomes: Promise<Outcomes> }
   > = [];
   #done = 0;
+  /** The folder #folder last gave the facts of. */
+  #lastFolder: { folder: readonly string[]; facts: FolderFacts } | undefined;
   /** When #tick last let the event loop run (performance.now()). */
   #yielded = 0;
 
@@ -285,6 +294,14 @@ class Verification {
   }
 
   #folder(role: { folder: readonly string[]; channelId: string }): FolderFacts {
+    // Files come folder by folder: the last one's facts, without a key made a file.
+    const last = this.#lastFolder;
+    if (
+      last && last.folder.length === role.folder.length &&
+      last.folder.every((part, i) => part === role.folder[i])
+    ) {
+      return last.facts;
+    }
     const key = relPathString(role.folder);
     let facts = this.folders.get(key);
     if (!facts) {
@@ -300,6 +317,7 @@ class Verification {
       };
       this.folders.set(key, facts);
     }
+    this.#lastFolder = { folder: role.folder, facts };
     return facts;
   }
 
@@ -514,56 +532,73 @@ class Verification {
     while (this.#sent.length > keep) {
       const { files, outcomes } = this.#sent.shift()!;
       const results = await outcomes;
+      const notes = new Map(results.notes);
       for (let i = 0; i < files.length; i++) {
         const [path, entry] = files[i]!;
-        this.#checked(path, results[i]!, entry);
+        this.#checked(path, results, i, notes.get(i), entry);
         const tick = this.#tick();
         if (tick) await tick;
       }
     }
   }
 
-  #checked(path: string, outcome: FileOutcome, entry: ManifestEntry | undefined): void {
-    if ("missing" in outcome) {
+  /** The outcome of the `i`th file of a batch, and its note if it has one. */
+  #checked(
+    path: string,
+    outcomes: Outcomes,
+    i: number,
+    note: Note | undefined,
+    entry: ManifestEntry | undefined,
+  ): void {
+    const size = outcomes.sizes[i]!;
+    if (size === MISSING) {
       if (entry) this.#missing(path);
       return;
     }
-    if ("unreadable" in outcome) {
+    if (size === UNREADABLE) {
       // Ctrl+C stopped the read: the error that ends verify says so, not a finding.
       if (this.options.signal?.aborted) return;
-      this.#add(2, "damaged", path, `cannot be read: ${outcome.unreadable}`, itemFor(path));
+      this.#add(2, "damaged", path, `cannot be read: ${note?.unreadable}`, itemFor(path));
       return;
     }
+    const mtime = outcomes.mtimes[i] ?? 0;
     const parts = relPathFromString(path);
     const role = classifyPath(parts);
     this.#noteName(role, parts);
     const state = isStatePath(path);
     if (!state) {
-      this.bytesRead += outcome.size;
-      this.#compareWithZip(path, outcome, entry);
+      this.bytesRead += size;
+      if (this.zipContent) {
+        this.#compareWithZip(path, outcomes.sha256.slice(64 * i, 64 * i + 64), mtime, entry);
+      }
     }
     const problems: string[] = [];
     if (entry) {
-      if (entry.sha256 !== outcome.sha256 || (entry.size >= 0 && entry.size !== outcome.size)) {
-        if (this.#changedByInterruptedRun(entry, outcome.size, outcome.mtime ?? 0)) {
+      // Compared in place: no string a file.
+      const same = outcomes.sha256.startsWith(entry.sha256, 64 * i);
+      if (!same || (entry.size >= 0 && entry.size !== size)) {
+        if (this.#changedByInterruptedRun(entry, size, mtime)) {
           return this.#addInterrupted();
         }
         problems.push(
-          entry.size >= 0 && entry.size !== outcome.size
-            ? `${outcome.size} bytes, the manifest says ${entry.size}`
+          entry.size >= 0 && entry.size !== size
+            ? `${size} bytes, the manifest says ${entry.size}`
             : "its SHA-256 differs from the manifest",
         );
       }
     } else if (!state) {
-      if (this.#changedByInterruptedRun(undefined, outcome.size, outcome.mtime ?? 0)) {
+      if (this.#changedByInterruptedRun(undefined, size, mtime)) {
         this.#addInterrupted();
       } else if (this.hasManifest) {
         this.#add(1, "unexpected", path, "not in the manifest (not written by a backup run)");
       }
     }
-    if (role.kind === "fileData") this.#folder(role).dataSizes.set(role.fileId, outcome.size);
-    if (outcome.fact) this.#noteFact(role, path, outcome.fact);
-    if (outcome.problem !== undefined) problems.push(outcome.problem);
+    if (role.kind === "fileData") this.#folder(role).dataSizes.set(role.fileId, size);
+    if (note?.fact) this.#noteFact(role, path, note.fact);
+    else if (outcomes.authors.charCodeAt(ID_LENGTH * i) !== SPACE) {
+      this.#noteAuthor(outcomes.authors.slice(ID_LENGTH * i, ID_LENGTH * i + ID_LENGTH), path);
+    }
+    if (note?.problem !== undefined) problems.push(note.problem);
     if (problems.length === 0) return;
     const reason = problems.join("; ") +
       (role.kind === "channelState"
@@ -581,7 +616,7 @@ class Verification {
     switch (fact.kind) {
       case "post": {
         if (role.kind !== "post") return;
-        if (fact.author && !this.authors.has(fact.author)) this.authors.set(fact.author, path);
+        if (fact.author) this.#noteAuthor(fact.author, path);
         const facts = this.#folder(role);
         for (const attachment of fact.attachments) {
           facts.attachments.push({ ...attachment, post: path });
@@ -604,6 +639,11 @@ class Verification {
         return;
       }
     }
+  }
+
+  /** A post's author, and the first post of each. */
+  #noteAuthor(author: string, path: string): void {
+    if (!this.authors.has(author)) this.authors.set(author, path);
   }
 
   /** What the records say of each other: attachments, threads, authors. */
@@ -722,7 +762,8 @@ class Verification {
    */
   #compareWithZip(
     path: string,
-    hashed: { sha256: string; mtime?: number },
+    sha256: string,
+    mtime: number,
     entry: ManifestEntry | undefined,
   ): void {
     const content = this.zipContent;
@@ -731,8 +772,8 @@ class Verification {
     const copy = content.get(name);
     content.delete(name);
     // A damaged copy is reported already.
-    if (copy === "" || copy === (entry?.sha256 ?? hashed.sha256)) return;
-    if ((hashed.mtime ?? 0) > this.zipTime) {
+    if (copy === "" || copy === (entry?.sha256 ?? sha256)) return;
+    if (mtime > this.zipTime) {
       this.zipStale++;
       return;
     }
@@ -774,6 +815,8 @@ class Verification {
  */
 const HISTORY_REPAIR = " (the next backup run rebuilds it from the server's edit history if the " +
   "post is yours; of others' posts the earlier versions cannot be fetched again, and it says so)";
+
+const SPACE = 0x20;
 
 /** Files sent to a worker at once: a message each way per batch, not per file. */
 const BATCH = 256;
