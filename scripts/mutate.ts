@@ -653,11 +653,29 @@ export const MUTATIONS: readonly Mutation[] = [
     name: "verify-size-only",
     cost: "a file changed but not resized (a message rewritten) is reported intact",
     file: VERIFY,
-    search:
-      "      if (entry.sha256 !== outcome.sha256 || (entry.size >= 0 && entry.size !== outcome.size)) {",
-    replace: "      if (entry.size >= 0 && entry.size !== outcome.size) {",
+    search: "      const same = outcomes.sha256.startsWith(entry.sha256, 64 * i);",
+    replace: "      const same = entry.sha256.length === 64;",
     tests: [VERIFY_TEST],
     filter: "each kind of damage",
+  },
+  {
+    name: "verify-digest-of-another-file",
+    cost: "each file is compared with the digest of another file of its batch",
+    file: VERIFY,
+    search: "      const same = outcomes.sha256.startsWith(entry.sha256, 64 * i);",
+    replace: "      const same = outcomes.sha256.startsWith(entry.sha256, 64 * (i ^ 1));",
+    tests: [VERIFY_TEST],
+    filter: "workers find",
+  },
+  {
+    name: "verify-packed-author-dropped",
+    cost: "an author without a user record goes unreported (the next run does not ask for it)",
+    file: VERIFY,
+    search:
+      "      this.#noteAuthor(outcomes.authors.slice(ID_LENGTH * i, ID_LENGTH * i + ID_LENGTH), path);",
+    replace: "      outcomes.authors.slice(ID_LENGTH * i, ID_LENGTH * i + ID_LENGTH);",
+    tests: [VERIFY_TEST],
+    filter: "workers find",
   },
   {
     name: "verify-missing-not-reported",

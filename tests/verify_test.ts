@@ -735,6 +735,17 @@ Deno.test("verify's workers find what an inline verify finds, in the same order,
     );
     await Deno.remove(join(h.dataDir, lost));
     await Deno.writeTextFile(join(h.dataDir, folder, "notes.txt"), "mine");
+    // A post without attachments by an author without a user record (such posts' authors pass
+    // between threads packed): damaged, and its author named.
+    const stranger = "zzzzzzzzzzzzzzzzzzzzzzzzzz";
+    const plain = posts.slice(400).find((p) =>
+      !/"file_ids":\["/.test(Deno.readTextFileSync(join(h.dataDir, p)))
+    ) as string;
+    const post = JSON.parse(await Deno.readTextFile(join(h.dataDir, plain)));
+    await Deno.writeTextFile(
+      join(h.dataDir, plain),
+      JSON.stringify({ ...post, user_id: stranger }),
+    );
 
     const inline = await verifyBackup({ dataDir: h.dataDir, sample: 100, workers: 0 });
     const threaded = await verifyBackup({ dataDir: h.dataDir, sample: 100, workers: 3 });
@@ -747,6 +758,18 @@ Deno.test("verify's workers find what an inline verify finds, in the same order,
     assert.equal(kinds[changed], "damaged");
     assert.equal(kinds[lost], "missing");
     assert.equal(kinds[`${folder}/notes.txt`], "unexpected");
+    assert.deepEqual(
+      threaded.findings.filter((f) => f.kind === "damaged" || f.kind === "missing")
+        .map((f) => f.path).sort(),
+      [cut, changed, lost, plain].sort(),
+    );
+    assert.ok(
+      threaded.findings.some((f) =>
+        f.kind === "warning" && f.path === plain &&
+        f.reason.includes(`its author ${stranger} has no user record`)
+      ),
+      JSON.stringify(threaded.findings),
+    );
 
     // Ctrl+C while the workers read: verify ends with the interruption (exit status 130 in the
     // CLI), not with another error, and leaves no promise rejected unseen (a crash there).
