@@ -54,11 +54,262 @@ export interface StoredTable {
   history: Stamps;
 }
 
-export interface Table {
-  rows: Row[];
-  counts: Map<string, number>;
-  files: Stamps;
-  history: Stamps;
+/** Strings packed in one (a string per row would cost about 70 bytes each at 200,000 rows). */
+class Packed {
+  readonly #text: string;
+  readonly #ends: Int32Array;
+  constructor(text: string, ends: Int32Array) {
+    this.#text = text;
+    this.#ends = ends;
+  }
+  get(i: number): string {
+    return this.#text.slice(i ? this.#ends[i - 1] : 0, this.#ends[i]);
+  }
+}
+
+/** Packs strings as they come: joined every ROWS_PER_PIECE, never all held as strings. */
+class Packer {
+  readonly #pieces: string[] = [];
+  #piece: string[] = [];
+  readonly #ends: number[] = [];
+  #end = 0;
+  add(value: string): void {
+    this.#piece.push(value);
+    this.#ends.push(this.#end += value.length);
+    if (this.#piece.length === ROWS_PER_PIECE) {
+      this.#pieces.push(this.#piece.join(""));
+      this.#piece = [];
+    }
+  }
+  done(): Packed {
+    this.#pieces.push(this.#piece.join(""));
+    return new Packed(this.#pieces.join(""), Int32Array.from(this.#ends));
+  }
+}
+
+/** A table being made row by row, in columns (no row object kept). */
+export class TableBuilder {
+  readonly #names = new Packer();
+  readonly #roots = new Packer();
+  readonly #sizes: number[] = [];
+  readonly #mtimes: number[] = [];
+  readonly #at: number[] = [];
+  readonly #kinds: string[] = [];
+  readonly #users: number[] = [];
+  readonly #people = new Map<string, number>();
+  readonly #own: number[] = [];
+  /** Of each row, the reply count it shows if the threads file does not say (-1: a reply or uncounted). */
+  readonly #counts: number[] = [];
+  readonly #fileIds = new Map<number, string[]>();
+  readonly #damage = new Map<number, string>();
+
+  get length(): number {
+    return this.#sizes.length;
+  }
+
+  /** Adds a row; `count` is its rendered reply count when known (a stored table's). */
+  add(row: Row, count?: number): number {
+    const i = this.length;
+    this.#names.add(row.name);
+    this.#roots.add(row.root);
+    this.#sizes.push(row.size);
+    this.#mtimes.push(row.mtime);
+    this.#at.push(row.at);
+    this.#kinds.push(row.kind);
+    let user = this.#people.get(row.user);
+    if (user === undefined) this.#people.set(row.user, user = this.#people.size);
+    this.#users.push(user);
+    this.#own.push(row.own);
+    this.#counts.push(count ?? (counted(row) && !row.root ? row.own : -1));
+    if (row.fileIds.length) this.#fileIds.set(i, row.fileIds);
+    if (row.damage) this.#damage.set(i, row.damage);
+    return i;
+  }
+
+  /**
+   * The table; `threads` (the threads file's number of replies by root) decides the reply counts
+   * of the rows added without one.
+   */
+  build(threads: Map<string, number> | undefined, files: Stamps, history: Stamps): Table {
+    const names = this.#names.done();
+    const counts = Float64Array.from(this.#counts, (c, i) => {
+      if (c === -1) return 0;
+      if (threads === undefined) return c;
+      const n = threads.get(names.get(i).slice(-31, -5));
+      return n ?? c;
+    });
+    return new Table(
+      {
+        names,
+        roots: this.#roots.done(),
+        sizes: Float64Array.from(this.#sizes),
+        mtimes: Float64Array.from(this.#mtimes),
+        at: Float64Array.from(this.#at),
+        kinds: this.#kinds.join(""),
+        users: Int32Array.from(this.#users),
+        people: [...this.#people.keys()],
+        own: Float64Array.from(this.#own),
+        counts,
+        fileIds: this.#fileIds,
+        damage: this.#damage,
+      },
+      files,
+      history,
+    );
+  }
+}
+
+interface Columns {
+  names: Packed;
+  roots: Packed;
+  sizes: Float64Array;
+  mtimes: Float64Array;
+  at: Float64Array;
+  kinds: string;
+  users: Int32Array;
+  people: string[];
+  own: Float64Array;
+  counts: Float64Array;
+  fileIds: Map<number, string[]>;
+  damage: Map<number, string>;
+}
+
+/**
+ * A channel's post files, in columns (typed arrays and packed strings: about 60 bytes a row
+ * where a row object cost 300); a Row is made only for a row being looked at.
+ */
+export class Table {
+  readonly length: number;
+  readonly #names: Packed;
+  readonly #roots: Packed;
+  readonly #sizes: Float64Array;
+  readonly #mtimes: Float64Array;
+  readonly #at: Float64Array;
+  readonly #kinds: string;
+  readonly #users: Int32Array;
+  readonly #people: string[];
+  readonly #own: Float64Array;
+  /** The rendered reply count of each row (0 for replies and rows without). */
+  readonly #counts: Float64Array;
+  readonly #fileIds: Map<number, string[]>;
+  readonly #damage: Map<number, string>;
+
+  constructor(c: Columns, public files: Stamps, public history: Stamps) {
+    this.length = c.sizes.length;
+    this.#names = c.names;
+    this.#roots = c.roots;
+    this.#sizes = c.sizes;
+    this.#mtimes = c.mtimes;
+    this.#at = c.at;
+    this.#kinds = c.kinds;
+    this.#users = c.users;
+    this.#people = c.people;
+    this.#own = c.own;
+    this.#counts = c.counts;
+    this.#fileIds = c.fileIds;
+    this.#damage = c.damage;
+  }
+
+  /** A table of `rows` (tests): the reply counts from `threads`, else the posts' own. */
+  static of(rows: Iterable<Row>, threads: Map<string, number>, files: Stamps, history: Stamps) {
+    const b = new TableBuilder();
+    for (const row of rows) b.add(row);
+    return b.build(threads, files, history);
+  }
+
+  name(i: number): string {
+    return this.#names.get(i);
+  }
+  /** The post id: in every row's name (rows are made only for post file names). */
+  id(i: number): string {
+    const name = this.#names.get(i);
+    return name.slice(-31, -5);
+  }
+  at(i: number): number {
+    return this.#at[i] as number;
+  }
+  kind(i: number): Row["kind"] {
+    return this.#kinds[i] as Row["kind"];
+  }
+  root(i: number): string {
+    return this.#roots.get(i);
+  }
+  /** The reply count a root shows: the threads file's, else the one the post carries. */
+  count(i: number): number {
+    return this.#counts[i] as number;
+  }
+
+  row(i: number): Row {
+    return {
+      name: this.name(i),
+      id: this.id(i),
+      size: this.#sizes[i] as number,
+      mtime: this.#mtimes[i] as number,
+      at: this.at(i),
+      root: this.root(i),
+      kind: this.kind(i),
+      user: this.#people[this.#users[i] as number] as string,
+      own: this.#own[i] as number,
+      fileIds: this.#fileIds.get(i) ?? NO_FILES,
+      damage: this.#damage.get(i) ?? "",
+    };
+  }
+
+  /** The rows, made one by one. */
+  *rows(): Generator<Row> {
+    for (let i = 0; i < this.length; i++) yield this.row(i);
+  }
+
+  /** The rendered reply counts by post id, in row order. */
+  counts(): Map<string, number> {
+    const out = new Map<string, number>();
+    for (let i = 0; i < this.length; i++) if (this.count(i)) out.set(this.id(i), this.count(i));
+    return out;
+  }
+
+  /** The table as stored: its columns as they are, people numbered as here. */
+  *json(): Generator<string> {
+    const n = this.length;
+    function* column(key: string, value: (i: number) => string | number): Generator<string> {
+      yield `${JSON.stringify(key)}:[`;
+      for (let i = 0; i < n; i += ROWS_PER_PIECE) {
+        const piece: string[] = [];
+        for (let j = i; j < Math.min(n, i + ROWS_PER_PIECE); j++) {
+          piece.push(JSON.stringify(value(j)));
+        }
+        yield (i ? "," : "") + piece.join(",");
+      }
+      yield "],";
+    }
+    const sparse = <T>(rows: Iterable<[number, T]>) => {
+      const out: Record<string, T> = {};
+      for (const [i, v] of rows) out[this.name(i)] = v;
+      return out;
+    };
+    const own: [number, number][] = [];
+    for (let i = 0; i < n; i++) if (this.#own[i]) own.push([i, this.#own[i] as number]);
+    yield "{";
+    yield* column("names", (i) => this.name(i));
+    yield* column("sizes", (i) => this.#sizes[i] as number);
+    yield* column("mtimes", (i) => this.#mtimes[i] as number);
+    yield* column("at", (i) => this.at(i));
+    yield* column("roots", (i) => this.root(i));
+    yield `"kinds":${JSON.stringify(this.#kinds)},`;
+    yield* column("users", (i) => this.#users[i] as number);
+    const rest: Omit<
+      StoredTable,
+      "names" | "sizes" | "mtimes" | "at" | "roots" | "kinds" | "users"
+    > = {
+      people: this.#people,
+      own: sparse(own),
+      fileIds: sparse(this.#fileIds),
+      damage: sparse(this.#damage),
+      counts: Object.fromEntries(this.counts()),
+      files: this.files,
+      history: this.history,
+    };
+    yield JSON.stringify(rest).slice(1);
+  }
 }
 
 export function rowOf(
@@ -103,7 +354,7 @@ export function damagedRow(name: string, stat: { size: number; mtime: number }, 
   return row;
 }
 
-export const counted = (row: Row) => row.kind === "p" || row.kind === "y";
+export const counted = (row: { kind: Row["kind"] }) => row.kind === "p" || row.kind === "y";
 
 /** One empty list for the many rows without attachments (200,000 rows: memory). */
 const NO_FILES: string[] = [];
@@ -113,49 +364,9 @@ export function byPostOrder(a: Row, b: Row): number {
   return a.at - b.at || (a.id < b.id ? -1 : a.id > b.id ? 1 : a.name < b.name ? -1 : 1);
 }
 
-/**
- * The table as the JSON of a StoredTable, in pieces of at most ROWS_PER_PIECE rows: the manifest
- * is streamed to its file, never held as one string (20 MB at 200,000 posts) beside its columns.
- */
-export function* tableJson(table: Table): Generator<string> {
-  const rows = table.rows;
-  const people = new Map<string, number>();
-  for (const row of rows) if (!people.has(row.user)) people.set(row.user, people.size);
-  function* column(key: string, value: (row: Row) => string | number): Generator<string> {
-    yield `${JSON.stringify(key)}:[`;
-    for (let i = 0; i < rows.length; i += ROWS_PER_PIECE) {
-      const piece = rows.slice(i, i + ROWS_PER_PIECE).map((row) => JSON.stringify(value(row)));
-      yield (i ? "," : "") + piece.join(",");
-    }
-    yield "],";
-  }
-  const sparse = <T>(value: (row: Row) => T | undefined) => {
-    const out: Record<string, T> = {};
-    for (const row of rows) {
-      const v = value(row);
-      if (v !== undefined) out[row.name] = v;
-    }
-    return out;
-  };
-  yield "{";
-  yield* column("names", (row) => row.name);
-  yield* column("sizes", (row) => row.size);
-  yield* column("mtimes", (row) => row.mtime);
-  yield* column("at", (row) => row.at);
-  yield* column("roots", (row) => row.root);
-  yield `"kinds":${JSON.stringify(rows.map((row) => row.kind).join(""))},`;
-  yield* column("users", (row) => people.get(row.user) as number);
-  const rest: Omit<StoredTable, "names" | "sizes" | "mtimes" | "at" | "roots" | "kinds" | "users"> =
-    {
-      people: [...people.keys()],
-      own: sparse((row) => row.own || undefined),
-      fileIds: sparse((row) => row.fileIds.length ? row.fileIds : undefined),
-      damage: sparse((row) => row.damage || undefined),
-      counts: Object.fromEntries(table.counts),
-      files: table.files,
-      history: table.history,
-    };
-  yield JSON.stringify(rest).slice(1);
+/** The table as the JSON of a StoredTable, in pieces of at most ROWS_PER_PIECE rows. */
+export function tableJson(table: Table): Generator<string> {
+  return table.json();
 }
 
 const ROWS_PER_PIECE = 4096;
@@ -174,7 +385,7 @@ export function decodeTable(stored: unknown): Table | undefined {
     typeof s.history !== "object" || !s.own || !s.fileIds || !s.damage || !s.counts ||
     !s.files || !s.history
   ) return undefined;
-  const rows: Row[] = [];
+  const b = new TableBuilder();
   for (let i = 0; i < n; i++) {
     const name = s.names[i] as string;
     const kind = s.kinds[i] as Row["kind"];
@@ -184,7 +395,7 @@ export function decodeTable(stored: unknown): Table | undefined {
       typeof name !== "string" || id === undefined || !"pysd".includes(kind) ||
       typeof user !== "string"
     ) return undefined;
-    rows.push({
+    b.add({
       name,
       id,
       size: s.sizes[i] as number,
@@ -196,9 +407,9 @@ export function decodeTable(stored: unknown): Table | undefined {
       own: s.own[name] ?? 0,
       fileIds: s.fileIds[name] ?? NO_FILES,
       damage: s.damage[name] ?? "",
-    });
+    }, s.counts[id] ?? 0);
   }
-  return { rows, counts: new Map(Object.entries(s.counts)), files: s.files, history: s.history };
+  return b.build(undefined, s.files, s.history);
 }
 
 /** The names of the post files to read: new, changed, untrusted, or whose attachments or history changed. */
@@ -224,10 +435,13 @@ export function filesToRead(
     (name) => fileIdFromDataName(name) ?? postIdFromHistoryName(name),
   );
   const historyIds = changedIds(old.history, history, postIdFromHistoryName);
-  const byName = new Map(old.rows.map((row) => [row.name, row]));
+  // The last of the rows of a name, as a map by name would give.
+  const byName = new Map<string, number>();
+  for (let i = 0; i < old.length; i++) if (posts.has(old.name(i))) byName.set(old.name(i), i);
   const read: string[] = [];
   for (const [name, stat] of posts) {
-    const row = byName.get(name);
+    const i = byName.get(name);
+    const row = i === undefined ? undefined : old.row(i);
     if (
       !row || row.mtime === -1 || row.mtime !== stat.mtime || row.size !== stat.size ||
       historyIds.has(row.id) || row.fileIds.some((id) => fileIds.has(id))
@@ -236,49 +450,123 @@ export function filesToRead(
   return read.sort();
 }
 
-/** A table laid out in pages: where each post is and what each post shows of others. */
+/** A thread of a layout: its root's place among the posts (-1: none) and its replies' places. */
+interface Thread {
+  root: number;
+  replies: number[];
+}
+
+/**
+ * A table laid out in pages: where each post is and what each post shows of others. Places
+ * are positions among the posts in page order; rows are made only when asked for.
+ */
 export class Layout {
-  readonly pages: Row[][] = [];
-  /** The posts in order, and where each id is among them (one map: 200,000 posts). */
-  readonly #posts: Row[];
-  readonly #index = new Map<string, number>();
-  readonly threads = new Map<string, { root: Row | undefined; replies: Row[] }>();
+  /** The table's row of each place. */
+  readonly #order: Int32Array;
+  /** The places sorted by post id (then place): a post found by binary search, no map. */
+  readonly #byId: Int32Array;
+  readonly threads = new Map<string, Thread>();
 
   constructor(readonly table: Table, readonly pageSize: number) {
-    const posts = table.rows.filter(counted).sort(byPostOrder);
-    this.#posts = posts;
-    for (let i = 0; i < posts.length; i += pageSize) this.pages.push(posts.slice(i, i + pageSize));
-    posts.forEach((row, i) => this.#index.set(row.id, i));
-    for (const row of posts) {
-      const key = row.root || row.id;
-      if (!row.root && this.replies(row) === 0) continue;
+    const t = table;
+    const rows: number[] = [];
+    for (let i = 0; i < t.length; i++) if (counted({ kind: t.kind(i) })) rows.push(i);
+    const ids = rows.map((i) => t.id(i));
+    const places = rows.map((_, p) => p);
+    places.sort((a, b) => {
+      const [x, y] = [rows[a] as number, rows[b] as number];
+      return t.at(x) - t.at(y) || (ids[a] as string < (ids[b] as string) ? -1 : ids[a] as string >
+          (ids[b] as string)
+        ? 1
+        : t.name(x) < t.name(y)
+        ? -1
+        : 1);
+    });
+    this.#order = Int32Array.from(places, (p) => rows[p] as number);
+    const byId = places.map((_, place) => place);
+    const idAt = places.map((p) => ids[p] as string);
+    byId.sort((a, b) => {
+      const [x, y] = [idAt[a] as string, idAt[b] as string];
+      return x < y ? -1 : x > y ? 1 : a - b;
+    });
+    this.#byId = Int32Array.from(byId);
+    for (let place = 0; place < this.#order.length; place++) {
+      const i = this.#order[place] as number;
+      const root = t.root(i);
+      if (!root && t.count(i) === 0) continue;
+      const key = root || t.id(i);
       let thread = this.threads.get(key);
       if (!thread) {
-        thread = { root: undefined, replies: [] };
+        thread = { root: -1, replies: [] };
         this.threads.set(key, thread);
       }
-      if (row.root) thread.replies.push(row);
+      if (root) thread.replies.push(place);
     }
     for (const [key, thread] of this.threads) {
-      const root = this.row(key);
-      if (root && !root.root) thread.root = root;
+      const place = this.#placeOf(key);
+      if (place !== -1 && !t.root(this.#order[place] as number)) thread.root = place;
     }
+  }
+
+  /** The number of posts laid out. */
+  get size(): number {
+    return this.#order.length;
+  }
+
+  /** The number of pages. */
+  get pageCount(): number {
+    return Math.ceil(this.#order.length / this.pageSize);
+  }
+
+  /** The rows of page `n` (from 1), made now. */
+  page(n: number): Row[] {
+    const out: Row[] = [];
+    const end = Math.min(n * this.pageSize, this.#order.length);
+    for (let p = (n - 1) * this.pageSize; p < end; p++) out.push(this.at(p));
+    return out;
+  }
+
+  /** The table's row at a place. */
+  rowAt(place: number): number {
+    return this.#order[place] as number;
+  }
+
+  /** The post at a place, made now. */
+  at(place: number): Row {
+    return this.table.row(this.#order[place] as number);
+  }
+
+  /** The place of a post id (the last of equal ids, as a map would keep), -1 when none. */
+  #placeOf(id: string): number {
+    const byId = this.#byId;
+    let [lo, hi] = [0, byId.length];
+    // The first entry whose id is greater than `id`.
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      if (this.table.id(this.#order[byId[mid] as number] as number) <= id) lo = mid + 1;
+      else hi = mid;
+    }
+    if (lo === 0) return -1;
+    const place = byId[lo - 1] as number;
+    return this.table.id(this.#order[place] as number) === id ? place : -1;
   }
 
   /** The reply count a root shows: the threads file's, else the one the post carries. */
   replies(row: Row): number {
-    return row.root ? 0 : this.table.counts.get(row.id) ?? 0;
+    if (row.root) return 0;
+    const place = this.#placeOf(row.id);
+    return place === -1 ? 0 : this.table.count(this.#order[place] as number);
   }
 
   /** The page (from 1) of a post, 0 when it is not on one. */
   pageOf(id: string): number {
-    const i = this.#index.get(id);
-    return i === undefined ? 0 : Math.floor(i / this.pageSize) + 1;
+    const place = this.#placeOf(id);
+    return place === -1 ? 0 : Math.floor(place / this.pageSize) + 1;
   }
 
   row(id: string): Row | undefined {
-    const i = this.#index.get(id);
-    return i === undefined ? undefined : this.#posts[i];
+    const place = this.#placeOf(id);
+    return place === -1 ? undefined : this.at(place);
   }
 
   /**
@@ -287,10 +575,12 @@ export class Layout {
    */
   rootOf(reply: Row): Row | undefined {
     if (!reply.root) return undefined;
-    const root = this.row(reply.root);
-    if (!root || root.root || this.replies(root) === 0) return undefined;
-    const [r, p] = [this.#index.get(root.id), this.#index.get(reply.id)];
-    return r !== undefined && p !== undefined && r < p ? root : undefined;
+    const r = this.#placeOf(reply.root);
+    if (r === -1) return undefined;
+    const root = this.at(r);
+    if (root.root || this.replies(root) === 0) return undefined;
+    const p = this.#placeOf(reply.id);
+    return p !== -1 && r < p ? root : undefined;
   }
 
   /** What of other posts a post shows: its reply count, or where its root is. */
@@ -300,9 +590,19 @@ export class Layout {
     return root ? `r${this.pageOf(root.id)}` : "r-";
   }
 
+  /** A thread's rows, made now: its root (when on record) and its replies. */
+  thread(key: string): { root: Row | undefined; replies: Row[] } | undefined {
+    const thread = this.threads.get(key);
+    if (!thread) return undefined;
+    return {
+      root: thread.root === -1 ? undefined : this.at(thread.root),
+      replies: thread.replies.map((p) => this.at(p)),
+    };
+  }
+
   /** Everything a thread page shows apart from its posts' own content. */
   threadShape(key: string): string | undefined {
-    const thread = this.threads.get(key);
+    const thread = this.thread(key);
     if (!thread) return undefined;
     const root = thread.root;
     return JSON.stringify([
@@ -310,17 +610,6 @@ export class Layout {
       thread.replies.map((r) => `${r.name}:${this.dependency(r)}`),
     ]);
   }
-}
-
-/** The reply counts of a table's roots: the threads file's (its number of replies by root), else the posts' own. */
-export function replyCounts(rows: Row[], threads: Map<string, number>): Map<string, number> {
-  const counts = new Map<string, number>();
-  for (const row of rows) {
-    if (!counted(row) || row.root) continue;
-    const n = threads.get(row.id) ?? row.own;
-    if (n > 0) counts.set(row.id, n);
-  }
-  return counts;
 }
 
 export type PagePlan =
@@ -334,31 +623,38 @@ export type PagePlan =
  * posts, or its link to a newer page changed). `changed` are the post files read this time.
  */
 export function planPages(before: Layout, now: Layout, changed: Set<string>): PagePlan[] {
-  return now.pages.map((rows, i) => {
-    const old = before.pages[i];
-    const hasNewer = i + 1 < now.pages.length;
+  const plans: PagePlan[] = [];
+  for (let n = 1; n <= now.pageCount; n++) {
+    const rows = now.page(n);
+    const old = n <= before.pageCount ? before.page(n) : undefined;
+    const hasNewer = n < now.pageCount;
     // Other posts, or a post by someone else, of another kind, time or thread (which decide
     // the day separators and whether a post continues its neighbour's block): render it whole.
     const same = (a: Row, b: Row | undefined) =>
       a.name === b?.name && a.user === b.user && a.kind === b.kind && a.at === b.at &&
       a.root === b.root;
     if (
-      !old || old.length !== rows.length || (i + 1 < before.pages.length) !== hasNewer ||
+      !old || old.length !== rows.length || (n < before.pageCount) !== hasNewer ||
       rows.some((row, j) => !same(row, old[j]))
-    ) return { mode: "render" };
+    ) {
+      plans.push({ mode: "render" });
+      continue;
+    }
     const affected = rows.filter((row) => {
       if (changed.has(row.name) || now.dependency(row) !== before.dependency(row)) return true;
       const root = now.rootOf(row);
       return root !== undefined && changed.has(root.name);
     });
-    return affected.length ? { mode: "splice", rows: affected } : { mode: "keep" };
-  });
+    plans.push(affected.length ? { mode: "splice", rows: affected } : { mode: "keep" });
+  }
+  return plans;
 }
 
 /** The thread pages of `now` to render again. */
 export function planThreads(before: Layout, now: Layout, changed: Set<string>): string[] {
   const out: string[] = [];
-  for (const [key, thread] of now.threads) {
+  for (const key of now.threads.keys()) {
+    const thread = now.thread(key) as { root: Row | undefined; replies: Row[] };
     if (
       before.threadShape(key) !== now.threadShape(key) ||
       (thread.root && changed.has(thread.root.name)) ||

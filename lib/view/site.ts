@@ -56,12 +56,12 @@ import {
   Layout,
   planPages,
   planThreads,
-  replyCounts,
   type Row,
   rowOf,
   type Stamps,
   type StoredTable,
   type Table,
+  TableBuilder,
   tableJson,
 } from "./rebuild.ts";
 import siteCss from "./assets/site.css" with { type: "text" };
@@ -694,14 +694,14 @@ export async function buildSite(options: ViewOptions): Promise<ViewSummary> {
       return readPosts(names);
     }
     async function renderPage(layout: Layout, n: number): Promise<void> {
-      const rows = layout.pages[n - 1] as Row[];
+      const rows = layout.page(n);
       const posts = await readWithRoots(layout, rows);
       const p = newPage();
       for (const row of rows) {
         const post = posts.get(row.name);
         if (post) p.add(row, post, await viewIn(layout, row, post, posts));
       }
-      const html = channelPage(channel, n, n < layout.pages.length, p.html.join(""), headerHtml);
+      const html = channelPage(channel, n, n < layout.pageCount, p.html.join(""), headerHtml);
       await writePage(n, html, p.segment);
     }
     /** Renders again, in place, the posts `rows` of page `n`; false when the page is not as recorded. */
@@ -716,7 +716,7 @@ export async function buildSite(options: ViewOptions): Promise<ViewSummary> {
         ? SegmentBuilder.parse(key, index, docs)
         : undefined;
       if (html === undefined || hash(html) !== old?.pages[n - 1] || !segment) return false;
-      const page = layout.pages[n - 1] as Row[];
+      const page = layout.page(n);
       const posts = await readWithRoots(layout, rows);
       let out = html;
       for (const row of rows) {
@@ -724,7 +724,7 @@ export async function buildSite(options: ViewOptions): Promise<ViewSummary> {
         const at = out.search(new RegExp(`<article class="[^"]*" id="${row.id}">`));
         const end = out.indexOf("</article>\n", at);
         if (!post || at === -1 || end === -1) return false;
-        const i = page.indexOf(row);
+        const i = page.findIndex((r) => r.name === row.name);
         const previous = page[i - 1];
         const view = await viewIn(layout, row, post, posts);
         const article = postHtml(
@@ -740,7 +740,7 @@ export async function buildSite(options: ViewOptions): Promise<ViewSummary> {
       return true;
     }
     async function renderThread(layout: Layout, key: string): Promise<void> {
-      const thread = layout.threads.get(key) as { root: Row | undefined; replies: Row[] };
+      const thread = layout.thread(key) as { root: Row | undefined; replies: Row[] };
       const rows = thread.root ? [thread.root, ...thread.replies] : thread.replies;
       const posts = await readWithRoots(layout, rows);
       const html: string[] = [];
@@ -757,26 +757,23 @@ export async function buildSite(options: ViewOptions): Promise<ViewSummary> {
       // Only the files that changed are read; the rest of the table is as recorded.
       const read = filesToRead(oldTable, listed.posts, listed.files, listed.history);
       const changed = new Set(read);
-      const rows = oldTable.rows.filter((r) => listed.posts.has(r.name) && !changed.has(r.name));
-      for (const row of rows) {
+      const rows = new TableBuilder();
+      for (const row of oldTable.rows()) {
+        if (!listed.posts.has(row.name) || changed.has(row.name)) continue;
+        rows.add(row);
         if (row.damage) damaged.push({ path: [...entry.folder, row.name], reason: row.damage });
       }
       for await (const item of reader.postsNamed(entry, read)) {
         summary.postsRead++;
         if (item.kind === "post") {
-          rows.push(rowOf(nameOf(item.path), statOf(nameOf(item.path)), item.post));
+          rows.add(rowOf(nameOf(item.path), statOf(nameOf(item.path)), item.post));
         } else {
           damaged.push(item.damage);
           const name = nameOf(item.damage.path);
-          rows.push(damagedRow(name, statOf(name), item.damage.reason));
+          rows.add(damagedRow(name, statOf(name), item.damage.reason));
         }
       }
-      table = {
-        rows,
-        counts: replyCounts(rows, replyTotals),
-        files: listed.files,
-        history: listed.history,
-      };
+      table = rows.build(replyTotals, listed.files, listed.history);
       // The listing's stats were for the rows just made.
       listed.posts.clear();
       let before: Layout | undefined = new Layout(oldTable, PAGE_SIZE);
@@ -799,7 +796,9 @@ export async function buildSite(options: ViewOptions): Promise<ViewSummary> {
     } else {
       // Everything is read, in order, and each page written once the next post shows that a
       // newer page follows; a thread page is written when its last expected reply is seen.
-      const rows: Row[] = [];
+      const rows = new TableBuilder();
+      /** The table's rows in the reader's order, to compare with the layout's. */
+      const shown: number[] = [];
       let current = newPage();
       let size = 0;
       const rootInfo = new Map<string, RootLink>();
@@ -822,13 +821,14 @@ export async function buildSite(options: ViewOptions): Promise<ViewSummary> {
         if (item.kind === "damaged") {
           damaged.push(item.damage);
           const name = nameOf(item.damage.path);
-          rows.push(damagedRow(name, statOf(name), item.damage.reason));
+          rows.add(damagedRow(name, statOf(name), item.damage.reason));
           continue;
         }
         const post = item.post;
         const row = rowOf(nameOf(item.path), statOf(nameOf(item.path)), post);
-        rows.push(row);
+        const i = rows.add(row);
         if (!counted(row)) continue;
+        shown.push(i);
         if (size === PAGE_SIZE) {
           await writePage(
             pageHashes.length + 1,
@@ -893,24 +893,13 @@ export async function buildSite(options: ViewOptions): Promise<ViewSummary> {
       rootInfo.clear();
       listed.posts.clear();
       roots.clear();
-      table = {
-        rows,
-        counts: replyCounts(rows, replyTotals),
-        files: listed.files,
-        history: listed.history,
-      };
+      table = rows.build(replyTotals, listed.files, listed.history);
       layout = new Layout(table, PAGE_SIZE);
       for (const key of redo) await renderThread(layout, key);
       // The pages follow the reader's order; a rebuild lays them out from the table. Should
       // the two differ, no table is kept and the next build reads the channel again.
-      let i = 0;
-      for (const row of rows) {
-        if (!counted(row)) continue;
-        if (layout.pages[Math.floor(i / PAGE_SIZE)]?.[i % PAGE_SIZE] !== row) {
-          table = undefined;
-          break;
-        }
-        i++;
+      if (shown.length !== layout.size || shown.some((i, place) => layout.rowAt(place) !== i)) {
+        table = undefined;
       }
     }
 
@@ -925,11 +914,16 @@ export async function buildSite(options: ViewOptions): Promise<ViewSummary> {
       await site.remove(`${dir}/${threadFile(key)}`);
       await site.remove(`${dir}/${threadScript(key)}`);
     }
-    const pages = layout.pages;
+    const pages = [];
+    for (let n = 1; n <= layout.pageCount; n++) {
+      const [first, last] = [(n - 1) * PAGE_SIZE, Math.min(n * PAGE_SIZE, layout.size) - 1];
+      const at = (place: number) => layout.table.at(layout.rowAt(place));
+      pages.push({ count: last - first + 1, first: at(first), last: at(last) });
+    }
     const stats: ChannelStats = {
-      posts: pages.reduce((n, p) => n + p.length, 0),
-      pages: pages.map((p) => ({ count: p.length, first: p[0]?.at ?? 0, last: p.at(-1)?.at ?? 0 })),
-      lastPostAt: Math.max(0, ...pages.map((p) => p.at(-1)?.at ?? 0)),
+      posts: layout.size,
+      pages,
+      lastPostAt: Math.max(0, ...pages.map((p) => p.last)),
     };
     await site.update(`${dir}/index.html`, channelOverview(channel, stats, f, headerHtml));
     return {
