@@ -1260,6 +1260,15 @@ export const MUTATIONS: readonly Mutation[] = [
     tests: ["tests/view_rebuild_test.ts"],
   },
   {
+    name: "view-layout-misses-posts",
+    cost:
+      "a post looked up by id in a layout is never found: roots lose their reply counts and links",
+    file: "lib/view/rebuild.ts",
+    search: "if (this.table.id(this.#order[byId[mid] as number] as number) <= id) lo = mid + 1;",
+    replace: "if (this.table.id(this.#order[byId[mid] as number] as number) < id) lo = mid + 1;",
+    tests: ["tests/view_rebuild_test.ts"],
+  },
+  {
     name: "view-site-through-link",
     cost: "a site folder inside the data dir through a link is zipped into every backup zip",
     file: "lib/view/site.ts",
