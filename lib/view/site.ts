@@ -616,7 +616,12 @@ export async function buildSite(options: ViewOptions): Promise<ViewSummary> {
     const headerHtml = (text: string) => render(text, inChannel);
     const pageHashes: string[] = [];
     const threadHashes: Record<string, string> = {};
-    const statOf = (name: string) => listed.posts.get(name) ?? { size: 0, mtime: -1 };
+    /** A listed post file's size and time, taken out of the listing (200,000 entries: memory). */
+    const statOf = (name: string) => {
+      const stat = listed.posts.get(name) ?? { size: 0, mtime: -1 };
+      listed.posts.delete(name);
+      return stat;
+    };
     const nameOf = (path: RelPath) => path.at(-1) as string;
 
     async function writePage(n: number, html: string, segment: SegmentBuilder): Promise<void> {
@@ -759,7 +764,8 @@ export async function buildSite(options: ViewOptions): Promise<ViewSummary> {
       const changed = new Set(read);
       const rows = new TableBuilder();
       for (const row of oldTable.rows()) {
-        if (!listed.posts.has(row.name) || changed.has(row.name)) continue;
+        // Kept as recorded: its listing entry is no longer needed (those read still are).
+        if (changed.has(row.name) || !listed.posts.delete(row.name)) continue;
         rows.add(row);
         if (row.damage) damaged.push({ path: [...entry.folder, row.name], reason: row.damage });
       }
@@ -774,8 +780,6 @@ export async function buildSite(options: ViewOptions): Promise<ViewSummary> {
         }
       }
       table = rows.build(replyTotals, listed.files, listed.history);
-      // The listing's stats were for the rows just made.
-      listed.posts.clear();
       let before: Layout | undefined = new Layout(oldTable, PAGE_SIZE);
       layout = new Layout(table, PAGE_SIZE);
       const plans = planPages(before, layout, changed);
@@ -891,7 +895,6 @@ export async function buildSite(options: ViewOptions): Promise<ViewSummary> {
       }
       for (const key of [...open.keys()]) if (!redo.has(key)) await close(key);
       rootInfo.clear();
-      listed.posts.clear();
       roots.clear();
       table = rows.build(replyTotals, listed.files, listed.history);
       layout = new Layout(table, PAGE_SIZE);
