@@ -175,7 +175,7 @@ interface Columns {
 }
 
 /**
- * A channel's post files, in columns (typed arrays and packed strings: about 60 bytes a row
+ * A channel's post files, in columns (typed arrays and packed strings: about 115 bytes a row
  * where a row object cost 300); a Row is made only for a row being looked at.
  */
 export class Table {
