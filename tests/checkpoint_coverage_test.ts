@@ -14,19 +14,12 @@ import type { FsStep } from "../lib/store/atomic_write.ts";
 import { postFileName } from "../lib/store/layout.ts";
 import type { ChannelState } from "../lib/store/state.ts";
 import { channelFolder, teamChannels } from "./expected_backup.ts";
-import { startGenerated } from "./harness.ts";
+import { withOneChannel } from "./harness.ts";
 import type { Channel, PostRecord } from "./simulator/world.ts";
 
 Deno.test("each checkpoint of a first backup comes after every post it says is stored is durable", async () => {
   // More than 25 pages in one channel: a checkpoint mid-crawl, and the last one.
-  const { h, world, me } = await startGenerated({
-    teams: 1,
-    channelsPerTeam: 1,
-    postsPerChannel: 5300,
-    dms: 0,
-    gms: 0,
-  });
-  try {
+  await withOneChannel(5300, async ({ h, world, me }) => {
     const steps: FsStep[] = [];
     await h.runInProcess({ fsRecorder: (step) => void steps.push(step) }, [
       "--skip-users",
@@ -58,20 +51,11 @@ Deno.test("each checkpoint of a first backup comes after every post it says is s
     }
     assert.ok(midCrawl > 0, "a checkpoint mid-crawl was checked");
     assert.ok(checked > 5300, `${checked} claims checked`);
-  } finally {
-    await h.close();
-  }
+  });
 });
 
 Deno.test("a re-crawl that marks posts deleted syncs their folder before its checkpoint says so", async () => {
-  const { h, world, me } = await startGenerated({
-    teams: 1,
-    channelsPerTeam: 1,
-    postsPerChannel: 300,
-    dms: 0,
-    gms: 0,
-  });
-  try {
+  await withOneChannel(300, async ({ h, world, me }) => {
     const args = ["--skip-users", "--skip-emojis"];
     await h.runInProcess({}, args);
     const channel = teamChannels(world, me.id)[0] as Channel;
@@ -96,7 +80,5 @@ Deno.test("a re-crawl that marks posts deleted syncs their folder before its che
     );
     assert.ok(checkpoint > renamed, "a checkpoint after it");
     assert.ok(synced > renamed && synced < checkpoint, "its folder synced before the checkpoint");
-  } finally {
-    await h.close();
-  }
+  });
 });

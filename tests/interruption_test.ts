@@ -20,6 +20,7 @@ import {
   startGenerated,
   startHarness,
   waitFor,
+  withOneChannel,
 } from "./harness.ts";
 import { generateWorld } from "./simulator/generate.ts";
 import type { FaultPlan } from "./simulator/server.ts";
@@ -372,14 +373,7 @@ Deno.test("kill -9 at random points of the batched post writes loses nothing a c
 });
 
 Deno.test("a threads file left behind by a crash mid-crawl is rebuilt from the posts", async () => {
-  const { h, world, me } = await startGenerated({
-    teams: 1,
-    channelsPerTeam: 1,
-    postsPerChannel: 300,
-    dms: 0,
-    gms: 0,
-  });
-  try {
+  await withOneChannel(300, async ({ h, world, me }) => {
     assert.equal((await h.run(["--skip-users", "--skip-emojis"])).status, 0);
     const channel = teamChannels(world, me.id)[0] as Channel;
     const folder = `${h.dataDir}/teams/${channel.team_id}__team-0/${channel.id}__${channel.name}`;
@@ -400,9 +394,7 @@ Deno.test("a threads file left behind by a crash mid-crawl is rebuilt from the p
       );
     assert.deepEqual(sorted(rebuilt), sorted(complete));
     assert.equal((await readJsonFile(statePath)).threadsStale, undefined);
-  } finally {
-    await h.close();
-  }
+  });
 });
 
 for (const log of ["intact", "zeroed"] as const) {

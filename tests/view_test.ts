@@ -406,14 +406,7 @@ Deno.test("a rebuild reads only the posts a change affects, and writes what a fu
 });
 
 Deno.test("a deleted post stays on its page, marked, with its last text", async () => {
-  const { h, world } = await startGenerated({
-    teams: 1,
-    channelsPerTeam: 1,
-    postsPerChannel: 20,
-    dms: 0,
-    gms: 0,
-  });
-  try {
+  await withOneChannel(20, async ({ h, world }) => {
     assert.equal((await h.run()).status, 0);
     const post = world.channelPosts([...world.channels.values()][0]?.id as string).find((p) =>
       p.delete_at === 0 && !p.root_id && !/[#:]/.test(p.message)
@@ -431,9 +424,7 @@ Deno.test("a deleted post stays on its page, marked, with its last text", async 
     assert.match(article, /^<article class="post deleted[^"]*"/);
     assert.match(article, /<span class="mark deleted">deleted /);
     assert.ok(article.includes(`<p>${text}</p>`), "the last text is kept");
-  } finally {
-    await h.close();
-  }
+  });
 });
 
 Deno.test("an edited post opens its other versions with their times, without JavaScript; a history alone rebuilds its page", async () => {
@@ -516,14 +507,7 @@ Deno.test("an edited post opens its other versions with their times, without Jav
 });
 
 Deno.test("matterbak view refuses a site folder inside the data dir or full of other files, and backup --view checks before it starts", async () => {
-  const { h } = await startGenerated({
-    teams: 1,
-    channelsPerTeam: 1,
-    postsPerChannel: 5,
-    dms: 0,
-    gms: 0,
-  });
-  try {
+  await withOneChannel(5, async ({ h }) => {
     const inside = await h.run(["--view", join(h.dataDir, "site")]);
     assert.equal(inside.status, 2);
     assert.match(inside.err.join("\n"), /is inside the data dir .*; choose a folder outside/);
@@ -591,9 +575,7 @@ Deno.test("matterbak view refuses a site folder inside the data dir or full of o
     const help = await runView(["--help"]);
     assert.equal(help.status, 0);
     assert.match(help.out.join("\n"), /matterbak view \[-d DATA\] -o SITE/);
-  } finally {
-    await h.close();
-  }
+  });
 });
 
 Deno.test({
