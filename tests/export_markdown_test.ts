@@ -174,6 +174,18 @@ Deno.test("the Markdown export shows every stored post once, replies under their
   }
 });
 
+/** Where the backup of `monthsWorld` stores the post `id` (as alice, whose backup it is). */
+function storedPostPath(h: Harness, id: string): string {
+  const world = h.world;
+  const post = world.post(id) as { id: string; create_at: number; channel_id: string };
+  const folder = channelFolder(
+    world,
+    world.channel(post.channel_id),
+    world.userByName("alice")?.id as string,
+  );
+  return join(h.dataDir, folder, postFileName(post));
+}
+
 /** A world of one channel with threads across months, backed up. */
 async function monthsWorld(): Promise<{ h: Harness; ids: Record<string, string> }> {
   const { world, me, password } = generateWorld({
@@ -433,20 +445,7 @@ Deno.test("an edited post shows its other versions under its text, marked with t
 Deno.test("a reply whose root is not in the backup stands alone, marked", async () => {
   const { h, ids } = await monthsWorld();
   try {
-    const folder = join(
-      h.dataDir,
-      channelFolder(
-        h.world,
-        h.world.channel(h.world.posts.get(ids.C as string)?.channel_id as string),
-        h.world.userByName("alice")?.id as string,
-      ),
-    );
-    await Deno.remove(
-      join(
-        folder,
-        postFileName(h.world.post(ids.C as string) as { id: string; create_at: number }),
-      ),
-    );
+    await Deno.remove(storedPostPath(h, ids.C as string));
     const out = join(h.dir, "md");
     assert.equal((await run(["export", "markdown", "-d", h.dataDir, "-o", out])).status, 0);
     const [c1] = (await anchors(out)).get(ids.C1 as string) as Anchor[];
@@ -562,21 +561,7 @@ Deno.test("--channel picks conversations by name, display name or username; unkn
 Deno.test("a damaged post file is skipped with a warning and exit status 3", async () => {
   const { h, ids } = await monthsWorld();
   try {
-    const folder = join(
-      h.dataDir,
-      channelFolder(
-        h.world,
-        h.world.channel(h.world.posts.get(ids.B as string)?.channel_id as string),
-        h.world.userByName("alice")?.id as string,
-      ),
-    );
-    await Deno.writeTextFile(
-      join(
-        folder,
-        postFileName(h.world.post(ids.B as string) as { id: string; create_at: number }),
-      ),
-      "{broken",
-    );
+    await Deno.writeTextFile(storedPostPath(h, ids.B as string), "{broken");
     const result = await run(["export", "markdown", "-d", h.dataDir, "-o", join(h.dir, "md")]);
     assert.equal(result.status, 3);
     assert.match(result.text, /warning: skipped .*__[a-z0-9]{26}\.json: not valid JSON/);
