@@ -13,7 +13,7 @@ import { BackupReader } from "../lib/store/reader.ts";
 import type { ChannelState } from "../lib/store/state.ts";
 import { StorageError } from "../lib/util/errors.ts";
 import { channelFolder } from "./expected_backup.ts";
-import { type Harness, readJsonFile, startHarness } from "./harness.ts";
+import { type Harness, readJsonFile, startAliceAndBob } from "./harness.ts";
 import type { FaultPlan, SimulatorOptions } from "./simulator/server.ts";
 import { type Channel, type User, World } from "./simulator/world.ts";
 
@@ -28,22 +28,8 @@ interface Setup {
 
 /** alice (the backup's account) and bob in one channel of one team. */
 async function setup(options: Partial<Omit<SimulatorOptions, "world">> = {}): Promise<Setup> {
-  const world = new World();
-  const me = world.addUser({ username: "alice" });
-  const bob = world.addUser({ username: "bob" });
-  const team = world.addTeam({ name: "eng" });
-  world.addTeamMember(team.id, me.id);
-  world.addTeamMember(team.id, bob.id);
-  const channel = world.addChannel({ teamId: team.id, name: "general", type: "O" });
-  world.addChannelMember(channel.id, me.id);
-  world.addChannelMember(channel.id, bob.id);
-  const h = await startHarness({
-    world,
-    credentials: { user: me.username, token: world.addPersonalAccessToken(me.id) },
-    channels: { teams: { eng: {} } },
-    ...options,
-  });
-  return { h, world, me, bob, channel, folder: channelFolder(world, channel, me.id) };
+  const started = await startAliceAndBob(options);
+  return { ...started, folder: channelFolder(started.world, started.channel, started.me.id) };
 }
 
 const ARGS = ["--skip-users", "--skip-emojis"];

@@ -12,9 +12,9 @@ import { isSafeComponent } from "../lib/store/safe_name.ts";
 import { InterruptedError } from "../lib/util/errors.ts";
 import { main } from "../lib/cli/main.ts";
 import { channelFolder, harnessForAll, myChannels } from "./expected_backup.ts";
-import { type Harness, listFiles, startHarness } from "./harness.ts";
+import { type Harness, listFiles, startAliceAndBob, startHarness } from "./harness.ts";
 import { generateWorld } from "./simulator/generate.ts";
-import { type Channel, World } from "./simulator/world.ts";
+import type { Channel } from "./simulator/world.ts";
 import { localTime } from "../lib/export/markdown_render.ts";
 
 interface Anchor {
@@ -345,20 +345,7 @@ Deno.test("--since and --until pick threads by the day their root was posted", a
 });
 
 Deno.test("an edited post shows its other versions under its text, marked with their times, in threads too", async () => {
-  const world = new World();
-  const me = world.addUser({ username: "alice" });
-  const bob = world.addUser({ username: "bob" });
-  const team = world.addTeam({ name: "eng" });
-  const channel = world.addChannel({ teamId: team.id, name: "general", type: "O" });
-  for (const user of [me, bob]) {
-    world.addTeamMember(team.id, user.id);
-    world.addChannelMember(channel.id, user.id);
-  }
-  const h = await startHarness({
-    world,
-    credentials: { user: me.username, token: world.addPersonalAccessToken(me.id) },
-    channels: { teams: { eng: {} } },
-  });
+  const { h, world, me, bob, channel } = await startAliceAndBob();
   try {
     const root = world.addPost({
       channelId: channel.id,

@@ -11,7 +11,7 @@ import { RUNTIME_FLAGS } from "../lib/cli/runtime_flags.ts";
 import type { ChannelsConfig } from "../lib/config/channels.ts";
 import { type Simulator, type SimulatorOptions, startSimulator } from "./simulator/server.ts";
 import { type GenerateOptions, generateWorld } from "./simulator/generate.ts";
-import type { User, World } from "./simulator/world.ts";
+import { type Channel, type User, World } from "./simulator/world.ts";
 import { REPO_ROOT } from "../scripts/_util.ts";
 
 export interface RunResult {
@@ -171,6 +171,31 @@ export async function withOneChannel(
   } finally {
     await generated.h.close();
   }
+}
+
+/**
+ * alice (the backup's account, logging in with a token) and bob in the channel "general" of
+ * the team "eng", and nothing else; the config selects the team.
+ */
+export async function startAliceAndBob(
+  options: Partial<Omit<HarnessOptions, "world">> = {},
+): Promise<{ h: Harness; world: World; me: User; bob: User; channel: Channel }> {
+  const world = new World();
+  const me = world.addUser({ username: "alice" });
+  const bob = world.addUser({ username: "bob" });
+  const team = world.addTeam({ name: "eng" });
+  const channel = world.addChannel({ teamId: team.id, name: "general", type: "O" });
+  for (const user of [me, bob]) {
+    world.addTeamMember(team.id, user.id);
+    world.addChannelMember(channel.id, user.id);
+  }
+  const h = await startHarness({
+    world,
+    credentials: { user: me.username, token: world.addPersonalAccessToken(me.id) },
+    channels: { teams: { eng: {} } },
+    ...options,
+  });
+  return { h, world, me, bob, channel };
 }
 
 /** Every file below `root` as a relative `/`-separated path. */

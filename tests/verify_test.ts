@@ -17,10 +17,10 @@ import { ZipReader } from "../lib/zip/reader.ts";
 import { channelFolder, teamChannels } from "./expected_backup.ts";
 import {
   type Harness,
-  harnessFor,
   listFiles,
   type RunResult,
   spawnCli,
+  startAliceAndBob,
   startGenerated,
   waitFor,
   withOneChannel,
@@ -536,19 +536,7 @@ const HISTORY_NOTE = " (the next backup run rebuilds it from the server's edit h
   "post is yours; of others' posts the earlier versions cannot be fetched again, and it says so)";
 
 Deno.test("edit histories are in the manifest and checked; the next run rebuilds one's own from the server and says why another's is lost; verify is then clean", async () => {
-  const world = new World();
-  const me = world.addUser({ username: "alice" });
-  const bob = world.addUser({ username: "bob" });
-  const team = world.addTeam({ name: "eng" });
-  const channel = world.addChannel({ teamId: team.id, name: "general", type: "O" });
-  for (const user of [me, bob]) {
-    world.addTeamMember(team.id, user.id);
-    world.addChannelMember(channel.id, user.id);
-  }
-  const h = await harnessFor(
-    { world, me, token: world.addPersonalAccessToken(me.id) },
-    { channels: { teams: { eng: {} } } },
-  );
+  const { h, world, me, bob, channel } = await startAliceAndBob();
   const args = ["--skip-users", "--skip-emojis"];
   try {
     // Mine: edited twice before the first backup (the server's edit history has both earlier

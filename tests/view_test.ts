@@ -18,12 +18,12 @@ import {
   type Harness,
   listFiles,
   type RunResult,
+  startAliceAndBob,
   startGenerated,
   startHarness,
   withOneChannel,
 } from "./harness.ts";
 import { generateWorld } from "./simulator/generate.ts";
-import { World } from "./simulator/world.ts";
 
 /** A build as if run a minute later: no file of the backup is then too fresh to trust. */
 function later(h: Harness, siteDir: string, extra: Partial<ViewOptions> = {}) {
@@ -428,20 +428,8 @@ Deno.test("a deleted post stays on its page, marked, with its last text", async 
 });
 
 Deno.test("an edited post opens its other versions with their times, without JavaScript; a history alone rebuilds its page", async () => {
-  const world = new World();
-  const me = world.addUser({ username: "alice" });
-  const bob = world.addUser({ username: "bob" });
-  const team = world.addTeam({ name: "eng" });
-  const channel = world.addChannel({ teamId: team.id, name: "general", type: "O" });
-  for (const user of [me, bob]) {
-    world.addTeamMember(team.id, user.id);
-    world.addChannelMember(channel.id, user.id);
-  }
   let failing = true;
-  const h = await startHarness({
-    world,
-    credentials: { user: me.username, token: world.addPersonalAccessToken(me.id) },
-    channels: { teams: { eng: {} } },
+  const { h, world, me, bob, channel } = await startAliceAndBob({
     faults: (req) =>
       failing && req.path.endsWith("/edit_history") ? { kind: "status", status: 503 } : undefined,
   });
