@@ -10,6 +10,7 @@
  * A reply whose root is not stored (missing from the backup, or left out by `keep`) comes as a
  * thread of its own at its own time, marked `orphan`.
  */
+import { readAt } from "../util/read_at.ts";
 import { join } from "node:path";
 import type { Post } from "../model/records.ts";
 import type { BackupReader, ChannelEntry, Damage } from "../store/reader.ts";
@@ -218,13 +219,9 @@ export class ChannelSpool {
 
   #read(offset: number, length: number): Promise<Post> {
     const read = this.#queue.then(async () => {
-      await this.#replies.seek(offset, Deno.SeekMode.Start);
-      const bytes = new Uint8Array(length);
-      let filled = 0;
-      while (filled < length) {
-        const n = await this.#replies.read(bytes.subarray(filled));
-        if (n === null) throw new Error(`spool ${this.dir} ends before offset ${offset + length}`);
-        filled += n;
+      const bytes = await readAt(this.#replies, offset, length);
+      if (bytes.length < length) {
+        throw new Error(`spool ${this.dir} ends before offset ${offset + length}`);
       }
       return JSON.parse(decoder.decode(bytes)) as Post;
     });

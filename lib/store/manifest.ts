@@ -20,6 +20,7 @@
  * run started; a data dir without any manifest (matterbak's, or an earlier version's) has its
  * files hashed once.
  */
+import { readAt } from "../util/read_at.ts";
 import { relative, sep } from "node:path";
 import { syncStep, writeStep, type WrittenFile } from "./atomic_write.ts";
 import type { DataDir, DataDirSink, RelPath, SyncReader } from "./data_dir.ts";
@@ -515,15 +516,9 @@ async function countBase(dataDir: DataDir): Promise<number> {
   const file = await dataDir.openForReading(MANIFEST_FILE);
   try {
     const size = file.statSync().size;
-    const tail = new Uint8Array(Math.min(size, 64));
-    await file.seek(size - tail.length, Deno.SeekMode.Start);
-    let read = 0;
-    while (read < tail.length) {
-      const n = await file.read(tail.subarray(read));
-      if (n === null) break;
-      read += n;
-    }
-    const last = new TextDecoder().decode(tail.subarray(0, read)).trimEnd().split("\n").at(-1);
+    const length = Math.min(size, 64);
+    const tail = await readAt(file, size - length, length);
+    const last = new TextDecoder().decode(tail).trimEnd().split("\n").at(-1);
     if (last?.startsWith(FILES_PREFIX)) return Number(last.slice(FILES_PREFIX.length));
   } finally {
     file.close();

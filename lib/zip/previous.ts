@@ -18,6 +18,7 @@ import {
   RACY_FLAG_FROM_END,
 } from "./format.ts";
 import type { CopiedEntry } from "./writer.ts";
+import { readAt } from "../util/read_at.ts";
 
 /** Reads of the previous archive go through a window of this size. */
 const WINDOW = 1 << 20;
@@ -366,23 +367,6 @@ export class PreviousZip {
       // Already closed.
     }
   }
-}
-
-/** Up to `length` bytes at `position` (fewer at the end of the file). */
-async function readAt(
-  file: Deno.FsFile,
-  position: number,
-  length: number,
-  into = new Uint8Array(length),
-): Promise<Uint8Array> {
-  await file.seek(position, Deno.SeekMode.Start);
-  let filled = 0;
-  while (filled < length) {
-    const read = await file.read(into.subarray(filled, length));
-    if (read === null) break;
-    filled += read;
-  }
-  return into.subarray(0, filled);
 }
 
 function equalBytes(a: Uint8Array, b: Uint8Array): boolean {

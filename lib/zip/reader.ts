@@ -5,6 +5,7 @@
  * bulk-import archives with it.
  */
 import zlib from "node:zlib";
+import { readAt } from "../util/read_at.ts";
 
 export interface ZipEntry {
   name: string;
@@ -238,17 +239,4 @@ function inflated(raw: ReadableStream<Uint8Array>, name: string): ReadableStream
       return reader.cancel(reason);
     },
   });
-}
-
-/** Reads up to `length` bytes at `offset`; fewer only at the end of the file. */
-async function readAt(file: Deno.FsFile, offset: number, length: number): Promise<Uint8Array> {
-  await file.seek(offset, Deno.SeekMode.Start);
-  const out = new Uint8Array(length);
-  let filled = 0;
-  while (filled < length) {
-    const read = await file.read(out.subarray(filled));
-    if (read === null) break;
-    filled += read;
-  }
-  return filled === length ? out : out.subarray(0, filled);
 }
