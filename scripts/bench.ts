@@ -17,7 +17,9 @@
  * 2. rate: --rate-limit 10 must take requests/10 seconds (within 10 %).
  * 3. memory: one channel of 50,000 and of 200,000 posts, crawled, zipped (one file per post),
  *    then updated with changes; peak RSS of each run, to show it flat in channel size; then
- *    `matterbak verify` of that data dir against `sha256sum -c` of its manifest.
+ *    `matterbak verify` of that data dir against `sha256sum -c` of its manifest and against the
+ *    floor in Deno (scripts/bench_verify_floor.ts). `--verify DATA_DIR` runs only this comparison,
+ *    on a data dir made before (e.g. by `scripts/synthetic_backup.ts DIR 200000 threads 50`).
  * Both exports (Markdown, bulk-import archive) run on the backups of 1 and 3, each in its own
  * process: their time and peak RSS.
  *
@@ -44,11 +46,14 @@ const flags = parseArgs({
     speed: { type: "boolean", default: false },
     baseline: { type: "string" },
     repeat: { type: "string" },
+    verify: { type: "string" },
   },
 });
 const quick = flags.values.quick;
 const viewBench = flags.values.view;
 const speedOnly = flags.values.speed;
+/** `--verify DATA_DIR`: only verify against sha256sum and the floor, on an existing data dir. */
+const verifyOnly = flags.values.verify;
 const repeats = Number(flags.values.repeat ?? (quick ? 1 : 3));
 if (!Number.isInteger(repeats) || repeats < 1) {
   fail(`--repeat needs a whole number, got ${repeats}`);
@@ -312,7 +317,7 @@ const note = (line: string) => {
 };
 
 // 0. Fast network (issue 13): before and after in one run, repeated.
-if (!viewBench) {
+if (!viewBench && !verifyOnly) {
   const variants = [{ label: "this checkout", root: REPO_ROOT }];
   if (flags.values.baseline) {
     const rev = flags.values.baseline;
@@ -522,7 +527,7 @@ if (!viewBench) {
 }
 
 // 1. Speed and request count.
-if (!viewBench && !speedOnly) {
+if (!viewBench && !speedOnly && !verifyOnly) {
   const size = quick
     ? { teams: 2, channelsPerTeam: 4, postsPerChannel: 300 }
     : { teams: 4, channelsPerTeam: 10, postsPerChannel: 1000 };
@@ -570,7 +575,7 @@ if (!viewBench && !speedOnly) {
 }
 
 // 2. The rate limit holds over a whole run.
-if (!viewBench && !speedOnly) {
+if (!viewBench && !speedOnly && !verifyOnly) {
   const { world, me, token } = generateWorld({
     teams: 1,
     channelsPerTeam: quick ? 2 : 4,
@@ -603,7 +608,11 @@ if (!viewBench && !speedOnly) {
 
 // 3. Memory, flat in channel size: one channel crawled and zipped, then updated.
 for (
-  const postsPerChannel of viewBench || speedOnly ? [] : quick ? [5_000, 20_000] : [50_000, 200_000]
+  const postsPerChannel of viewBench || speedOnly || verifyOnly
+    ? []
+    : quick
+    ? [5_000, 20_000]
+    : [50_000, 200_000]
 ) {
   const { world, me, token } = generateWorld({
     teams: 1,
@@ -683,13 +692,17 @@ for (
 
 /**
  * `matterbak verify` of a data dir against `sha256sum -c` of its manifest (the same files read
- * and hashed), three times each, interleaved; the best of each, as machines are noisy.
+ * and hashed) and against the floor in Deno (scripts/bench_verify_floor.ts: the same files read
+ * and hashed in as many workers, with the binary's flags and nothing else), three times each,
+ * interleaved; the best of each, as machines are noisy, and CPU time (user and system).
  */
 async function verifyAgainstSha256sum(data: string): Promise<string> {
-  const verify: Array<{ seconds: number; peak: number; code: number; out: string }> = [];
+  const verify: Array<Awaited<ReturnType<typeof measured>>> = [];
+  const floor: Array<Awaited<ReturnType<typeof measured>>> = [];
   const sums: number[] = [];
   for (let i = 0; i < 3; i++) {
     verify.push(await measured(["main.ts", "verify", "-d", data], "piped"));
+    floor.push(await measured(["scripts/bench_verify_floor.ts", data], "piped"));
     const started = performance.now();
     const sum = await new Deno.Command("sha256sum", {
       args: ["-c", "--quiet", ".matterbak/manifest.sha256"],
@@ -699,17 +712,27 @@ async function verifyAgainstSha256sum(data: string): Promise<string> {
     }).output().catch(() => undefined);
     if (sum?.success) sums.push((performance.now() - started) / 1000);
   }
-  const best = verify.reduce((a, b) => (b.seconds < a.seconds ? b : a));
+  const fastest = (runs: typeof verify) => runs.reduce((a, b) => (b.seconds < a.seconds ? b : a));
+  const best = fastest(verify);
+  const bestFloor = fastest(floor);
+  const cpu = (runs: typeof verify) => range(runs.map((run) => run.cpu));
   const summary = best.out.trim().split("\n").at(-1);
+  const sum = Math.min(...sums);
   const against = sums.length
-    ? `; sha256sum -c of its manifest ${Math.min(...sums).toFixed(1)} s: ${
-      (best.seconds / Math.min(...sums)).toFixed(1)
-    }x (target within 1.5x)`
+    ? `; sha256sum -c of its manifest ${sum.toFixed(1)} s: ${
+      (best.seconds / sum).toFixed(1)
+    }x (target within 1.5x); the floor in Deno (read and hash only, same workers and flags) ${
+      bestFloor.seconds.toFixed(1)
+    } s (CPU ${cpu(floor)} s, ${(bestFloor.seconds / sum).toFixed(1)}x sha256sum); verify ${
+      (best.seconds / bestFloor.seconds).toFixed(1)
+    }x the floor`
     : "; sha256sum not found";
-  return `matterbak verify: ${best.seconds.toFixed(1)} s, peak RSS ${
+  return `matterbak verify: ${best.seconds.toFixed(1)} s (CPU ${cpu(verify)} s), peak RSS ${
     best.peak.toFixed(0)
   } MB, exit ${best.code} (${summary})${against}`;
 }
+
+if (verifyOnly) note(await verifyAgainstSha256sum(verifyOnly));
 
 // 4. The website: build, size, rebuild after a change, search in a browser.
 if (viewBench) {
@@ -869,6 +892,10 @@ async function searchTimes(site: string) {
 
 await Deno.mkdir(join(REPO_ROOT, ".bench"), { recursive: true });
 await Deno.writeTextFile(
-  join(REPO_ROOT, ".bench", `${viewBench ? "view-" : ""}${quick ? "quick" : "results"}.txt`),
+  join(
+    REPO_ROOT,
+    ".bench",
+    `${viewBench ? "view-" : verifyOnly ? "verify-" : ""}${quick ? "quick" : "results"}.txt`,
+  ),
   results.join("\n") + "\n",
 );
