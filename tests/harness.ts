@@ -5,7 +5,7 @@
 import { join, relative } from "node:path";
 import { type BackupDeps, runBackup } from "../lib/sync/backup.ts";
 import type { RunSummary } from "../lib/util/events.ts";
-import { main } from "../lib/cli/main.ts";
+import { main, type MainDeps } from "../lib/cli/main.ts";
 import { parseBackupArgs } from "../lib/cli/commands/backup.ts";
 import { RUNTIME_FLAGS } from "../lib/cli/runtime_flags.ts";
 import type { ChannelsConfig } from "../lib/config/channels.ts";
@@ -30,7 +30,12 @@ export interface Harness {
   channelsPath: string;
   /** The options naming the config files, the data dir and the zip of this harness. */
   configArgs: string[];
-  run(extraArgs?: string[], env?: Record<string, string>): Promise<RunResult>;
+  /** The CLI in-process; `deps` can send it signals and see the steps of its writes. */
+  run(
+    extraArgs?: string[],
+    env?: Record<string, string>,
+    deps?: Pick<MainDeps, "signals" | "fsRecorder">,
+  ): Promise<RunResult>;
   /**
    * Runs the backup in-process with a signal the test controls (to stop it at a chosen point),
    * a recorder of the steps of its writes, or a listener for its events.
@@ -87,10 +92,11 @@ export async function startHarness(options: HarnessOptions): Promise<Harness> {
     channelsPath,
     configArgs,
     writeChannels,
-    async run(extraArgs = [], env = {}) {
+    async run(extraArgs = [], env = {}, deps = {}) {
       const out: string[] = [];
       const err: string[] = [];
       const status = await main([...args, ...extraArgs], {
+        ...deps,
         env: (name) => env[name],
         output: { out: (line) => out.push(line), err: (line) => err.push(line) },
       });

@@ -1,10 +1,13 @@
 /**
- * Stopping a run at any moment is harmless: an in-process abort mid-crawl, real SIGINT and
- * SIGTERM sent to the CLI (also while an attachment is half downloaded), and kill -9. After
- * each, every file parses or has its exact bytes, and the next run completes the backup.
+ * Stopping a run at any moment is harmless: an in-process abort mid-crawl, a SIGINT sent to the
+ * in-process CLI at a chosen write, real SIGINT and SIGTERM sent to the CLI (also while an
+ * attachment is half downloaded), and kill -9. After each, every file parses or has its exact
+ * bytes, and the next run completes the backup.
  */
 import assert from "node:assert/strict";
 import { basename, dirname, join } from "node:path";
+import type { SignalSource } from "../lib/cli/interrupt.ts";
+import { formatBytes, formatNumber } from "../lib/util/format.ts";
 import { InterruptedError } from "../lib/util/errors.ts";
 import {
   assertRunCompletes,
@@ -205,6 +208,61 @@ for (const [signal, status] of [["SIGINT", 130], ["SIGTERM", 143]] as const) {
     }
   });
 }
+
+/** Signals sent to an in-process run by the test, at the step it chooses, as the OS would. */
+class TestSignals implements SignalSource {
+  readonly #handlers = new Map<Deno.Signal, Set<() => void>>();
+
+  add(signal: Deno.Signal, handler: () => void): void {
+    this.#handlers.set(signal, (this.#handlers.get(signal) ?? new Set()).add(handler));
+  }
+
+  remove(signal: Deno.Signal, handler: () => void): void {
+    this.#handlers.get(signal)?.delete(handler);
+  }
+
+  send(signal: Deno.Signal): void {
+    const handlers = [...this.#handlers.get(signal) ?? []];
+    assert.ok(handlers.length > 0, `nothing listens for ${signal}`);
+    for (const handler of handlers) handler();
+  }
+}
+
+Deno.test("SIGINT while a page of posts is written: the summary counts exactly the posts and files on disk, that page's too, and the next run completes", async () => {
+  await withOneChannel(700, async ({ h, me }) => {
+    const signals = new TestSignals();
+    const signalAt = 250;
+    let postsRenamed = 0;
+    const result = await h.run(["--skip-users", "--skip-emojis"], {}, {
+      signals,
+      // Ctrl+C in the middle of the second page's batch of post files (pages of about 200),
+      // after the first page's attachments were downloaded.
+      fsRecorder: (step) => {
+        if (step.op === "rename" && isPostFile(step.to) && ++postsRenamed === signalAt) {
+          signals.send("SIGINT");
+        }
+      },
+    });
+    assert.equal(result.status, 130, result.err.join("\n"));
+    const files = await listFiles(h.dataDir);
+    assert.ok(!files.some((p) => p.endsWith(".mbtmp")), "no temporary file left");
+    await assertNoCorruptFile(h.dataDir);
+    const posts = files.filter(isPostFile).length;
+    // The writes under way finish: the page's posts after the signal are saved too.
+    assert.ok(posts > signalAt, `${posts} posts on disk, signalled at the ${signalAt}th`);
+    const attachments = files.filter((p) => /\/files\/[a-z0-9]{26}__/.test(p));
+    assert.ok(attachments.length > 0, "the first page's attachments are saved");
+    let bytes = 0;
+    for (const path of attachments) bytes += (await Deno.stat(join(h.dataDir, path))).size;
+    assert.deepEqual(result.err, [
+      "SIGINT received: finishing current writes and stopping (again to quit at once)",
+      "Interrupted by SIGINT: 0 of 1 channel(s) finished, 1 partly saved; saved posts " +
+      `${formatNumber(posts)} new, ${attachments.length} file(s) (${formatBytes(bytes)}); ` +
+      "the next run continues where this one stopped",
+    ]);
+    await assertRunCompletes(h, me.id);
+  });
+});
 
 Deno.test({
   name:

@@ -3,6 +3,8 @@ import type { SecretEnv } from "../config/credentials.ts";
 import type { Output } from "./progress.ts";
 import type { SecretRegistry } from "../util/secrets.ts";
 import type { Terminal } from "./terminal.ts";
+import type { SignalSource } from "./interrupt.ts";
+import type { FsRecorder } from "../store/atomic_write.ts";
 
 export interface CommandDeps {
   env: (name: string) => string | undefined;
@@ -14,6 +16,10 @@ export interface CommandDeps {
    */
   secrets: SecretRegistry;
   fetch?: typeof fetch;
+  /** Where the backup's Ctrl+C and SIGTERM come from: the process's unless a test sends them. */
+  signals?: SignalSource;
+  /** Sees every step of every write to the backup's data dir (tests: to stop a run there). */
+  fsRecorder?: FsRecorder;
   /** Where questions are asked; absent when stdin is no terminal. */
   terminal?: Terminal;
 }

@@ -6,19 +6,32 @@
  */
 import { ExitCode, InterruptedError } from "../util/errors.ts";
 
+/** Where signals come from: the process, or a test that sends them at a chosen step. */
+export interface SignalSource {
+  add(signal: Deno.Signal, handler: () => void): void;
+  remove(signal: Deno.Signal, handler: () => void): void;
+}
+
+export const processSignals: SignalSource = {
+  add: (signal, handler) => Deno.addSignalListener(signal, handler),
+  remove: (signal, handler) => Deno.removeSignalListener(signal, handler),
+};
+
 export interface InterruptHooks {
   notify: (message: string) => void;
   /** Before a second signal ends the process: leave the terminal tidy (the status line). */
   beforeExit: () => void;
   /** Deno.exit, unless a test watches. */
   exit?: (status: number) => void;
+  /** The process's signals unless given. */
+  signals?: SignalSource | undefined;
 }
 
 export function installInterruptHandlers(
   controller: AbortController,
   hooks: InterruptHooks,
 ): () => void {
-  const { notify, beforeExit, exit = Deno.exit } = hooks;
+  const { notify, beforeExit, exit = Deno.exit, signals: source = processSignals } = hooks;
   const signals: Deno.Signal[] = Deno.build.os === "windows"
     ? ["SIGINT", "SIGBREAK"]
     : ["SIGINT", "SIGTERM"];
@@ -36,13 +49,13 @@ export function installInterruptHandlers(
       controller.abort(new InterruptedError(name));
     };
     try {
-      Deno.addSignalListener(signal, handler);
+      source.add(signal, handler);
       handlers.push([signal, handler]);
     } catch {
       // Not offered by this OS; the default behaviour stays.
     }
   }
   return () => {
-    for (const [signal, handler] of handlers) Deno.removeSignalListener(signal, handler);
+    for (const [signal, handler] of handlers) source.remove(signal, handler);
   };
 }

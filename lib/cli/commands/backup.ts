@@ -190,6 +190,7 @@ async function runBackupCommand(args: string[], deps: CommandDeps): Promise<numb
   const uninstall = installInterruptHandlers(controller, {
     notify: (message) => output.err(message),
     beforeExit: () => reporter.stop(),
+    signals: deps.signals,
   });
   let summary: RunSummary | undefined;
   let status: number = ExitCode.unexpected;
@@ -203,6 +204,7 @@ async function runBackupCommand(args: string[], deps: CommandDeps): Promise<numb
       signal: controller.signal,
       secrets: deps.secrets,
       ...(deps.fetch ? { fetch: deps.fetch } : {}),
+      ...(deps.fsRecorder ? { fsRecorder: deps.fsRecorder } : {}),
     });
     reporter.summary(summary);
     status = summary.failures.length + summary.unmatched.length > 0
