@@ -13,6 +13,7 @@ import { BackupReader } from "../lib/store/reader.ts";
 import { postFileName } from "../lib/store/layout.ts";
 import { InterruptedError } from "../lib/util/errors.ts";
 import { readLines } from "../lib/util/lines.ts";
+import { breakCentralRecord } from "./zip_damage.ts";
 import { ZipReader } from "../lib/zip/reader.ts";
 import { channelFolder, harnessForAll, myChannels } from "./expected_backup.ts";
 import { startHarness } from "./harness.ts";
@@ -371,7 +372,7 @@ Deno.test("--team keeps one team's channels and every direct and group message; 
   }
 });
 
-Deno.test("--check prints the counts and exits 0, or lists the problems and exits 3", async () => {
+Deno.test("--check prints the counts and exits 0, or lists the problems (a broken central directory too) and exits 3; a folder is a usage error", async () => {
   const dir = await Deno.makeTempDir();
   try {
     const run = async (args: string[]) => {
@@ -397,6 +398,21 @@ Deno.test("--check prints the counts and exits 0, or lists the problems and exit
     const failed = await run(["export", "mattermost", "--check", bad]);
     assert.equal(failed.status, 3);
     assert.match(failed.text, /problem: line 1: the first line must be the version line/);
+    const torn = join(dir, "torn.zip");
+    zip = await ZipWriter.create(torn);
+    await zip.addBytes(JSONL_NAME, new TextEncoder().encode('{"type":"version","version":1}\n'));
+    await zip.addBytes("data/a.bin", new Uint8Array(3));
+    await zip.close();
+    await breakCentralRecord(torn, 2);
+    const unreadable = await run(["export", "mattermost", "--check", torn]);
+    assert.equal(unreadable.status, 3, unreadable.text);
+    assert.match(
+      unreadable.text,
+      /problem: .*torn\.zip: entry 2 of the central directory is broken/,
+    );
+    const folder = await run(["export", "mattermost", "--check", dir]);
+    assert.equal(folder.status, 2, folder.text);
+    assert.match(folder.text, /--check .* is not a file/);
     assert.equal((await run(["export", "mattermost", "--check", join(dir, "none.zip")])).status, 2);
     assert.equal((await run(["export", "mattermost", "--check", good, "-o", bad])).status, 2);
     assert.equal((await run(["export"])).status, 2);

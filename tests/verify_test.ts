@@ -14,6 +14,7 @@ import { postFileName } from "../lib/store/layout.ts";
 import { acquireRunLock } from "../lib/store/run_lock.ts";
 import { ExitCode } from "../lib/util/errors.ts";
 import { ZipReader } from "../lib/zip/reader.ts";
+import { breakCentralRecord } from "./zip_damage.ts";
 import { channelFolder, teamChannels } from "./expected_backup.ts";
 import {
   type Harness,
@@ -352,7 +353,7 @@ Deno.test("records verify found lost or damaged are fetched again by id: a user,
     assertClean(await verify(h));
   }));
 
-Deno.test("verify --json, --sample 0 (sizes only), a stale zip, a file that is no zip, a locked or missing data dir", () =>
+Deno.test("verify --json, --sample 0 (sizes only), a stale zip, a file that is no zip, a zip with a broken central directory, a locked or missing data dir", () =>
   withOneChannel(40, async ({ h, me }) => {
     assert.equal((await h.run()).status, 0);
     const old = join(h.dir, "old.zip");
@@ -403,6 +404,20 @@ Deno.test("verify --json, --sample 0 (sizes only), a stale zip, a file that is n
     const broken = await verify(h, ["--zip", notZip]);
     assert.equal(broken.status, ExitCode.damaged);
     assert.ok(findings(broken).some((f) => f.kind === "damaged" && f.path === notZip));
+
+    // Its entries cannot all be listed: one finding for the zip, no file compared with it.
+    const torn = join(h.dir, "torn.zip");
+    await Deno.copyFile(h.zipPath, torn);
+    await breakCentralRecord(torn, 2);
+    const tornReport = await verify(h, ["--zip", torn]);
+    assert.equal(tornReport.status, ExitCode.damaged, tornReport.err.join("\n"));
+    assert.deepEqual(findings(tornReport).filter((f) => f.kind !== "warning"), [{
+      kind: "damaged",
+      path: torn,
+      reason: `${torn}: entry 2 of the central directory is broken (the next backup run writes ` +
+        "it again)",
+    }]);
+    assert.deepEqual(tornReport.err, []);
 
     const lock = await acquireRunLock(new DataDir(h.dataDir));
     try {

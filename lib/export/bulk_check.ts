@@ -61,11 +61,18 @@ export async function checkBulkArchive(path: string): Promise<BulkCheck> {
   try {
     const names = new Set<string>();
     const jsonl: ZipEntry[] = [];
-    for await (const entry of zip.entries()) {
-      if (names.has(entry.name)) check.problem(undefined, `${entry.name} is in the zip twice`);
-      names.add(entry.name);
-      if (entry.name.startsWith(DATA_DIR) && !entry.directory) check.files.add(entry.name);
-      if (entry.name.endsWith(".jsonl")) jsonl.push(entry);
+    try {
+      for await (const entry of zip.entries()) {
+        if (names.has(entry.name)) check.problem(undefined, `${entry.name} is in the zip twice`);
+        names.add(entry.name);
+        if (entry.name.startsWith(DATA_DIR) && !entry.directory) check.files.add(entry.name);
+        if (entry.name.endsWith(".jsonl")) jsonl.push(entry);
+      }
+    } catch (error) {
+      // A broken central directory: the importer cannot read the archive either.
+      if (!(error instanceof ZipFormatError)) throw error;
+      check.problem(undefined, error.message);
+      return check.result();
     }
     // The importer reads the first .jsonl it meets, anywhere (jobs/import_process/worker.go).
     if (jsonl.length !== 1) {

@@ -34,7 +34,7 @@ import { acquireRunLock, type RunLock } from "../store/run_lock.ts";
 import { relPathFromString, relPathString } from "../store/state.ts";
 import { describeError, LockedError, StorageError, UsageError } from "../util/errors.ts";
 import { NumberSet } from "../util/number_set.ts";
-import { ZipFormatError, ZipReader } from "../zip/reader.ts";
+import { type ZipEntry, ZipFormatError, ZipReader } from "../zip/reader.ts";
 import {
   ID_LENGTH,
   MISSING,
@@ -174,6 +174,8 @@ class Verification {
   zipContent: Map<string, string> | undefined;
   zipTime = 0;
   zipStale = 0;
+  /** The zip's central directory could not be read to its end. */
+  #zipBroken = false;
   readonly started = performance.now();
   readonly #random: () => number;
   /** Reads and checks the files, in workers. */
@@ -725,7 +727,7 @@ class Verification {
       return { path: zipPath, entries: 0 };
     }
     try {
-      for await (const entry of reader.entries()) {
+      for await (const entry of this.#zipEntries(reader, zipPath)) {
         if (entry.directory) continue;
         this.options.signal?.throwIfAborted();
         entries++;
@@ -752,8 +754,22 @@ class Verification {
     } finally {
       reader.close();
     }
-    this.zipContent = content;
+    if (!this.#zipBroken) this.zipContent = content;
     return { path: zipPath, entries };
+  }
+
+  /**
+   * The zip's entries; a broken central directory ends them with one finding for the whole zip
+   * (which entries it lists is then unknown, so no file is compared with it).
+   */
+  async *#zipEntries(reader: ZipReader, zipPath: string): AsyncGenerator<ZipEntry> {
+    try {
+      yield* reader.entries();
+    } catch (error) {
+      if (!(error instanceof ZipFormatError)) throw error;
+      this.#add(4, "damaged", zipPath, `${error.message} (the next backup run writes it again)`);
+      this.#zipBroken = true;
+    }
   }
 
   /**

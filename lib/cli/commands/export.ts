@@ -258,14 +258,16 @@ async function runExport(args: string[], deps: CommandDeps): Promise<number> {
   const { output } = deps;
   const options = parseExportArgs(args);
   if (options.format === "mattermost" && options.check !== undefined) {
+    let info: Deno.FileInfo;
     try {
-      await Deno.stat(options.check);
+      info = await Deno.stat(options.check);
     } catch (error) {
       if (error instanceof Deno.errors.NotFound) {
         throw new StorageError(`${options.check} does not exist`);
       }
       throw error;
     }
+    if (!info.isFile) throw new UsageError(`--check ${options.check} is not a file`);
     return printCheck(output, options.check, await checkBulkArchive(options.check));
   }
   const controller = new AbortController();
