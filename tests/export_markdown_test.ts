@@ -545,6 +545,42 @@ Deno.test("--channel picks conversations by name, display name or username; unkn
   }
 });
 
+Deno.test("conversations whose names share their first 120 bytes get names of their own", async () => {
+  const { world, me, password } = generateWorld({ postsPerChannel: 1, dms: 0, gms: 0 });
+  // Mattermost's longest usernames (22 characters): six of them fill a group's name past the cut.
+  const shared = [
+    "alexandra_montgomery",
+    "benjamin_whitfield",
+    "charlotte_harrington",
+    "dominic_fairweather",
+    "evangeline_rutherford",
+    "frederick_ashworth",
+  ]
+    .map((username) => world.addUser({ username }).id);
+  const messages = ["for the first group", "for the second group"];
+  for (const [i, last] of ["zachary_one", "zoe_two"].entries()) {
+    const group = world.addGroupChannel([me.id, ...shared, world.addUser({ username: last }).id]);
+    world.addPost({ channelId: group.id, userId: me.id, message: messages[i] as string });
+  }
+  const h = await harnessForAll({ world, me, password });
+  try {
+    assert.equal((await h.run()).status, 0);
+    const out = join(h.dir, "md");
+    const exported = await run(["export", "markdown", "-d", h.dataDir, "-o", out]);
+    assert.equal(exported.status, 0, exported.text);
+    const groups = (await listFiles(out)).filter((f) =>
+      f.startsWith("groups/") && f.endsWith(".md")
+    );
+    assert.equal(groups.length, 2, groups.join("\n"));
+    const texts = await Promise.all(groups.map((f) => Deno.readTextFile(join(out, f))));
+    for (const message of messages) {
+      assert.equal(texts.filter((text) => text.includes(message)).length, 1, message);
+    }
+  } finally {
+    await h.close();
+  }
+});
+
 Deno.test("a damaged post file is skipped with a warning and exit status 3", async () => {
   const { h, ids } = await monthsWorld();
   try {

@@ -12,7 +12,7 @@ import type { Post, User } from "../model/records.ts";
 import { type VersionLine, versionLines } from "../store/history.ts";
 import { fileDataName } from "../store/layout.ts";
 import type { Attachment, BackupReader, ChannelEntry } from "../store/reader.ts";
-import { safeName } from "../store/safe_name.ts";
+import { MAX_NAME_BYTES, safeName, utf8Length } from "../store/safe_name.ts";
 import { UsageError } from "../util/errors.ts";
 import { VERSION } from "../util/version.ts";
 import { BufferedFile } from "../zip/writer.ts";
@@ -129,8 +129,13 @@ class Names {
     this.#taken.set(folder, taken);
     const forms = (base: string) =>
       [base, `${base}.md`, `${base}.files`].map((n) => n.toLowerCase());
+    // Taken: the id's start, then the whole id, then a count, each after as much of the name
+    // as leaves room for it (a suffix cut off would give the same name again).
     let base = wanted;
-    if (forms(base).some((name) => taken.has(name))) base = safeName(`${wanted}-${id.slice(0, 8)}`);
+    for (let n = 0; forms(base).some((name) => taken.has(name)); n++) {
+      const suffix = n === 0 ? `-${id.slice(0, 8)}` : n === 1 ? `-${id}` : `-${id}-${n}`;
+      base = safeName(wanted, MAX_NAME_BYTES - utf8Length(suffix)) + suffix;
+    }
     forms(base).forEach((name) => taken.add(name));
     return base;
   }
