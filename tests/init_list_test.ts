@@ -94,6 +94,35 @@ Deno.test("list names teams, channels (archived and private marked), DMs and gro
   }
 });
 
+Deno.test("names from the server cannot drive the terminal: their control characters print as \\u escapes", async () => {
+  const { h, world } = await startGenerated({ teams: 1, dms: 0, gms: 0, postsPerChannel: 1 });
+  try {
+    // Set the clipboard and clear the screen; red text; a carriage return and C1's CSI.
+    const team = [...world.teams.values()][0] as { display_name: string };
+    team.display_name = "Team\x1b]52;c;aGVsbG8=\x07\x1b[2J";
+    const channel = [...world.channels.values()].find((c) => c.name === "town-square");
+    (channel as { display_name: string }).display_name = "Town\x1b[31m\rSquare\x9b2J";
+    const result = await runMain(["list", "--credentials", h.credentialsPath]);
+    assert.equal(result.status, 0, result.err.join("\n"));
+    for (const line of [...result.out, ...result.err]) {
+      // deno-lint-ignore no-control-regex -- finding them is the point
+      assert.doesNotMatch(line, /[\x00-\x08\x0b-\x1f\x7f-\x9f]/, JSON.stringify(line));
+    }
+    assert.ok(
+      result.out.includes(
+        "Team team-0 (Team\\u001b]52;c;aGVsbG8=\\u0007\\u001b[2J), its channels:",
+      ),
+      result.out.join("\n"),
+    );
+    assert.ok(
+      result.out.includes("  town-square  Town\\u001b[31m\\u000dSquare\\u009b2J"),
+      result.out.join("\n"),
+    );
+  } finally {
+    await h.close();
+  }
+});
+
 Deno.test("init with options and MATTERBAK_TOKEN checks the login and writes credentials.json with mode 600", async () => {
   const { world, me, token } = generateWorld({ teams: 1, postsPerChannel: 1 });
   const sim = await startSimulator({ world });

@@ -100,14 +100,31 @@ export const defaultMainDeps = (): MainDeps => {
   };
 };
 
-/** `output` with every line scrubbed of `secrets`: the one way out to the console. */
+/**
+ * `output` with every line scrubbed of `secrets` and of control characters: the one way out to
+ * the console. Names and messages come from the server; an escape sequence in a team's name
+ * must not clear the screen, set the clipboard or rewrite the line a warning is on.
+ */
 export function scrubbedOutput(output: Output, secrets: SecretRegistry): Output {
   const status = output.status;
+  const clean = (line: string) => visibleControls(secrets.scrub(line));
   return {
-    out: (line) => output.out(secrets.scrub(line)),
-    err: (line) => output.err(secrets.scrub(line)),
-    ...(status ? { status: (line: string) => status(secrets.scrub(line)) } : {}),
+    out: (line) => output.out(clean(line)),
+    err: (line) => output.err(clean(line)),
+    ...(status ? { status: (line: string) => status(clean(line)) } : {}),
   };
+}
+
+/** Control characters (C0, DEL, C1) but line feed and tab. */
+// deno-lint-ignore no-control-regex -- matching them is the point
+const CONTROL = /[\x00-\x08\x0b-\x1f\x7f-\x9f]/g;
+
+/**
+ * Control characters written as `\uXXXX`: visible on a terminal, and in JSON output the same
+ * character still (JSON.stringify writes C0 that way already; C1 and DEL it leaves raw).
+ */
+export function visibleControls(line: string): string {
+  return line.replace(CONTROL, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`);
 }
 
 /** Runs the command line and returns the exit status. The only place errors become statuses. */
