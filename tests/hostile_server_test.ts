@@ -5,11 +5,12 @@
  * nothing written outside the run's temporary folder.
  */
 import assert from "node:assert/strict";
+import { join } from "node:path";
 import { configure, Uint8ArrayWriter, ZipReader } from "@zip.js/zip.js";
 import { type Harness, harnessFor, listFiles, readJsonFile, startHarness } from "./harness.ts";
 import { generateWorld } from "./simulator/generate.ts";
 import type { FaultPlan } from "./simulator/server.ts";
-import type { Channel } from "./simulator/world.ts";
+import { type Channel, World } from "./simulator/world.ts";
 import { teamChannels } from "./expected_backup.ts";
 
 configure({ useWebWorkers: false });
@@ -188,6 +189,36 @@ Deno.test("a server that trickles its answers cannot hang the run", async () => 
       new RegExp(`channel team-0/${slow.name}: .*no complete answer within 1 s`),
     );
     assert.ok(performance.now() - started < 10_000);
+  } finally {
+    await h.close();
+  }
+});
+
+Deno.test("a team named like its own icon file gets a folder of its own: both are backed up, run after run", async () => {
+  const world = new World();
+  const me = world.addUser({ username: "alice" });
+  const icon = new Uint8Array([0x89, 0x50, 0x4e, 0x47, 1, 2, 3]);
+  const team = world.addTeam({ name: "icon.png", icon });
+  const channel = world.addChannel({ teamId: team.id, name: "general", type: "O" });
+  world.addTeamMember(team.id, me.id);
+  world.addChannelMember(channel.id, me.id);
+  world.addPost({ channelId: channel.id, userId: me.id, message: "hello" });
+  const h = await startHarness({
+    world,
+    credentials: { user: "alice", token: world.addPersonalAccessToken(me.id) },
+    channels: { teams: { "icon.png": {} } },
+  });
+  try {
+    for (const run of [1, 2]) {
+      const result = await h.run();
+      assert.equal(result.status, 0, `run ${run}: ${result.err.join("\n")}`);
+    }
+    assert.deepEqual(await Deno.readFile(join(h.dataDir, "teams", `${team.id}__icon.png`)), icon);
+    const files = await listFiles(h.dataDir);
+    assert.ok(
+      files.some((p) => p.startsWith(`teams/${team.id}__icon.png_/${channel.id}__general/`)),
+      files.join("\n"),
+    );
   } finally {
     await h.close();
   }

@@ -36,9 +36,8 @@ export async function existingImages(
   parent: RelPath,
   imageBase: string,
 ): Promise<string[]> {
-  return (await dataDir.list(parent)).map((e) => e.name).filter((name) =>
-    isImageOf(imageBase, name)
-  );
+  return (await dataDir.list(parent)).filter((e) => e.isFile && isImageOf(imageBase, e.name))
+    .map((e) => e.name);
 }
 
 /**
@@ -70,12 +69,15 @@ export async function backupTeam(
   const { api, dataDir } = ctx;
   const parent: RelPath = [DIRS.teams];
   await dataDir.ensureDir(parent);
-  const base = await findBase(dataDir, parent, team.id, team.name);
+  // A name such as `icon.png` (no server allows it; a hostile one may send it) would make the
+  // team's folder the name of its icon.
+  const iconBase = `${team.id}${ICON_SUFFIX}`;
+  const name = isImageOf(iconBase, idBase(team.id, team.name)) ? `${team.name}_` : team.name;
+  const base = await findBase(dataDir, parent, team.id, name);
   const members: Member[] = await api.teamMembers(team.id, team.name);
   const iconUpdate = team.last_team_icon_update ?? 0;
   if (iconUpdate > 0) {
     const stored = await dataDir.readJson<Team>([...parent, `${base}${JSON_EXT}`]);
-    const iconBase = `${team.id}${ICON_SUFFIX}`;
     const present = (await existingImages(dataDir, parent, iconBase)).length > 0;
     if (!present || stored?.last_team_icon_update !== iconUpdate) {
       try {
