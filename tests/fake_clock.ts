@@ -7,6 +7,9 @@ export class FakeClock implements Clock {
   now(): number {
     return this.time;
   }
+  wallTime(): number {
+    return this.time;
+  }
   sleep(ms: number, signal?: AbortSignal): Promise<void> {
     signal?.throwIfAborted();
     this.sleeps.push(ms);

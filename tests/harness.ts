@@ -34,14 +34,14 @@ export interface Harness {
   run(
     extraArgs?: string[],
     env?: Record<string, string>,
-    deps?: Pick<MainDeps, "signals" | "fsRecorder">,
+    deps?: Pick<MainDeps, "signals" | "fsRecorder" | "clock">,
   ): Promise<RunResult>;
   /**
    * Runs the backup in-process with a signal the test controls (to stop it at a chosen point),
-   * a recorder of the steps of its writes, or a listener for its events.
+   * a recorder of the steps of its writes, a listener for its events, or a clock.
    */
   runInProcess(
-    deps: Partial<Pick<BackupDeps, "signal" | "fsRecorder" | "emit">>,
+    deps: Partial<Pick<BackupDeps, "signal" | "fsRecorder" | "emit" | "clock">>,
     extraArgs?: string[],
   ): Promise<RunSummary>;
   writeChannels(config: ChannelsConfig): Promise<void>;

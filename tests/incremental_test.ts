@@ -2,6 +2,8 @@ import assert from "node:assert/strict";
 import { listFiles, readJsonFile, startGenerated, startHarness } from "./harness.ts";
 import { assertRunCompletes, channelFolder } from "./expected_backup.ts";
 import { InterruptedError } from "../lib/util/errors.ts";
+import { systemClock } from "../lib/util/clock.ts";
+import { SINCE_OVERLAP_MS } from "../lib/sync/sync_plan.ts";
 import type { FaultPlan } from "./simulator/server.ts";
 import { postFileName } from "../lib/store/layout.ts";
 import { generateWorld } from "./simulator/generate.ts";
@@ -175,6 +177,57 @@ Deno.test("a change a lagging replica shows after a later one is caught by the n
   }
 });
 
+Deno.test("a change a lagging replica shows late is stored by the next run though nothing else changes (the ETag is the same)", async () => {
+  const slow = new Set<string>();
+  const { h, world, channel, folder } = await startBackedUpChannel(30, {
+    sinceLagMs: (post) => (slow.has(post.id) ? 2 * 60_000 : 0),
+  });
+  try {
+    const [a, b] = livePosts(world, channel.id).filter((p) => p.root_id === "");
+    assert.ok(a && b);
+    world.advance(60_000);
+    world.editPost(a.id, "slow edit");
+    slow.add(a.id);
+    world.editPost(b.id, "fast edit");
+    assert.equal((await h.run(SKIP_RECORDS)).status, 0);
+    assert.notEqual((await storedPosts(folder)).get(a.id)?.message, "slow edit", "not yet shown");
+    // The replica catches up; the channel's newest update_at, and so its ETag, stay the same.
+    world.advance(3 * 60_000);
+    assert.equal((await h.run(SKIP_RECORDS)).status, 0);
+    assert.equal((await storedPosts(folder)).get(a.id)?.message, "slow edit");
+  } finally {
+    await h.close();
+  }
+});
+
+Deno.test("an unchanged channel is asked for its changes until the overlap has passed since they were taken, then only probed", async () => {
+  const { h, world, me, channel } = await startBackedUpChannel(30);
+  try {
+    let wall = Date.now();
+    const clock = { ...systemClock, wallTime: () => wall };
+    const asks = async () => {
+      h.sim.resetStats();
+      await h.runInProcess({ clock }, SKIP_RECORDS);
+      const posts = h.sim.requests.filter((r) => r.path.endsWith(`/channels/${channel.id}/posts`));
+      return {
+        since: posts.filter((r) => /since=/.test(r.query)).length,
+        probes: posts.filter((r) => !/since=/.test(r.query)).length,
+      };
+    };
+    // Within the overlap of the crawl that took the watermark: the ETag is not trusted yet.
+    assert.deepEqual(await asks(), { since: 1, probes: 1 });
+    wall += SINCE_OVERLAP_MS;
+    assert.deepEqual(await asks(), { since: 1, probes: 1 }, "asked once past the overlap");
+    assert.deepEqual(await asks(), { since: 0, probes: 1 }, "then a 304 is believed");
+    world.advance(60_000);
+    world.addPost({ channelId: channel.id, userId: me.id, message: "new" });
+    assert.deepEqual(await asks(), { since: 1, probes: 1 });
+    assert.deepEqual(await asks(), { since: 1, probes: 1 }, "a new watermark: asked again");
+  } finally {
+    await h.close();
+  }
+});
+
 Deno.test("an update with nothing new costs at most 2 requests per channel plus a constant", async () => {
   const { world, me, password } = generateWorld({
     teams: 2,
@@ -192,10 +245,14 @@ Deno.test("an update with nothing new costs at most 2 requests per channel plus 
   });
   try {
     assert.equal((await h.run()).status, 0);
+    // Once the overlap has passed: the first update asks `since` once more (for late commits,
+    // and the earlier versions only `since` lists), the next believes each ETag.
+    const later = { ...systemClock, wallTime: () => Date.now() + SINCE_OVERLAP_MS };
+    assert.equal((await h.run([], {}, { clock: later })).status, 0);
     h.sim.resetStats();
     const zip = await Deno.readFile(h.zipPath);
     const zipInfo = await Deno.stat(h.zipPath);
-    const second = await h.run();
+    const second = await h.run([], {}, { clock: later });
     assert.equal(second.status, 0);
     // The zip is left as it was (not even rewritten), and the summary says so.
     assert.ok(
@@ -363,6 +420,36 @@ Deno.test("renamed channels and users keep their folders and files; no history i
   }
 });
 
+Deno.test("a user renamed by a change committed late (an update_at older than the last run's newest) is stored by the next run", async () => {
+  const { h, world, me } = await startGenerated({
+    teams: 1,
+    channelsPerTeam: 1,
+    postsPerChannel: 5,
+    dms: 2,
+    gms: 0,
+  });
+  try {
+    const [slow, fast] = [...world.users.values()].filter((u) => u.id !== me.id);
+    assert.ok(slow && fast);
+    assert.equal((await h.run()).status, 0);
+    // Two renames; the first one's transaction commits after the second, and after a run.
+    world.advance(60_000);
+    const before = { username: slow.username, update_at: slow.update_at };
+    world.renameUser(slow.id, "slow-rename");
+    const committed = { username: slow.username, update_at: slow.update_at };
+    Object.assign(slow, before);
+    world.renameUser(fast.id, "fast-rename");
+    assert.equal((await h.run()).status, 0);
+    Object.assign(slow, committed);
+    assert.equal((await h.run()).status, 0);
+    const files = await listFiles(h.dataDir);
+    const record = files.find((p) => p.startsWith(`users/${slow.id}__`) && p.endsWith(".json"));
+    assert.equal((await readJsonFile(`${h.dataDir}/${record}`)).username, "slow-rename");
+  } finally {
+    await h.close();
+  }
+});
+
 Deno.test("a channel added to the config gets its full history; the others only their changes", async () => {
   const { h, world, me } = await startGenerated({
     teams: 1,
@@ -386,9 +473,9 @@ Deno.test("a channel added to the config gets its full history; the others only 
       r.path === `/api/v4/channels/${first.id}/posts`
     );
     assert.deepEqual(
-      firstPosts.map((r) => /per_page=1(&|$)/.test(r.query)),
-      [true],
-      "only the ETag probe",
+      firstPosts.map((r) => [/per_page=1(&|$)/.test(r.query), /since=/.test(r.query)]),
+      [[true, false], [false, true]],
+      "the ETag probe, and its changes while the last run's are within the overlap",
     );
   } finally {
     await h.close();

@@ -5,6 +5,7 @@ import type { SecretRegistry } from "../util/secrets.ts";
 import type { Terminal } from "./terminal.ts";
 import type { SignalSource } from "./interrupt.ts";
 import type { FsRecorder } from "../store/atomic_write.ts";
+import type { Clock } from "../util/clock.ts";
 
 export interface CommandDeps {
   env: (name: string) => string | undefined;
@@ -20,6 +21,8 @@ export interface CommandDeps {
   signals?: SignalSource;
   /** Sees every step of every write to the backup's data dir (tests: to stop a run there). */
   fsRecorder?: FsRecorder;
+  /** The backup's clock: the system's unless a test sets the time. */
+  clock?: Clock;
   /** Where questions are asked; absent when stdin is no terminal. */
   terminal?: Terminal;
 }

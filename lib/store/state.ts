@@ -42,8 +42,20 @@ export interface ChannelState {
   watermark: number;
   /** Channel-posts ETag seen when the watermark was taken; a 304 means nothing changed. */
   etag?: string;
+  /**
+   * Set when the watermark moves: a change with an older `update_at` may still commit (a slow
+   * transaction, a lagging replica) without changing the ETag. Until a `since` asked at or
+   * after this time (wall clock, ms) has found nothing new, each run asks `since` whatever the
+   * ETag says; then it is cleared.
+   */
+  settleBy?: number;
   /** Attachments that failed; retried on the next run. */
   pendingFiles: PendingFile[];
+  /**
+   * Attachments given up (the server answered 404 in NOT_FOUND_RUNS runs): not asked for again
+   * when their post comes back in a later answer (the overlap of `since` sends it again).
+   */
+  givenUpFiles?: string[];
   /**
    * The user's own posts whose edit history is still to be asked for: each edit the backup sees
    * of one (or one first seen edited) asks once, and a request that failed is retried next run.
@@ -174,6 +186,9 @@ export function channelStateProblem(value: unknown, channelId: string): string |
   if (value.etag !== undefined && !(typeof value.etag === "string" && ETAG.test(value.etag))) {
     return '"etag" is not a header value (printable ASCII)';
   }
+  if (value.settleBy !== undefined && !isTime(value.settleBy)) {
+    return `"settleBy" ${JSON.stringify(value.settleBy)} is no time`;
+  }
   if (value.cursorAt !== undefined && !isTime(value.cursorAt)) {
     return `"cursorAt" ${JSON.stringify(value.cursorAt)} is no time`;
   }
@@ -190,6 +205,12 @@ export function channelStateProblem(value: unknown, channelId: string): string |
     )
   ) {
     return '"pendingFiles" is not a list of attachments';
+  }
+  if (
+    value.givenUpFiles !== undefined &&
+    !(Array.isArray(value.givenUpFiles) && value.givenUpFiles.every(isMattermostId))
+  ) {
+    return '"givenUpFiles" is not a list of file ids';
   }
   const history = value.pendingHistory;
   if (

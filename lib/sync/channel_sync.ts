@@ -64,6 +64,7 @@ import {
   NOT_FOUND_RUNS,
   planChannel,
   postsToFetch,
+  SINCE_OVERLAP_MS,
   sinceFor,
 } from "./sync_plan.ts";
 
@@ -239,6 +240,12 @@ class ChannelSync {
     return this.result.progress.counts;
   }
 
+  /** Posts, versions and files saved so far. */
+  #saved(): number {
+    const c = this.#counts;
+    return c.newPosts + c.updatedPosts + c.deletedPosts + c.versions + c.files;
+  }
+
   #reportProgress(): void {
     this.options.emit({
       type: "channel-progress",
@@ -295,16 +302,33 @@ class ChannelSync {
           perPage: 1,
           ...(plan.etag ? { etag: plan.etag } : {}),
         });
-        if (probe.list === undefined) {
+        if (probe.list === undefined && this.#state.settleBy === undefined) {
           this.result.unchanged = true;
           return;
         }
+        const asked = this.options.clock.wallTime();
+        const savedBefore = this.#saved();
         if (!await this.#applyChangesSince(plan.watermark)) return await this.#crawl(undefined);
-        if (probe.etag) this.#state.etag = probe.etag;
-        else delete this.#state.etag;
+        if (probe.list !== undefined) {
+          if (probe.etag) this.#state.etag = probe.etag;
+          else delete this.#state.etag;
+        }
+        if (this.#state.watermark > plan.watermark) this.#settleFromNow();
+        else {
+          if (asked >= (this.#state.settleBy ?? 0)) delete this.#state.settleBy;
+          // Asked only to let late commits in, and none came.
+          if (probe.list === undefined && this.#saved() === savedBefore) {
+            this.result.unchanged = true;
+          }
+        }
         this.#state.historyComplete = true;
       }
     }
+  }
+
+  /** The watermark was just taken: the next runs ask `since` until the overlap has passed. */
+  #settleFromNow(): void {
+    this.#state.settleBy = this.options.clock.wallTime() + SINCE_OVERLAP_MS;
   }
 
   /**
@@ -395,6 +419,7 @@ class ChannelSync {
         crawlWatermark(firstPageMax, overallMax, clock.now() - started),
       );
     }
+    this.#settleFromNow();
     this.#state.historyComplete = true;
     delete this.#state.cursor;
     delete this.#state.cursorAt;
@@ -754,6 +779,7 @@ class ChannelSync {
       if (stored !== text) writes.push({ parts, data: text });
       const present = this.#files.get(info.id);
       if (present && await dataDir.size([...this.#filesDir, present]) === info.size) return;
+      if (this.#state.givenUpFiles?.includes(info.id)) return;
       return this.#attempted.has(info.id) ? undefined : info;
     });
     await dataDir.writeBatch(writes);
@@ -823,6 +849,7 @@ class ChannelSync {
     const runs = (pending.notFoundRuns ?? 0) + 1;
     if (runs >= NOT_FOUND_RUNS) {
       this.#state.pendingFiles = this.#state.pendingFiles.filter((p) => p !== pending);
+      this.#state.givenUpFiles = [...this.#state.givenUpFiles ?? [], info.id];
       this.options.emit({
         type: "warning",
         message: `Gave up on ${what}: the server answered 404 (not found) in ${runs} runs; ` +

@@ -20,6 +20,7 @@ import {
 import type { ImageWriter, MattermostApi } from "../api/mattermost.ts";
 import type { Member, Team, User } from "../model/records.ts";
 import { mapPooled } from "../util/semaphore.ts";
+import { sinceFor } from "./sync_plan.ts";
 
 export interface RecordsContext {
   api: MattermostApi;
@@ -123,7 +124,9 @@ export async function backupUsers(
   const users = new Map([...fetched].filter(([id]) => neededIds.has(id) || bases.has(id)));
   for (const user of await api.usersByIds(newIds)) users.set(user.id, user);
   if (knownIds.length > 0) {
-    for (const user of await api.usersByIds(knownIds, watermark)) users.set(user.id, user);
+    // With the posts' overlap: a rename committed late carries an older update_at.
+    const since = watermark > 0 ? sinceFor(watermark) : watermark;
+    for (const user of await api.usersByIds(knownIds, since)) users.set(user.id, user);
   }
   const missing = newIds.filter((id) => !users.has(id));
   if (missing.length > 0) {

@@ -2,6 +2,8 @@
 export interface Clock {
   /** Monotonic milliseconds (not wall time). */
   now(): number;
+  /** Milliseconds since the epoch: for times kept from one run to the next. */
+  wallTime(): number;
   /** Resolves after `ms`, or rejects with the signal's reason when it aborts. */
   sleep(ms: number, signal?: AbortSignal): Promise<void>;
 }
@@ -22,4 +24,8 @@ export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
   });
 }
 
-export const systemClock: Clock = { now: () => performance.now(), sleep };
+export const systemClock: Clock = {
+  now: () => performance.now(),
+  wallTime: () => Date.now(),
+  sleep,
+};

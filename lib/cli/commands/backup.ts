@@ -205,6 +205,7 @@ async function runBackupCommand(args: string[], deps: CommandDeps): Promise<numb
       secrets: deps.secrets,
       ...(deps.fetch ? { fetch: deps.fetch } : {}),
       ...(deps.fsRecorder ? { fsRecorder: deps.fsRecorder } : {}),
+      ...(deps.clock ? { clock: deps.clock } : {}),
     });
     reporter.summary(summary);
     status = summary.failures.length + summary.unmatched.length > 0
