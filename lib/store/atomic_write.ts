@@ -273,10 +273,10 @@ export function storageFailure(error: unknown, path: string): unknown {
   return error;
 }
 
-/** The error for a symbolic link where a file or folder of the data dir was expected. */
-export function linkRefused(path: string): StorageError {
+/** The error for a symbolic link where a file or folder of the data dir (or `where`) was expected. */
+export function linkRefused(path: string, where = "the data dir"): StorageError {
   return new StorageError(
-    `${path} is a symbolic link: nothing in the data dir is read or written through one ` +
+    `${path} is a symbolic link: nothing in ${where} is read or written through one ` +
       `(replace it with the folder or file itself, or remove it)`,
   );
 }

@@ -63,8 +63,11 @@ export class DataDir {
   /** Set by the run that keeps the manifest; none for readers. */
   sink: DataDirSink | undefined;
 
-  /** `recorder` sees every step of every write below the root (tests only). */
-  constructor(root: string, readonly recorder?: FsRecorder) {
+  /**
+   * `recorder` sees every step of every write below the root (tests only); `label` names the
+   * root in errors (the viewer's site folder is kept with the same checks).
+   */
+  constructor(root: string, readonly recorder?: FsRecorder, readonly label = "the data dir") {
     this.root = resolve(root);
     this.#prefix = this.root.endsWith(sep) ? this.root : this.root + sep;
   }
@@ -114,7 +117,7 @@ export class DataDir {
     const full = resolve(this.root, ...parts);
     const rel = relative(this.root, full);
     if (rel === "" || rel === ".." || rel.startsWith(`..${sep}`) || isAbsolute(rel)) {
-      throw new StorageError(`Refusing to write outside the data dir ${this.root}: ${full}`);
+      throw new StorageError(`Refusing to write outside ${this.label} ${this.root}: ${full}`);
     }
     return full;
   }
@@ -159,7 +162,7 @@ export class DataDir {
         }
         throw error;
       }
-      if (info.isSymlink) throw linkRefused(current);
+      if (info.isSymlink) throw linkRefused(current, this.label);
     }
   }
 
@@ -175,6 +178,14 @@ export class DataDir {
     const full = this.existingPath(parts);
     this.#refuseLinks(parts);
     return full;
+  }
+
+  /**
+   * The path of an entry that may exist, contained and with no link at any component, for a
+   * caller that does its own reads, renames and removals below the root (the viewer's site).
+   */
+  checkedPath(parts: RelPath): string {
+    return this.#existing(parts);
   }
 
   /**
@@ -197,7 +208,7 @@ export class DataDir {
             info = Deno.lstatSync(current);
           }
         }
-        if (info.isSymlink) throw linkRefused(current);
+        if (info.isSymlink) throw linkRefused(current, this.label);
         if (!info.isDirectory) throw new StorageError(`${current} is not a folder`);
       }
     } catch (error) {
@@ -523,7 +534,7 @@ export class DataDir {
     const full = this.existingPath(parts);
     const links = this.#linksIn.get(parts.slice(0, -1).join("/"));
     if (!links) this.#refuseLinks(parts);
-    else if (links.has(parts.at(-1) as string)) throw linkRefused(full);
+    else if (links.has(parts.at(-1) as string)) throw linkRefused(full, this.label);
     return new SyncReader(Deno.openSync(full, { read: true }));
   }
 

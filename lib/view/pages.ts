@@ -4,6 +4,7 @@
  * from the backup is escaped (esc) or is Markdown rendered by markdown.ts.
  */
 import { esc, formatSize, urlPath } from "./html.ts";
+import type { Shown } from "./attachments.ts";
 
 /** A person as pages show them. */
 export interface SiteUser {
@@ -61,6 +62,8 @@ export interface SiteAttachment {
   mime: string;
   /** Relative to the channel's folder; undefined when the file is not in the backup. */
   href: string | undefined;
+  /** A picture, a player or a link (see shownAs: never decided by the type alone). */
+  shown: Shown;
   width: number | undefined;
   height: number | undefined;
 }
@@ -188,7 +191,7 @@ function attachmentHtml(a: SiteAttachment): string {
     }; not in the backup)</span></li>`;
   }
   const href = esc(a.href);
-  if (/^image\/(png|jpeg|gif|webp)$/.test(a.mime)) {
+  if (a.shown === "image") {
     const size = a.width && a.height
       ? ` width="${Math.min(a.width, 480)}" height="${
         Math.round(a.height * Math.min(1, 480 / a.width))
@@ -198,20 +201,15 @@ function attachmentHtml(a: SiteAttachment): string {
       esc(a.name)
     }" loading="lazy"${size}></a><span class="meta">${esc(a.name)}, ${esc(meta)}</span></li>`;
   }
-  if (/^video\/(mp4|webm|ogg)$/.test(a.mime)) {
-    return `<li class="file media"><video controls preload="none" src="${href}"></video><a href="${href}" download>${
-      esc(a.name)
-    }</a> <span class="meta">(${esc(meta)})</span></li>`;
+  // The link's file has an inert name (siteFileName): where `download` is ignored (Chromium on
+  // file://), opening it downloads it or shows it as a picture, a player or text.
+  const link = `<a href="${href}" download="${esc(a.name)}">${esc(a.name)}</a>`;
+  if (a.shown === "video" || a.shown === "audio") {
+    return `<li class="file media"><${a.shown} controls preload="none" src="${href}"></${a.shown}>${link} <span class="meta">(${
+      esc(meta)
+    })</span></li>`;
   }
-  if (/^audio\//.test(a.mime)) {
-    return `<li class="file media"><audio controls preload="none" src="${href}"></audio><a href="${href}" download>${
-      esc(a.name)
-    }</a> <span class="meta">(${esc(meta)})</span></li>`;
-  }
-  // Downloaded, never opened in the archive's own origin: an HTML or SVG attachment could run.
-  return `<li class="file"><a href="${href}" download>${esc(a.name)}</a> <span class="meta">(${
-    esc(meta)
-  })</span></li>`;
+  return `<li class="file">${link} <span class="meta">(${esc(meta)})</span></li>`;
 }
 
 /**

@@ -24,6 +24,7 @@ import { editAt, versionLines } from "../store/history.ts";
 import { StorageError, UsageError } from "../util/errors.ts";
 import { VERSION } from "../util/version.ts";
 import { esc, urlPath } from "./html.ts";
+import { type Shown, shownAs, siteFileName } from "./attachments.ts";
 import { createRenderer, type MarkdownContext } from "./markdown.ts";
 import { standardEmoji } from "./emoji.ts";
 import {
@@ -72,7 +73,7 @@ import emojiFont from "twemoji-colr-font/twemoji.woff2" with { type: "bytes" };
 /** Posts per channel page. */
 export const PAGE_SIZE = 1000;
 /** Bumped when pages change shape, so that every page is rebuilt. */
-const FORMAT = 3;
+const FORMAT = 4;
 /** Where the build keeps what it needs to rebuild only what changed. */
 const STATE_DIR = ".matterbak-view";
 /** Files touched this close to the build's start may change again within the clock's step. */
@@ -134,17 +135,46 @@ function continues(previous: Row, row: Row, f: Formatter): boolean {
 
 const hash = (text: string) => createHash("sha1").update(text).digest("base64url");
 
-/** The site folder: atomic writes below its root, and files placed by hard link or copy. */
+/**
+ * The site folder: atomic writes below its root, and files placed by hard link or copy. Nothing
+ * below the root is read, written or removed through a symbolic link, as in the data dir (a
+ * DataDir of the site's root does the checks): a link found where a folder or file of the site
+ * goes is refused, never followed nor replaced (see "Security" in the README).
+ */
 class SiteDir {
-  readonly #made = new Set<string>();
+  /** The same path and link checks as the data dir's, errors naming the site folder. */
+  readonly #dir: DataDir;
+  /** Folders made or found to be folders (no link on the way) in this build, `/`-joined. */
+  readonly #ready = new Set<string>();
   /** Folders with renames since the last `syncWritten`. */
   #written = new Set<string>();
   filesPlaced = 0;
 
-  constructor(readonly root: string, readonly recorder?: FsRecorder) {}
+  constructor(readonly root: string, readonly recorder?: FsRecorder) {
+    this.#dir = new DataDir(root, recorder, "the site folder");
+  }
 
-  path(rel: string): string {
-    return join(this.root, ...rel.split("/"));
+  /** The path of `rel` to read, replace or remove: no link at any component, the last included. */
+  #existing(rel: string): string {
+    return this.#dir.checkedPath(rel.split("/"));
+  }
+
+  /**
+   * The path to write `rel` at, its folders made one level at a time and checked once a build
+   * (a recursive mkdir would follow a link on the way). The file itself is put in place by a
+   * rename, which replaces a link there instead of writing through it.
+   */
+  async #forWriting(rel: string): Promise<string> {
+    const parts = rel.split("/");
+    const folder = parts.slice(0, -1);
+    const key = folder.join("/");
+    if (!this.#ready.has(key)) {
+      await this.#dir.ensureDir(folder);
+      this.#ready.add(key);
+    }
+    const full = this.#dir.path(parts);
+    this.#written.add(dirname(full));
+    return full;
   }
 
   /**
@@ -157,25 +187,15 @@ class SiteDir {
     for (const folder of folders) await syncDir(folder, this.recorder);
   }
 
-  async #ensureParent(full: string): Promise<void> {
-    const dir = dirname(full);
-    this.#written.add(dir);
-    if (this.#made.has(dir)) return;
-    await Deno.mkdir(dir, { recursive: true });
-    this.#made.add(dir);
-  }
-
   /** Writes atomically; `durable: false` does not sync the data first (see AtomicWriteOptions.sync). */
   async write(rel: string, text: string, durable = true): Promise<void> {
-    const full = this.path(rel);
-    await this.#ensureParent(full);
+    const full = await this.#forWriting(rel);
     await writeFileAtomic(full, text, { sync: durable, recorder: this.recorder });
   }
 
   /** Writes a file given in pieces (a channel's manifest: never one string in memory). */
   async writePieces(rel: string, pieces: Iterable<string>): Promise<void> {
-    const full = this.path(rel);
-    await this.#ensureParent(full);
+    const full = await this.#forWriting(rel);
     await writeFileAtomic(
       full,
       ReadableStream.from(pieces).pipeThrough(new TextEncoderStream()),
@@ -185,7 +205,7 @@ class SiteDir {
 
   async read(rel: string): Promise<string | undefined> {
     try {
-      return await Deno.readTextFile(this.path(rel));
+      return await Deno.readTextFile(this.#existing(rel));
     } catch (error) {
       if (error instanceof Deno.errors.NotFound) return undefined;
       throw error;
@@ -193,11 +213,12 @@ class SiteDir {
   }
 
   async updateBytes(rel: string, bytes: Uint8Array): Promise<void> {
-    const full = this.path(rel);
-    const old = await Deno.readFile(full).catch(() => undefined);
+    const old = await Deno.readFile(this.#existing(rel)).catch((error) => {
+      if (error instanceof Deno.errors.NotFound) return undefined;
+      throw error;
+    });
     if (old && old.length === bytes.length && old.every((b, i) => b === bytes[i])) return;
-    await this.#ensureParent(full);
-    await writeFileAtomic(full, bytes, { recorder: this.recorder });
+    await writeFileAtomic(await this.#forWriting(rel), bytes, { recorder: this.recorder });
   }
 
   /** Writes unless the file already holds `text`; true if written. */
@@ -213,16 +234,18 @@ class SiteDir {
    * source with its size, is kept.
    */
   async place(source: string, rel: string): Promise<void> {
-    const full = this.path(rel);
     const [src, dest] = await Promise.all([
       Deno.stat(source),
-      Deno.stat(full).catch(() => undefined),
+      Deno.lstat(this.#existing(rel)).catch((error) => {
+        if (error instanceof Deno.errors.NotFound) return undefined;
+        throw error;
+      }),
     ]);
     if (
       dest && (dest.ino !== null && dest.ino === src.ino && dest.dev === src.dev ||
         dest.size === src.size && (dest.mtime?.getTime() ?? 0) >= (src.mtime?.getTime() ?? 0))
     ) return;
-    await this.#ensureParent(full);
+    const full = await this.#forWriting(rel);
     const temp = `${full}.${crypto.randomUUID().slice(0, 8)}.mbtmp`;
     try {
       await Deno.link(source, temp);
@@ -237,18 +260,17 @@ class SiteDir {
   }
 
   async list(rel: string): Promise<string[]> {
-    try {
-      return (await Array.fromAsync(Deno.readDir(this.path(rel)))).map((e) => e.name);
-    } catch (error) {
-      if (error instanceof Deno.errors.NotFound) return [];
-      throw error;
-    }
+    return (await this.#dir.list(rel.split("/"))).map((e) => e.name);
   }
 
+  /** Removes a file or a folder with all it holds (a recursive remove enters no link). */
   async remove(rel: string): Promise<void> {
-    await Deno.remove(this.path(rel), { recursive: true }).catch((error) => {
+    await Deno.remove(this.#existing(rel), { recursive: true }).catch((error) => {
       if (!(error instanceof Deno.errors.NotFound)) throw error;
     });
+    for (const key of this.#ready) {
+      if (key === rel || key.startsWith(`${rel}/`)) this.#ready.delete(key);
+    }
   }
 }
 
@@ -899,6 +921,10 @@ export async function buildSite(options: ViewOptions): Promise<ViewSummary> {
       table = rows.build(replyTotals, listed.files, listed.history);
       layout = new Layout(table, PAGE_SIZE);
       for (const key of redo) await renderThread(layout, key);
+      // A file an older build placed under a name a browser would run (see siteFileName).
+      for (const name of await site.list(`${dir}/files`)) {
+        if (siteFileName(name) !== name) await site.remove(`${dir}/files/${name}`);
+      }
       // The pages follow the reader's order; a rebuild lays them out from the table. Should
       // the two differ, no table is kept and the next build reads the channel again.
       if (shown.length !== layout.size || shown.some((i, place) => layout.rowAt(place) !== i)) {
@@ -964,17 +990,21 @@ export async function buildSite(options: ViewOptions): Promise<ViewSummary> {
     if ((Array.isArray(post.file_ids) && post.file_ids.length) || post.metadata?.files?.length) {
       for (const a of await reader.attachments(entry, post)) {
         const name = a.info?.name ?? a.fileId;
+        const mime = typeof a.info?.mime_type === "string" ? a.info.mime_type : "";
         let href: string | undefined;
+        let shown: Shown = "link";
         if (a.path) {
-          const base = a.path.at(-1) as string;
-          await site.place(reader.localPath(a.path), `c/${entry.id}/files/${base}`);
-          href = `files/${urlPath(base)}`;
+          const file = siteFileName(a.path.at(-1) as string);
+          await site.place(reader.localPath(a.path), `c/${entry.id}/files/${file}`);
+          href = `files/${urlPath(file)}`;
+          shown = shownAs(file, mime);
         }
         attachments.push({
           name,
           size: a.size ?? (typeof a.info?.size === "number" ? a.info.size : undefined),
-          mime: typeof a.info?.mime_type === "string" ? a.info.mime_type : "",
+          mime,
           href,
+          shown,
           width: typeof a.info?.width === "number" ? a.info.width : undefined,
           height: typeof a.info?.height === "number" ? a.info.height : undefined,
         });
