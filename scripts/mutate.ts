@@ -1153,6 +1153,58 @@ export const MUTATIONS: readonly Mutation[] = [
   },
   // The viewer: untrusted text stays text, and a rebuild skips only what did not change.
   {
+    name: "view-active-extension-kept",
+    cost: "an x.html attachment opens as a page of the site and sends the archive's text away",
+    file: "lib/view/attachments.ts",
+    search:
+      "if (INERT_EXTENSIONS.has(extensionOf(base)) && isContainedComponent(base)) return base;",
+    replace: "if (isContainedComponent(base)) return base;",
+    tests: ["tests/view_attachments_test.ts"],
+  },
+  {
+    name: "view-inline-by-mime-alone",
+    cost: "photo.html with the type image/png is shown and linked as a picture",
+    file: "lib/view/attachments.ts",
+    search: 'return media?.extensions.includes(extensionOf(name)) ? media.shown : "link";',
+    replace: 'return media ? media.shown : "link";',
+    tests: ["tests/view_attachments_test.ts"],
+  },
+  {
+    name: "view-svg-media",
+    cost: "an SVG keeps its name: its link opens it as a document whose scripts run",
+    file: "lib/view/attachments.ts",
+    search: '  "image/webp": { shown: "image", extensions: ["webp"] },\n',
+    replace:
+      '  "image/webp": { shown: "image", extensions: ["webp"] },\n  "image/svg+xml": { shown: "image", extensions: ["svg"] },\n',
+    tests: ["tests/view_attachments_test.ts"],
+  },
+  {
+    name: "view-keeps-older-active-names",
+    cost: "a site built before keeps x.html under its own name after the upgrade",
+    file: "lib/view/site.ts",
+    search: "if (siteFileName(name) !== name) await site.remove(",
+    replace: "if (siteFileName(name) === undefined) await site.remove(",
+    tests: ["tests/view_attachments_test.ts"],
+    filter: "older build",
+  },
+  {
+    name: "view-site-mkdir-follows-links",
+    cost: "a link in the site (c/<channel> to another folder) makes the build write there",
+    file: "lib/view/site.ts",
+    search: 'await this.#dir.ensureDir(key === "" ? [] : key.split("/"));',
+    replace: "await Deno.mkdir(join(this.root, key), { recursive: true });",
+    tests: ["tests/view_links_test.ts"],
+  },
+  {
+    name: "view-site-remove-through-link",
+    cost: "removing a channel gone from the backup deletes a folder outside the site",
+    file: "lib/view/site.ts",
+    search: "await Deno.remove(this.#checked(rel), { recursive: true })",
+    replace: "await Deno.remove(join(this.root, rel), { recursive: true })",
+    tests: ["tests/view_links_test.ts"],
+    filter: "gone from the backup",
+  },
+  {
     name: "view-manifest-before-pages-durable",
     cost: "after a power cut a later build trusts page hashes of pages that were lost: stale pages",
     file: "lib/view/site.ts",

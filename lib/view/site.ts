@@ -10,7 +10,7 @@
  */
 import { createHash } from "node:crypto";
 import { dirname, extname, isAbsolute, join, relative, resolve, sep as SEP } from "node:path";
-import { type FsRecorder, syncDir, writeFileAtomic } from "../store/atomic_write.ts";
+import { type FsRecorder, linkRefused, syncDir, writeFileAtomic } from "../store/atomic_write.ts";
 import { DataDir, type RelPath } from "../store/data_dir.ts";
 import {
   BackupReader,
@@ -139,7 +139,7 @@ const hash = (text: string) => createHash("sha1").update(text).digest("base64url
  * The site folder: atomic writes below its root, and files placed by hard link or copy. Nothing
  * below the root is read, written or removed through a symbolic link, as in the data dir (a
  * DataDir of the site's root does the checks): a link found where a folder or file of the site
- * goes is refused, never followed nor replaced (see "Security" in the README).
+ * goes is refused, neither followed nor replaced (see "Security" in the README).
  */
 class SiteDir {
   /** The same path and link checks as the data dir's, errors naming the site folder. */
@@ -154,25 +154,33 @@ class SiteDir {
     this.#dir = new DataDir(root, recorder, "the site folder");
   }
 
-  /** The path of `rel` to read, replace or remove: no link at any component, the last included. */
-  #existing(rel: string): string {
-    return this.#dir.checkedPath(rel.split("/"));
+  /**
+   * The path of `rel`, with no link at any component, the last included: a folder made or
+   * checked in this build is not looked at again, only what is below it.
+   */
+  #checked(rel: string): string {
+    const parts = rel.split("/");
+    if (!this.#ready.has(parts.slice(0, -1).join("/"))) return this.#dir.checkedPath(parts);
+    const full = this.#dir.path(parts);
+    try {
+      if (Deno.lstatSync(full).isSymlink) throw linkRefused(full, this.#dir.label);
+    } catch (error) {
+      if (!(error instanceof Deno.errors.NotFound)) throw error;
+    }
+    return full;
   }
 
   /**
-   * The path to write `rel` at, its folders made one level at a time and checked once a build
-   * (a recursive mkdir would follow a link on the way). The file itself is put in place by a
-   * rename, which replaces a link there instead of writing through it.
+   * The path to write `rel` at, its folders made one level at a time (a recursive mkdir would
+   * follow a link on the way) and checked once a build.
    */
   async #forWriting(rel: string): Promise<string> {
-    const parts = rel.split("/");
-    const folder = parts.slice(0, -1);
-    const key = folder.join("/");
+    const key = rel.slice(0, Math.max(0, rel.lastIndexOf("/")));
     if (!this.#ready.has(key)) {
-      await this.#dir.ensureDir(folder);
+      await this.#dir.ensureDir(key === "" ? [] : key.split("/"));
       this.#ready.add(key);
     }
-    const full = this.#dir.path(parts);
+    const full = this.#checked(rel);
     this.#written.add(dirname(full));
     return full;
   }
@@ -205,7 +213,7 @@ class SiteDir {
 
   async read(rel: string): Promise<string | undefined> {
     try {
-      return await Deno.readTextFile(this.#existing(rel));
+      return await Deno.readTextFile(this.#checked(rel));
     } catch (error) {
       if (error instanceof Deno.errors.NotFound) return undefined;
       throw error;
@@ -213,7 +221,7 @@ class SiteDir {
   }
 
   async updateBytes(rel: string, bytes: Uint8Array): Promise<void> {
-    const old = await Deno.readFile(this.#existing(rel)).catch((error) => {
+    const old = await Deno.readFile(this.#checked(rel)).catch((error) => {
       if (error instanceof Deno.errors.NotFound) return undefined;
       throw error;
     });
@@ -236,7 +244,7 @@ class SiteDir {
   async place(source: string, rel: string): Promise<void> {
     const [src, dest] = await Promise.all([
       Deno.stat(source),
-      Deno.lstat(this.#existing(rel)).catch((error) => {
+      Deno.lstat(this.#checked(rel)).catch((error) => {
         if (error instanceof Deno.errors.NotFound) return undefined;
         throw error;
       }),
@@ -265,7 +273,7 @@ class SiteDir {
 
   /** Removes a file or a folder with all it holds (a recursive remove enters no link). */
   async remove(rel: string): Promise<void> {
-    await Deno.remove(this.#existing(rel), { recursive: true }).catch((error) => {
+    await Deno.remove(this.#checked(rel), { recursive: true }).catch((error) => {
       if (!(error instanceof Deno.errors.NotFound)) throw error;
     });
     for (const key of this.#ready) {
