@@ -31,9 +31,21 @@ async function snapshot(path: string): Promise<Map<string, string>> {
 
 /** A backup of a few posts and an attachment, and its site built a minute "later". */
 async function backupWithSite(): Promise<
-  { h: Harness; siteDir: string; channelDir: string; attachment: string }
+  {
+    h: Harness;
+    siteDir: string;
+    channelDir: string;
+    plainDir: string;
+    attachment: string;
+    /** Posts in the channel without attachments and backs it up: its page changes. */
+    addPlainPost: () => Promise<void>;
+  }
 > {
-  const { h, world, me, channel } = await startAliceAndBob();
+  const { h, world, me, bob, channel } = await startAliceAndBob();
+  // A channel without attachments: its first write in a build is a page, not a placed file.
+  const plain = world.addChannel({ teamId: channel.team_id, name: "random", type: "O" });
+  for (const user of [me, bob]) world.addChannelMember(plain.id, user.id);
+  world.addPost({ channelId: plain.id, userId: bob.id, message: "plain" });
   const file = world.addFile({
     userId: me.id,
     channelId: channel.id,
@@ -49,7 +61,17 @@ async function backupWithSite(): Promise<
   const channelDir = join(siteDir, "c", channel.id);
   const [attachment] = await listFiles(join(channelDir, "files"));
   assert.ok(attachment);
-  return { h, siteDir, channelDir, attachment: join(channelDir, "files", attachment) };
+  return {
+    h,
+    siteDir,
+    channelDir,
+    plainDir: join(siteDir, "c", plain.id),
+    attachment: join(channelDir, "files", attachment),
+    addPlainPost: async () => {
+      world.addPost({ channelId: plain.id, userId: bob.id, message: "more" });
+      assert.equal((await h.run()).status, 0);
+    },
+  };
 }
 
 /** `view` as the command line runs it: its status and error lines. */
@@ -69,16 +91,20 @@ async function replaceWithLink(path: string, outside: string): Promise<void> {
 }
 
 Deno.test("a link where the site's channel folder, a page or an attachment goes stops the build, naming it; nothing outside is written", async () => {
-  const { h, siteDir, channelDir, attachment } = await backupWithSite();
+  const { h, siteDir, channelDir, plainDir, attachment, addPlainPost } = await backupWithSite();
   try {
     const cases = [
       { what: "the channel's folder", path: channelDir },
+      { what: "the folder of a channel without attachments", path: plainDir },
       { what: "a page", path: join(channelDir, "index.html") },
+      // Its page is written first: the folder is then checked, only the file is looked at.
+      { what: "a page after a write in its folder", path: join(plainDir, "index.html") },
       { what: "an attachment", path: attachment },
       { what: "the search folder", path: join(siteDir, "search") },
     ];
     for (const [i, c] of cases.entries()) {
       const outside = join(h.dir, `outside-${i}`);
+      if (c.path === join(plainDir, "index.html")) await addPlainPost();
       await replaceWithLink(c.path, outside);
       const before = await snapshot(outside);
       const result = await view(h, siteDir, "--full");
@@ -125,6 +151,27 @@ Deno.test("a channel gone from the backup is not removed through a linked parent
         error.message.startsWith(`${join(siteDir, "c")} is a symbolic link`),
     );
     assert.deepEqual(await snapshot(outside), before);
+  } finally {
+    await h.close();
+  }
+});
+
+Deno.test("a link in a site folder before its first build is not written through: nothing lands outside", async () => {
+  const { h, plainDir } = await backupWithSite();
+  try {
+    // A new site folder (it holds the state folder, as one a build began does) in which the
+    // folder of a channel is a link: no page of it exists yet, so a page is what comes first.
+    const siteDir = join(h.dir, "site2");
+    const outside = join(h.dir, "outside-new");
+    await Deno.mkdir(outside);
+    await Deno.mkdir(join(siteDir, ".matterbak-view"), { recursive: true });
+    await Deno.mkdir(join(siteDir, "c"));
+    const linked = join(siteDir, "c", plainDir.split("/").at(-1) as string);
+    await Deno.symlink(outside, linked);
+    const result = await view(h, siteDir);
+    assert.equal(result.status, 2, result.err);
+    assert.match(result.err, new RegExp(`${linked} is a symbolic link`));
+    assert.deepEqual([...Deno.readDirSync(outside)], []);
   } finally {
     await h.close();
   }
