@@ -156,9 +156,9 @@ class SiteDir {
 
   /**
    * The path of `rel`, with no link at any component, the last included: a folder made or
-   * checked in this build is not looked at again, only what is below it.
+   * checked in this build is not looked at again, only what is in it.
    */
-  #checked(rel: string): string {
+  path(rel: string): string {
     const parts = rel.split("/");
     if (!this.#ready.has(parts.slice(0, -1).join("/"))) return this.#dir.checkedPath(parts);
     const full = this.#dir.path(parts);
@@ -167,21 +167,6 @@ class SiteDir {
     } catch (error) {
       if (!(error instanceof Deno.errors.NotFound)) throw error;
     }
-    return full;
-  }
-
-  /**
-   * The path to write `rel` at, its folders made one level at a time (a recursive mkdir would
-   * follow a link on the way) and checked once a build.
-   */
-  async #forWriting(rel: string): Promise<string> {
-    const key = rel.slice(0, Math.max(0, rel.lastIndexOf("/")));
-    if (!this.#ready.has(key)) {
-      await this.#dir.ensureDir(key === "" ? [] : key.split("/"));
-      this.#ready.add(key);
-    }
-    const full = this.#checked(rel);
-    this.#written.add(dirname(full));
     return full;
   }
 
@@ -195,15 +180,30 @@ class SiteDir {
     for (const folder of folders) await syncDir(folder, this.recorder);
   }
 
+  /**
+   * Makes the folders above `full` one level at a time (a recursive mkdir would follow a link on
+   * the way), checked once a build.
+   */
+  async #ensureParent(full: string): Promise<void> {
+    const dir = dirname(full);
+    this.#written.add(dir);
+    const key = relative(this.root, dir).split(SEP).join("/");
+    if (this.#ready.has(key)) return;
+    await this.#dir.ensureDir(key === "" ? [] : key.split("/"));
+    this.#ready.add(key);
+  }
+
   /** Writes atomically; `durable: false` does not sync the data first (see AtomicWriteOptions.sync). */
   async write(rel: string, text: string, durable = true): Promise<void> {
-    const full = await this.#forWriting(rel);
+    const full = this.path(rel);
+    await this.#ensureParent(full);
     await writeFileAtomic(full, text, { sync: durable, recorder: this.recorder });
   }
 
   /** Writes a file given in pieces (a channel's manifest: never one string in memory). */
   async writePieces(rel: string, pieces: Iterable<string>): Promise<void> {
-    const full = await this.#forWriting(rel);
+    const full = this.path(rel);
+    await this.#ensureParent(full);
     await writeFileAtomic(
       full,
       ReadableStream.from(pieces).pipeThrough(new TextEncoderStream()),
@@ -213,7 +213,7 @@ class SiteDir {
 
   async read(rel: string): Promise<string | undefined> {
     try {
-      return await Deno.readTextFile(this.#checked(rel));
+      return await Deno.readTextFile(this.path(rel));
     } catch (error) {
       if (error instanceof Deno.errors.NotFound) return undefined;
       throw error;
@@ -221,12 +221,11 @@ class SiteDir {
   }
 
   async updateBytes(rel: string, bytes: Uint8Array): Promise<void> {
-    const old = await Deno.readFile(this.#checked(rel)).catch((error) => {
-      if (error instanceof Deno.errors.NotFound) return undefined;
-      throw error;
-    });
+    const full = this.path(rel);
+    const old = await Deno.readFile(full).catch(() => undefined);
     if (old && old.length === bytes.length && old.every((b, i) => b === bytes[i])) return;
-    await writeFileAtomic(await this.#forWriting(rel), bytes, { recorder: this.recorder });
+    await this.#ensureParent(full);
+    await writeFileAtomic(full, bytes, { recorder: this.recorder });
   }
 
   /** Writes unless the file already holds `text`; true if written. */
@@ -242,18 +241,16 @@ class SiteDir {
    * source with its size, is kept.
    */
   async place(source: string, rel: string): Promise<void> {
+    const full = this.path(rel);
     const [src, dest] = await Promise.all([
       Deno.stat(source),
-      Deno.lstat(this.#checked(rel)).catch((error) => {
-        if (error instanceof Deno.errors.NotFound) return undefined;
-        throw error;
-      }),
+      Deno.lstat(full).catch(() => undefined),
     ]);
     if (
       dest && (dest.ino !== null && dest.ino === src.ino && dest.dev === src.dev ||
         dest.size === src.size && (dest.mtime?.getTime() ?? 0) >= (src.mtime?.getTime() ?? 0))
     ) return;
-    const full = await this.#forWriting(rel);
+    await this.#ensureParent(full);
     const temp = `${full}.${crypto.randomUUID().slice(0, 8)}.mbtmp`;
     try {
       await Deno.link(source, temp);
@@ -273,7 +270,7 @@ class SiteDir {
 
   /** Removes a file or a folder with all it holds (a recursive remove enters no link). */
   async remove(rel: string): Promise<void> {
-    await Deno.remove(this.#checked(rel), { recursive: true }).catch((error) => {
+    await Deno.remove(this.path(rel), { recursive: true }).catch((error) => {
       if (!(error instanceof Deno.errors.NotFound)) throw error;
     });
     for (const key of this.#ready) {
