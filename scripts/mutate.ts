@@ -1333,9 +1333,8 @@ export const MUTATIONS: readonly Mutation[] = [
   {
     name: "view-site-through-link",
     cost: "a site folder inside the data dir through a link is zipped into every backup zip",
-    file: "lib/view/site.ts",
-    search:
-      "  refuseNesting(data, site, ` (${resolve(dataDir)} is ${data}, ${resolve(siteDir)} is ${site})`);",
+    file: "lib/store/placement.ts",
+    search: "  refuseNesting(data, real, what, how);\n",
     replace: "",
     tests: ["tests/view_test.ts"],
     filter: "refuses a site folder",
@@ -1343,8 +1342,8 @@ export const MUTATIONS: readonly Mutation[] = [
   {
     name: "view-site-through-bind-mount",
     cost: "a site folder in a bind mount of the data dir is zipped into every backup zip",
-    file: "lib/view/site.ts",
-    search: "if (dataIds.self && siteIds.all.includes(dataIds.self)) {",
+    file: "lib/store/placement.ts",
+    search: "if (dataIds.self && outputIds.all.includes(dataIds.self)) {",
     replace: "if (false) {",
     tests: ["tests/view_test.ts"],
     filter: "bind mount",

@@ -9,9 +9,10 @@
  * is finished by the next one.
  */
 import { createHash } from "node:crypto";
-import { dirname, extname, isAbsolute, join, relative, resolve, sep as SEP } from "node:path";
+import { dirname, extname, relative, resolve, sep as SEP } from "node:path";
 import { type FsRecorder, linkRefused, syncDir, writeFileAtomic } from "../store/atomic_write.ts";
 import { DataDir, type RelPath } from "../store/data_dir.ts";
+import { checkLocation, checkPlacement } from "../store/placement.ts";
 import {
   BackupReader,
   type ChannelEntry,
@@ -299,86 +300,12 @@ function imagePath(folder: string, id: string, image: RelPath): string {
  * are spelled (see checkSiteLocation for where they really are).
  */
 export function checkSitePlacement(dataDir: string, siteDir: string): void {
-  refuseNesting(resolve(dataDir), resolve(siteDir), "");
+  checkPlacement(dataDir, siteDir, "site folder");
 }
 
-function refuseNesting(data: string, site: string, how: string): void {
-  const inside = (outer: string, inner: string) => {
-    const rel = relative(outer, inner);
-    return rel === "" || !rel.startsWith(`..`) && !isAbsolute(rel);
-  };
-  if (inside(data, site)) {
-    throw new UsageError(
-      `The site folder ${site} is inside the data dir ${data}${how}, whose zip would hold it; choose a folder outside`,
-    );
-  }
-  if (inside(site, data)) {
-    throw new UsageError(
-      `The data dir ${data} is inside the site folder ${site}${how}; choose another`,
-    );
-  }
-}
-
-/** Where the absolute `path` really is: its nearest existing folder's real path, and the rest. */
-async function realLocation(path: string): Promise<string> {
-  const rest: string[] = [];
-  for (let head = path;;) {
-    try {
-      return join(await Deno.realPath(head), ...rest);
-    } catch (error) {
-      if (!(error instanceof Deno.errors.NotFound || error instanceof Deno.errors.NotADirectory)) {
-        throw error;
-      }
-    }
-    const cut = Math.max(head.lastIndexOf("/"), head.lastIndexOf(SEP));
-    if (cut <= 0) return path;
-    rest.unshift(head.slice(cut + 1));
-    head = head.slice(0, cut);
-  }
-}
-
-/**
- * Device and inode of `real` (undefined when it does not exist) and of it and each folder
- * above it: a bind mount of a folder shows the folder's pair under another path.
- */
-async function identities(real: string): Promise<{ self: string | undefined; all: string[] }> {
-  const all: string[] = [];
-  let self: string | undefined;
-  for (let at = real;; at = dirname(at)) {
-    const info = await Deno.stat(at).catch(() => undefined);
-    if (info?.ino != null) {
-      all.push(`${info.dev}:${info.ino}`);
-      if (at === real) self = all[0];
-    }
-    if (dirname(at) === at) return { self, all };
-  }
-}
-
-/**
- * checkSitePlacement on where the folders really are: through a symbolic link, `..` after
- * one, or a bind mount of a folder under another name (the same device and inode).
- */
-export async function checkSiteLocation(dataDir: string, siteDir: string): Promise<void> {
-  checkSitePlacement(dataDir, siteDir);
-  // The spelled paths are first made absolute as every file access here does (`..` taken
-  // lexically), then followed through links.
-  const [data, site] = await Promise.all([
-    realLocation(resolve(dataDir)),
-    realLocation(resolve(siteDir)),
-  ]);
-  refuseNesting(data, site, ` (${resolve(dataDir)} is ${data}, ${resolve(siteDir)} is ${site})`);
-  const [dataIds, siteIds] = await Promise.all([identities(data), identities(site)]);
-  const sameFolder = " (the same folder under another name: a bind mount)";
-  if (dataIds.self && siteIds.all.includes(dataIds.self)) {
-    throw new UsageError(
-      `The site folder ${site} is inside the data dir ${data}${sameFolder}, whose zip would hold it; choose a folder outside`,
-    );
-  }
-  if (siteIds.self && dataIds.all.includes(siteIds.self)) {
-    throw new UsageError(
-      `The data dir ${data} is inside the site folder ${site}${sameFolder}; choose another`,
-    );
-  }
+/** checkSitePlacement on where the folders really are (see checkLocation). */
+export function checkSiteLocation(dataDir: string, siteDir: string): Promise<void> {
+  return checkLocation(dataDir, siteDir, "site folder");
 }
 
 /** Refuses a site folder that would mix with the data dir or with other files. */
