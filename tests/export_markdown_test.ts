@@ -529,7 +529,7 @@ Deno.test("--channel picks conversations by name, display name or username; unkn
     assert.match(refused.text, /No channel in the backup is called nope$/m);
     const outside = await run(["export", "markdown", "-d", h.dataDir, "-o", join(h.dataDir, "md")]);
     assert.equal(outside.status, 2);
-    assert.match(outside.text, /must not be inside the data dir/);
+    assert.match(outside.text, /The output .* is inside the data dir .*; choose a folder outside/);
     const noBackup = await run([
       "export",
       "markdown",

@@ -19,7 +19,10 @@ export interface CommandDeps {
   fetch?: typeof fetch;
   /** Where the backup's Ctrl+C and SIGTERM come from: the process's unless a test sends them. */
   signals?: SignalSource;
-  /** Sees every step of every write to the backup's data dir (tests: to stop a run there). */
+  /**
+   * Sees every step of every write to the backup's data dir, and the steps that make the zip
+   * and an export durable (tests: to stop a run there, to check the order).
+   */
   fsRecorder?: FsRecorder;
   /** The backup's clock: the system's unless a test sets the time. */
   clock?: Clock;

@@ -2,12 +2,13 @@
  * What both exports share: the events they report while they run (the command turns them
  * into a status line and messages), opening the backup, the people and the channel names.
  */
-import { isAbsolute, relative, resolve, sep } from "node:path";
+import { resolve } from "node:path";
 import type { User } from "../model/records.ts";
 import { DataDir } from "../store/data_dir.ts";
 import { DIRS } from "../store/layout.ts";
+import { checkLocation } from "../store/placement.ts";
 import { BackupReader, type ChannelEntry, type Damage } from "../store/reader.ts";
-import { StorageError, UsageError } from "../util/errors.ts";
+import { StorageError } from "../util/errors.ts";
 
 export type ExportEvent =
   /** A channel is started (1-based `index` of `total`). */
@@ -98,18 +99,10 @@ export async function openBackup(dataDir: string): Promise<BackupReader> {
   );
 }
 
-/** The output may not lie inside the data dir (the next backup would zip it) nor contain it. */
-export function checkOutputPlace(output: string, dataDir: string): void {
-  const out = resolve(output);
-  const data = resolve(dataDir);
-  const inside = (a: string, b: string) => {
-    const rel = relative(b, a);
-    return rel === "" || (rel !== ".." && !rel.startsWith(`..${sep}`) && !isAbsolute(rel));
-  };
-  if (inside(out, data)) {
-    throw new UsageError(`The output ${out} must not be inside the data dir ${data}`);
-  }
-  if (inside(data, out)) {
-    throw new UsageError(`The output ${out} must not contain the data dir ${data}`);
-  }
+/**
+ * The output may not lie inside the data dir (the next backup would zip it) nor contain it,
+ * also not through a symbolic link or a bind mount.
+ */
+export function checkOutputPlace(output: string, dataDir: string): Promise<void> {
+  return checkLocation(dataDir, output, "output");
 }

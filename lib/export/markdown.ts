@@ -43,6 +43,7 @@ import {
   utcOffset,
 } from "./markdown_render.ts";
 import { Staging } from "./staging.ts";
+import { type FsRecorder, storageFailure } from "../store/atomic_write.ts";
 import { ChannelSpool, type Thread } from "./threads.ts";
 
 export interface MarkdownOptions {
@@ -60,6 +61,8 @@ export interface MarkdownOptions {
   splitAbove?: number;
   signal?: AbortSignal;
   emit: ExportSink;
+  /** Sees the steps that make the output durable (tests). */
+  recorder?: FsRecorder;
 }
 
 export interface MarkdownSummary {
@@ -176,14 +179,14 @@ interface Counts {
 
 export async function exportMarkdown(options: MarkdownOptions): Promise<MarkdownSummary> {
   const started = performance.now();
-  checkOutputPlace(options.out, options.dataDir);
+  await checkOutputPlace(options.out, options.dataDir);
   const reader = await openBackup(options.dataDir);
   const users = await loadUsers(reader, options.emit);
   const { picked, unmatched } = pickChannels(await reader.channels(), options.channels);
   if (unmatched.length > 0) {
     throw new UsageError(`No channel in the backup is called ${unmatched.join(", ")}`);
   }
-  const staging = await Staging.create(options.out, "folder");
+  const staging = await Staging.create(options.out, "folder", options.recorder);
   const counts: Counts = {
     threads: 0,
     posts: 0,
@@ -215,7 +218,8 @@ export async function exportMarkdown(options: MarkdownOptions): Promise<Markdown
     await staging.commit();
   } catch (error) {
     await staging.discard();
-    throw error;
+    // The disk filled up or turned read-only under the output: named as the output.
+    throw storageFailure(error, staging.target);
   }
   return {
     out: staging.target,
@@ -592,8 +596,11 @@ class ChannelWriter {
     const fileName = fileDataName(attachment.fileId, name);
     const target = join(dir, fileName);
     const source = this.reader.localPath(attachment.path);
-    if (await placeFile(source, target, this.options.copy)) this.counts.linked++;
-    else this.counts.copied++;
+    const placed = await placeFile(source, target, this.options.copy);
+    if (placed === "linked") this.staging.linked(target);
+    // An attachment placed before (on another post) counts as linked, as it always did.
+    if (placed === "copied") this.counts.copied++;
+    else this.counts.linked++;
     this.counts.attachmentBytes += attachment.size ?? 0;
     const link = this.#split ? ["files", fileName] : [`${this.#base}.files`, fileName];
     return { name, href: href(...link), image, size: attachment.size };
@@ -601,18 +608,22 @@ class ChannelWriter {
 }
 
 /**
- * A hard link to the backup's file, else (another file system, no link support) a copy; true
- * when linked. An existing target (the same attachment on two posts) is kept.
+ * A hard link to the backup's file, else (another file system, no link support) a copy. An
+ * existing target (the same attachment on two posts) is kept ("placed before").
  */
-async function placeFile(source: string, target: string, copy: boolean): Promise<boolean> {
+async function placeFile(
+  source: string,
+  target: string,
+  copy: boolean,
+): Promise<"linked" | "copied" | "placed before"> {
   if (!copy) {
     try {
       await Deno.link(source, target);
-      return true;
+      return "linked";
     } catch (error) {
-      if (error instanceof Deno.errors.AlreadyExists) return true;
+      if (error instanceof Deno.errors.AlreadyExists) return "placed before";
     }
   }
   await Deno.copyFile(source, target);
-  return false;
+  return "copied";
 }

@@ -34,6 +34,7 @@ import {
   openBackup,
 } from "./common.ts";
 import { Staging } from "./staging.ts";
+import { type FsRecorder, storageFailure } from "../store/atomic_write.ts";
 import { ChannelSpool, type Thread } from "./threads.ts";
 
 export interface MattermostOptions {
@@ -45,6 +46,8 @@ export interface MattermostOptions {
   lineBytes?: number;
   signal?: AbortSignal;
   emit: ExportSink;
+  /** Sees the steps that make the output durable (tests). */
+  recorder?: FsRecorder;
 }
 
 export interface MattermostSummary {
@@ -105,7 +108,7 @@ function teamMatches(team: TeamEntry | undefined, names: readonly string[]): boo
 
 export async function exportMattermost(options: MattermostOptions): Promise<MattermostSummary> {
   const started = performance.now();
-  checkOutputPlace(options.out, options.dataDir);
+  await checkOutputPlace(options.out, options.dataDir);
   const reader = await openBackup(options.dataDir);
   const users = await loadUsers(reader, options.emit);
   const channels = await reader.channels();
@@ -119,7 +122,7 @@ export async function exportMattermost(options: MattermostOptions): Promise<Matt
     channel.kind !== "teams" || options.teams.length === 0 ||
     teamMatches(channel.team, options.teams)
   );
-  const staging = await Staging.create(options.out, "file");
+  const staging = await Staging.create(options.out, "file", options.recorder);
   let zip: ZipWriter | undefined;
   let exporter: BulkExporter | undefined;
   try {
@@ -150,7 +153,8 @@ export async function exportMattermost(options: MattermostOptions): Promise<Matt
     exporter?.dispose();
     await zip?.abort();
     await staging.discard();
-    throw error;
+    // The disk filled up or turned read-only under the output: named as the output.
+    throw storageFailure(error, staging.target);
   }
 }
 

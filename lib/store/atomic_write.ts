@@ -13,6 +13,7 @@ import { dirname, join } from "node:path";
 import { SizeMismatchError, StorageError } from "../util/errors.ts";
 
 export const TEMP_SUFFIX = ".mbtmp";
+const WINDOWS = Deno.build.os === "windows";
 
 /** True for names of our temporary files. */
 export function isTempName(name: string): boolean {
@@ -271,6 +272,63 @@ export function storageFailure(error: unknown, path: string): unknown {
     });
   }
   return error;
+}
+
+/**
+ * Any failure to write an output outside the data dir (the zip, an export) as a StorageError
+ * naming `path` (the output as the user gave it) and the cause: a full disk, a read-only
+ * mount, a folder we may not write or that does not exist. Unlike a data-dir file, whose
+ * missing permission may be one item's failure, an output that cannot be written ends the run
+ * (exit status 2); any other error stays as it is (a bug).
+ */
+export function outputFailure(error: unknown, path: string): unknown {
+  const failure = storageFailure(error, path);
+  if (failure !== error) return failure;
+  const cause = error instanceof Deno.errors.PermissionDenied
+    ? "permission denied"
+    : error instanceof Deno.errors.NotFound
+    ? "a folder on the way does not exist"
+    : error instanceof Deno.errors.NotADirectory
+    ? "a file on the way is not a folder"
+    : error instanceof Error && /\(os error 5\)/.test(error.message)
+    ? "input/output error"
+    : undefined;
+  if (cause === undefined) return error;
+  return new StorageError(`Cannot write ${path}: ${cause}`, { cause: error });
+}
+
+/**
+ * Makes files and folders written in place durable, before one rename publishes them (an
+ * export's staging folder): the data of each of `files` synced, BATCH_SYNCS at a time (see
+ * there why together), then each of `folders` (their entries: the files' names, hard links
+ * included). A file that cannot be opened or synced fails the call.
+ */
+export async function syncWritten(
+  files: readonly string[],
+  folders: readonly string[],
+  recorder?: FsRecorder,
+): Promise<void> {
+  for (let start = 0; start < files.length; start += BATCH_SYNCS) {
+    const open: Deno.FsFile[] = [];
+    try {
+      const done = await Promise.allSettled(
+        files.slice(start, start + BATCH_SYNCS).map(async (path) => {
+          // Windows flushes only a file opened for writing (nothing is truncated); elsewhere
+          // reading is enough, and works for a copy that kept a read-only mode.
+          const file = await Deno.open(path, WINDOWS ? { write: true } : { read: true });
+          open.push(file);
+          await syncStep(file, path, recorder);
+        }),
+      );
+      const failed = done.find((result) => result.status === "rejected");
+      if (failed) throw (failed as PromiseRejectedResult).reason;
+    } finally {
+      for (const file of open) file.close();
+    }
+  }
+  for (let start = 0; start < folders.length; start += BATCH_SYNCS) {
+    await Promise.all(folders.slice(start, start + BATCH_SYNCS).map((f) => syncDir(f, recorder)));
+  }
 }
 
 /** The error for a symbolic link where a file or folder of the data dir (or `where`) was expected. */

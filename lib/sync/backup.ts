@@ -18,7 +18,7 @@ import { Manifest } from "../store/manifest.ts";
 import { acquireRunLock } from "../store/run_lock.ts";
 import { readChannelState, readRunState, writeRunState } from "../store/state.ts";
 import { type Clock, systemClock } from "../util/clock.ts";
-import { describeError, isFatal } from "../util/errors.ts";
+import { describeError, isFatal, StorageError } from "../util/errors.ts";
 import {
   addCounts,
   emptyCounts,
@@ -209,15 +209,22 @@ async function runPhases(
   // The manifest is complete before the zip is written: the zip holds it too.
   await manifest.close();
   emit({ type: "phase", phase: `Writing ${zipPath}` });
-  summary.zip = {
-    path: zipPath,
-    ...await writeZip(dataDir, zipPath, {
-      exclude: [resolve(options.credentials), resolve(options.channels), zipPath],
-      onSkip: (path, reason) =>
-        emit({ type: "warning", message: `Left out of the zip: ${path}: ${reason}` }),
-      ...(signal ? { signal } : {}),
-    }),
-  };
+  try {
+    summary.zip = {
+      path: zipPath,
+      ...await writeZip(dataDir, zipPath, {
+        exclude: [resolve(options.credentials), resolve(options.channels), zipPath],
+        onSkip: (path, reason) =>
+          emit({ type: "warning", message: `Left out of the zip: ${path}: ${reason}` }),
+        ...(signal ? { signal } : {}),
+      }),
+    };
+  } catch (error) {
+    // The data dir is complete and its state saved: the run says so with its summary, and
+    // the zip's failure (a full or read-only disk there) decides the exit status.
+    if (!(error instanceof StorageError) || signal?.aborted) throw error;
+    summary.zipFailed = error.message;
+  }
   summary.requests = client.stats.requests;
   summary.retries = client.stats.retries;
   summary.bytes = client.stats.bytes;
@@ -402,6 +409,7 @@ async function backupAll(ctx: RunContext): Promise<RunSummary> {
     skipped,
     unmatched: selection.unmatched,
     zip: undefined,
+    zipFailed: undefined,
     durationMs: 0,
     manifest: { hashed: 0, reason: undefined },
     repairs,

@@ -46,6 +46,11 @@ export interface RunSummary {
   skipped: Failure[];
   unmatched: string[];
   zip: ZipSummary | undefined;
+  /**
+   * Why the zip could not be written (a StorageError's message naming it): the backup in the
+   * data dir is complete, the previous zip is as it was.
+   */
+  zipFailed: string | undefined;
   durationMs: number;
   /**
    * Files hashed from disk for the manifest before the run began: every file when the data dir

@@ -7,7 +7,14 @@
  */
 import { basename, dirname, isAbsolute, join, relative } from "node:path";
 import zlib from "node:zlib";
-import { checkWritableFolder, isTempName, TEMP_SUFFIX } from "../store/atomic_write.ts";
+import {
+  checkWritableFolder,
+  isTempName,
+  outputFailure,
+  storageFailure,
+  syncDir,
+  TEMP_SUFFIX,
+} from "../store/atomic_write.ts";
 import type { DataDir, RelPath, WalkEntry } from "../store/data_dir.ts";
 import { LOCK_FILE, ZIP_RECORD_FILE } from "../store/layout.ts";
 import { isSafeComponent, safeName } from "../store/safe_name.ts";
@@ -124,7 +131,7 @@ export async function writeZip(
 ): Promise<ZipResult> {
   const folder = dirname(zipPath);
   const tempPrefix = `.${basename(zipPath)}.`;
-  await removeStaleArchives(folder, tempPrefix);
+  await removeStaleArchives(folder, tempPrefix).catch(asOutputFailure(zipPath));
   const exclude = await excludedKeys([
     ...options.exclude,
     dataDir.path(LOCK_FILE),
@@ -143,9 +150,23 @@ export async function writeZip(
       if (!(error instanceof ReuseError)) throw error;
     }
     return await new ArchiveBuild(context, undefined).run();
+  } catch (error) {
+    // A full or read-only disk while entries are written: the zip's (the data dir's own
+    // writes name their file already).
+    throw storageFailure(error, zipPath);
   } finally {
     previous?.close();
   }
+}
+
+/**
+ * For `.catch` on what only writes the zip: any failure there is the zip's (a StorageError
+ * naming it, see outputFailure); reading the data dir is not wrapped, its errors are its own.
+ */
+function asOutputFailure(zipPath: string): (error: unknown) => never {
+  return (error) => {
+    throw outputFailure(error, zipPath);
+  };
 }
 
 /** Entries being stat'ed and read ahead of the one being written. */
@@ -237,8 +258,7 @@ class ArchiveBuild {
         };
       }
       const writer = await this.#start();
-      await writer.close();
-      await Deno.rename(this.#temp, this.zipPath);
+      await this.#publish(writer).catch(asOutputFailure(this.zipPath));
       await this.dataDir.writeJson(
         ZIP_RECORD_FILE,
         zipRecord(this.zipPath, await Deno.stat(this.zipPath)),
@@ -255,6 +275,18 @@ class ArchiveBuild {
       if (this.#writer) await Deno.remove(this.#temp).catch(() => {});
       throw error;
     }
+  }
+
+  /**
+   * Finishes the archive, synced, renames it over the previous one and syncs the folder: the
+   * zip.json written next vouches for an archive that is on disk.
+   */
+  async #publish(writer: ZipWriter): Promise<void> {
+    const { recorder } = this.dataDir;
+    await writer.close();
+    recorder?.({ op: "rename", from: this.#temp, to: this.zipPath });
+    await Deno.rename(this.#temp, this.zipPath);
+    await syncDir(dirname(this.zipPath), recorder);
   }
 
   /** The entries to zip, with their zip names, in the order the walk lists them. */
@@ -334,7 +366,8 @@ class ArchiveBuild {
     if (this.#writer) return this.#writer;
     const writer = await ZipWriter.create(this.#temp, {
       forceZip64: this.options.forceZip64 ?? false,
-    });
+      recorder: this.dataDir.recorder,
+    }).catch(asOutputFailure(this.zipPath));
     this.#writer = writer;
     if (this.#matched > 0 && this.previous) {
       await writer.addCopiedStart(

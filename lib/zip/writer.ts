@@ -15,7 +15,7 @@
  * (no data descriptors), so the output must be a seekable file.
  */
 import zlib from "node:zlib";
-import { TEMP_SUFFIX, writeAll } from "../store/atomic_write.ts";
+import { type FsRecorder, syncStep, TEMP_SUFFIX, writeAll } from "../store/atomic_write.ts";
 import {
   type CentralEntry,
   centralRecord,
@@ -50,6 +50,8 @@ export interface CopiedEntry {
 export interface ZipWriterOptions {
   /** Write zip64 records for every entry and the end record (tests use it). */
   forceZip64?: boolean;
+  /** Sees the sync that makes the archive durable (tests). */
+  recorder?: FsRecorder | undefined;
 }
 
 export class ZipWriter {
@@ -61,7 +63,12 @@ export class ZipWriter {
   /** Set while the scratch file still has a name (it could not be unlinked while open). */
   #scratchPath: string | undefined;
 
-  private constructor(out: Deno.FsFile, directory: Deno.FsFile, options: ZipWriterOptions) {
+  private constructor(
+    readonly path: string,
+    out: Deno.FsFile,
+    directory: Deno.FsFile,
+    readonly options: ZipWriterOptions,
+  ) {
     this.#out = new BufferedFile(out);
     this.#directory = new BufferedFile(directory);
     this.#force = options.forceZip64 ?? false;
@@ -83,7 +90,7 @@ export class ZipWriter {
       await Deno.remove(path).catch(() => {});
       throw error;
     }
-    const writer = new ZipWriter(out, scratch, options);
+    const writer = new ZipWriter(path, out, scratch, options);
     try {
       await Deno.remove(scratchPath);
     } catch {
@@ -261,7 +268,7 @@ export class ZipWriter {
       const size = await this.#directory.copyTo(this.#out);
       await this.#out.write(endRecords(this.#count, start, size, this.#force));
       await this.#out.flush();
-      await this.#out.file.sync();
+      await syncStep(this.#out.file, this.path, this.options.recorder);
     } finally {
       await this.#release();
     }

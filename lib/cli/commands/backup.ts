@@ -211,6 +211,14 @@ async function runBackupCommand(args: string[], deps: CommandDeps): Promise<numb
     status = summary.failures.length + summary.unmatched.length > 0
       ? ExitCode.partial
       : ExitCode.ok;
+    if (summary.zipFailed !== undefined) {
+      output.err(
+        `error: ${summary.zipFailed}; the backup in ${options.dataDir} is complete, only its ` +
+          `zip was not written (an earlier zip is left as it was)`,
+      );
+      // As for the report: a run that succeeded did not do all it was asked (status 2).
+      if (status === ExitCode.ok) status = ExitCode.usage;
+    }
     if (options.view !== undefined) {
       const view = await runView(
         { dataDir: options.dataDir, siteDir: options.view },

@@ -281,6 +281,7 @@ async function runExport(args: string[], deps: CommandDeps): Promise<number> {
     out: options.out as string,
     emit: progress.listener,
     signal: controller.signal,
+    ...(deps.fsRecorder ? { recorder: deps.fsRecorder } : {}),
   };
   const say = (line: string) => {
     if (!options.quiet) output.out(line);
