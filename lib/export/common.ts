@@ -7,6 +7,7 @@ import type { User } from "../model/records.ts";
 import { DataDir } from "../store/data_dir.ts";
 import { DIRS } from "../store/layout.ts";
 import { checkLocation } from "../store/placement.ts";
+import { outputFailure } from "../store/atomic_write.ts";
 import { BackupReader, type ChannelEntry, type Damage } from "../store/reader.ts";
 import { StorageError } from "../util/errors.ts";
 
@@ -104,5 +105,8 @@ export async function openBackup(dataDir: string): Promise<BackupReader> {
  * also not through a symbolic link or a bind mount.
  */
 export function checkOutputPlace(output: string, dataDir: string): Promise<void> {
-  return checkLocation(dataDir, output, "output");
+  // A path that cannot be followed (a file on the way, a place Deno refuses) cannot be written.
+  return checkLocation(dataDir, output, "output").catch((error) => {
+    throw outputFailure(error, output);
+  });
 }

@@ -290,6 +290,8 @@ export function outputFailure(error: unknown, path: string): unknown {
     ? "a folder on the way does not exist"
     : error instanceof Deno.errors.NotADirectory
     ? "a file on the way is not a folder"
+    : error instanceof Deno.errors.NotCapable
+    ? "Deno does not let this program write there"
     : error instanceof Error && /\(os error 5\)/.test(error.message)
     ? "input/output error"
     : undefined;
