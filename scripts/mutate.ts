@@ -59,6 +59,8 @@ const CHECK_FILE = "lib/verify/check_file.ts";
 const CHECK_POOL = "lib/verify/check_pool.ts";
 const VERIFY_TEST = "tests/verify_test.ts";
 const REPAIR = "lib/sync/repair.ts";
+const OUTPUT_STORAGE = "tests/output_storage_test.ts";
+const STAGING = "lib/export/staging.ts";
 
 export const MUTATIONS: readonly Mutation[] = [
   // Sync: watermark, cursor, tombstones, threads, attachments.
@@ -1351,8 +1353,8 @@ export const MUTATIONS: readonly Mutation[] = [
   {
     name: "view-data-through-bind-mount",
     cost: "a data dir inside a bind mount of the site folder: the site's files mix with the backup",
-    file: "lib/view/site.ts",
-    search: "if (siteIds.self && dataIds.all.includes(siteIds.self)) {",
+    file: "lib/store/placement.ts",
+    search: "if (outputIds.self && dataIds.all.includes(outputIds.self)) {",
     replace: "if (false) {",
     tests: ["tests/view_test.ts"],
     filter: "bind mount",
@@ -1755,6 +1757,79 @@ export const MUTATIONS: readonly Mutation[] = [
     replace: "",
     tests: [EXPORT_MD],
     filter: "edited post shows",
+  },
+  // The outputs outside the data dir: the zip and the exports.
+  {
+    name: "export-not-synced-before-commit",
+    cost: "a power cut just after an export leaves empty Markdown files, the previous export gone",
+    file: STAGING,
+    search: "      await syncWritten(files, folders, recorder);\n",
+    replace: "",
+    tests: [OUTPUT_STORAGE],
+    filter: "durable",
+  },
+  {
+    name: "export-live-staging-removed",
+    cost: "a second export to the same target deletes a long export's files while it runs",
+    file: STAGING,
+    search: "    if (await isLive(path)) continue;\n",
+    replace: "",
+    tests: [OUTPUT_STORAGE],
+    filter: "same target",
+  },
+  {
+    name: "export-output-by-spelled-path",
+    cost: "an export through a link to the data dir lands in it, and in every later zip",
+    file: "lib/store/placement.ts",
+    search: "  refuseNesting(data, real, what, how);\n",
+    replace: "",
+    tests: [OUTPUT_STORAGE],
+    filter: "symbolic link",
+  },
+  {
+    name: "export-folder-error-unwrapped",
+    cost: "an output folder that cannot be made ends with 'a bug' and a stack trace",
+    file: STAGING,
+    search: "      throw outputFailure(error, full);\n",
+    replace: "      throw error;\n",
+    tests: [OUTPUT_STORAGE],
+    filter: "cannot be made",
+  },
+  {
+    name: "export-full-disk-unwrapped",
+    cost: "a full disk under a Markdown export ends with 'a bug' and a stack trace",
+    file: "lib/export/markdown.ts",
+    search: "    throw storageFailure(error, staging.target);\n",
+    replace: "    throw error;\n",
+    tests: [OUTPUT_STORAGE],
+    filter: "full or read-only disk",
+  },
+  {
+    name: "bulk-export-full-disk-unwrapped",
+    cost: "a full disk under a bulk export ends with 'a bug' and a stack trace",
+    file: "lib/export/mattermost.ts",
+    search: "    throw storageFailure(error, staging.target);\n",
+    replace: "    throw error;\n",
+    tests: [OUTPUT_STORAGE],
+    filter: "full or read-only disk",
+  },
+  {
+    name: "zip-full-disk-unwrapped",
+    cost: "a full disk under the zip ends a complete backup with 'a bug' and a stack trace",
+    file: "lib/zip/archive.ts",
+    search: "    throw storageFailure(error, zipPath);\n",
+    replace: "    throw error;\n",
+    tests: [OUTPUT_STORAGE],
+    filter: "full or read-only disk",
+  },
+  {
+    name: "zip-rename-not-synced",
+    cost: "after a power cut zip.json vouches for a zip that is not on disk",
+    file: "lib/zip/archive.ts",
+    search: "    await syncDir(dirname(this.zipPath), recorder);\n",
+    replace: "",
+    tests: [OUTPUT_STORAGE],
+    filter: "durable",
   },
 ];
 

@@ -13,6 +13,9 @@ import { exportMarkdown } from "../lib/export/markdown.ts";
 import { EXPORT_MARKER, STAGING_LOCK } from "../lib/export/staging.ts";
 import type { FsRecorder, FsStep } from "../lib/store/atomic_write.ts";
 import { main } from "../lib/cli/main.ts";
+import { DataDir } from "../lib/store/data_dir.ts";
+import { StorageError } from "../lib/util/errors.ts";
+import { writeZip } from "../lib/zip/archive.ts";
 import { myChannels } from "./expected_backup.ts";
 import type { User } from "./simulator/world.ts";
 import { canMount, type Harness, listFiles, type RunResult, startGenerated } from "./harness.ts";
@@ -42,6 +45,13 @@ async function backedUp(): Promise<Harness & { me: User }> {
   const first = await h.run();
   assert.equal(first.status, 0, first.err.join("\n"));
   return Object.assign(h, { me });
+}
+
+/** Bytes that do not compress (crypto.getRandomValues gives at most 64 KiB at a time). */
+function randomBytes(size: number): Uint8Array {
+  const bytes = new Uint8Array(size);
+  for (let at = 0; at < size; at += 65536) crypto.getRandomValues(bytes.subarray(at, at + 65536));
+  return bytes;
 }
 
 /** Exit 2 with exactly one line, an `error:` line matching `message`, and no stack trace. */
@@ -82,14 +92,19 @@ async function previousOutputs(folder: string) {
   };
 }
 
-/** Fills the file system of `folder` to the last byte. */
-async function fill(folder: string): Promise<void> {
+/**
+ * Fills the file system of `folder` but for `room` bytes: enough to begin an output (a
+ * staging folder, its marker), not to write it, so the disk fills up in the middle.
+ */
+async function fill(folder: string, room: number): Promise<void> {
   const file = await Deno.open(join(folder, "filler"), { write: true, createNew: true });
   const chunk = new Uint8Array(4096);
+  let size = 0;
   try {
-    for (;;) await file.write(chunk);
+    for (;;) size += await file.write(chunk);
   } catch (error) {
     assert.match(String(error), /os error 28/);
+    await file.truncate(size - room);
   } finally {
     file.close();
   }
@@ -106,7 +121,7 @@ Deno.test({
       const mount = ["-t", "tmpfs", "-o", "size=256k", "tmpfs", small];
       assert.ok((await new Deno.Command("mount", { args: mount }).output()).success);
       const previous = await previousOutputs(small);
-      await fill(small);
+      await fill(small, 64 * 1024);
       const name = (path: string) => RegExp.escape(resolve(path));
 
       const backup = await h.run(["--output-zip", previous.zip]);
@@ -129,7 +144,19 @@ Deno.test({
       );
       await previous.assertIntact();
 
+      // A zip that fills the disk while its entries are written (beyond the write buffer).
       await Deno.remove(join(small, "filler"));
+      const big = join(h.dir, "big");
+      await Deno.mkdir(big);
+      await Deno.writeFile(join(big, "photo.png"), randomBytes(3 << 20));
+      await assert.rejects(
+        writeZip(new DataDir(big), previous.zip, { exclude: [] }),
+        (error: Error) =>
+          error instanceof StorageError &&
+          error.message === `The disk is full: cannot write ${previous.zip}`,
+      );
+      await previous.assertIntact();
+
       const readOnly = ["-o", "remount,ro", small];
       assert.ok((await new Deno.Command("mount", { args: readOnly }).output()).success);
       const roBackup = await h.run(["--output-zip", previous.zip]);
@@ -367,9 +394,10 @@ Deno.test("a second export to the same target leaves the running one's staging f
         if (event.type === "channel" && event.index === 1) overlapped = !firstDone;
       });
     });
-    await first;
+    const failed = await first.then(() => undefined, (error: Error) => error);
     firstDone = true;
     await second;
+    assert.equal(failed, undefined, `the first export failed: ${failed?.message}`);
     assert.ok(overlapped, "the second export made its staging folder while the first ran");
     await Deno.stat(join(out, "index.md"));
     assert.deepEqual(await stagingFolders(), [".md.fresh.mbtmp"]);
