@@ -24,7 +24,8 @@ export type ExitCode = typeof ExitCode[keyof typeof ExitCode];
 export const EXIT_STATUS_HELP = `EXIT STATUS
   0    success
   1    unexpected error (a bug: please report it with the stack trace)
-  2    usage or configuration error (options, config files, data dir, zip or report path)
+  2    usage or configuration error (options, config files, data dir, zip, export or report
+       path; a full or read-only disk)
   3    completed with problems (items that failed after retries, config names matching nothing)
   4    authentication failed
   5    server unreachable or not a usable Mattermost server
