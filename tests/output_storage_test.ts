@@ -125,6 +125,7 @@ Deno.test({
       const name = (path: string) => RegExp.escape(resolve(path));
 
       const backup = await h.run(["--output-zip", previous.zip]);
+      assert.ok(backup.out.some((line) => line.startsWith("Done in")), "the backup's summary");
       assertOneErrorLine(
         backup,
         new RegExp(

@@ -43,7 +43,7 @@ import {
   utcOffset,
 } from "./markdown_render.ts";
 import { Staging } from "./staging.ts";
-import { type FsRecorder, storageFailure } from "../store/atomic_write.ts";
+import { type FsRecorder, outputFailure } from "../store/atomic_write.ts";
 import { ChannelSpool, type Thread } from "./threads.ts";
 
 export interface MarkdownOptions {
@@ -219,7 +219,7 @@ export async function exportMarkdown(options: MarkdownOptions): Promise<Markdown
   } catch (error) {
     await staging.discard();
     // The disk filled up or turned read-only under the output: named as the output.
-    throw storageFailure(error, staging.target);
+    throw outputFailure(error, staging.target, "disk");
   }
   return {
     out: staging.target,

@@ -34,7 +34,7 @@ import {
   openBackup,
 } from "./common.ts";
 import { Staging } from "./staging.ts";
-import { type FsRecorder, storageFailure } from "../store/atomic_write.ts";
+import { type FsRecorder, outputFailure } from "../store/atomic_write.ts";
 import { ChannelSpool, type Thread } from "./threads.ts";
 
 export interface MattermostOptions {
@@ -154,7 +154,7 @@ export async function exportMattermost(options: MattermostOptions): Promise<Matt
     await zip?.abort();
     await staging.discard();
     // The disk filled up or turned read-only under the output: named as the output.
-    throw storageFailure(error, staging.target);
+    throw outputFailure(error, staging.target, "disk");
   }
 }
 

@@ -10,7 +10,7 @@
  */
 import { createHash } from "node:crypto";
 import { dirname, join } from "node:path";
-import { SizeMismatchError, StorageError } from "../util/errors.ts";
+import { OutputError, SizeMismatchError, StorageError } from "../util/errors.ts";
 
 export const TEMP_SUFFIX = ".mbtmp";
 const WINDOWS = Deno.build.os === "windows";
@@ -275,15 +275,24 @@ export function storageFailure(error: unknown, path: string): unknown {
 }
 
 /**
- * Any failure to write an output outside the data dir (the zip, an export) as a StorageError
- * naming `path` (the output as the user gave it) and the cause: a full disk, a read-only
- * mount, a folder we may not write or that does not exist. Unlike a data-dir file, whose
- * missing permission may be one item's failure, an output that cannot be written ends the run
- * (exit status 2); any other error stays as it is (a bug).
+ * A failure to write an output outside the data dir (the zip, an export) as an OutputError
+ * naming `path` (the output as the user gave it) and the cause: a full disk, a read-only mount,
+ * and unless only `"disk"` causes are asked for (where reads of the data dir fail too), a
+ * folder we may not write or that does not exist. Unlike a data-dir file, whose missing
+ * permission may be one item's failure, an output that cannot be written ends the run (exit
+ * status 2); a StorageError stays as it is, any other error too (a bug).
  */
-export function outputFailure(error: unknown, path: string): unknown {
-  const failure = storageFailure(error, path);
-  if (failure !== error) return failure;
+export function outputFailure(
+  error: unknown,
+  path: string,
+  causes: "any" | "disk" = "any",
+): unknown {
+  if (error instanceof StorageError) return error;
+  const options = { cause: error };
+  // A full disk or a read-only mount, in the words used for the data dir.
+  const disk = storageFailure(error, path);
+  if (disk instanceof StorageError) return new OutputError(disk.message, options);
+  if (causes === "disk") return error;
   const cause = error instanceof Deno.errors.PermissionDenied
     ? "permission denied"
     : error instanceof Deno.errors.NotFound
@@ -296,7 +305,7 @@ export function outputFailure(error: unknown, path: string): unknown {
     ? "input/output error"
     : undefined;
   if (cause === undefined) return error;
-  return new StorageError(`Cannot write ${path}: ${cause}`, { cause: error });
+  return new OutputError(`Cannot write ${path}: ${cause}`, options);
 }
 
 /**

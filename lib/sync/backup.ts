@@ -18,7 +18,7 @@ import { Manifest } from "../store/manifest.ts";
 import { acquireRunLock } from "../store/run_lock.ts";
 import { readChannelState, readRunState, writeRunState } from "../store/state.ts";
 import { type Clock, systemClock } from "../util/clock.ts";
-import { describeError, isFatal, StorageError } from "../util/errors.ts";
+import { describeError, isFatal, OutputError } from "../util/errors.ts";
 import {
   addCounts,
   emptyCounts,
@@ -222,7 +222,7 @@ async function runPhases(
   } catch (error) {
     // The data dir is complete and its state saved: the run says so with its summary, and
     // the zip's failure (a full or read-only disk there) decides the exit status.
-    if (!(error instanceof StorageError) || signal?.aborted) throw error;
+    if (!(error instanceof OutputError) || signal?.aborted) throw error;
     summary.zipFailed = error.message;
   }
   summary.requests = client.stats.requests;

@@ -58,6 +58,12 @@ export class StorageError extends ExpectedError {
   readonly exitCode = ExitCode.usage;
 }
 
+/**
+ * An output outside the data dir (the zip, an export) that cannot be written: a full or
+ * read-only disk there, a folder that cannot be made. The data dir is not at fault.
+ */
+export class OutputError extends StorageError {}
+
 /** Another run holds the data dir's lock. */
 export class LockedError extends ExpectedError {
   readonly exitCode = ExitCode.locked;

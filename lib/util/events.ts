@@ -47,7 +47,7 @@ export interface RunSummary {
   unmatched: string[];
   zip: ZipSummary | undefined;
   /**
-   * Why the zip could not be written (a StorageError's message naming it): the backup in the
+   * Why the zip could not be written (an OutputError's message naming it): the backup in the
    * data dir is complete, the previous zip is as it was.
    */
   zipFailed: string | undefined;

@@ -11,7 +11,6 @@ import {
   checkWritableFolder,
   isTempName,
   outputFailure,
-  storageFailure,
   syncDir,
   TEMP_SUFFIX,
 } from "../store/atomic_write.ts";
@@ -153,7 +152,7 @@ export async function writeZip(
   } catch (error) {
     // A full or read-only disk while entries are written: the zip's (the data dir's own
     // writes name their file already).
-    throw storageFailure(error, zipPath);
+    throw outputFailure(error, zipPath, "disk");
   } finally {
     previous?.close();
   }
