@@ -96,7 +96,8 @@ export class Staging {
   /**
    * Makes the output durable (every file's data but hard links', every folder's entries),
    * moves it into place, makes the move durable, and only then removes the previous output
-   * and the staging folder: a power cut at any moment leaves one complete output.
+   * and the staging folder: after a power cut the target holds the previous output or the new
+   * one, whole (between a folder's two renames, both are whole in the staging folder).
    */
   async commit(): Promise<void> {
     const { recorder } = this;

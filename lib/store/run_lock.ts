@@ -54,11 +54,22 @@ async function holdLock(file: Deno.FsFile): Promise<RunLock | undefined> {
  * ends with the process, so a folder whose lock can be taken was left by a process that died.
  */
 export async function lockFolder(path: string): Promise<RunLock> {
-  const file = await Deno.open(path, { read: true, write: true, createNew: true });
+  // Locked under a name no one looks at, then renamed (the lock stays with the open file): a
+  // lock file that can be seen is always held, so no one sees it free for a moment.
+  const fresh = `${path}.new`;
+  const file = await Deno.open(fresh, { read: true, write: true, createNew: true });
   const lock = await holdLock(file);
-  if (lock) return lock;
-  file.close();
-  throw new LockedError(`${path} was locked by another process as soon as it was created`);
+  if (!lock) {
+    file.close();
+    throw new StorageError(`Cannot lock ${fresh}`);
+  }
+  try {
+    await Deno.rename(fresh, path);
+  } catch (error) {
+    lock.release();
+    throw error;
+  }
+  return lock;
 }
 
 /**

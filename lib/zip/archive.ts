@@ -159,7 +159,7 @@ export async function writeZip(
 }
 
 /**
- * For `.catch` on what only writes the zip: any failure there is the zip's (a StorageError
+ * For `.catch` on what only writes the zip: any failure there is the zip's (an OutputError
  * naming it, see outputFailure); reading the data dir is not wrapped, its errors are its own.
  */
 function asOutputFailure(zipPath: string): (error: unknown) => never {
