@@ -1823,6 +1823,15 @@ export const MUTATIONS: readonly Mutation[] = [
     filter: "full or read-only disk",
   },
   {
+    name: "zip-failure-exit-0",
+    cost: "a backup whose zip could not be written ends with 0: cron never says the zip is stale",
+    file: "lib/cli/commands/backup.ts",
+    search: "      if (status === ExitCode.ok) status = ExitCode.usage;\n    }\n",
+    replace: "    }\n",
+    tests: [OUTPUT_STORAGE],
+    filter: "full or read-only disk",
+  },
+  {
     name: "zip-rename-not-synced",
     cost: "after a power cut zip.json vouches for a zip that is not on disk",
     file: "lib/zip/archive.ts",

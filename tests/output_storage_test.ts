@@ -133,6 +133,11 @@ Deno.test({
             `complete, only its zip was not written`,
         ),
       );
+      // A run with problems of its own keeps its status 3, as with a report not written.
+      await h.writeChannels({ teams: { "team-0": {}, "no-such-team": {} } });
+      const partial = await h.run(["--output-zip", previous.zip]);
+      assert.equal(partial.status, 3, partial.err.join("\n"));
+      assert.ok(partial.err.some((line) => /^error: The disk is full: cannot write /.test(line)));
       const markdown = await cli(["export", "markdown", "-d", h.dataDir, "-o", previous.md]);
       assertOneErrorLine(
         markdown,
