@@ -116,20 +116,37 @@ export async function startHarness(options: HarnessOptions): Promise<Harness> {
   };
 }
 
-/** Runs `main.ts` as its own process with the binary's permissions. */
+/**
+ * Runs `main.ts` as its own process with the binary's permissions. With `timeoutMs`, a process
+ * still running then is killed (SIGKILL: a process stuck in a system call ignores SIGTERM)
+ * and the call fails: a test of "never hangs" fails instead of hanging the suite.
+ */
 export async function runCliProcess(
   args: string[],
   env: Record<string, string> = {},
+  timeoutMs?: number,
 ): Promise<RunResult> {
-  const output = await new Deno.Command(Deno.execPath(), {
+  const child = new Deno.Command(Deno.execPath(), {
     cwd: REPO_ROOT,
     args: ["run", ...RUNTIME_FLAGS, "main.ts", ...args],
     env: { NO_COLOR: "1", RUST_BACKTRACE: "0", ...env },
     stdin: "null",
-  }).output();
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  let timedOut = false;
+  const timer = timeoutMs === undefined ? undefined : setTimeout(() => {
+    timedOut = true;
+    child.kill("SIGKILL");
+  }, timeoutMs);
+  const output = await child.output().finally(() => clearTimeout(timer));
   const lines = (bytes: Uint8Array) =>
     new TextDecoder().decode(bytes).split("\n").filter((l) => l !== "");
-  return { status: output.code, out: lines(output.stdout), err: lines(output.stderr) };
+  const err = lines(output.stderr);
+  if (timedOut) {
+    throw new Error(`matterbak ${args[0]} still ran after ${timeoutMs} ms:\n${err.join("\n")}`);
+  }
+  return { status: output.code, out: lines(output.stdout), err };
 }
 
 /**

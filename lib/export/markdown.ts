@@ -11,7 +11,7 @@ import { join } from "node:path";
 import type { Post, User } from "../model/records.ts";
 import { type VersionLine, versionLines } from "../store/history.ts";
 import { fileDataName } from "../store/layout.ts";
-import type { Attachment, BackupReader, ChannelEntry } from "../store/reader.ts";
+import type { Attachment, BackupReader, ChannelEntry, Damage } from "../store/reader.ts";
 import { MAX_NAME_BYTES, safeName, utf8Length } from "../store/safe_name.ts";
 import { UsageError } from "../util/errors.ts";
 import { VERSION } from "../util/version.ts";
@@ -348,10 +348,7 @@ class ChannelWriter {
         select: (post) =>
           (options.since === undefined || post.create_at >= options.since) &&
           (options.until === undefined || post.create_at < options.until),
-        onDamage: (damage) => {
-          this.counts.damaged++;
-          options.emit({ type: "warning", message: damageWarning(damage) });
-        },
+        onDamage: (damage) => this.#damaged(damage),
         ...(options.signal ? { signal: options.signal } : {}),
       },
     );
@@ -558,6 +555,7 @@ class ChannelWriter {
   async #view(post: Post): Promise<PostView> {
     const files: FileLink[] = [];
     for (const attachment of await this.reader.attachments(this.channel, post)) {
+      if (attachment.damage) this.#damaged(attachment.damage);
       files.push(await this.#place(attachment));
     }
     return {
@@ -572,9 +570,13 @@ class ChannelWriter {
     if (!this.#withHistory.has(post.id)) return [];
     const history = await this.reader.history(this.channel, post.id);
     if (Array.isArray(history)) return versionLines(post, history);
-    this.counts.damaged++;
-    this.options.emit({ type: "warning", message: damageWarning(history) });
+    this.#damaged(history);
     return [];
+  }
+
+  #damaged(damage: Damage): void {
+    this.counts.damaged++;
+    this.options.emit({ type: "warning", message: damageWarning(damage) });
   }
 
   /** Links (or copies) an attachment into the channel's files folder. */

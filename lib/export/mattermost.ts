@@ -371,6 +371,10 @@ class BulkExporter {
     const paths: string[] = [];
     for (const attachment of await this.reader.attachments(channel, post)) {
       this.summary.attachments++;
+      if (attachment.damage) {
+        this.summary.damaged++;
+        this.options.emit({ type: "warning", message: damageWarning(attachment.damage) });
+      }
       if (attachment.path === undefined) {
         this.summary.missingAttachments++;
         continue;

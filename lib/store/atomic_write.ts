@@ -10,7 +10,13 @@
  */
 import { createHash } from "node:crypto";
 import { dirname, join } from "node:path";
-import { OutputError, SizeMismatchError, StorageError } from "../util/errors.ts";
+import {
+  ExitCode,
+  ExpectedError,
+  OutputError,
+  SizeMismatchError,
+  StorageError,
+} from "../util/errors.ts";
 
 export const TEMP_SUFFIX = ".mbtmp";
 const WINDOWS = Deno.build.os === "windows";
@@ -351,6 +357,57 @@ export function linkRefused(path: string, where = "the data dir"): StorageError 
 }
 
 /**
+ * The most a file read whole may hold (a record, a members list, a threads map, a sync state, a
+ * seen log). The largest the tool writes are the members of a huge channel, about 560 bytes a
+ * member: 225 MB at the 400,000 members it pages to at most (lib/api/mattermost.ts
+ * MAX_LIST_PAGES). Anything larger was not written by it, and reading it whole would take
+ * about twice its size in memory.
+ */
+export const MAX_READ_WHOLE_BYTES = 256 * 1024 * 1024;
+
+/**
+ * A file of the data dir that is no regular file (a FIFO, a device, a socket, a folder) or too
+ * large to be read whole: damage, never opened (the open of a FIFO blocks until a writer
+ * comes, and nothing, not even a signal, ends it). Not a StorageError: the run goes on, and
+ * callers treat the file as the damaged record it is (fetched again, skipped, reported).
+ */
+export class UnfitFileError extends ExpectedError {
+  readonly exitCode = ExitCode.usage;
+  /** `reason` says what the file is ("a FIFO (named pipe), not a regular file"). */
+  constructor(readonly path: string, readonly reason: string) {
+    super(`${path}: ${reason}; it is never read (remove it: the next backup replaces it)`);
+  }
+}
+
+/**
+ * Why the file `info` describes may not be opened (`maxBytes`: it is to be read whole), or
+ * undefined when it may.
+ */
+export function unfitReason(info: Deno.FileInfo, maxBytes?: number): string | undefined {
+  if (!info.isFile) return `${fileKind(info)}, not a regular file`;
+  return maxBytes === undefined ? undefined : oversizeReason(info.size, maxBytes);
+}
+
+/** Why a file of `size` bytes is not read whole, or undefined when it may be. */
+export function oversizeReason(
+  size: number,
+  maxBytes = MAX_READ_WHOLE_BYTES,
+): string | undefined {
+  return size > maxBytes
+    ? `${size} bytes, more than the ${maxBytes} a file read whole may hold`
+    : undefined;
+}
+
+function fileKind(info: Deno.FileInfo): string {
+  if (info.isDirectory) return "a folder";
+  if (info.isSymlink) return "a symbolic link";
+  if (info.isFifo) return "a FIFO (named pipe)";
+  if (info.isSocket) return "a socket";
+  if (info.isCharDevice || info.isBlockDevice) return "a device";
+  return "something else";
+}
+
+/**
  * Opens the file at `path` without following a symbolic link there: `lstat` first (a link is
  * refused), then open, then `fstat` the open file and refuse it unless it is the very file
  * `lstat` saw, so a link swapped in between is caught before a byte is read or written (the
@@ -377,6 +434,9 @@ export async function openNoFollow(
       }
     }
     if (seen.isSymlink) throw linkRefused(path);
+    // A FIFO would block the open itself, before any check of what was opened.
+    const unfit = unfitReason(seen);
+    if (unfit) throw new UnfitFileError(path, unfit);
     const file = await Deno.open(path, mode);
     const opened = await file.stat().catch((error) => {
       file.close();

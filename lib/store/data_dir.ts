@@ -3,16 +3,23 @@
  * components and verified to stay inside the root, JSON is read and written in one format,
  * and every write is atomic. Nothing below the root is read, written, created or removed
  * through a symbolic link: each component is checked with `lstat` on the way (the root itself
- * may be a link; where the data dir lives is the user's choice).
+ * may be a link; where the data dir lives is the user's choice). Nothing is opened by name for
+ * reading unless that `lstat` saw a regular file, no larger than MAX_READ_WHOLE_BYTES when it
+ * is read whole (UnfitFileError): a FIFO left in the data dir would block the open for good,
+ * and a device or a huge file would never end or fill the memory.
  */
 import { isAbsolute, join, relative, resolve, sep } from "node:path";
 import {
   type FsRecorder,
   isTempName,
   linkRefused,
+  MAX_READ_WHOLE_BYTES,
   openNoFollow,
+  oversizeReason,
   storageFailure,
   syncDir,
+  UnfitFileError,
+  unfitReason,
   writeFileAtomic,
   writeFilesDurably,
   type WrittenFile,
@@ -20,6 +27,8 @@ import {
 import { describeError, StorageError } from "../util/errors.ts";
 import { DIRS } from "./layout.ts";
 import { isContainedComponent } from "./safe_name.ts";
+
+export { MAX_READ_WHOLE_BYTES, oversizeReason, UnfitFileError };
 
 /** Relative path inside the data dir, as components. */
 export type RelPath = readonly string[];
@@ -54,10 +63,10 @@ export interface BatchWrite {
 export class DataDir {
   readonly root: string;
   /**
-   * Folders prepared by prepareReads, `/`-joined ("" for the root), with the names of the links
-   * in them (almost always none).
+   * Folders prepared by prepareReads, `/`-joined ("" for the root), with the names in them that
+   * are neither regular files nor folders: links, FIFOs, devices, sockets (almost always none).
    */
-  #linksIn = new Map<string, Set<string>>();
+  #irregularIn = new Map<string, Set<string>>();
   /** The root with a separator after it: existingPath's prefix. */
   readonly #prefix: string;
   /** Set by the run that keeps the manifest; none for readers. */
@@ -147,23 +156,25 @@ export class DataDir {
    * before the path is used is not caught here (see "Security" in the README); at the last
    * component the callers close that gap where they can (atomic writes, openNoFollow).
    * Synchronous on purpose: it runs for every file read and written, and four async lstats
-   * took about 120 µs where four synchronous ones took 8 µs (measured here).
+   * took about 120 µs where four synchronous ones took 8 µs (measured here). Returns what
+   * `lstat` said of the last component; undefined when it does not exist.
    */
-  #refuseLinks(parts: RelPath): void {
+  #refuseLinks(parts: RelPath): Deno.FileInfo | undefined {
     let current = this.root;
+    let info: Deno.FileInfo | undefined;
     for (const part of parts) {
       current = join(current, part);
-      let info: Deno.FileInfo;
       try {
         info = Deno.lstatSync(current);
       } catch (error) {
         if (error instanceof Deno.errors.NotFound || error instanceof Deno.errors.NotADirectory) {
-          return;
+          return undefined;
         }
         throw error;
       }
       if (info.isSymlink) throw linkRefused(current, this.label);
     }
+    return info;
   }
 
   /** The path of `parts` to create, write or remove: contained and with no link on the way. */
@@ -186,6 +197,20 @@ export class DataDir {
    */
   checkedPath(parts: RelPath): string {
     return this.#existing(parts);
+  }
+
+  /**
+   * The path of a file to open for reading: as #existing, and what is there a regular file
+   * (no larger than MAX_READ_WHOLE_BYTES when it is to be read `whole`), else UnfitFileError.
+   * The check costs no system call: it is the `lstat` #refuseLinks takes of the last component.
+   * A missing file passes (the open then says NotFound).
+   */
+  #forReading(parts: RelPath, whole: boolean): string {
+    const full = this.existingPath(parts);
+    const info = this.#refuseLinks(parts);
+    const unfit = info && unfitReason(info, whole ? MAX_READ_WHOLE_BYTES : undefined);
+    if (unfit) throw new UnfitFileError(full, unfit);
+    return full;
   }
 
   /**
@@ -227,17 +252,16 @@ export class DataDir {
   }
 
   /**
-   * The regular files of a folder with their sizes and modification times (ms), entry by entry;
-   * none when the folder is missing. The folder is checked for links once; each entry is
-   * `lstat`ed, never followed (a link is not a regular file). A file removed between the
-   * listing and its lstat is left out.
+   * The files of a folder (isFileEntry) with their sizes and modification times (ms), entry by
+   * entry; none when the folder is missing. The folder is checked for links once; each entry is
+   * `lstat`ed, never followed. A file removed between the listing and its lstat is left out.
    */
   async *fileStats(parts: RelPath): AsyncGenerator<{ name: string; size: number; mtime: number }> {
     const folder = this.#existing(parts);
     for await (const entry of this.entries(parts)) {
-      if (!entry.isFile) continue;
+      if (!isFileEntry(entry)) continue;
       const info = lstatOrUndefined(join(folder, entry.name));
-      if (info?.isFile) {
+      if (info && !info.isSymlink && !info.isDirectory) {
         yield { name: entry.name, size: info.size, mtime: info.mtime?.getTime() ?? 0 };
       }
     }
@@ -270,13 +294,17 @@ export class DataDir {
   }
 
   /**
-   * Parsed JSON of a file; undefined when it is missing or not valid JSON. Everything the sync
-   * reads back this way can be rebuilt (a state from the server and the stored posts, a record
-   * fetched again), so a corrupt file is treated as absent and replaced, never fatal; `verify`
-   * is what reports it. Callers still check the shape of what they get.
+   * Parsed JSON of a file; undefined when it is missing, not valid JSON or unfit to be read
+   * (UnfitFileError). Everything the sync reads back this way can be rebuilt (a state from the
+   * server and the stored posts, a record fetched again), so a corrupt file is treated as
+   * absent and replaced, never fatal; `verify` is what reports it. Callers still check the
+   * shape of what they get.
    */
   async readJson<T>(parts: RelPath): Promise<T | undefined> {
-    const text = await this.readText(parts);
+    const text = await this.readText(parts).catch((error) => {
+      if (error instanceof UnfitFileError) return undefined;
+      throw error;
+    });
     if (text === undefined) return undefined;
     try {
       return JSON.parse(text) as T;
@@ -285,16 +313,20 @@ export class DataDir {
     }
   }
 
+  /** A file's text, undefined when it is missing; UnfitFileError when it is unfit (#forReading). */
   async readText(parts: RelPath): Promise<string | undefined> {
     try {
-      return await Deno.readTextFile(this.#existing(parts));
+      return await Deno.readTextFile(this.#forReading(parts, true));
     } catch (error) {
       if (error instanceof Deno.errors.NotFound) return undefined;
       throw error;
     }
   }
 
-  /** Writes `value` as JSON unless the file already holds exactly that; true if written. */
+  /**
+   * Writes `value` as JSON unless the file already holds exactly that; true if written. A file
+   * that cannot be read (damaged, unfit) is replaced.
+   */
   async writeJson(parts: RelPath, value: unknown): Promise<boolean> {
     const text = encodeJson(value);
     if ((await this.readText(parts).catch(() => undefined)) === text) return false;
@@ -410,14 +442,14 @@ export class DataDir {
   ): AsyncGenerator<WalkEntry<Deno.FileInfo | undefined>> {
     // One generator with a stack of open folders: nested generators would pass every entry up
     // through one `yield*` per level.
-    const open = [{ parts, entries: this.entries(parts), links: new Set<string>() }];
+    const open = [{ parts, entries: this.entries(parts), irregular: new Set<string>() }];
     try {
       while (open.length > 0) {
         const folder = open.at(-1) as (typeof open)[number];
         const next = await folder.entries.next();
         if (next.done) {
           open.pop();
-          if (options.prepare) this.#linksIn.set(folder.parts.join("/"), folder.links);
+          if (options.prepare) this.#irregularIn.set(folder.parts.join("/"), folder.irregular);
           continue;
         }
         const entry = next.value;
@@ -426,7 +458,9 @@ export class DataDir {
         const info = wanted && !options.prepare
           ? lstatOrUndefined(this.existingPath(child))
           : undefined;
-        if (entry.isSymlink || info?.isSymlink) folder.links.add(entry.name);
+        if (entry.isSymlink || info?.isSymlink || (!entry.isFile && !entry.isDirectory)) {
+          folder.irregular.add(entry.name);
+        }
         if (entry.name.includes("\uFFFD") && !lstatOrUndefined(this.existingPath(child))) {
           yield {
             parts: child,
@@ -437,7 +471,7 @@ export class DataDir {
           yield { parts: child, kind: "skipped", reason: "it is a symbolic link (never followed)" };
         } else if (entry.isDirectory) {
           yield { parts: child, kind: "directory" };
-          open.push({ parts: child, entries: this.entries(child), links: new Set<string>() });
+          open.push({ parts: child, entries: this.entries(child), irregular: new Set<string>() });
         } else if (!entry.isFile || (info && !info.isFile)) {
           yield { parts: child, kind: "skipped", reason: "it is neither a file nor a folder" };
         } else if (options.prepare ? wanted : info) {
@@ -482,59 +516,65 @@ export class DataDir {
     return await Deno.lstat(this.#existing(parts));
   }
 
+  /** A file's bytes; UnfitFileError when it is unfit (#forReading). */
   async readBytes(parts: RelPath): Promise<Uint8Array> {
-    return await Deno.readFile(this.#existing(parts));
+    return await Deno.readFile(this.#forReading(parts, true));
   }
 
+  /** A file to read in pieces (any size); UnfitFileError when it is no regular file. */
   async openForReading(parts: RelPath): Promise<Deno.FsFile> {
-    return await Deno.open(this.#existing(parts), { read: true });
+    return await Deno.open(this.#forReading(parts, false), { read: true });
   }
 
   /**
    * Makes openForReadingSync of the files in `folder` cost no system call of their own beyond
    * the open: the folder's components are checked with `lstat` and its entries listed once
-   * (streamed: a folder can hold 200,000 posts), noting which are links. Fails like the other
-   * reads when a component is a link.
+   * (streamed: a folder can hold 200,000 posts), noting which are neither files nor folders
+   * (links, FIFOs, devices: the listing tells). Fails like the other reads when a component is
+   * a link.
    */
   prepareReads(folder: RelPath): Promise<void> | undefined {
     const key = folder.join("/");
     // Undefined when done already: most calls, and awaiting nothing costs nothing.
-    if (this.#linksIn.has(key)) return undefined;
+    if (this.#irregularIn.has(key)) return undefined;
     return (async () => {
-      const links = new Set<string>();
-      for await (const entry of this.entries(folder)) if (entry.isSymlink) links.add(entry.name);
-      this.#linksIn.set(key, links);
+      const irregular = new Set<string>();
+      for await (const entry of this.entries(folder)) {
+        if (!entry.isFile && !entry.isDirectory) irregular.add(entry.name);
+      }
+      this.#irregularIn.set(key, irregular);
     })();
   }
 
   /**
-   * The names of the links in a folder (`/`-separated, "" for the root) prepareReads has
-   * checked; undefined when it has not. Verify's workers are sent them (adoptPreparedReads):
-   * each folder is listed once, not once a thread.
+   * The names in a folder (`/`-separated, "" for the root) that prepareReads found neither
+   * files nor folders; undefined when it has not checked the folder. Verify's workers are sent
+   * them (adoptPreparedReads): each folder is listed once, not once a thread.
    */
-  preparedLinks(folder: string): string[] | undefined {
-    const links = this.#linksIn.get(folder);
-    return links && [...links];
+  preparedIrregular(folder: string): string[] | undefined {
+    const irregular = this.#irregularIn.get(folder);
+    return irregular && [...irregular];
   }
 
   /** Takes the check of a folder that prepareReads of another DataDir of this root made. */
-  adoptPreparedReads(folder: string, links: readonly string[]): void {
-    this.#linksIn.set(folder, new Set(links));
+  adoptPreparedReads(folder: string, irregular: readonly string[]): void {
+    this.#irregularIn.set(folder, new Set(irregular));
   }
 
   /**
    * Opens a file to read with synchronous calls (an async open costs tens of microseconds, most
    * of the time a verify of 200,000 small files takes). A link is refused at every component as
-   * for the other reads: by `lstat`, or in a folder prepared by prepareReads by its listing.
+   * for the other reads, and so is a file that is no regular file (UnfitFileError; any size is
+   * read, in pieces): by `lstat`, or in a folder prepared by prepareReads by its listing.
    * (O_NOFOLLOW cannot do it: with a permission narrower than --allow-all, Deno resolves links
    * in the path for its permission check and opens the target.) A link swapped in after the
    * check is not caught, as for the other reads (see "Security" in the README).
    */
   openForReadingSync(parts: RelPath): SyncReader {
-    const full = this.existingPath(parts);
-    const links = this.#linksIn.get(parts.slice(0, -1).join("/"));
-    if (!links) this.#refuseLinks(parts);
-    else if (links.has(parts.at(-1) as string)) throw linkRefused(full, this.label);
+    const irregular = this.#irregularIn.get(parts.slice(0, -1).join("/"));
+    const full = !irregular || irregular.has(parts.at(-1) as string)
+      ? this.#forReading(parts, false)
+      : this.existingPath(parts);
     return new SyncReader(Deno.openSync(full, { read: true }));
   }
 
@@ -595,6 +635,15 @@ export class SyncReader {
   close(): void {
     this.file.close();
   }
+}
+
+/**
+ * Whether a listed entry stands where a file of the backup is: a regular file, or anything else
+ * that is neither a folder nor a link (a FIFO, a device, a socket), which readers then meet as
+ * damage (UnfitFileError) instead of passing over it in silence.
+ */
+export function isFileEntry(entry: Deno.DirEntry): boolean {
+  return !entry.isDirectory && !entry.isSymlink;
 }
 
 /** `lstat` of a path, undefined when nothing is there. */

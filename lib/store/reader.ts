@@ -8,7 +8,13 @@ import { createHash, type Hash } from "node:crypto";
 import { indexBases } from "./state.ts";
 import { checkHistory, type PostHistory, type PostVersion } from "./history.ts";
 import { isObject } from "../util/objects.ts";
-import type { DataDir, RelPath, SyncReader } from "./data_dir.ts";
+import {
+  type DataDir,
+  isFileEntry,
+  type RelPath,
+  type SyncReader,
+  UnfitFileError,
+} from "./data_dir.ts";
 import {
   besideFolder,
   type ChannelKind,
@@ -100,6 +106,8 @@ export interface Attachment {
   /** The data file; undefined when it is not in the backup. */
   path: RelPath | undefined;
   size: number | undefined;
+  /** The stored FileInfo when it is damaged (`info` is then the post's). */
+  damage: Damage | undefined;
 }
 
 /**
@@ -245,13 +253,16 @@ export function isThreadsMap(value: unknown): value is Record<string, string[]> 
     Object.values(value).every((v) => Array.isArray(v) && v.every((id) => typeof id === "string"));
 }
 
-/** Post ids and file names in a posts folder, in directory order, read entry by entry. */
+/**
+ * Post ids and file names in a posts folder (a FIFO at a post's name too: isFileEntry), in
+ * directory order, read entry by entry.
+ */
 export async function* postFiles(
   dataDir: DataDir,
   folder: RelPath,
 ): AsyncGenerator<[id: string, fileName: string]> {
   for await (const entry of dataDir.entries(folder)) {
-    const id = entry.isFile ? postIdFromFileName(entry.name) : undefined;
+    const id = isFileEntry(entry) ? postIdFromFileName(entry.name) : undefined;
     if (id) yield [id, entry.name];
   }
 }
@@ -294,7 +305,10 @@ export class BackupReader {
     try {
       text = await this.dataDir.readText(path);
     } catch (error) {
-      return { damage: { path, reason: `cannot be read: ${(error as Error).message}` } };
+      const reason = error instanceof UnfitFileError
+        ? error.reason
+        : `cannot be read: ${(error as Error).message}`;
+      return { damage: { path, reason } };
     }
     if (text === undefined) return undefined;
     const parsed = parseJsonText(text);
@@ -642,11 +656,12 @@ export class BackupReader {
     ]);
     const attachments: Attachment[] = [];
     for (const fileId of ids) {
+      const damage: Damage[] = [];
       const stored = await this.#readRecord<FileInfo>(
         [...filesDir, fileInfoName(fileId)],
         validFileInfo,
         "a file info",
-        [],
+        damage,
       );
       const info = stored ?? carried.get(fileId);
       let path: RelPath | undefined;
@@ -661,7 +676,7 @@ export class BackupReader {
           size = await this.dataDir.size(path);
         }
       }
-      attachments.push({ fileId, info, path, size });
+      attachments.push({ fileId, info, path, size, damage: damage[0] });
     }
     return attachments;
   }

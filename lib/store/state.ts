@@ -7,7 +7,7 @@ import { isMattermostId, isPostTime, isTime } from "../model/records.ts";
 import { isObject } from "../util/objects.ts";
 import { isContainedComponent } from "./safe_name.ts";
 import { type FsRecorder, syncStep, writeStep } from "./atomic_write.ts";
-import type { DataDir, RelPath } from "./data_dir.ts";
+import { type DataDir, isFileEntry, type RelPath, UnfitFileError } from "./data_dir.ts";
 import {
   CHANNEL_STATES_DIR,
   channelStateFile,
@@ -127,7 +127,7 @@ export async function indexBases(dataDir: DataDir, parent: RelPath): Promise<Map
   const bases = new Map<string, string>();
   for (const entry of await dataDir.list(parent)) {
     const id = idPrefix(entry.name);
-    if (!id || !entry.isFile || !entry.name.endsWith(JSON_EXT)) continue;
+    if (!id || !isFileEntry(entry) || !entry.name.endsWith(JSON_EXT)) continue;
     const base = entry.name.slice(0, -JSON_EXT.length);
     // Keep the shortest base: `<id>__bob.json` rather than a stray `<id>__bob__x.json`.
     const known = bases.get(id);
@@ -151,7 +151,13 @@ export async function readChannelState(
   channelId: string,
 ): Promise<ChannelState | DamagedState | undefined> {
   const path = channelStateFile(channelId);
-  const text = await dataDir.readText(path);
+  let text: string | undefined;
+  try {
+    text = await dataDir.readText(path);
+  } catch (error) {
+    if (error instanceof UnfitFileError) return { damaged: `${path.join("/")}: ${error.reason}` };
+    throw error;
+  }
   if (text === undefined) return undefined;
   let value: unknown;
   try {
@@ -299,7 +305,13 @@ export class SeenLog {
     channelId: string,
     vouched: SeenLogMark | undefined,
   ): Promise<SeenLog | { problem: string }> {
-    const text = await dataDir.readText(seenLogFile(channelId));
+    let text: string | undefined;
+    try {
+      text = await dataDir.readText(seenLogFile(channelId));
+    } catch (error) {
+      if (error instanceof UnfitFileError) return { problem: `it is ${error.reason}` };
+      throw error;
+    }
     if (text === undefined) return { problem: "it is missing" };
     if (vouched === undefined) return { problem: "its state does not vouch for it" };
     const checked = checkSeenLog(text, channelId, vouched);

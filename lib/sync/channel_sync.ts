@@ -22,7 +22,13 @@ import {
 } from "../store/history.ts";
 import { type ChannelState, relPathString, SeenLog, writeChannelState } from "../store/state.ts";
 import type { Clock } from "../util/clock.ts";
-import { type BatchWrite, type DataDir, encodeJson, type RelPath } from "../store/data_dir.ts";
+import {
+  type BatchWrite,
+  type DataDir,
+  encodeJson,
+  type RelPath,
+  UnfitFileError,
+} from "../store/data_dir.ts";
 import { ApiError, describeError, isFatal, ServerError } from "../util/errors.ts";
 import {
   type ChannelProgress,
@@ -526,7 +532,7 @@ class ChannelSync {
       // error it throws costs more than the write).
       const text = this.#first?.mayHold(post) === false
         ? undefined
-        : await dataDir.readText([...this.#postsDir, name]);
+        : await this.#readStored([...this.#postsDir, name]);
       const before = storedPost(text);
       const merged = mergePost(before, post);
       if (!merged) return undefined;
@@ -602,7 +608,7 @@ class ChannelSync {
 
   async #readHistory(postId: string): Promise<StoredHistory> {
     const path = [...this.#historyDir, historyFileName(postId)];
-    const text = await this.options.dataDir.readText(path);
+    const text = await this.#readStored(path);
     const parsed = text === undefined ? undefined : parseHistory(text, postId);
     if (!parsed) return { path, history: undefined, damaged: undefined };
     return "history" in parsed
@@ -706,9 +712,28 @@ class ChannelSync {
     this.#threadsChanged = true;
   }
 
+  /**
+   * A stored file's text; undefined when it is missing. One unfit to be read (UnfitFileError:
+   * a FIFO, a device, a file too large for a record) is never opened: it reads as empty, which
+   * is damaged for every reader here (a post file is fetched again and replaced, an edit
+   * history replaced), with a warning saying what was there.
+   */
+  async #readStored(parts: RelPath): Promise<string | undefined> {
+    try {
+      return await this.options.dataDir.readText(parts);
+    } catch (error) {
+      if (!(error instanceof UnfitFileError)) throw error;
+      this.options.emit({
+        type: "warning",
+        message: `${parts.join("/")}: ${error.reason}; taken as damaged`,
+      });
+      return "";
+    }
+  }
+
   /** A stored post; a file that is there but no valid post is noted to be fetched again. */
   async #readPost(fileName: string): Promise<Post | undefined> {
-    const text = await this.options.dataDir.readText([...this.#postsDir, fileName]);
+    const text = await this.#readStored([...this.#postsDir, fileName]);
     const post = storedPost(text);
     const id = postIdFromFileName(fileName);
     if (text !== undefined && !post && id) this.#damaged.set(id, fileName);
@@ -773,9 +798,10 @@ class ChannelSync {
     const missing = await mapPooled(unique, concurrency, async (info) => {
       const parts = [...this.#filesDir, fileInfoName(info.id)];
       const text = encodeJson(info);
+      // One that cannot be read is written again.
       const stored = this.#first?.mayHoldInfo(info.id) === false
         ? undefined
-        : await dataDir.readText(parts).catch(() => undefined);
+        : await this.#readStored(parts).catch(() => undefined);
       if (stored !== text) writes.push({ parts, data: text });
       const present = this.#files.get(info.id);
       if (present && await dataDir.size([...this.#filesDir, present]) === info.size) return;

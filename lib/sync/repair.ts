@@ -8,7 +8,7 @@ import { editHistoryAnswer, type MattermostApi } from "../api/mattermost.ts";
 import { editAt, mergeVersions, type PostHistory } from "../store/history.ts";
 import { type FileInfo, type Post, type User, validFileInfo, validUser } from "../model/records.ts";
 import { isObject } from "../util/objects.ts";
-import { type DataDir, encodeJson, type RelPath } from "../store/data_dir.ts";
+import { type DataDir, encodeJson, type RelPath, UnfitFileError } from "../store/data_dir.ts";
 import {
   besideFolder,
   classifyPath,
@@ -321,8 +321,9 @@ async function repairHistory(
     return;
   }
   let kept = "";
+  // A FIFO or a file too large to read (UnfitFileError) has no bytes worth keeping.
   const bytes = await dataDir.readBytes(path).catch((error) => {
-    if (error instanceof Deno.errors.NotFound) return undefined;
+    if (error instanceof Deno.errors.NotFound || error instanceof UnfitFileError) return undefined;
     throw error;
   });
   if (bytes) {

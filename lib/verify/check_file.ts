@@ -16,7 +16,7 @@ import {
   validTeam,
   validUser,
 } from "../model/records.ts";
-import { DataDir } from "../store/data_dir.ts";
+import { DataDir, oversizeReason, UnfitFileError } from "../store/data_dir.ts";
 import { classifyPath, type PathRole, postIdFromFileName } from "../store/layout.ts";
 import { hashFile, isThreadsMap, parseHistory, parseStoredPost } from "../store/reader.ts";
 import { channelStateProblem, isRunState, relPathFromString } from "../store/state.ts";
@@ -117,6 +117,9 @@ export async function checkFiles(
       hashes.push(hashed.sha256);
       sizes[i] = hashed.size;
       if (hashed.mtime !== undefined) mtimes[i] = hashed.mtime;
+      // A record the backup, the view and the export would refuse to read.
+      const oversize = isRecord(role) ? oversizeReason(hashed.size) : undefined;
+      if (oversize) notes.push([i, { problem: oversize }]);
       if (hashed.bytes) {
         const note = checkRecord(role, path, hashed.bytes);
         const fact = note.fact;
@@ -133,7 +136,8 @@ export async function checkFiles(
       if (error instanceof Deno.errors.NotFound) sizes[i] = MISSING;
       else {
         sizes[i] = UNREADABLE;
-        notes.push([i, { unreadable: describeError(error) }]);
+        const why = error instanceof UnfitFileError ? error.reason : describeError(error);
+        notes.push([i, { unreadable: why }]);
       }
     }
     authors.push(author);

@@ -102,9 +102,9 @@ export class CheckPool {
     for (const path of paths) {
       const folder = path.slice(0, Math.max(0, path.lastIndexOf("/")));
       if (folders.has(folder)) continue;
-      const links = this.dataDir.preparedLinks(folder);
+      const irregular = this.dataDir.preparedIrregular(folder);
       // One that could not be prepared is left to the worker, whose reads then say why.
-      if (links) folders.set(folder, links);
+      if (irregular) folders.set(folder, irregular);
     }
     this.#workers[worker]!.postMessage(
       { kind: "check", id, paths: paths.join("\0"), folders: [...folders] } satisfies PoolRequest,

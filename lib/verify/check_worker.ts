@@ -22,7 +22,7 @@ self.onmessage = async (event: MessageEvent<PoolRequest>) => {
   let reply: PoolReply;
   try {
     if (!dataDir) throw new Error("verify's worker was sent files before its data dir");
-    for (const [folder, links] of request.folders) dataDir.adoptPreparedReads(folder, links);
+    for (const [folder, names] of request.folders) dataDir.adoptPreparedReads(folder, names);
     const paths = request.paths.split("\0");
     reply = { id: request.id, outcomes: await checkFiles(dataDir, paths, { withTime }) };
   } catch (error) {

@@ -921,6 +921,7 @@ export async function buildSite(options: ViewOptions): Promise<ViewSummary> {
     const attachments: SiteAttachment[] = [];
     if ((Array.isArray(post.file_ids) && post.file_ids.length) || post.metadata?.files?.length) {
       for (const a of await reader.attachments(entry, post)) {
+        if (a.damage) damaged.push(a.damage);
         const name = a.info?.name ?? a.fileId;
         const mime = typeof a.info?.mime_type === "string" ? a.info.mime_type : "";
         let href: string | undefined;
