@@ -4,7 +4,12 @@
  */
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { DataDir, type RelPath } from "../lib/store/data_dir.ts";
+import {
+  DataDir,
+  MAX_READ_WHOLE_BYTES,
+  type RelPath,
+  UnfitFileError,
+} from "../lib/store/data_dir.ts";
 import { openNoFollow } from "../lib/store/atomic_write.ts";
 import { StorageError } from "../lib/util/errors.ts";
 import { listFiles } from "./harness.ts";
@@ -199,6 +204,82 @@ Deno.test({
     opened.close();
     assert.equal(await Deno.readTextFile(join(dir, "victim")), "precious!");
   } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+/**
+ * Opens `fifo` for writing again and again after a second: a reader stuck in its open gets
+ * the end of the file, so a regression fails its assertion instead of hanging the suite.
+ */
+function rescuer(fifo: string): Deno.ChildProcess {
+  return new Deno.Command("sh", {
+    args: ["-c", 'sleep 1; while :; do : > "$0"; done', fifo],
+    stdout: "null",
+    stderr: "null",
+  }).spawn();
+}
+
+function isUnfit(path: string, reason: RegExp) {
+  return (error: unknown) =>
+    error instanceof UnfitFileError && error.path === path && reason.test(error.reason);
+}
+
+Deno.test({
+  name:
+    "a FIFO at a file's name is never opened by a read, and a file over the limit never read whole",
+  ignore: !links,
+}, async () => {
+  const dir = await Deno.makeTempDir();
+  const root = join(dir, "data");
+  await Deno.mkdir(join(root, "a"), { recursive: true });
+  const fifo = join(root, "a", "pipe.json");
+  assert.ok((await new Deno.Command("mkfifo", { args: [fifo] }).output()).success);
+  const huge = join(root, "a", "huge.json");
+  await Deno.writeTextFile(huge, "{}");
+  await Deno.truncate(huge, MAX_READ_WHOLE_BYTES + 1);
+  const rescue = rescuer(fifo);
+  try {
+    const data = new DataDir(root);
+    const notRegular = /^a FIFO \(named pipe\), not a regular file$/;
+    const pipe = ["a", "pipe.json"];
+    for (
+      const [name, read] of Object.entries({
+        readText: () => data.readText(pipe),
+        readBytes: () => data.readBytes(pipe),
+        openForReading: () => data.openForReading(pipe).then((file) => file.close()),
+        openForReadingSync: () =>
+          Promise.resolve().then(() => data.openForReadingSync(pipe).close()),
+        openForAppend: () => data.openForAppend(pipe).then((file) => file.close()),
+        openForUpdate: () => data.openForUpdate(pipe).then((file) => file.close()),
+      })
+    ) {
+      await assert.rejects(read(), isUnfit(fifo, notRegular), name);
+    }
+    assert.equal(await data.readJson(pipe), undefined, "readJson: as a damaged file");
+    // In a folder prepared for reads the listing tells, without an lstat per file.
+    await data.prepareReads(["a"]);
+    assert.throws(() => data.openForReadingSync(pipe), isUnfit(fifo, notRegular));
+
+    const large = ["a", "huge.json"];
+    const tooLarge = new RegExp(
+      `^${MAX_READ_WHOLE_BYTES + 1} bytes, more than the ${MAX_READ_WHOLE_BYTES} a file read `,
+    );
+    await assert.rejects(data.readText(large), isUnfit(huge, tooLarge), "readText");
+    await assert.rejects(data.readBytes(large), isUnfit(huge, tooLarge), "readBytes");
+    assert.equal(await data.readJson(large), undefined, "readJson");
+    // Read in pieces, any size is fine.
+    (await data.openForReading(large)).close();
+    data.openForReadingSync(large).close();
+
+    // A write puts a regular file in their place.
+    assert.equal(await data.writeJson(pipe, { x: 1 }), true);
+    assert.equal(await data.writeJson(large, { x: 2 }), true);
+    assert.equal(await Deno.readTextFile(fifo), '{"x":1}');
+    assert.equal(await Deno.readTextFile(huge), '{"x":2}');
+  } finally {
+    rescue.kill("SIGKILL");
+    await rescue.status;
     await Deno.remove(dir, { recursive: true });
   }
 });

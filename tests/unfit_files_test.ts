@@ -13,8 +13,11 @@ import { MAX_READ_WHOLE_BYTES } from "../lib/store/data_dir.ts";
 import { type Harness, runCliProcess, startGenerated } from "./harness.ts";
 import { channelFolder, teamChannels } from "./expected_backup.ts";
 
-/** Far above what these commands take on this small world (1 to 3 s), far below a hang. */
-const BOUND_MS = 60_000;
+/**
+ * Far above what these commands take on this small world (under 3 s each), far below a hang;
+ * a test that hangs ends in well under a minute.
+ */
+const BOUND_MS = 30_000;
 const fifos = Deno.build.os !== "windows";
 
 /** The damaged files of one test: a post file, a stored file info and a user record. */
@@ -155,3 +158,60 @@ for (const kind of ["fifo", "oversize"] as const) {
     }
   });
 }
+
+/** Replaces whatever is at `path` with a FIFO. */
+async function fifoAt(path: string): Promise<void> {
+  await Deno.remove(path).catch(() => {});
+  assert.ok((await new Deno.Command("mkfifo", { args: [path] }).output()).success, "mkfifo");
+}
+
+Deno.test({
+  name: "a FIFO at the lock stops the backup with one line naming it; at a channel's sync " +
+    "state it is a damaged state, and the channel is crawled again",
+  ignore: !fifos,
+}, async () => {
+  const { h, world, me } = await startGenerated({
+    teams: 1,
+    channelsPerTeam: 1,
+    postsPerChannel: 12,
+    dms: 0,
+    gms: 0,
+  });
+  try {
+    const backup = () =>
+      runCliProcess([...h.configArgs, "--rate-limit", "0", "--skip-emojis"], {}, BOUND_MS);
+    assert.equal((await backup()).status, 0);
+    const channel = teamChannels(world, me.id)[0]!;
+    const state = join(h.dataDir, ".matterbak", "channels", `${channel.id}.json`);
+    const lock = join(h.dataDir, ".matterbak", "lock");
+    await fifoAt(state);
+    await fifoAt(lock);
+
+    const locked = await backup();
+    assert.equal(locked.status, 2, locked.err.join("\n"));
+    const errors = locked.err.filter((line) => line.startsWith("error: "));
+    assert.equal(errors.length, 1, locked.err.join("\n"));
+    assert.match(
+      errors[0]!,
+      new RegExp(
+        `${RegExp.escape(lock)}: a FIFO \\(named pipe\\), not a regular file; it is never read`,
+      ),
+    );
+    assertNoStackTrace(locked.err.join("\n"));
+
+    await Deno.remove(lock);
+    const crawled = await backup();
+    const text = [...crawled.out, ...crawled.err].join("\n");
+    assert.equal(crawled.status, 0, text);
+    assert.match(
+      text,
+      new RegExp(
+        `The sync state of team-0/${channel.name} \\(\\.matterbak/channels/${channel.id}\\.json: ` +
+          `a FIFO \\(named pipe\\), not a regular file\\) cannot be used`,
+      ),
+    );
+    assert.ok(Deno.lstatSync(state).isFile, "the state is written again");
+  } finally {
+    await h.close();
+  }
+});

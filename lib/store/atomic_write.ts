@@ -358,10 +358,9 @@ export function linkRefused(path: string, where = "the data dir"): StorageError 
 
 /**
  * The most a file read whole may hold (a record, a members list, a threads map, a sync state, a
- * seen log). The largest the tool writes are the members of a huge channel, about 560 bytes a
- * member: 225 MB at the 400,000 members it pages to at most (lib/api/mattermost.ts
- * MAX_LIST_PAGES). Anything larger was not written by it, and reading it whole would take
- * about twice its size in memory.
+ * seen log). The largest the tool writes are the members of a huge channel, about 650 bytes a
+ * member (notify_props and all): 260 MB at the 400,000 members it pages to at most
+ * (lib/api/mattermost.ts MAX_LIST_PAGES). Anything larger was not written by it.
  */
 export const MAX_READ_WHOLE_BYTES = 256 * 1024 * 1024;
 
