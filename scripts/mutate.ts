@@ -61,6 +61,9 @@ const VERIFY_TEST = "tests/verify_test.ts";
 const REPAIR = "lib/sync/repair.ts";
 const OUTPUT_STORAGE = "tests/output_storage_test.ts";
 const STAGING = "lib/export/staging.ts";
+const DATA_DIR_TEST = "tests/data_dir_test.ts";
+const UNFIT_FILES = "tests/unfit_files_test.ts";
+const ENDLESS_PAGING = "tests/endless_paging_test.ts";
 
 export const MUTATIONS: readonly Mutation[] = [
   // Sync: watermark, cursor, tombstones, threads, attachments.
@@ -258,8 +261,8 @@ export const MUTATIONS: readonly Mutation[] = [
     name: "checkpoint-claims-unstored-posts",
     cost: "a crash after a checkpoint resumes past a month of posts never stored",
     file: CHANNEL_SYNC,
-    search: "      this.#state.cursorAt = list.posts[next]?.create_at;\n",
-    replace: "      this.#state.cursorAt = (list.posts[next]?.create_at ?? 0) - 30 * 86_400_000;\n",
+    search: "      this.#state.cursorAt = nextAt;\n",
+    replace: "      this.#state.cursorAt = (nextAt ?? 0) - 30 * 86_400_000;\n",
     tests: ["tests/checkpoint_coverage_test.ts"],
   },
   {
@@ -813,9 +816,8 @@ export const MUTATIONS: readonly Mutation[] = [
     name: "verify-reads-through-file-link",
     cost: "a post file replaced by a link to a copy elsewhere is read there and passes as intact",
     file: DATA_DIR,
-    search:
-      "    else if (links.has(parts.at(-1) as string)) throw linkRefused(full, this.label);\n",
-    replace: "",
+    search: "    const full = !irregular || irregular.has(parts.at(-1) as string)\n",
+    replace: "    const full = !irregular\n",
     tests: [VERIFY_TEST],
     filter: "symbolic link",
   },
@@ -823,9 +825,8 @@ export const MUTATIONS: readonly Mutation[] = [
     name: "verify-reads-through-folder-link",
     cost: "a channel folder replaced by a link to a copy elsewhere is read there and passes",
     file: DATA_DIR,
-    search: "    for await (const entry of this.entries(folder)) if (entry.isSymlink)",
-    replace:
-      "    for await (const entry of Deno.readDir(this.existingPath(folder))) if (entry.isSymlink)",
+    search: "      for await (const entry of this.entries(folder)) {\n",
+    replace: "      for await (const entry of Deno.readDir(this.existingPath(folder))) {\n",
     tests: [VERIFY_TEST],
     filter: "symbolic link",
   },
@@ -833,10 +834,109 @@ export const MUTATIONS: readonly Mutation[] = [
     name: "verify-walk-misses-file-link",
     cost: "a post file replaced by a link is read through it by a worker and passes as intact",
     file: DATA_DIR,
-    search: "        if (entry.isSymlink || info?.isSymlink) folder.links.add(entry.name);\n",
-    replace: "",
+    search:
+      "        if (entry.isSymlink || info?.isSymlink || (!entry.isFile && !entry.isDirectory)) {\n",
+    replace: "        if (false) {\n",
     tests: [VERIFY_TEST],
     filter: "symbolic link",
+  },
+  // A server whose paging never ends: bounded requests, an error naming the list and server.
+  {
+    name: "list-paging-repeat-unguarded",
+    cost: "members or emoji that repeat a full page are asked for 2,000 times before the " +
+      "run gives up",
+    file: "lib/api/mattermost.ts",
+    search: "      if (all.size === known) {\n",
+    replace: "      if (false) {\n",
+    tests: [ENDLESS_PAGING],
+    filter: "repeat a full page",
+  },
+  {
+    name: "list-paging-cap-removed",
+    cost: "a members or emoji list of ever new ids is paged for ever, its memory growing " +
+      "without bound",
+    file: "lib/api/mattermost.ts",
+    search: "      if (page === MAX_LIST_PAGES) {\n",
+    replace: "      if (false) {\n",
+    tests: [ENDLESS_PAGING],
+    filter: "page cap",
+  },
+  {
+    name: "crawl-cursor-unchecked",
+    cost: "a server that answers every before= with the same page makes the crawl page for ever",
+    file: CHANNEL_SYNC,
+    search: "          if (problem) {\n",
+    replace: "          if (false) {\n",
+    tests: [ENDLESS_PAGING],
+    filter: "crawl whose cursor",
+  },
+  {
+    name: "cursor-repeat-unchecked",
+    cost: "resumed from a state without the cursor's time, the same page is crawled for ever",
+    file: SYNC_PLAN,
+    search:
+      "  if (next.id === previous.id) return `the next page starts again before post ${next.id}`;\n",
+    replace: "",
+    tests: ["tests/sync_plan_test.ts"],
+    filter: "cursor",
+  },
+  {
+    name: "cursor-equal-time-accepted",
+    cost: "a server that answers with posts of the cursor's own millisecond pages for ever",
+    file: SYNC_PLAN,
+    search: "next.at < previous.at) {",
+    replace: "next.at <= previous.at) {",
+    tests: ["tests/sync_plan_test.ts"],
+    filter: "cursor",
+  },
+  // A FIFO or a huge file at rest in the data dir: never opened, never read whole.
+  {
+    name: "unfit-type-check-skipped",
+    cost: "a FIFO left at a post file, a record or a file info hangs backup, export and view " +
+      "for good (SIGTERM does not end them)",
+    file: ATOMIC_WRITE,
+    search: "  if (!info.isFile) return `${fileKind(info)}, not a regular file`;\n",
+    replace: "",
+    tests: [DATA_DIR_TEST, UNFIT_FILES],
+  },
+  {
+    name: "unfit-size-check-skipped",
+    cost: "a huge file at a record's name is read whole: memory of several times its size, " +
+      "and the export ends with status 0 and no warning",
+    file: DATA_DIR,
+    search:
+      "    const unfit = info && unfitReason(info, whole ? MAX_READ_WHOLE_BYTES : undefined);\n",
+    replace: "    const unfit = info && unfitReason(info);\n",
+    tests: [DATA_DIR_TEST, UNFIT_FILES],
+  },
+  {
+    name: "unfit-fifo-not-prepared",
+    cost: "verify opens a FIFO where the manifest has a file, and hangs",
+    file: DATA_DIR,
+    search: "        if (!entry.isFile && !entry.isDirectory) irregular.add(entry.name);\n",
+    replace: "        if (entry.isSymlink) irregular.add(entry.name);\n",
+    tests: [DATA_DIR_TEST],
+    filter: "FIFO",
+  },
+  {
+    name: "unfit-walk-misses-fifo",
+    cost: "verify's workers open a FIFO where the manifest has a file, and verify hangs",
+    file: DATA_DIR,
+    search:
+      "        if (entry.isSymlink || info?.isSymlink || (!entry.isFile && !entry.isDirectory)) {\n",
+    replace: "        if (entry.isSymlink || info?.isSymlink) {\n",
+    tests: [UNFIT_FILES],
+    filter: "FIFO",
+  },
+  {
+    name: "unfit-post-file-invisible",
+    cost: "a FIFO at a post file's name is passed over in silence: the post is missing from " +
+      "the export and the site, and nothing says so",
+    file: "lib/store/reader.ts",
+    search: "    const id = isFileEntry(entry) ? postIdFromFileName(entry.name) : undefined;\n",
+    replace: "    const id = entry.isFile ? postIdFromFileName(entry.name) : undefined;\n",
+    tests: [UNFIT_FILES],
+    filter: "FIFO",
   },
   // Verify's workers: Ctrl+C ends verify as an interruption, with no stray error.
   {

@@ -4,6 +4,7 @@ import type { ChannelState } from "../lib/store/state.ts";
 import {
   asksEditHistory,
   crawlWatermark,
+  cursorProblem,
   displacedVersions,
   FirstCrawl,
   isHistoryCopy,
@@ -230,4 +231,23 @@ Deno.test("a first crawl knows which posts are not stored yet, roots sent ahead 
   assert.equal(first.mayHoldInfo("f1"), false);
   first.storedInfo("f1");
   assert.equal(first.mayHoldInfo("f1"), true);
+});
+
+Deno.test("the crawl's cursor must move to strictly older posts: a repeat or a newer one is refused", () => {
+  const a = "a".repeat(26);
+  const b = "b".repeat(26);
+  assert.equal(cursorProblem({ id: a, at: 2000 }, { id: b, at: 1999 }), undefined);
+  // Unknown times (a state from before cursorAt was kept): only a repeat is seen.
+  assert.equal(cursorProblem({ id: a, at: undefined }, { id: b, at: 5000 }), undefined);
+  assert.match(
+    cursorProblem({ id: a, at: undefined }, { id: a, at: 2000 }) ?? "",
+    new RegExp(`starts again before post ${a}`),
+  );
+  assert.match(
+    cursorProblem({ id: a, at: 2000 }, { id: b, at: 2000 }) ?? "",
+    new RegExp(
+      `the page before post ${a} \\(1970-01-01T00:00:02.000Z\\) leads to post ${b} .*not older`,
+    ),
+  );
+  assert.match(cursorProblem({ id: a, at: 2000 }, { id: b, at: 2001 }) ?? "", /not older/);
 });

@@ -57,6 +57,15 @@ const CHANNEL_LIST_MAX_BYTES = 32 * 1024 * 1024;
 
 /** The server's maximum page size for lists. */
 export const PAGE_SIZE = 200;
+/**
+ * The most pages of members or custom emoji read: 400,000 of them. Nothing in the server caps
+ * these lists (web/params.go caps the page size, not the page), but a team or channel cannot
+ * have more members than its server has users, and Mattermost's largest reference
+ * architecture is sized for 200,000 users (docs.mattermost.com, "Scale Mattermost up to
+ * 200000 users"); custom emoji are uploaded one by one. A server that pages on past this is
+ * broken or hostile: it would grow the run's memory without end.
+ */
+export const MAX_LIST_PAGES = 2_000;
 /** What `since` returns at most; that many means "an arbitrary subset". */
 export const SINCE_LIMIT = 1000;
 const USER_IDS_BATCH = 200;
@@ -295,17 +304,53 @@ export class MattermostApi {
     return this.#pagedMembers(`/teams/${teamId}/members`, `members of team ${label}`);
   }
 
-  async #pagedMembers(path: string, what: string): Promise<Member[]> {
-    const all: Member[] = [];
+  #pagedMembers(path: string, what: string): Promise<Member[]> {
+    return this.#pagedList(path, {}, what, validMember, "members", (member) => member.user_id);
+  }
+
+  /**
+   * Every item of a list paged with `page` and `per_page` until a short page, each once (by
+   * `idOf`: a list that changes while it is paged shifts later pages, repeating an item). A
+   * server that never ends it cannot page on for ever: a full page that adds no new item (the
+   * same page again), or a page past MAX_LIST_PAGES, is an error naming the list and the
+   * server.
+   */
+  async #pagedList<T>(
+    path: string,
+    query: Record<string, string>,
+    what: string,
+    valid: (value: Raw) => boolean,
+    desc: string,
+    idOf: (item: T) => string,
+  ): Promise<T[]> {
+    const all = new Map<string, T>();
     for (let page = 0;; page++) {
+      if (page === MAX_LIST_PAGES) {
+        throw malformed(
+          what,
+          `${this.client.root} still sends full pages after ${MAX_LIST_PAGES} pages ` +
+            `(${MAX_LIST_PAGES * PAGE_SIZE} ${desc}), more than any server has; the list is ` +
+            `not taken`,
+        );
+      }
       const value = await this.client.json<unknown>({
         path,
-        query: { page, per_page: PAGE_SIZE },
+        query: { ...query, page, per_page: PAGE_SIZE },
         what,
       });
-      all.push(...checkList<Member>(value, what, validMember, "members", this.onMalformed));
+      const known = all.size;
+      for (const item of checkList<T>(value, what, valid, desc, this.onMalformed)) {
+        all.set(idOf(item), item);
+      }
       // A page is full by what the server listed, malformed records included.
-      if ((value as unknown[]).length < PAGE_SIZE) return all;
+      if ((value as unknown[]).length < PAGE_SIZE) return [...all.values()];
+      if (all.size === known) {
+        throw malformed(
+          what,
+          `${this.client.root} sent a full page ${page} with no ${desc} not already on an ` +
+            `earlier page: it would page for ever; the list is not taken`,
+        );
+      }
     }
   }
 
@@ -475,20 +520,15 @@ export class MattermostApi {
    * added or deleted while paging still shifts later pages by one, so ids are de-duplicated.
    */
   async emojis(): Promise<Emoji[] | undefined> {
-    const what = "custom emoji list";
-    const all = new Map<string, Emoji>();
     try {
-      for (let page = 0;; page++) {
-        const value = await this.client.json<unknown>({
-          path: "/emoji",
-          query: { page, per_page: PAGE_SIZE, sort: "name" },
-          what,
-        });
-        for (const emoji of checkList<Emoji>(value, what, validEmoji, "emoji", this.onMalformed)) {
-          all.set(emoji.id, emoji);
-        }
-        if ((value as unknown[]).length < PAGE_SIZE) return [...all.values()];
-      }
+      return await this.#pagedList<Emoji>(
+        "/emoji",
+        { sort: "name" },
+        "custom emoji list",
+        validEmoji,
+        "emoji",
+        (emoji) => emoji.id,
+      );
     } catch (error) {
       if (error instanceof ApiError && error.status === 501) return undefined;
       throw error;

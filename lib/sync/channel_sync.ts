@@ -58,6 +58,8 @@ import {
   asksEditHistory,
   type ChannelPlan,
   crawlWatermark,
+  type Cursor,
+  cursorProblem,
   displacedVersions,
   FirstCrawl,
   isHistoryCopy,
@@ -367,6 +369,9 @@ class ChannelSync {
     let firstPageMax = 0;
     let overallMax = 0;
     let request: Promise<PostsPage> | undefined = this.#askPage(cursor);
+    let previous: Cursor | undefined = cursor === undefined
+      ? undefined
+      : { id: cursor, at: this.#state.cursorAt };
     try {
       for (let page = 0;; page++) {
         const { list, etag, perPage } = await (request as Promise<PostsPage>);
@@ -394,6 +399,17 @@ class ChannelSync {
         }
         const next = nextCursor(list.order, list.posts);
         const last = isLastPage(list, perPage);
+        const nextAt = next === undefined ? undefined : list.posts[next]?.create_at;
+        if (!last && next !== undefined && previous) {
+          const problem = cursorProblem(previous, { id: next, at: nextAt });
+          if (problem) {
+            throw new ServerError(
+              `${this.options.api.client.root} does not page back in time through the posts ` +
+                `of channel ${this.#label}: ${problem}; its crawl stops here (it would page ` +
+                `for ever)`,
+            );
+          }
+        }
         // The next page is on its way while this one is stored: the disk's work and the
         // network's round trip overlap.
         if (!last && next !== undefined) request = this.#askPage(next);
@@ -408,7 +424,8 @@ class ChannelSync {
           );
         }
         this.#state.cursor = next;
-        this.#state.cursorAt = list.posts[next]?.create_at;
+        this.#state.cursorAt = nextAt;
+        previous = { id: next, at: nextAt };
         if ((page + 1) % CHECKPOINT_PAGES === 0) await this.#checkpoint(false);
       }
     } finally {

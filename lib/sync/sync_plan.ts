@@ -143,6 +143,28 @@ export function nextCursor(
   return last;
 }
 
+/** A `before=` cursor: the post's id and its `create_at` (unknown for an old sync state). */
+export interface Cursor {
+  id: string;
+  at: number | undefined;
+}
+
+/**
+ * Why the crawl may not go on from `previous` to `next`, or undefined when it may. The server
+ * answers `before=X` with posts strictly older than X (store/sqlstore/post_store.go
+ * getPostsAround: `CreateAt < X's`), and nextCursor picks a post of that page newer than its
+ * oldest millisecond but never X's, so a real server's cursors are strictly older each page.
+ * One that repeats or is not older (the same page again, or newer posts) would page for ever.
+ */
+export function cursorProblem(previous: Cursor, next: Cursor): string | undefined {
+  if (next.id === previous.id) return `the next page starts again before post ${next.id}`;
+  if (previous.at === undefined || next.at === undefined || next.at < previous.at) {
+    return undefined;
+  }
+  return `the page before post ${previous.id} (${new Date(previous.at).toISOString()}) leads ` +
+    `to post ${next.id} (${new Date(next.at).toISOString()}), which is not older`;
+}
+
 /**
  * Whether a crawl page ends the history. `prev_post_id` comes from a strict `create_at <`
  * query (post_store.go getPostIdAroundTime): after a full page that ends on a millisecond
