@@ -566,6 +566,11 @@ Deno.test("edit histories are in the manifest and checked; the next run rebuilds
     world.editPost(cut.id, "cut v1");
     world.editPost(lost.id, "lost v1");
     assert.equal((await h.run(args)).status, 0);
+    // A later post: the server's copies of those versions are no longer in any answer (past
+    // the overlap of `since`), so nothing but the backup holds bob's earlier text.
+    world.advance(60 * 60_000);
+    world.addPost({ channelId: channel.id, userId: me.id, message: "an hour later" });
+    assert.equal((await h.run(args)).status, 0);
 
     const folder = channelFolder(world, channel, me.id);
     const history = (id: string) => `${folder}/history/${id}.json`;
