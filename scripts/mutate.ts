@@ -754,6 +754,24 @@ export const MUTATIONS: readonly Mutation[] = [
     tests: [DURABILITY],
     filter: "repair list",
   },
+  {
+    name: "removal-not-announced",
+    cost: "a run stopped right after removing a file leaves its line: verify calls it missing",
+    file: DATA_DIR,
+    search: "    await this.sink?.removing(full);\n",
+    replace: "",
+    tests: ["tests/manifest_test.ts"],
+    filter: "stopped before its next checkpoint",
+  },
+  {
+    name: "announced-removal-not-rehashed",
+    cost: "a file a stopped run meant to remove and did not drops out of the manifest",
+    file: "lib/store/manifest.ts",
+    search: "      if (since !== undefined && known !== null) {",
+    replace: "      if (since !== undefined) {",
+    tests: ["tests/manifest_test.ts"],
+    filter: "stopped before its next checkpoint",
+  },
   // Repairs: what verify found is fetched again and replaces the damaged copy.
   {
     name: "repair-keeps-damaged-post",

@@ -219,3 +219,35 @@ Deno.test("after a crash the next run hashes what was written since the last che
     );
   });
 });
+
+Deno.test("a file removed by a run stopped before its next checkpoint leaves no line: not missing, before or after the next run; one it was about to remove and did not is hashed again", async () => {
+  await withDataDir(async (dataDir) => {
+    await dataDir.ensureDir(["users"]);
+    const first = await openRun(dataDir);
+    await dataDir.writeText(["users", "u1.png"], "png");
+    await dataDir.writeText(["users", "u2.png"], "png 2");
+    await first.manifest.close();
+
+    const crashed = await openRun(dataDir);
+    await dataDir.writeText(["users", "u1.jpg"], "jpg");
+    await dataDir.remove(["users", "u1.png"]);
+    crashed.manifest.abandon();
+    const seen = await readManifest(dataDir);
+    assert.deepEqual([...seen.entries.keys()].sort(), ["users/u1.jpg", "users/u2.png"]);
+
+    // Stopped between the line and the removal: the file is still there (and older than the
+    // run, so only that line gets it hashed again).
+    const hourAgo = new Date(Date.now() - 3600_000);
+    await Deno.utime(dataDir.path(["users", "u2.png"]), hourAgo, hourAgo);
+    const stopped = await openRun(dataDir);
+    await stopped.manifest.removing(dataDir.path(["users", "u2.png"]));
+    stopped.manifest.abandon();
+    const next = await openRun(dataDir);
+    await next.manifest.close();
+    const after = await readManifest(dataDir);
+    assert.deepEqual(
+      [...after.entries].map(([path, e]) => [path, e.sha256]).sort(),
+      [["users/u1.jpg", sha256("jpg")], ["users/u2.png", sha256("png 2")]],
+    );
+  });
+});

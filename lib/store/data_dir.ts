@@ -49,6 +49,11 @@ export type WalkEntry<Info = Deno.FileInfo> =
  */
 export interface DataDirSink {
   written(file: WrittenFile): void;
+  /**
+   * A file is about to be removed: say so durably first, so that a run stopped right after
+   * the removal leaves no line for a file that is gone (which would pass for damage).
+   */
+  removing(path: string): Promise<void>;
   removed(path: string): void;
   /** A sync state is about to vouch for what was written: record it durably first. */
   checkpoint(): Promise<void>;
@@ -604,6 +609,7 @@ export class DataDir {
   /** Removes a file; false when there was none (or its name cannot be opened: not UTF-8). */
   async remove(parts: RelPath): Promise<boolean> {
     const full = this.#existing(parts);
+    await this.sink?.removing(full);
     this.recorder?.({ op: "remove", path: full });
     try {
       await Deno.remove(full);

@@ -22,7 +22,7 @@
  */
 import { readAt } from "../util/read_at.ts";
 import { relative, sep } from "node:path";
-import { syncStep, writeStep, type WrittenFile } from "./atomic_write.ts";
+import { isTempName, syncStep, writeStep, type WrittenFile } from "./atomic_write.ts";
 import type { DataDir, DataDirSink, RelPath, SyncReader } from "./data_dir.ts";
 import { DIRS, MANIFEST_FILE, MANIFEST_JOURNAL } from "./layout.ts";
 import { hashFile } from "./reader.ts";
@@ -254,6 +254,8 @@ export interface ManifestStart {
 export class Manifest implements DataDirSink {
   /** Changes not yet in the journal. */
   #pending = new Map<string, ManifestEntry | null>();
+  /** Removals whose line went to the journal before the file went (removing). */
+  #announced = new Set<string>();
   /** Folders renamed into since the last flush: synced before a line vouches for their files. */
   #dirtyDirs = new Set<string>();
   /**
@@ -339,14 +341,15 @@ export class Manifest implements DataDirSink {
       options.signal?.throwIfAborted();
       const path = relPathString(parts);
       const known = changes.get(path);
-      if (since !== undefined) {
+      // Null: the interrupted run was about to remove it and did not; it is hashed again.
+      if (since !== undefined && known !== null) {
         const info = await this.dataDir.stat(parts);
         const mtime = info.mtime?.getTime() ?? 0;
         if (known && known.size === info.size && known.mtime === mtime) return;
         // An older file is as the manifest says, or damaged (verify's to tell); unless the
         // manifest was never written, when it was not hashed yet.
         if (mtime < since - MTIME_MARGIN_MS && (this.hasBase || known)) return;
-      } else if (known) {
+      } else if (since === undefined && known) {
         return;
       }
       const { sha256, size, mtime } = await hashFile(this.dataDir, parts, {
@@ -373,10 +376,23 @@ export class Manifest implements DataDirSink {
     this.#dirtyDirs.add(path.slice(0, Math.max(0, path.lastIndexOf("/"))));
   }
 
+  removing(path: string): Promise<void> {
+    const rel = this.#rel(path);
+    // No line was ever written for a temporary file: the removal of one needs none either.
+    if (isStatePath(rel) || isTempName(rel)) return Promise.resolve();
+    // The line goes to the journal with what is pending, before the file goes: a run stopped
+    // between the two leaves the file, which the next run hashes again (see #scan).
+    this.#pending.set(rel, null);
+    this.#announced.add(rel);
+    return this.checkpoint();
+  }
+
   removed(path: string): void {
     const rel = this.#rel(path);
     if (isStatePath(rel)) return;
-    this.#pending.set(rel, null);
+    // Its line went to the journal before (removing); the removal is made durable all the
+    // same before the next lines, or before the manifest is written without it.
+    if (!this.#announced.delete(rel)) this.#pending.set(rel, null);
     // Its line goes only once the removal is durable, as a written file's once its rename is.
     this.#dirtyDirs.add(rel.slice(0, Math.max(0, rel.lastIndexOf("/"))));
   }
@@ -418,7 +434,7 @@ export class Manifest implements DataDirSink {
   }
 
   async #flush(): Promise<void> {
-    if (this.#pending.size === 0 || !this.#journal) return;
+    if ((this.#pending.size === 0 && this.#dirtyDirs.size === 0) || !this.#journal) return;
     const batch = this.#pending;
     const dirs = this.#dirtyDirs;
     this.#pending = new Map();
@@ -427,6 +443,7 @@ export class Manifest implements DataDirSink {
     // Each file's data was synced before its rename; its folder makes the rename durable.
     // (Nothing is written at the top of the data dir, which has no path of its own here.)
     for (const dir of dirs) if (dir !== "") await dataDir.syncDir(dir.split("/"));
+    if (batch.size === 0) return;
     const path = dataDir.path(MANIFEST_JOURNAL);
     dataDir.recorder?.({
       op: "checkpoint",
