@@ -1783,9 +1783,9 @@ export const MUTATIONS: readonly Mutation[] = [
     name: "history-after-post",
     cost: "a crash right after an edit is stored loses the text before it",
     file: CHANNEL_SYNC,
-    search: "      if (!merged) return undefined;\n      // Into the history",
-    replace: "      if (!merged) return undefined;\n" +
-      "      await dataDir.writeText([...this.#postsDir, name], encodeJson(merged));\n" +
+    search: "      const newText = encodeJson(merged);\n      // Into the history",
+    replace: "      const newText = encodeJson(merged);\n" +
+      "      await dataDir.writeText([...this.#postsDir, name], newText);\n" +
       "      // Into the history",
     tests: [EDIT_HISTORY],
     filter: "crash right after",
