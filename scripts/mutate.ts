@@ -1634,15 +1634,6 @@ export const MUTATIONS: readonly Mutation[] = [
     filter: "committed late",
   },
   {
-    name: "overlap-asks-edit-history-again",
-    cost: "each run within the overlap asks again for the edit history of posts it has",
-    file: CHANNEL_SYNC,
-    search: "    if (changed && asksEditHistory(current, meId, stored.history?.edit_history_at)) {",
-    replace: "    if (asksEditHistory(current, meId, stored.history?.edit_history_at)) {",
-    tests: [EDIT_HISTORY],
-    filter: "without the edit-history endpoint",
-  },
-  {
     name: "given-up-file-asked-again",
     cost: "an attachment given up is asked for again whenever its post comes back",
     file: CHANNEL_SYNC,

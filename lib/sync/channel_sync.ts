@@ -553,14 +553,13 @@ class ChannelSync {
       const before = storedPost(text);
       const merged = mergePost(before, post);
       if (!merged) return undefined;
-      const newText = encodeJson(merged);
       // Into the history before the post file is replaced: the version stored until now may
-      // exist nowhere else (the server sends its copy without the text). A post sent again as
-      // it is stored (the overlap of `since`) was asked about when it was stored.
+      // exist nowhere else (the server sends its copy without the text).
       await this.#keepVersions(merged, [
         ...asVersions(postCopies, "changes"),
         ...displacedVersions(before, post),
-      ], newText !== text);
+      ]);
+      const newText = encodeJson(merged);
       if (newText !== text) {
         writes.push({ parts: [...this.#postsDir, name], data: newText });
         counters.push(() => {
@@ -584,7 +583,7 @@ class ChannelSync {
       const current = await this.#readPost(
         this.#postFileName({ id: postId, create_at: first.create_at }),
       );
-      if (current) await this.#keepVersions(current, asVersions(postCopies, "changes"), true);
+      if (current) await this.#keepVersions(current, asVersions(postCopies, "changes"));
     });
     const files: FileInfo[] = [];
     for (const merged of stored) {
@@ -608,15 +607,14 @@ class ChannelSync {
 
   /**
    * Adds `versions` of the post `current` (as it is stored from now on) to its history file,
-   * and, when `changed` (new or not stored as it is now), notes whether the server's edit
-   * history is to be asked for it. See #writeHistory.
+   * and notes whether the server's edit history is to be asked for it. See #writeHistory.
    */
-  async #keepVersions(current: Post, versions: PostVersion[], changed: boolean): Promise<void> {
+  async #keepVersions(current: Post, versions: PostVersion[]): Promise<void> {
     const { meId } = this.options.editHistory;
     if (versions.length === 0 && !isOwnEdited(current, meId)) return;
     const stored = await this.#readHistory(current.id);
     await this.#writeHistory(current, stored, versions, stored.history?.edit_history_at);
-    if (changed && asksEditHistory(current, meId, stored.history?.edit_history_at)) {
+    if (asksEditHistory(current, meId, stored.history?.edit_history_at)) {
       const pending = (this.#state.pendingHistory ?? []).filter((p) => p.postId !== current.id);
       this.#state.pendingHistory = [...pending, {
         postId: current.id,
