@@ -1634,6 +1634,15 @@ export const MUTATIONS: readonly Mutation[] = [
     filter: "committed late",
   },
   {
+    name: "edit-history-probed-in-parallel",
+    cost: "a server without the edit-history endpoint is asked once per channel at once",
+    file: "lib/sync/edit_history.ts",
+    search: "    while (this.#probe) {",
+    replace: "    while (this.#probe && this.#known) {",
+    tests: [EDIT_HISTORY],
+    filter: "without the edit-history endpoint",
+  },
+  {
     name: "given-up-file-asked-again",
     cost: "an attachment given up is asked for again whenever its post comes back",
     file: CHANNEL_SYNC,
@@ -1774,9 +1783,9 @@ export const MUTATIONS: readonly Mutation[] = [
     name: "history-after-post",
     cost: "a crash right after an edit is stored loses the text before it",
     file: CHANNEL_SYNC,
-    search: "      const newText = encodeJson(merged);\n      // Into the history",
-    replace: "      const newText = encodeJson(merged);\n" +
-      "      await dataDir.writeText([...this.#postsDir, name], newText);\n" +
+    search: "      if (!merged) return undefined;\n      // Into the history",
+    replace: "      if (!merged) return undefined;\n" +
+      "      await dataDir.writeText([...this.#postsDir, name], encodeJson(merged));\n" +
       "      // Into the history",
     tests: [EDIT_HISTORY],
     filter: "crash right after",

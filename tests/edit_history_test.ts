@@ -281,9 +281,11 @@ Deno.test("a server without the edit-history endpoint is asked once, says so, an
       () => assert.fail("no history was known"),
       (error) => assert.ok(error instanceof Deno.errors.NotFound),
     );
+    // Within the overlap of `since` the posts come again, and each run asks once (as for posts
+    // stored by a run that was stopped before its state was written), at any concurrency.
     s.h.sim.resetStats();
     await backup(s);
-    assert.equal(editHistoryRequests(s.h), 0);
+    assert.equal(editHistoryRequests(s.h), 1);
   } finally {
     await s.h.close();
   }

@@ -9,6 +9,10 @@ import type { EventSink } from "../util/events.ts";
 
 export class EditHistorySource {
   #missing = false;
+  /** Whether the server has the endpoint is known (from an answer, not an error). */
+  #known = false;
+  /** The request that finds it out, while it is not known: the others wait for its answer. */
+  #probe: Promise<unknown> | undefined;
 
   constructor(
     readonly api: MattermostApi,
@@ -29,6 +33,26 @@ export class EditHistorySource {
    */
   async copies(postId: string, label: string): Promise<Post[] | undefined> {
     if (this.#missing) return undefined;
+    if (this.#known) return await this.#ask(postId, label);
+    // One request finds out, not one per channel at once: a server without the endpoint is
+    // asked once a run.
+    while (this.#probe) {
+      await this.#probe.catch(() => {});
+      if (this.#missing) return undefined;
+      if (this.#known) return await this.#ask(postId, label);
+    }
+    const probe = this.#ask(postId, label);
+    this.#probe = probe;
+    try {
+      const copies = await probe;
+      this.#known = true;
+      return copies;
+    } finally {
+      this.#probe = undefined;
+    }
+  }
+
+  async #ask(postId: string, label: string): Promise<Post[] | undefined> {
     try {
       return await this.api.editHistory(postId, label);
     } catch (error) {
