@@ -19,8 +19,10 @@ Deno.test({
     });
     const small = await Deno.makeTempDir();
     try {
+      // Room for each channel's first page of 200 posts (a page is written as one batch, each
+      // file a page of tmpfs, 4 KB), not for their second: the disk fills in the middle.
       const mounted = await new Deno.Command("mount", {
-        args: ["-t", "tmpfs", "-o", "size=400k", "tmpfs", small],
+        args: ["-t", "tmpfs", "-o", "size=2m", "tmpfs", small],
       }).output();
       assert.ok(mounted.success);
       const dataDir = `${small}/data`;
