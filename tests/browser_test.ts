@@ -17,32 +17,14 @@ import { BackupReader } from "../lib/store/reader.ts";
 import { fullConfig } from "./expected_backup.ts";
 import { startHarness } from "./harness.ts";
 import { generateWorld } from "./simulator/generate.ts";
+import { type Watch, watchPage } from "./browser_watch.ts";
 
 const CHROMIUM = "/usr/bin/chromium";
 const hasBrowser = await Deno.stat(CHROMIUM).then(() => true, () => false);
 const DOCS = fileURLToPath(new URL("../docs/", import.meta.url));
 
-interface Watch {
-  outside: string[];
-  dialogs: string[];
-  problems: string[];
-}
-
-function watch(page: Page): Watch {
-  const w: Watch = { outside: [], dialogs: [], problems: [] };
-  page.on("request", (request) => {
-    const url = request.url();
-    // data: is the browser's own date-picker icon; the pages' CSP allows no data: of theirs.
-    if (url.startsWith("file://") || url.startsWith("data:")) request.continue();
-    else {
-      w.outside.push(url);
-      request.abort();
-    }
-  });
-  page.on("dialog", (dialog) => {
-    w.dialogs.push(dialog.message());
-    dialog.dismiss();
-  });
+function watch(page: Page): Watch & { problems: string[] } {
+  const w = { ...watchPage(page), problems: [] as string[] };
   page.on("pageerror", (error) => w.problems.push(`page error: ${String(error)}`));
   page.on("console", (message) => {
     if (message.type() === "error") w.problems.push(`console: ${message.text()}`);

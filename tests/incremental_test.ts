@@ -148,57 +148,54 @@ Deno.test("an update catches new posts, late replies, edits, reactions, pins and
   }
 });
 
-Deno.test("a change a lagging replica shows after a later one is caught by the next update's overlap", async () => {
+/**
+ * A backed-up channel where the edit of post `a` commits slowly: `since` shows b's later edit
+ * first. Its update has run: b's edit is stored, a's not yet.
+ */
+async function withLaggingEdit(
+  test: (
+    context: Awaited<ReturnType<typeof startBackedUpChannel>> & { a: PostRecord },
+  ) => Promise<void>,
+): Promise<void> {
   const slow = new Set<string>();
-  const { h, world, me, channel, folder } = await startBackedUpChannel(30, {
+  const started = await startBackedUpChannel(30, {
     sinceLagMs: (post) => (slow.has(post.id) ? 2 * 60_000 : 0),
   });
+  const { h, world, channel, folder } = started;
   try {
     const [a, b] = livePosts(world, channel.id).filter((p) => p.root_id === "");
     assert.ok(a && b);
     world.advance(60_000);
-    // The edit of a commits slowly: `since` shows b's later edit first.
     world.editPost(a.id, "slow edit");
     slow.add(a.id);
     world.editPost(b.id, "fast edit");
     assert.equal((await h.run(SKIP_RECORDS)).status, 0);
-    let stored = await storedPosts(folder);
+    const stored = await storedPosts(folder);
     assert.equal(stored.get(b.id)?.message, "fast edit");
     assert.notEqual(stored.get(a.id)?.message, "slow edit", "not on the replica yet");
+    await test({ ...started, a });
+  } finally {
+    await h.close();
+  }
+}
 
+Deno.test("a change a lagging replica shows after a later one is caught by the next update's overlap", () =>
+  withLaggingEdit(async ({ h, world, me, channel, folder, a }) => {
     // The replica catches up; the channel changes again, so the ETag probe lets the update in.
     world.advance(3 * 60_000);
     world.addPost({ channelId: channel.id, userId: me.id, message: "later" });
     assert.equal((await h.run(SKIP_RECORDS)).status, 0);
-    stored = await storedPosts(folder);
+    const stored = await storedPosts(folder);
     assert.equal(stored.get(a.id)?.message, "slow edit", "caught by since's overlap");
-  } finally {
-    await h.close();
-  }
-});
+  }));
 
-Deno.test("a change a lagging replica shows late is stored by the next run though nothing else changes (the ETag is the same)", async () => {
-  const slow = new Set<string>();
-  const { h, world, channel, folder } = await startBackedUpChannel(30, {
-    sinceLagMs: (post) => (slow.has(post.id) ? 2 * 60_000 : 0),
-  });
-  try {
-    const [a, b] = livePosts(world, channel.id).filter((p) => p.root_id === "");
-    assert.ok(a && b);
-    world.advance(60_000);
-    world.editPost(a.id, "slow edit");
-    slow.add(a.id);
-    world.editPost(b.id, "fast edit");
-    assert.equal((await h.run(SKIP_RECORDS)).status, 0);
-    assert.notEqual((await storedPosts(folder)).get(a.id)?.message, "slow edit", "not yet shown");
+Deno.test("a change a lagging replica shows late is stored by the next run though nothing else changes (the ETag is the same)", () =>
+  withLaggingEdit(async ({ h, world, folder, a }) => {
     // The replica catches up; the channel's newest update_at, and so its ETag, stay the same.
     world.advance(3 * 60_000);
     assert.equal((await h.run(SKIP_RECORDS)).status, 0);
     assert.equal((await storedPosts(folder)).get(a.id)?.message, "slow edit");
-  } finally {
-    await h.close();
-  }
-});
+  }));
 
 Deno.test("an unchanged channel is asked for its changes until the overlap has passed since they were taken, then only probed", async () => {
   const { h, world, me, channel } = await startBackedUpChannel(30);

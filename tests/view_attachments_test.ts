@@ -16,6 +16,7 @@ import { buildSite } from "../lib/view/site.ts";
 import { utf8Length } from "../lib/store/safe_name.ts";
 import { type Harness, startAliceAndBob } from "./harness.ts";
 import { makePng } from "./simulator/png.ts";
+import { type Watch, watchPage } from "./browser_watch.ts";
 
 const CHROMIUM = "/usr/bin/chromium";
 const hasBrowser = await Deno.stat(CHROMIUM).then(() => true, () => false);
@@ -151,32 +152,15 @@ Deno.test("a site of hostile attachments places each under an inert name, shows 
   }
 });
 
-interface Watch {
-  outside: string[];
-  dialogs: string[];
-}
-
-/** Aborts and records every request that leaves file://, records every dialog. */
-async function watched(browser: Browser, w: Watch): Promise<Page> {
+/** A page that watches what leaves file:// and every dialog, and downloads nothing. */
+async function watched(browser: Browser): Promise<{ page: Page; w: Watch }> {
   const page = await browser.newPage();
   await page.setRequestInterception(true);
-  page.on("request", (request) => {
-    // data: is the browser's own player and picker icons (a media file opened as a document).
-    const url = request.url();
-    if (url.startsWith("file://") || url.startsWith("data:")) request.continue();
-    else {
-      w.outside.push(url);
-      request.abort();
-    }
-  });
-  page.on("dialog", (dialog) => {
-    w.dialogs.push(dialog.message());
-    dialog.dismiss();
-  });
+  const w = watchPage(page);
   // Downloads are refused: a click that downloads leaves the page where it was.
   const cdp = await page.createCDPSession();
   await cdp.send("Browser.setDownloadBehavior", { behavior: "deny" });
-  return page;
+  return { page, w };
 }
 
 /** What the page shows now: its URL and its document's type. */
@@ -204,9 +188,8 @@ Deno.test({
         args: ["--no-sandbox", "--disable-gpu"],
         headless: true,
       });
-      const w: Watch = { outside: [], dialogs: [] };
       const channelPage = pathToFileURL(join(siteDir, "c", channelId, "p1.html")).href;
-      const page = await watched(browser, w);
+      const { page, w } = await watched(browser);
       await page.goto(channelPage);
       const links = await page.$$eval(
         "li.file a",
