@@ -1643,6 +1643,16 @@ export const MUTATIONS: readonly Mutation[] = [
     filter: "without the edit-history endpoint",
   },
   {
+    name: "verify-given-up-as-missing",
+    cost:
+      "verify calls an attachment the backup gave up on missing, and asks for a repair that cannot be",
+    file: VERIFY,
+    search: "        } else if (facts.givenUp.has(fileId)) {",
+    replace: "        } else if (facts.givenUp.has(`${fileId}.`)) {",
+    tests: ["tests/faults_e2e_test.ts"],
+    filter: "404 in three runs",
+  },
+  {
     name: "given-up-file-asked-again",
     cost: "an attachment given up is asked for again whenever its post comes back",
     file: CHANNEL_SYNC,

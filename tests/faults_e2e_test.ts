@@ -1,5 +1,6 @@
 /** Whole runs against a flaky server still produce a complete, byte-exact backup. */
 import assert from "node:assert/strict";
+import { main } from "../lib/cli/main.ts";
 import {
   assertBackupMatches,
   assertRunCompletes,
@@ -221,6 +222,19 @@ Deno.test("an attachment that answers 404 in three runs is given up with one mes
     assert.equal(fourth.status, 0);
     assert.deepEqual(fourth.err, []);
     assert.ok(!h.sim.requests.some((r) => r.path === `/api/v4/files/${file.id}`));
+    // verify knows it as given up: a gap the backup says, not damage to repair.
+    const out: string[] = [];
+    const verified = await main(["verify", "-d", h.dataDir], {
+      env: () => undefined,
+      output: { out: (line) => out.push(line), err: (line) => out.push(line) },
+    });
+    assert.equal(verified, 0, out.join("\n"));
+    assert.ok(
+      out.some((line) =>
+        /^warning: .*lost\.txt: attachment of .* given up: the server answered 404/.test(line)
+      ),
+      out.join("\n"),
+    );
   } finally {
     await h.close();
   }

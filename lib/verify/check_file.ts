@@ -33,7 +33,7 @@ export type RecordFact =
   }
   | { kind: "fileInfo"; size: number }
   | { kind: "threads"; map: Record<string, string[]> }
-  | { kind: "channelState"; dir: string; pending: string[] };
+  | { kind: "channelState"; dir: string; pending: string[]; givenUp: string[] };
 
 /**
  * The outcomes of a batch of files, in its order, packed: a few arrays and strings a batch
@@ -226,12 +226,17 @@ export function checkRecord(
     case "channelState": {
       const message = channelStateProblem(value, role.channelId);
       if (message !== undefined) return { problem: message };
-      const state = value as { dir: string; pendingFiles: Array<{ fileId: string }> };
+      const state = value as {
+        dir: string;
+        pendingFiles: Array<{ fileId: string }>;
+        givenUpFiles?: string[];
+      };
       return {
         fact: {
           kind: "channelState",
           dir: state.dir,
           pending: state.pendingFiles.map((pending) => pending.fileId),
+          givenUp: state.givenUpFiles ?? [],
         },
       };
     }

@@ -117,6 +117,8 @@ interface FolderFacts {
   threads: { path: string; map: Record<string, string[]> } | undefined;
   /** Attachments the sync state lists as not downloaded yet. */
   pending: Set<string>;
+  /** Attachments the sync gave up on (the server answered 404 in 3 runs). */
+  givenUp: Set<string>;
 }
 
 export async function verifyBackup(options: VerifyOptions): Promise<VerifyReport> {
@@ -316,6 +318,7 @@ class Verification {
         attachments: [],
         threads: undefined,
         pending: new Set(),
+        givenUp: new Set(),
       };
       this.folders.set(key, facts);
     }
@@ -638,6 +641,7 @@ class Verification {
           channelId: role.channelId,
         });
         for (const fileId of fact.pending) facts.pending.add(fileId);
+        for (const fileId of fact.givenUp) facts.givenUp.add(fileId);
         return;
       }
     }
@@ -660,6 +664,13 @@ class Verification {
             "warning",
             path,
             `attachment of ${post} not downloaded yet (the next backup run tries again)`,
+          );
+        } else if (facts.givenUp.has(fileId)) {
+          this.#add(
+            3,
+            "warning",
+            path,
+            `attachment of ${post} given up: the server answered 404 (not found) in 3 runs`,
           );
         } else {
           this.#add(3, "missing", path, `attachment of ${post}, not in the backup`, {
