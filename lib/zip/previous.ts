@@ -19,6 +19,7 @@ import {
 } from "./format.ts";
 import type { CopiedEntry } from "./writer.ts";
 import { readAt } from "../util/read_at.ts";
+import { equalBytes } from "../util/bytes.ts";
 
 /** Reads of the previous archive go through a window of this size. */
 const WINDOW = 1 << 20;
@@ -367,10 +368,4 @@ export class PreviousZip {
       // Already closed.
     }
   }
-}
-
-function equalBytes(a: Uint8Array, b: Uint8Array): boolean {
-  if (a.length !== b.length) return false;
-  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
-  return true;
 }
