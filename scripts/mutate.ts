@@ -1344,6 +1344,37 @@ export const MUTATIONS: readonly Mutation[] = [
     filter: "durable",
   },
   {
+    name: "view-table-not-durable",
+    cost: "after a power cut the manifest names a table whose data was lost: the channel is read " +
+      "whole, or a torn table vouched for",
+    file: "lib/view/site.ts",
+    search:
+      "      recorder: this.recorder,\n      sink: ({ size, sha256 }) => written = { size, sha256 },",
+    replace:
+      "      recorder: this.recorder,\n      sync: false,\n      sink: ({ size, sha256 }) => written = { size, sha256 },",
+    tests: ["tests/view_test.ts"],
+    filter: "durable",
+  },
+  {
+    name: "view-table-hash-unchecked",
+    cost: "a table the manifest does not name (an earlier build's, a changed byte) is trusted: " +
+      "pages keep posts that changed",
+    file: "lib/view/table_file.ts",
+    search: '    hash.digest("hex") !== ref.sha256',
+    replace: "    false",
+    tests: ["tests/view_rebuild_test.ts", "tests/view_test.ts"],
+    filter: "/torn|reads only/",
+  },
+  {
+    name: "view-rebuild-keeps-changed-rows",
+    cost: "a post read again is also kept as it was: it shows twice, its old text once",
+    file: "lib/view/rebuild.ts",
+    search: "    else kept[i] = 1;",
+    replace: "    if (i !== -1) kept[i] = 1;",
+    tests: ["tests/view_rebuild_test.ts", "tests/view_test.ts"],
+    filter: "/files read|reads only/",
+  },
+  {
     name: "view-raw-html",
     cost: "a message's <script> or onerror= becomes part of the archive's pages",
     file: "lib/view/markdown.ts",

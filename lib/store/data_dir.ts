@@ -260,11 +260,15 @@ export class DataDir {
    * The files of a folder (isFileEntry) with their sizes and modification times (ms), entry by
    * entry; none when the folder is missing. The folder is checked for links once; each entry is
    * `lstat`ed, never followed. A file removed between the listing and its lstat is left out.
+   * With `wanted`, only the names it accepts are `lstat`ed.
    */
-  async *fileStats(parts: RelPath): AsyncGenerator<{ name: string; size: number; mtime: number }> {
+  async *fileStats(
+    parts: RelPath,
+    wanted?: (name: string) => boolean,
+  ): AsyncGenerator<{ name: string; size: number; mtime: number }> {
     const folder = this.#existing(parts);
     for await (const entry of this.entries(parts)) {
-      if (!isFileEntry(entry)) continue;
+      if (!isFileEntry(entry) || wanted && !wanted(entry.name)) continue;
       const info = lstatOrUndefined(join(folder, entry.name));
       if (info && !info.isSymlink && !info.isDirectory) {
         yield { name: entry.name, size: info.size, mtime: info.mtime?.getTime() ?? 0 };

@@ -95,9 +95,16 @@ export interface EmojiEntry {
   damage: Damage[];
 }
 
+/** A file's size and modification time (ms) as listed. */
+export interface FileStat {
+  size: number;
+  mtime: number;
+}
+
+/** A post read, or a post file that could not be; `stat`: as listed before it was read. */
 export type PostItem =
-  | { kind: "post"; post: Post; path: RelPath }
-  | { kind: "damaged"; damage: Damage };
+  | { kind: "post"; post: Post; path: RelPath; stat?: FileStat }
+  | { kind: "damaged"; damage: Damage; stat?: FileStat };
 
 export interface Attachment {
   fileId: string;
@@ -441,11 +448,13 @@ export class BackupReader {
    * listed in passes of at most NAMES_PER_PASS names, taken in the order of the times in their
    * names, and a post is yielded once no unread name can hold an older one. Names in local time
    * (matterbak's) are at most MAX_ZONE_OFFSET_MS off; with `utcNames` (every name made by this
-   * tool) the order of names is the order of posts.
+   * tool) the order of names is the order of posts. With `stats`, each item carries its file's
+   * size and time, listed in the pass before the file is read (a file changed after its listing
+   * shows a newer time next time).
    */
   async *posts(
     channel: Pick<ChannelEntry, "folder">,
-    options: { utcNames?: boolean; namesPerPass?: number } = {},
+    options: { utcNames?: boolean; namesPerPass?: number; stats?: boolean } = {},
   ): AsyncGenerator<PostItem> {
     const margin = options.utcNames ? 0 : MAX_ZONE_OFFSET_MS;
     const perPass = options.namesPerPass ?? NAMES_PER_PASS;
@@ -456,7 +465,7 @@ export class BackupReader {
       perHour.set(hour, (perHour.get(hour) ?? 0) + 1);
     }
     const hours = [...perHour.keys()].sort();
-    const pending: Array<{ post: Post; path: RelPath }> = [];
+    const pending: Array<{ post: Post; path: RelPath; stat?: FileStat }> = [];
     for (let start = 0; start < hours.length;) {
       let end = start;
       let count = perHour.get(hours[start] as string) as number;
@@ -468,17 +477,27 @@ export class BackupReader {
       }
       const [first, last] = [hours[start] as string, hours[end] as string];
       const names: string[] = [];
-      for await (const [, name] of postFiles(this.dataDir, channel.folder)) {
-        const hour = name.slice(0, 11);
-        if (hour >= first && hour <= last) names.push(name);
+      const inPass = (name: string) => name.slice(0, 11) >= first && name.slice(0, 11) <= last;
+      const stats = options.stats ? new Map<string, FileStat>() : undefined;
+      if (stats) {
+        const wanted = (name: string) => inPass(name) && postIdFromFileName(name) !== undefined;
+        for await (const { name, size, mtime } of this.dataDir.fileStats(channel.folder, wanted)) {
+          names.push(name);
+          stats.set(name, { size, mtime });
+        }
+      } else {
+        for await (const [, name] of postFiles(this.dataDir, channel.folder)) {
+          if (inPass(name)) names.push(name);
+        }
       }
       names.sort();
       for (let i = 0; i < names.length; i += READ_BATCH) {
         const batch = names.slice(i, i + READ_BATCH);
         const read = await Promise.all(batch.map((name) => this.#readPost(channel.folder, name)));
-        for (const item of read) {
-          if ("damage" in item) yield { kind: "damaged", damage: item.damage };
-          else pending.push(item);
+        for (const [j, item] of read.entries()) {
+          const stat = stats?.get(batch[j] as string);
+          if ("damage" in item) yield { kind: "damaged", damage: item.damage, ...stat && { stat } };
+          else pending.push(stat ? { ...item, stat } : item);
         }
         // Every name still unread is at or after this time, so no unread post is older than
         // `safe`: what is older can go.

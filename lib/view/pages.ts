@@ -3,6 +3,7 @@
  * without JavaScript; site.js only adds search, local times and keyboard shortcuts. Every value
  * from the backup is escaped (esc) or is Markdown rendered by markdown.ts.
  */
+import { Buffer } from "node:buffer";
 import { esc, formatSize, urlPath } from "./html.ts";
 import type { Shown } from "./attachments.ts";
 
@@ -251,7 +252,7 @@ export function postHtml(post: PostView, root: string, f: Formatter, continued: 
   if (post.deleted) {
     marks.push(`<span class="mark deleted">deleted ${esc(f.full(post.deleted))}</span>`);
   }
-  let html = `<article class="${classes.join(" ")}" id="${esc(post.id)}">`;
+  let html = `${ARTICLE_START}${classes.join(" ")}" id="${esc(post.id)}">`;
   html += continued ? `<span class="avatar gap"></span>` : avatarHtml(post.author, root);
   html += `<div class="body"><header>`;
   if (!continued) html += authorHtml(post, root) + " ";
@@ -535,4 +536,41 @@ export function usersPage(users: SiteUser[]): string {
     searchForm: true,
     body: `<main><h1>People</h1><ul class="people">\n${rows}\n</ul></main>`,
   });
+}
+
+const ARTICLE_START = `<article class="`;
+const ARTICLE_END = "</article>\n";
+
+/**
+ * A page's bytes with the articles of some posts replaced by new ones (`html` by post id),
+ * found as postHtml writes them; undefined when one is not there. Bytes, not text: a page is
+ * about a megabyte, and a string of it for each post replaced was most of a rebuild's memory.
+ */
+export function replaceArticles(
+  page: Uint8Array,
+  articles: Map<string, string>,
+): Uint8Array | undefined {
+  const bytes = Buffer.from(page.buffer, page.byteOffset, page.byteLength);
+  const found: { at: number; end: number; html: Uint8Array }[] = [];
+  for (const [id, html] of articles) {
+    const tail = bytes.indexOf(`" id="${esc(id)}">`);
+    const at = tail === -1 ? -1 : bytes.lastIndexOf(ARTICLE_START, tail);
+    // The classes between the start and the id hold no quote.
+    if (at === -1 || bytes.subarray(at + ARTICLE_START.length, tail).includes(0x22)) {
+      return undefined;
+    }
+    const end = bytes.indexOf(ARTICLE_END, tail);
+    if (end === -1) return undefined;
+    found.push({ at, end: end + ARTICLE_END.length, html: Buffer.from(html) });
+  }
+  found.sort((a, b) => a.at - b.at);
+  const parts: Uint8Array[] = [];
+  let from = 0;
+  for (const { at, end, html } of found) {
+    if (at < from) return undefined;
+    parts.push(bytes.subarray(from, at), html);
+    from = end;
+  }
+  parts.push(bytes.subarray(from));
+  return Buffer.concat(parts);
 }

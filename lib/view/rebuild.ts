@@ -1,16 +1,18 @@
 /**
- * What a channel's rebuild must read and render, decided without reading a post. The manifest of
- * the last build keeps a table of the channel's post files (name, size, time, and of each post
- * what other pages depend on: its time, root, author, kind, reply count, attachments). A new
- * listing of the channel's folders with sizes and times (cheap) says which files are new,
- * changed or gone; only those are read. The new table then gives the new pages, and a page or
- * thread page is rendered again only when something it shows differs: its posts, a root's
- * reply count, where a reply's root is. Anything uncertain is read: a file written within the
- * clock's step of a build is recorded as untrusted (read again next time), and a manifest that
- * does not decode means reading the whole channel.
+ * What a channel's rebuild must read and render, decided without reading a post. The last
+ * build kept a table of the channel's post files (name, size, time, and of each post what other
+ * pages depend on: its time, root, author, kind, reply count, attachments) in a file of its own
+ * (table_file.ts). A new listing of the channel's folders with sizes and times (cheap), compared
+ * entry by entry with the table, says which files are new, changed or gone; only those are read.
+ * The new table is the last one with those rows replaced, and a page or thread page is rendered
+ * again only when something it shows differs: its posts, a root's reply count, where a reply's
+ * root is. Anything uncertain is read: a file written within the clock's step of a build is
+ * recorded as untrusted (read again next time), and a table that does not decode means reading
+ * the whole channel.
  */
 import { fileIdFromDataName, postIdFromFileName, postIdFromHistoryName } from "../store/layout.ts";
 import type { Post } from "../model/records.ts";
+import type { FileStat } from "../store/reader.ts";
 
 /** A post file as the last build saw it. */
 export interface Row {
@@ -35,35 +37,21 @@ export interface Row {
 /** A folder entry's size and time; "?" when not trusted. */
 export type Stamps = Record<string, string>;
 
-/** The table as stored in the manifest: columns, sparse maps for what few rows have. */
-export interface StoredTable {
-  names: string[];
-  sizes: number[];
-  mtimes: number[];
-  at: number[];
-  roots: string[];
-  kinds: string;
-  users: number[];
-  people: string[];
-  own: Record<string, number>;
-  fileIds: Record<string, string[]>;
-  damage: Record<string, string>;
-  /** The rendered reply count of each root that has one. */
-  counts: Record<string, number>;
-  files: Stamps;
-  history: Stamps;
-}
+/** The kinds of rows (see Row), as stored: a row's kind is its place here. */
+export const KINDS = "pysd";
 
-/** Strings packed in one (a string per row would cost about 70 bytes each at 200,000 rows). */
-class Packed {
-  readonly #text: string;
-  readonly #ends: Int32Array;
-  constructor(text: string, ends: Int32Array) {
-    this.#text = text;
-    this.#ends = ends;
-  }
+/**
+ * Strings packed in pieces of ROWS_PER_PIECE rows (a string per row would cost about 70 bytes
+ * each at 200,000 rows; one string of all would be copied whole when made).
+ */
+export class Packed {
+  /** `ends`: where each row's string ends, counted from the start of the first piece. */
+  constructor(readonly pieces: string[], readonly ends: Int32Array) {}
   get(i: number): string {
-    return this.#text.slice(i ? this.#ends[i - 1] : 0, this.#ends[i]);
+    const piece = Math.floor(i / ROWS_PER_PIECE);
+    const base = piece ? this.ends[piece * ROWS_PER_PIECE - 1] as number : 0;
+    const start = i ? this.ends[i - 1] as number : 0;
+    return (this.pieces[piece] as string).slice(start - base, this.ends[i] as number - base);
   }
 }
 
@@ -71,143 +59,204 @@ class Packed {
 class Packer {
   readonly #pieces: string[] = [];
   #piece: string[] = [];
-  readonly #ends: number[] = [];
+  readonly #ends = new NumberColumn((n) => new Int32Array(n));
   #end = 0;
   add(value: string): void {
     this.#piece.push(value);
-    this.#ends.push(this.#end += value.length);
+    this.#ends.add(this.#end += value.length);
     if (this.#piece.length === ROWS_PER_PIECE) {
       this.#pieces.push(this.#piece.join(""));
       this.#piece = [];
     }
   }
   done(): Packed {
-    this.#pieces.push(this.#piece.join(""));
-    return new Packed(this.#pieces.join(""), Int32Array.from(this.#ends));
+    return new Packed([...this.#pieces, this.#piece.join("")], this.#ends.done());
   }
 }
 
-/** A table being made row by row, in columns (no row object kept). */
-export class TableBuilder {
-  readonly #names = new Packer();
-  readonly #roots = new Packer();
-  readonly #sizes: number[] = [];
-  readonly #mtimes: number[] = [];
-  readonly #at: number[] = [];
-  readonly #kinds: string[] = [];
-  readonly #users: number[] = [];
-  readonly #people = new Map<string, number>();
-  readonly #own: number[] = [];
-  /** Of each row, the reply count it shows if the threads file does not say (-1: a reply or uncounted). */
-  readonly #counts: number[] = [];
-  readonly #fileIds = new Map<number, string[]>();
-  readonly #damage = new Map<number, string>();
-
-  get length(): number {
-    return this.#sizes.length;
+/** Numbers added one by one, in typed chunks of ROWS_PER_PIECE (no boxed numbers, no slack). */
+class NumberColumn<
+  T extends Float64Array<ArrayBuffer> | Int32Array<ArrayBuffer> | Uint8Array<ArrayBuffer>,
+> {
+  readonly #chunks: T[] = [];
+  #last: T;
+  #filled = 0;
+  constructor(readonly make: (length: number) => T) {
+    this.#last = make(ROWS_PER_PIECE);
   }
-
-  /** Adds a row; `count` is its rendered reply count when known (a stored table's). */
-  add(row: Row, count?: number): number {
-    const i = this.length;
-    this.#names.add(row.name);
-    this.#roots.add(row.root);
-    this.#sizes.push(row.size);
-    this.#mtimes.push(row.mtime);
-    this.#at.push(row.at);
-    this.#kinds.push(row.kind);
-    let user = this.#people.get(row.user);
-    if (user === undefined) this.#people.set(row.user, user = this.#people.size);
-    this.#users.push(user);
-    this.#own.push(row.own);
-    this.#counts.push(count ?? (counted(row) && !row.root ? row.own : -1));
-    if (row.fileIds.length) this.#fileIds.set(i, row.fileIds);
-    if (row.damage) this.#damage.set(i, row.damage);
-    return i;
+  add(value: number): void {
+    if (this.#filled === ROWS_PER_PIECE) {
+      this.#chunks.push(this.#last);
+      this.#last = this.make(ROWS_PER_PIECE);
+      this.#filled = 0;
+    }
+    this.#last[this.#filled++] = value;
   }
-
-  /**
-   * The table; `threads` (the threads file's number of replies by root) decides the reply counts
-   * of the rows added without one.
-   */
-  build(threads: Map<string, number> | undefined, files: Stamps, history: Stamps): Table {
-    const names = this.#names.done();
-    const counts = Float64Array.from(this.#counts, (c, i) => {
-      if (c === -1) return 0;
-      if (threads === undefined) return c;
-      const n = threads.get(names.get(i).slice(-31, -5));
-      return n ?? c;
-    });
-    return new Table(
-      {
-        names,
-        roots: this.#roots.done(),
-        sizes: Float64Array.from(this.#sizes),
-        mtimes: Float64Array.from(this.#mtimes),
-        at: Float64Array.from(this.#at),
-        kinds: this.#kinds.join(""),
-        users: Int32Array.from(this.#users),
-        people: [...this.#people.keys()],
-        own: Float64Array.from(this.#own),
-        counts,
-        fileIds: this.#fileIds,
-        damage: this.#damage,
-      },
-      files,
-      history,
-    );
+  /** The numbers in one array. */
+  done(): T {
+    const out = this.make(this.#chunks.length * ROWS_PER_PIECE + this.#filled);
+    this.#chunks.forEach((chunk, i) => out.set(chunk, i * ROWS_PER_PIECE));
+    out.set(this.#last.subarray(0, this.#filled), this.#chunks.length * ROWS_PER_PIECE);
+    return out;
   }
 }
 
-interface Columns {
+/** Rows in columns: typed arrays and packed strings, about 115 bytes a row. */
+export interface Columns {
   names: Packed;
   roots: Packed;
   sizes: Float64Array;
   mtimes: Float64Array;
   at: Float64Array;
-  kinds: string;
+  /** Of each row, its kind's place in KINDS. */
+  kinds: Uint8Array;
+  /** Of each row, its author's place in `people`. */
   users: Int32Array;
   people: string[];
   own: Float64Array;
+  /** The rendered reply count of each row (0 for replies and rows without). */
   counts: Float64Array;
   fileIds: Map<number, string[]>;
   damage: Map<number, string>;
 }
 
 /**
- * A channel's post files, in columns (typed arrays and packed strings: about 115 bytes a row
- * where a row object cost 300); a Row is made only for a row being looked at.
+ * The reply count a row shows: for a root, the threads file's number of its replies, else the
+ * one the post carries; 0 for a reply or a post not shown.
+ */
+function shownReplies(
+  row: Pick<Row, "kind" | "root" | "own" | "id">,
+  threads: Map<string, number> | undefined,
+): number {
+  if (!counted(row) || row.root) return 0;
+  return threads?.get(row.id) ?? row.own;
+}
+
+const f64 = (n: number) => new Float64Array(n);
+
+/** A table being made row by row, in columns (no row object kept). */
+export class TableBuilder {
+  readonly #names = new Packer();
+  readonly #roots = new Packer();
+  readonly #sizes = new NumberColumn(f64);
+  readonly #mtimes = new NumberColumn(f64);
+  readonly #at = new NumberColumn(f64);
+  readonly #kinds = new NumberColumn((n) => new Uint8Array(n));
+  readonly #users = new NumberColumn((n) => new Int32Array(n));
+  readonly #people = new Map<string, number>();
+  readonly #own = new NumberColumn(f64);
+  /** The counts given with the rows (a stored table's); -1 where none was. */
+  readonly #counts = new NumberColumn(f64);
+  readonly #fileIds = new Map<number, string[]>();
+  readonly #damage = new Map<number, string>();
+  #length = 0;
+
+  get length(): number {
+    return this.#length;
+  }
+
+  /** Adds a row; `count` is its rendered reply count when known (a stored table's). */
+  add(row: Row, count?: number): number {
+    const i = this.#length++;
+    this.#names.add(row.name);
+    this.#roots.add(row.root);
+    this.#sizes.add(row.size);
+    this.#mtimes.add(row.mtime);
+    this.#at.add(row.at);
+    this.#kinds.add(KINDS.indexOf(row.kind));
+    let user = this.#people.get(row.user);
+    if (user === undefined) this.#people.set(row.user, user = this.#people.size);
+    this.#users.add(user);
+    this.#own.add(row.own);
+    this.#counts.add(count ?? -1);
+    if (row.fileIds.length) this.#fileIds.set(i, row.fileIds);
+    if (row.damage) this.#damage.set(i, row.damage);
+    return i;
+  }
+
+  /**
+   * The rows as columns; `threads` (the threads file's number of replies by root) decides the
+   * reply counts of the rows added without one.
+   */
+  columns(threads: Map<string, number> | undefined): Columns {
+    const names = this.#names.done();
+    const roots = this.#roots.done();
+    const kinds = this.#kinds.done();
+    const own = this.#own.done();
+    const counts = this.#counts.done();
+    counts.forEach((count, i) => {
+      if (count !== -1) return;
+      counts[i] = shownReplies({
+        kind: KINDS[kinds[i] as number] as Row["kind"],
+        root: roots.get(i),
+        own: own[i] as number,
+        id: idOfName(names.get(i)),
+      }, threads);
+    });
+    return {
+      names,
+      roots,
+      sizes: this.#sizes.done(),
+      mtimes: this.#mtimes.done(),
+      at: this.#at.done(),
+      kinds,
+      users: this.#users.done(),
+      people: [...this.#people.keys()],
+      own,
+      counts,
+      fileIds: this.#fileIds,
+      damage: this.#damage,
+    };
+  }
+
+  /** The table (see `columns`). */
+  build(threads: Map<string, number> | undefined, files: Stamps, history: Stamps): Table {
+    return new Table([this.columns(threads)], undefined, undefined, files, history);
+  }
+}
+
+/** The post id in a table's name: every row is made for a post file name. */
+const idOfName = (name: string) => name.slice(-31, -5);
+
+// Readers of a column at a place, shared (not a closure made per call: 200,000 rows).
+const NAME = (c: Columns, j: number) => c.names.get(j);
+const ROOT = (c: Columns, j: number) => c.roots.get(j);
+const AT = (c: Columns, j: number) => c.at[j] as number;
+const KIND = (c: Columns, j: number) => KINDS[c.kinds[j] as number] as Row["kind"];
+const SIZE = (c: Columns, j: number) => c.sizes[j] as number;
+const MTIME = (c: Columns, j: number) => c.mtimes[j] as number;
+const USER = (c: Columns, j: number) => c.people[c.users[j] as number] as string;
+const OWN = (c: Columns, j: number) => c.own[j] as number;
+const FILE_IDS = (c: Columns, j: number) => c.fileIds.get(j) ?? NO_FILES;
+const DAMAGE = (c: Columns, j: number) => c.damage.get(j) ?? "";
+
+/**
+ * A channel's post files, in columns; a Row is made only for a row being looked at. A rebuild's
+ * table is the last build's columns, the rows it keeps picked out by `slots`, followed by the
+ * columns of the files read again: the 200,000 kept rows are not copied.
  */
 export class Table {
   readonly length: number;
-  readonly #names: Packed;
-  readonly #roots: Packed;
-  readonly #sizes: Float64Array;
-  readonly #mtimes: Float64Array;
-  readonly #at: Float64Array;
-  readonly #kinds: string;
-  readonly #users: Int32Array;
-  readonly #people: string[];
-  readonly #own: Float64Array;
+  /** The columns; a place from the first's length on is in the second. */
+  readonly #parts: Columns[];
+  /** Of each row, its place in the parts; undefined: row i is place i. */
+  readonly #slots: Int32Array | undefined;
   /** The rendered reply count of each row (0 for replies and rows without). */
   readonly #counts: Float64Array;
-  readonly #fileIds: Map<number, string[]>;
-  readonly #damage: Map<number, string>;
+  /** The rows sorted by name, made when first asked for. */
+  #byName: Int32Array | undefined;
 
-  constructor(c: Columns, public files: Stamps, public history: Stamps) {
-    this.length = c.sizes.length;
-    this.#names = c.names;
-    this.#roots = c.roots;
-    this.#sizes = c.sizes;
-    this.#mtimes = c.mtimes;
-    this.#at = c.at;
-    this.#kinds = c.kinds;
-    this.#users = c.users;
-    this.#people = c.people;
-    this.#own = c.own;
-    this.#counts = c.counts;
-    this.#fileIds = c.fileIds;
-    this.#damage = c.damage;
+  constructor(
+    parts: Columns[],
+    slots: Int32Array | undefined,
+    counts: Float64Array | undefined,
+    public files: Stamps,
+    public history: Stamps,
+  ) {
+    this.#parts = parts;
+    this.#slots = slots;
+    this.length = slots?.length ?? (parts[0] as Columns).sizes.length;
+    this.#counts = counts ?? (parts[0] as Columns).counts;
   }
 
   /** A table of `rows` (tests): the reply counts from `threads`, else the posts' own. */
@@ -217,22 +266,76 @@ export class Table {
     return b.build(threads, files, history);
   }
 
-  name(i: number): string {
-    return this.#names.get(i);
+  /**
+   * The table after a rebuild: the rows of this (a table as read from its file) marked in
+   * `kept`, then the rows read again (`read`); reply counts from `threads`.
+   */
+  patched(
+    kept: Uint8Array,
+    read: Columns,
+    threads: Map<string, number>,
+    files: Stamps,
+    history: Stamps,
+  ): Table {
+    const old = this.#parts[0] as Columns;
+    if (this.#slots || this.#parts.length !== 1) throw new Error("only a stored table is patched");
+    let keptCount = 0;
+    for (let i = 0; i < this.length; i++) keptCount += kept[i] as number;
+    const slots = new Int32Array(keptCount + read.sizes.length);
+    let n = 0;
+    for (let i = 0; i < this.length; i++) if (kept[i]) slots[n++] = i;
+    for (let j = 0; j < read.sizes.length; j++) slots[n++] = this.length + j;
+    const table = new Table([old, read], slots, new Float64Array(slots.length), files, history);
+    for (let i = 0; i < table.length; i++) {
+      table.#counts[i] = shownReplies(
+        { kind: table.kind(i), root: table.root(i), own: table.own(i), id: table.id(i) },
+        threads,
+      );
+    }
+    return table;
   }
-  /** The post id: in every row's name (rows are made only for post file names). */
+
+  #get<T>(i: number, read: (c: Columns, j: number) => T): T {
+    const place = this.#slots ? this.#slots[i] as number : i;
+    const first = this.#parts[0] as Columns;
+    const firstLength = first.sizes.length;
+    return place < firstLength
+      ? read(first, place)
+      : read(this.#parts[1] as Columns, place - firstLength);
+  }
+
+  name(i: number): string {
+    return this.#get(i, NAME);
+  }
   id(i: number): string {
-    const name = this.#names.get(i);
-    return name.slice(-31, -5);
+    return idOfName(this.name(i));
   }
   at(i: number): number {
-    return this.#at[i] as number;
+    return this.#get(i, AT);
   }
   kind(i: number): Row["kind"] {
-    return this.#kinds[i] as Row["kind"];
+    return this.#get(i, KIND);
   }
   root(i: number): string {
-    return this.#roots.get(i);
+    return this.#get(i, ROOT);
+  }
+  size(i: number): number {
+    return this.#get(i, SIZE);
+  }
+  mtime(i: number): number {
+    return this.#get(i, MTIME);
+  }
+  user(i: number): string {
+    return this.#get(i, USER);
+  }
+  own(i: number): number {
+    return this.#get(i, OWN);
+  }
+  fileIds(i: number): string[] {
+    return this.#get(i, FILE_IDS);
+  }
+  damage(i: number): string {
+    return this.#get(i, DAMAGE);
   }
   /** The reply count a root shows: the threads file's, else the one the post carries. */
   count(i: number): number {
@@ -243,15 +346,15 @@ export class Table {
     return {
       name: this.name(i),
       id: this.id(i),
-      size: this.#sizes[i] as number,
-      mtime: this.#mtimes[i] as number,
+      size: this.size(i),
+      mtime: this.mtime(i),
       at: this.at(i),
       root: this.root(i),
       kind: this.kind(i),
-      user: this.#people[this.#users[i] as number] as string,
-      own: this.#own[i] as number,
-      fileIds: this.#fileIds.get(i) ?? NO_FILES,
-      damage: this.#damage.get(i) ?? "",
+      user: this.user(i),
+      own: this.own(i),
+      fileIds: this.fileIds(i),
+      damage: this.damage(i),
     };
   }
 
@@ -267,56 +370,33 @@ export class Table {
     return out;
   }
 
-  /** The table as stored: its columns as they are, people numbered as here. */
-  *json(): Generator<string> {
-    const n = this.length;
-    function* column(key: string, value: (i: number) => string | number): Generator<string> {
-      yield `${JSON.stringify(key)}:[`;
-      for (let i = 0; i < n; i += ROWS_PER_PIECE) {
-        const piece: string[] = [];
-        for (let j = i; j < Math.min(n, i + ROWS_PER_PIECE); j++) {
-          piece.push(JSON.stringify(value(j)));
-        }
-        yield (i ? "," : "") + piece.join(",");
-      }
-      yield "],";
+  /**
+   * The row of a file name (the last of equal names), -1 when none: a binary search over the
+   * rows sorted by name (no map of 200,000 names).
+   */
+  rowNamed(name: string): number {
+    const byName = this.#byName ??= this.#sortedByName();
+    let [lo, hi] = [0, byName.length];
+    // The first entry whose name is greater than `name`.
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      if (this.name(byName[mid] as number) <= name) lo = mid + 1;
+      else hi = mid;
     }
-    const sparse = <T>(rows: Iterable<[number, T]>) => {
-      const out: Record<string, T> = {};
-      for (const [i, v] of rows) out[this.name(i)] = v;
-      return out;
-    };
-    const own: [number, number][] = [];
-    for (let i = 0; i < n; i++) if (this.#own[i]) own.push([i, this.#own[i] as number]);
-    yield "{";
-    yield* column("names", (i) => this.name(i));
-    yield* column("sizes", (i) => this.#sizes[i] as number);
-    yield* column("mtimes", (i) => this.#mtimes[i] as number);
-    yield* column("at", (i) => this.at(i));
-    yield* column("roots", (i) => this.root(i));
-    yield `"kinds":${JSON.stringify(this.#kinds)},`;
-    yield* column("users", (i) => this.#users[i] as number);
-    const rest: Omit<
-      StoredTable,
-      "names" | "sizes" | "mtimes" | "at" | "roots" | "kinds" | "users"
-    > = {
-      people: this.#people,
-      own: sparse(own),
-      fileIds: sparse(this.#fileIds),
-      damage: sparse(this.#damage),
-      counts: Object.fromEntries(this.counts()),
-      files: this.files,
-      history: this.history,
-    };
-    yield JSON.stringify(rest).slice(1);
+    const i = lo ? byName[lo - 1] as number : -1;
+    return i !== -1 && this.name(i) === name ? i : -1;
+  }
+
+  #sortedByName(): Int32Array {
+    // Rows are in the order of their times, as their names mostly are: the sort finds runs.
+    return Int32Array.from({ length: this.length }, (_, i) => i).sort((a, b) => {
+      const [x, y] = [this.name(a), this.name(b)];
+      return x < y ? -1 : x > y ? 1 : a - b;
+    });
   }
 }
 
-export function rowOf(
-  name: string,
-  stat: { size: number; mtime: number },
-  post: Post,
-): Row {
+export function rowOf(name: string, stat: FileStat, post: Post): Row {
   const type = typeof post.type === "string" ? post.type : "";
   const files = [
     ...(Array.isArray(post.file_ids) ? post.file_ids.filter((id) => typeof id === "string") : []),
@@ -337,7 +417,7 @@ export function rowOf(
   };
 }
 
-export function damagedRow(name: string, stat: { size: number; mtime: number }, reason: string) {
+export function damagedRow(name: string, stat: FileStat, reason: string) {
   const row: Row = {
     name,
     id: postIdFromFileName(name) ?? "",
@@ -364,61 +444,80 @@ export function byPostOrder(a: Row, b: Row): number {
   return a.at - b.at || (a.id < b.id ? -1 : a.id > b.id ? 1 : a.name < b.name ? -1 : 1);
 }
 
-/** The table as the JSON of a StoredTable, in pieces of at most ROWS_PER_PIECE rows. */
-export function tableJson(table: Table): Generator<string> {
-  return table.json();
-}
+export const ROWS_PER_PIECE = 4096;
 
-const ROWS_PER_PIECE = 4096;
+/**
+ * The hashes of a channel's thread pages by thread key (its root's id), as its manifest keeps
+ * them: one string of `<key> <hash>` lines sorted by key, searched in place (a record of
+ * 50,000 threads cost 8 MB of memory, this string 3).
+ */
+export class ThreadHashes {
+  readonly #text: string;
+  /** Where each line starts; one more: the end of the text and its newline. */
+  readonly #starts: Int32Array;
 
-/** The stored table, or undefined when it is not whole (then the channel is read again). */
-export function decodeTable(stored: unknown): Table | undefined {
-  if (typeof stored !== "object" || stored === null) return undefined;
-  const s = stored as Partial<StoredTable>;
-  const n = s.names?.length;
-  if (
-    n === undefined || !Array.isArray(s.names) || s.sizes?.length !== n ||
-    s.mtimes?.length !== n || s.at?.length !== n || s.roots?.length !== n ||
-    typeof s.kinds !== "string" || s.kinds.length !== n || s.users?.length !== n ||
-    !Array.isArray(s.people) || typeof s.own !== "object" || typeof s.fileIds !== "object" ||
-    typeof s.damage !== "object" || typeof s.counts !== "object" || typeof s.files !== "object" ||
-    typeof s.history !== "object" || !s.own || !s.fileIds || !s.damage || !s.counts ||
-    !s.files || !s.history
-  ) return undefined;
-  const b = new TableBuilder();
-  for (let i = 0; i < n; i++) {
-    const name = s.names[i] as string;
-    const kind = s.kinds[i] as Row["kind"];
-    const user = s.people[s.users[i] as number];
-    const id = postIdFromFileName(name);
-    if (
-      typeof name !== "string" || id === undefined || !"pysd".includes(kind) ||
-      typeof user !== "string"
-    ) return undefined;
-    b.add({
-      name,
-      id,
-      size: s.sizes[i] as number,
-      mtime: s.mtimes[i] as number,
-      at: s.at[i] as number,
-      root: s.roots[i] as string,
-      kind,
-      user,
-      own: s.own[name] ?? 0,
-      fileIds: s.fileIds[name] ?? NO_FILES,
-      damage: s.damage[name] ?? "",
-    }, s.counts[id] ?? 0);
+  constructor(text: string) {
+    this.#text = text;
+    let lines = 0;
+    for (let at = text.indexOf("\n"); at !== -1; at = text.indexOf("\n", at + 1)) lines++;
+    this.#starts = new Int32Array(lines + 1);
+    for (let i = 1, at = -1; i <= lines; i++) {
+      this.#starts[i] = (at = text.indexOf("\n", at + 1)) + 1;
+    }
   }
-  return b.build(undefined, s.files, s.history);
+
+  /** The text of `hashes`; a key that is not an id is left out (its page is written again). */
+  static text(hashes: Map<string, string>): string {
+    return [...hashes.keys()].filter((key) => /^[a-z0-9]{26}$/.test(key)).sort()
+      .map((key) => `${key} ${hashes.get(key)}\n`).join("");
+  }
+
+  #line(i: number): string {
+    return this.#text.slice(this.#starts[i], (this.#starts[i + 1] as number) - 1);
+  }
+
+  get(key: string): string | undefined {
+    let [lo, hi] = [0, this.#starts.length - 1];
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      const line = this.#line(mid);
+      const lineKey = line.slice(0, line.indexOf(" "));
+      if (lineKey === key) return line.slice(key.length + 1);
+      if (lineKey < key) lo = mid + 1;
+      else hi = mid;
+    }
+    return undefined;
+  }
+
+  *keys(): Generator<string> {
+    for (let i = 0; i + 1 < this.#starts.length; i++) {
+      const line = this.#line(i);
+      yield line.slice(0, line.indexOf(" "));
+    }
+  }
 }
 
-/** The names of the post files to read: new, changed, untrusted, or whose attachments or history changed. */
-export function filesToRead(
+/** What a listing of a channel's posts folder says against the last build's table. */
+export interface ListingChanges {
+  /**
+   * The post files to read, with their listed sizes and times: new, changed, untrusted, or
+   * whose attachments or history changed.
+   */
+  read: Map<string, FileStat>;
+  /** Of each row of the table, 1 when its file is listed unchanged: the row is kept as is. */
+  kept: Uint8Array;
+}
+
+/**
+ * Compares the listing of the posts folder, entry by entry (never held whole: 200,000 names),
+ * with the table `old`; `files` and `history` are the attachments and history folders now.
+ */
+export async function compareListing(
   old: Table,
-  posts: Map<string, { size: number; mtime: number }>,
+  posts: AsyncIterable<{ name: string } & FileStat> | Iterable<{ name: string } & FileStat>,
   files: Stamps,
   history: Stamps,
-): string[] {
+): Promise<ListingChanges> {
   const changedIds = (before: Stamps, now: Stamps, idOf: (name: string) => string | undefined) => {
     const ids = new Set<string>();
     for (const name of new Set([...Object.keys(before), ...Object.keys(now)])) {
@@ -435,77 +534,93 @@ export function filesToRead(
     (name) => fileIdFromDataName(name) ?? postIdFromHistoryName(name),
   );
   const historyIds = changedIds(old.history, history, postIdFromHistoryName);
-  // The last of the rows of a name, as a map by name would give.
-  const byName = new Map<string, number>();
-  for (let i = 0; i < old.length; i++) if (posts.has(old.name(i))) byName.set(old.name(i), i);
-  const read: string[] = [];
-  for (const [name, stat] of posts) {
-    const i = byName.get(name);
-    const row = i === undefined ? undefined : old.row(i);
+  const read = new Map<string, FileStat>();
+  const kept = new Uint8Array(old.length);
+  for await (const { name, size, mtime } of posts) {
+    const i = old.rowNamed(name);
     if (
-      !row || row.mtime === -1 || row.mtime !== stat.mtime || row.size !== stat.size ||
-      historyIds.has(row.id) || row.fileIds.some((id) => fileIds.has(id))
-    ) read.push(name);
+      i === -1 || old.mtime(i) === -1 || old.mtime(i) !== mtime || old.size(i) !== size ||
+      historyIds.has(old.id(i)) || old.fileIds(i).some((id) => fileIds.has(id))
+    ) read.set(name, { size, mtime });
+    else kept[i] = 1;
   }
-  return read.sort();
-}
-
-/** A thread of a layout: its root's place among the posts (-1: none) and its replies' places. */
-interface Thread {
-  root: number;
-  replies: number[];
+  return { read, kept };
 }
 
 /**
  * A table laid out in pages: where each post is and what each post shows of others. Places
- * are positions among the posts in page order; rows are made only when asked for.
+ * are positions among the posts in page order; rows are made only when asked for. Threads are
+ * held in typed arrays too (an object and an array per thread cost 23 MB for two layouts of
+ * 50,000 threads).
  */
 export class Layout {
   /** The table's row of each place. */
   readonly #order: Int32Array;
   /** The places sorted by post id (then place): a post found by binary search, no map. */
   readonly #byId: Int32Array;
-  readonly threads = new Map<string, Thread>();
+  /** The threads' keys (their roots' ids), in the order of their first post. */
+  readonly #threadKeys: string[] = [];
+  /** Of each thread key, its number. */
+  readonly #threadNumbers = new Map<string, number>();
+  /** Of each thread, its root's place (-1: not on record). */
+  readonly #threadRoots: Int32Array;
+  /** Of each thread, where its replies start in #replyPlaces; one more: the end. */
+  readonly #replyStarts: Int32Array;
+  /** The replies' places, thread after thread, each thread's in order. */
+  readonly #replyPlaces: Int32Array;
 
   constructor(readonly table: Table, readonly pageSize: number) {
     const t = table;
-    const rows: number[] = [];
-    for (let i = 0; i < t.length; i++) if (counted({ kind: t.kind(i) })) rows.push(i);
-    const ids = rows.map((i) => t.id(i));
-    const places = rows.map((_, p) => p);
-    places.sort((a, b) => {
-      const [x, y] = [rows[a] as number, rows[b] as number];
-      return t.at(x) - t.at(y) || (ids[a] as string < (ids[b] as string) ? -1 : ids[a] as string >
-          (ids[b] as string)
-        ? 1
-        : t.name(x) < t.name(y)
-        ? -1
-        : 1);
-    });
-    this.#order = Int32Array.from(places, (p) => rows[p] as number);
-    const byId = places.map((_, place) => place);
-    const idAt = places.map((p) => ids[p] as string);
-    byId.sort((a, b) => {
-      const [x, y] = [idAt[a] as string, idAt[b] as string];
-      return x < y ? -1 : x > y ? 1 : a - b;
-    });
-    this.#byId = Int32Array.from(byId);
-    for (let place = 0; place < this.#order.length; place++) {
-      const i = this.#order[place] as number;
+    let shown = 0;
+    for (let i = 0; i < t.length; i++) if (counted({ kind: t.kind(i) })) shown++;
+    const order = new Int32Array(shown);
+    shown = 0;
+    for (let i = 0; i < t.length; i++) if (counted({ kind: t.kind(i) })) order[shown++] = i;
+    const byText = (x: string, y: string) => x < y ? -1 : x > y ? 1 : 0;
+    order.sort((x, y) =>
+      t.at(x) - t.at(y) || byText(t.id(x), t.id(y)) || (t.name(x) < t.name(y) ? -1 : 1)
+    );
+    this.#order = order;
+    this.#byId = Int32Array.from({ length: shown }, (_, place) => place).sort((a, b) =>
+      byText(t.id(order[a] as number), t.id(order[b] as number)) || a - b
+    );
+    // Each reply's thread number, then the replies grouped by thread (counted, then placed).
+    const threadOf = new Int32Array(shown).fill(-1);
+    for (let place = 0; place < shown; place++) {
+      const i = order[place] as number;
       const root = t.root(i);
       if (!root && t.count(i) === 0) continue;
       const key = root || t.id(i);
-      let thread = this.threads.get(key);
-      if (!thread) {
-        thread = { root: -1, replies: [] };
-        this.threads.set(key, thread);
+      let number = this.#threadNumbers.get(key);
+      if (number === undefined) {
+        number = this.#threadKeys.length;
+        this.#threadKeys.push(key);
+        this.#threadNumbers.set(key, number);
       }
-      if (root) thread.replies.push(place);
+      if (root) threadOf[place] = number;
     }
-    for (const [key, thread] of this.threads) {
+    const threads = this.#threadKeys.length;
+    const replies = new Int32Array(threads);
+    for (const number of threadOf) {
+      if (number !== -1) replies[number] = replies[number] as number + 1;
+    }
+    const starts = this.#replyStarts = new Int32Array(threads + 1);
+    for (let k = 0; k < threads; k++) {
+      starts[k + 1] = (starts[k] as number) + (replies[k] as number);
+    }
+    this.#replyPlaces = new Int32Array(starts[threads] as number);
+    const next = starts.slice(0, threads);
+    for (let place = 0; place < shown; place++) {
+      const number = threadOf[place] as number;
+      if (number === -1) continue;
+      const at = next[number] as number;
+      this.#replyPlaces[at] = place;
+      next[number] = at + 1;
+    }
+    this.#threadRoots = Int32Array.from(this.#threadKeys, (key) => {
       const place = this.#placeOf(key);
-      if (place !== -1 && !t.root(this.#order[place] as number)) thread.root = place;
-    }
+      return place !== -1 && !t.root(order[place] as number) ? place : -1;
+    });
   }
 
   /** The number of posts laid out. */
@@ -590,14 +705,22 @@ export class Layout {
     return root ? `r${this.pageOf(root.id)}` : "r-";
   }
 
+  /** The threads' keys (their roots' ids), in the order of their first post. */
+  threadKeys(): readonly string[] {
+    return this.#threadKeys;
+  }
+
   /** A thread's rows, made now: its root (when on record) and its replies. */
   thread(key: string): { root: Row | undefined; replies: Row[] } | undefined {
-    const thread = this.threads.get(key);
-    if (!thread) return undefined;
-    return {
-      root: thread.root === -1 ? undefined : this.at(thread.root),
-      replies: thread.replies.map((p) => this.at(p)),
-    };
+    const number = this.#threadNumbers.get(key);
+    if (number === undefined) return undefined;
+    const root = this.#threadRoots[number] as number;
+    const replies: Row[] = [];
+    const end = this.#replyStarts[number + 1] as number;
+    for (let r = this.#replyStarts[number] as number; r < end; r++) {
+      replies.push(this.at(this.#replyPlaces[r] as number));
+    }
+    return { root: root === -1 ? undefined : this.at(root), replies };
   }
 
   /** Everything a thread page shows apart from its posts' own content. */
@@ -653,7 +776,7 @@ export function planPages(before: Layout, now: Layout, changed: Set<string>): Pa
 /** The thread pages of `now` to render again. */
 export function planThreads(before: Layout, now: Layout, changed: Set<string>): string[] {
   const out: string[] = [];
-  for (const key of now.threads.keys()) {
+  for (const key of now.threadKeys()) {
     const thread = now.thread(key) as { root: Row | undefined; replies: Row[] };
     if (
       before.threadShape(key) !== now.threadShape(key) ||

@@ -17,12 +17,15 @@ import {
   BackupReader,
   type ChannelEntry,
   type Damage,
+  type FileStat,
   type TeamEntry,
   type UserEntry,
 } from "../store/reader.ts";
 import type { Post, Reaction, User } from "../model/records.ts";
 import { editAt, versionLines } from "../store/history.ts";
 import { StorageError, UsageError } from "../util/errors.ts";
+import { equalBytes } from "../util/bytes.ts";
+import { readAt } from "../util/read_at.ts";
 import { VERSION } from "../util/version.ts";
 import { esc, urlPath } from "./html.ts";
 import { type Shown, shownAs, siteFileName } from "./attachments.ts";
@@ -38,6 +41,7 @@ import {
   pageFile,
   postHtml,
   type PostView,
+  replaceArticles,
   type SiteAttachment,
   type SiteChannel,
   type SiteReaction,
@@ -51,21 +55,27 @@ import {
 } from "./pages.ts";
 import { scriptJson, SegmentBuilder, tokenize } from "./search.ts";
 import {
+  compareListing,
   counted,
   damagedRow,
-  decodeTable,
-  filesToRead,
   Layout,
   planPages,
   planThreads,
   type Row,
   rowOf,
   type Stamps,
-  type StoredTable,
   type Table,
   TableBuilder,
-  tableJson,
+  ThreadHashes,
 } from "./rebuild.ts";
+import {
+  isTableRef,
+  type ReadNext,
+  readTableFile,
+  TABLE_SUFFIX,
+  tableFile,
+  type TableRef,
+} from "./table_file.ts";
 import siteCss from "./assets/site.css" with { type: "text" };
 import siteJs from "./assets/site.js" with { type: "text" };
 // Twemoji as a colour font (476 KB): standard emoji look the same on every system, in years too.
@@ -119,9 +129,12 @@ interface ChannelManifest {
   stats: ChannelStats;
   /** Hashes of the pages and thread pages, to write only those that differ. */
   pages: string[];
-  threads: Record<string, string>;
-  /** The post files and what the pages show of them (see rebuild.ts); null after a doubt. */
-  table: StoredTable | null | undefined;
+  threads: string;
+  /**
+   * The file of the table of the post files and what the pages show of them (rebuild.ts,
+   * table_file.ts); null after a doubt. An older manifest held the table itself.
+   */
+  table: TableRef | null;
 }
 
 /** Where a reply's root is, and what it says. */
@@ -134,7 +147,8 @@ function continues(previous: Row, row: Row, f: Formatter): boolean {
     (row.root === "" || row.root === previous.root || row.root === previous.id);
 }
 
-const hash = (text: string) => createHash("sha1").update(text).digest("base64url");
+/** Of text, or of its bytes in UTF-8: the same. */
+const hash = (text: string | Uint8Array) => createHash("sha1").update(text).digest("base64url");
 
 /**
  * The site folder: atomic writes below its root, and files placed by hard link or copy. Nothing
@@ -195,21 +209,52 @@ class SiteDir {
   }
 
   /** Writes atomically; `durable: false` does not sync the data first (see AtomicWriteOptions.sync). */
-  async write(rel: string, text: string, durable = true): Promise<void> {
+  async write(rel: string, text: string | Uint8Array, durable = true): Promise<void> {
     const full = this.path(rel);
     await this.#ensureParent(full);
     await writeFileAtomic(full, text, { sync: durable, recorder: this.recorder });
   }
 
-  /** Writes a file given in pieces (a channel's manifest: never one string in memory). */
-  async writePieces(rel: string, pieces: Iterable<string>): Promise<void> {
+  /**
+   * Writes a file given in pieces (a channel's table: never whole in memory), durably; its size
+   * and SHA-256, for the manifest that names it.
+   */
+  async writePieces(
+    rel: string,
+    pieces: Iterable<Uint8Array>,
+  ): Promise<{ size: number; sha256: string }> {
     const full = this.path(rel);
     await this.#ensureParent(full);
-    await writeFileAtomic(
-      full,
-      ReadableStream.from(pieces).pipeThrough(new TextEncoderStream()),
-      { recorder: this.recorder },
-    );
+    let written = { size: 0, sha256: "" };
+    await writeFileAtomic(full, ReadableStream.from(pieces), {
+      recorder: this.recorder,
+      sink: ({ size, sha256 }) => written = { size, sha256 },
+    });
+    return written;
+  }
+
+  /** A file read in order, piece by piece, by `use`; undefined when it does not exist. */
+  async readPieces<T>(
+    rel: string,
+    use: (read: ReadNext) => Promise<T>,
+  ): Promise<T | undefined> {
+    let file: Deno.FsFile;
+    try {
+      file = await Deno.open(this.path(rel));
+    } catch (error) {
+      if (error instanceof Deno.errors.NotFound) return undefined;
+      throw error;
+    }
+    try {
+      let position = 0;
+      return await use(async (into) => {
+        const got = await readAt(file, position, into.length, into);
+        position += got.length;
+        return got;
+      });
+    } finally {
+      file.close();
+    }
   }
 
   async read(rel: string): Promise<string | undefined> {
@@ -221,10 +266,19 @@ class SiteDir {
     }
   }
 
+  async readBytes(rel: string): Promise<Uint8Array | undefined> {
+    try {
+      return await Deno.readFile(this.path(rel));
+    } catch (error) {
+      if (error instanceof Deno.errors.NotFound) return undefined;
+      throw error;
+    }
+  }
+
   async updateBytes(rel: string, bytes: Uint8Array): Promise<void> {
     const full = this.path(rel);
-    const old = await Deno.readFile(full).catch(() => undefined);
-    if (old && old.length === bytes.length && old.every((b, i) => b === bytes[i])) return;
+    const old = await this.readBytes(rel);
+    if (old && equalBytes(old, bytes)) return;
     await this.#ensureParent(full);
     await writeFileAtomic(full, bytes, { recorder: this.recorder });
   }
@@ -498,6 +552,13 @@ export async function buildSite(options: ViewOptions): Promise<ViewSummary> {
     damaged,
     seconds: 0,
   };
+  /** A listed file's size and time; a time too fresh is not trusted (-1). */
+  const trusted = (mtime: number) => mtime <= startedAt - RACY_MS;
+  const trustedStat = (stat: FileStat | undefined): FileStat =>
+    stat
+      ? { size: stat.size, mtime: trusted(stat.mtime) ? stat.mtime : -1 }
+      : { size: 0, mtime: -1 };
+
   const indexEntries: { channel: SiteChannel; stats: ChannelStats }[] = [];
   const known = new Set<string>();
   for (const [entry, channel] of channels) {
@@ -508,9 +569,10 @@ export async function buildSite(options: ViewOptions): Promise<ViewSummary> {
     const changeStamp = await reader.changeStamp(entry);
     const stamp = changeStamp.newest > startedAt - RACY_MS ? "" : changeStamp.stamp;
     const input = hash(JSON.stringify([context, channel]));
+    // A manifest of the older format (its table inline) is read once more in full.
     if (
-      !options.full && manifest && manifest.input === input && stamp !== "" &&
-      manifest.stamp === stamp
+      !options.full && manifest && isTableRef(manifest.table) && manifest.input === input &&
+      stamp !== "" && manifest.stamp === stamp
     ) {
       indexEntries.push({ channel, stats: manifest.stats });
       summary.posts += manifest.stats.posts;
@@ -519,19 +581,22 @@ export async function buildSite(options: ViewOptions): Promise<ViewSummary> {
     summary.rebuilt++;
     log(`building ${channel.title}`);
     const { built, table } = await buildChannel(entry, channel, manifest, input, stamp);
+    // The table and the pages are durable before the manifest that vouches for them.
+    const tablePath = `${STATE_DIR}/c/${entry.id}${TABLE_SUFFIX}`;
+    let tableRef: TableRef | null = null;
+    if (table) {
+      const name = `${entry.id}${TABLE_SUFFIX}`;
+      tableRef = { name, ...await site.writePieces(tablePath, tableFile(table)) };
+    } else await site.remove(tablePath);
     await site.syncWritten();
-    await site.writePieces(manifestPath, manifestJson(built, table));
+    const stored: ChannelManifest = { ...built, table: tableRef };
+    await site.write(manifestPath, JSON.stringify(stored));
     indexEntries.push({ channel, stats: built.stats });
     summary.posts += built.stats.posts;
   }
 
-  /** The post files and folders of a channel as listed now; an entry too fresh is untrusted. */
-  async function listChannel(entry: ChannelEntry) {
-    const trusted = (mtime: number) => mtime <= startedAt - RACY_MS;
-    const posts = new Map<string, { size: number; mtime: number }>();
-    for await (const file of reader.fileStats(entry)) {
-      posts.set(file.name, { size: file.size, mtime: trusted(file.mtime) ? file.mtime : -1 });
-    }
+  /** The channel's attachments and history folders as listed now. */
+  async function folderStamps(entry: ChannelEntry): Promise<{ files: Stamps; history: Stamps }> {
     const stamps = async (folder: "files" | "history") => {
       const out: Stamps = {};
       for await (const file of reader.fileStats(entry, folder)) {
@@ -539,7 +604,20 @@ export async function buildSite(options: ViewOptions): Promise<ViewSummary> {
       }
       return out;
     };
-    return { posts, files: await stamps("files"), history: await stamps("history") };
+    return { files: await stamps("files"), history: await stamps("history") };
+  }
+
+  /** The channel's post files as listed now, one by one. */
+  async function* listedPosts(entry: ChannelEntry) {
+    for await (const { name, ...stat } of reader.fileStats(entry)) {
+      yield { name, ...trustedStat(stat) };
+    }
+  }
+
+  /** The table the channel's manifest names, undefined when it is not that file, whole. */
+  async function readTable(entry: ChannelEntry, ref: TableRef): Promise<Table | undefined> {
+    if (ref.name !== `${entry.id}${TABLE_SUFFIX}`) return undefined;
+    return await site.readPieces(`${STATE_DIR}/c/${ref.name}`, (read) => readTableFile(read, ref));
   }
 
   /** The number of replies of each root in the channel's threads file (not its reply ids: memory). */
@@ -559,26 +637,26 @@ export async function buildSite(options: ViewOptions): Promise<ViewSummary> {
     stamp: string,
   ): Promise<{ built: Omit<ChannelManifest, "table">; table: Table | undefined }> {
     const dir = `c/${entry.id}`;
-    let oldTable = old && old.input === input && !options.full ? decodeTable(old.table) : undefined;
-    // Its rows are in oldTable now: the parsed columns are let go before the listing is made.
-    if (old) old.table = undefined;
-    // Listed before any post is read: a file that changes after its listing is read again next
-    // time (its new time differs from the one recorded).
-    const listed = await listChannel(entry);
+    let oldTable = old && old.input === input && !options.full && isTableRef(old.table)
+      ? await readTable(entry, old.table)
+      : undefined;
+    // Listed before any post is read (the post files too: by the listing compared with the
+    // table, or in each pass of the reader): a file that changes after its listing is read
+    // again next time (its new time differs from the one recorded).
+    const stamps = await folderStamps(entry);
     const replyTotals = await replyNumbers(entry);
     const withHistory = await reader.historyIds(entry);
     const headerHtml = (text: string) => render(text, inChannel);
     const pageHashes: string[] = [];
-    const threadHashes: Record<string, string> = {};
-    /** A listed post file's size and time, taken out of the listing (200,000 entries: memory). */
-    const statOf = (name: string) => {
-      const stat = listed.posts.get(name) ?? { size: 0, mtime: -1 };
-      listed.posts.delete(name);
-      return stat;
-    };
+    const threadHashes = new Map<string, string>();
+    const oldThreads = old && new ThreadHashes(old.threads);
     const nameOf = (path: RelPath) => path.at(-1) as string;
 
-    async function writePage(n: number, html: string, segment: SegmentBuilder): Promise<void> {
+    async function writePage(
+      n: number,
+      html: string | Uint8Array,
+      segment: SegmentBuilder,
+    ): Promise<void> {
       const h = hash(html);
       pageHashes[n - 1] = h;
       if (old?.pages[n - 1] === h) return;
@@ -592,8 +670,8 @@ export async function buildSite(options: ViewOptions): Promise<ViewSummary> {
       const html = threadPage(channel, rootId, posts.join(""), rootMissing);
       const script = `MB.thread(${scriptJson(rootId)},${scriptJson(posts.join(""))});\n`;
       const h = hash(html + script);
-      threadHashes[rootId] = h;
-      if (old?.threads[rootId] === h) return;
+      threadHashes.set(rootId, h);
+      if (oldThreads?.get(rootId) === h) return;
       await site.write(`${dir}/${threadFile(rootId)}`, html);
       // Not synced (a sync per file doubled a first build's time): a script a crash left empty
       // makes the panel open the thread page instead (site.js), until the thread changes.
@@ -667,7 +745,7 @@ export async function buildSite(options: ViewOptions): Promise<ViewSummary> {
     async function splicePage(layout: Layout, n: number, rows: Row[]): Promise<boolean> {
       const key = `${entry.id}/${n}`;
       const [html, index, docs] = await Promise.all([
-        site.read(`${dir}/${pageFile(n)}`),
+        site.readBytes(`${dir}/${pageFile(n)}`),
         site.read(`search/${key}.js`),
         site.read(`search/${key}d.js`),
       ]);
@@ -677,24 +755,19 @@ export async function buildSite(options: ViewOptions): Promise<ViewSummary> {
       if (html === undefined || hash(html) !== old?.pages[n - 1] || !segment) return false;
       const page = layout.page(n);
       const posts = await readWithRoots(layout, rows);
-      let out = html;
+      const articles = new Map<string, string>();
       for (const row of rows) {
         const post = posts.get(row.name);
-        const at = out.search(new RegExp(`<article class="[^"]*" id="${row.id}">`));
-        const end = out.indexOf("</article>\n", at);
-        if (!post || at === -1 || end === -1) return false;
+        if (!post) return false;
         const i = page.findIndex((r) => r.name === row.name);
         const previous = page[i - 1];
         const view = await viewIn(layout, row, post, posts);
-        const article = postHtml(
-          view,
-          "../../",
-          f,
-          previous !== undefined && continues(previous, row, f),
-        );
-        out = out.slice(0, at) + article + out.slice(end + "</article>\n".length);
+        const continued = previous !== undefined && continues(previous, row, f);
+        articles.set(row.id, postHtml(view, "../../", f, continued));
         if (!segment.replace(i, post, postText(post, view))) return false;
       }
+      const out = replaceArticles(html, articles);
+      if (!out) return false;
       await writePage(n, out, segment);
       return true;
     }
@@ -714,26 +787,36 @@ export async function buildSite(options: ViewOptions): Promise<ViewSummary> {
     let table: Table | undefined;
     if (oldTable) {
       // Only the files that changed are read; the rest of the table is as recorded.
-      const read = filesToRead(oldTable, listed.posts, listed.files, listed.history);
-      const changed = new Set(read);
-      const rows = new TableBuilder();
-      for (const row of oldTable.rows()) {
-        // Kept as recorded: its listing entry is no longer needed (those read still are).
-        if (changed.has(row.name) || !listed.posts.delete(row.name)) continue;
-        rows.add(row);
-        if (row.damage) damaged.push({ path: [...entry.folder, row.name], reason: row.damage });
+      const { read, kept } = await compareListing(
+        oldTable,
+        listedPosts(entry),
+        stamps.files,
+        stamps.history,
+      );
+      const names = [...read.keys()].sort();
+      const changed = new Set(names);
+      for (let i = 0; i < oldTable.length; i++) {
+        const reason = kept[i] ? oldTable.damage(i) : "";
+        if (reason) damaged.push({ path: [...entry.folder, oldTable.name(i)], reason });
       }
-      for await (const item of reader.postsNamed(entry, read)) {
+      const rows = new TableBuilder();
+      for await (const item of reader.postsNamed(entry, names)) {
         summary.postsRead++;
-        if (item.kind === "post") {
-          rows.add(rowOf(nameOf(item.path), statOf(nameOf(item.path)), item.post));
-        } else {
+        const name = nameOf(item.kind === "post" ? item.path : item.damage.path);
+        const stat = read.get(name) as FileStat;
+        if (item.kind === "post") rows.add(rowOf(name, stat, item.post));
+        else {
           damaged.push(item.damage);
-          const name = nameOf(item.damage.path);
-          rows.add(damagedRow(name, statOf(name), item.damage.reason));
+          rows.add(damagedRow(name, stat, item.damage.reason));
         }
       }
-      table = rows.build(replyTotals, listed.files, listed.history);
+      table = oldTable.patched(
+        kept,
+        rows.columns(undefined),
+        replyTotals,
+        stamps.files,
+        stamps.history,
+      );
       let before: Layout | undefined = new Layout(oldTable, PAGE_SIZE);
       layout = new Layout(table, PAGE_SIZE);
       const plans = planPages(before, layout, changed);
@@ -746,10 +829,10 @@ export async function buildSite(options: ViewOptions): Promise<ViewSummary> {
           await renderPage(layout, i + 1);
         }
       }
-      for (const key of layout.threads.keys()) {
-        const kept = old?.threads[key];
+      for (const key of layout.threadKeys()) {
+        const kept = oldThreads?.get(key);
         if (redo.has(key) || kept === undefined) await renderThread(layout, key);
-        else threadHashes[key] = kept;
+        else threadHashes.set(key, kept);
       }
     } else {
       // Everything is read, in order, and each page written once the next post shows that a
@@ -759,44 +842,54 @@ export async function buildSite(options: ViewOptions): Promise<ViewSummary> {
       const shown: number[] = [];
       let current = newPage();
       let size = 0;
+      /** The links to the roots of the threads still open (not all of them: memory). */
       const rootInfo = new Map<string, RootLink>();
-      const roots = new Set<string>();
-      const open = new Map<
-        string,
-        { root: string | undefined; replies: string[]; expected: number }
-      >();
+      /** Threads written: a reply to one of them after all its replies is not expected. */
       const closed = new Set<string>();
-      /** Threads whose page the stream cannot give (a root after its replies, a late reply). */
+      /** Pages with such a reply (its root's link let go): rendered from the layout at the end. */
+      const redoPages = new Set<number>();
+      /** The threads whose root was seen and whose replies are still coming. */
+      const open = new Map<string, { root: string; replies: string[]; expected: number }>();
+      /**
+       * Threads whose page the stream cannot give: a reply not expected (its root not seen yet,
+       * not on record, closed, or said to have no replies). Rendered from the layout at the
+       * end, they need no set of the roots seen or closed (150,000 ids: memory).
+       */
       const redo = new Set<string>();
-      const close = async (key: string) => {
-        const t = open.get(key) as { root: string | undefined; replies: string[] };
-        open.delete(key);
-        closed.add(key);
-        await writeThread(key, t.root ? [t.root, ...t.replies] : t.replies, t.root === undefined);
+      let pageCount = 0;
+      /** Writes the page being filled, unless it is to be rendered again. */
+      const flushPage = async (hasNewer: boolean) => {
+        const n = ++pageCount;
+        if (redoPages.has(n)) return;
+        const html = channelPage(channel, n, hasNewer, current.html.join(""), headerHtml);
+        await writePage(n, html, current.segment);
       };
-      for await (const item of reader.posts(entry)) {
+      const close = async (key: string) => {
+        const t = open.get(key) as { root: string; replies: string[] };
+        open.delete(key);
+        rootInfo.delete(key);
+        closed.add(key);
+        await writeThread(key, [t.root, ...t.replies], false);
+      };
+      for await (const item of reader.posts(entry, { stats: true })) {
         summary.postsRead++;
         if (item.kind === "damaged") {
           damaged.push(item.damage);
           const name = nameOf(item.damage.path);
-          rows.add(damagedRow(name, statOf(name), item.damage.reason));
+          rows.add(damagedRow(name, trustedStat(item.stat), item.damage.reason));
           continue;
         }
         const post = item.post;
-        const row = rowOf(nameOf(item.path), statOf(nameOf(item.path)), post);
+        const row = rowOf(nameOf(item.path), trustedStat(item.stat), post);
         const i = rows.add(row);
         if (!counted(row)) continue;
         shown.push(i);
         if (size === PAGE_SIZE) {
-          await writePage(
-            pageHashes.length + 1,
-            channelPage(channel, pageHashes.length + 1, true, current.html.join(""), headerHtml),
-            current.segment,
-          );
+          await flushPage(true);
           current = newPage();
           size = 0;
         }
-        const pageNumber = pageHashes.length + 1;
+        const pageNumber = pageCount + 1;
         const replies = row.root ? 0 : replyTotals.get(row.id) ?? row.own;
         const view = await postView(
           entry,
@@ -806,52 +899,27 @@ export async function buildSite(options: ViewOptions): Promise<ViewSummary> {
           withHistory,
         );
         if (!row.root && replies > 0) rootInfo.set(row.id, rootLink(pageNumber, post));
+        if (closed.has(row.root)) redoPages.add(pageNumber);
         current.add(row, post, view);
         size++;
-        const full = postHtml(view, "../../", f, false);
-        if (!row.root) {
-          roots.add(row.id);
-          const t = open.get(row.id);
-          if (t && replies === 0) redo.add(row.id);
-          if (replies === 0) continue;
-          if (t) [t.root, t.expected] = [full, replies];
-          else open.set(row.id, { root: full, replies: [], expected: replies });
-        } else {
-          if (closed.has(row.root)) {
-            redo.add(row.root);
-            continue;
-          }
-          let t = open.get(row.root);
-          if (!t) {
-            t = { root: undefined, replies: [], expected: Infinity };
-            open.set(row.root, t);
-            if (roots.has(row.root)) redo.add(row.root);
-          }
-          t.replies.push(full);
-        }
         const key = row.root || row.id;
-        const t = open.get(key) as {
-          root: string | undefined;
-          replies: string[];
-          expected: number;
-        };
-        if (t.root !== undefined && t.replies.length >= t.expected && !redo.has(key)) {
-          await close(key);
+        if (!row.root && (replies === 0 || redo.has(key))) continue;
+        const full = postHtml(view, "../../", f, false);
+        if (!row.root) open.set(key, { root: full, replies: [], expected: replies });
+        else if (open.has(key)) open.get(key)?.replies.push(full);
+        else {
+          redo.add(key);
+          continue;
         }
+        const t = open.get(key) as { replies: string[]; expected: number };
+        if (t.replies.length >= t.expected) await close(key);
       }
-      if (size > 0) {
-        const n = pageHashes.length + 1;
-        await writePage(
-          n,
-          channelPage(channel, n, false, current.html.join(""), headerHtml),
-          current.segment,
-        );
-      }
-      for (const key of [...open.keys()]) if (!redo.has(key)) await close(key);
+      if (size > 0) await flushPage(false);
+      for (const key of [...open.keys()]) await close(key);
       rootInfo.clear();
-      roots.clear();
-      table = rows.build(replyTotals, listed.files, listed.history);
+      table = rows.build(replyTotals, stamps.files, stamps.history);
       layout = new Layout(table, PAGE_SIZE);
+      for (const n of redoPages) await renderPage(layout, n);
       for (const key of redo) await renderThread(layout, key);
       // A file an older build placed under a name a browser would run (see siteFileName).
       for (const name of await site.list(`${dir}/files`)) {
@@ -870,8 +938,8 @@ export async function buildSite(options: ViewOptions): Promise<ViewSummary> {
       await site.remove(`search/${entry.id}/${n}.js`);
       await site.remove(`search/${entry.id}/${n}d.js`);
     }
-    for (const key of Object.keys(old?.threads ?? {})) {
-      if (key in threadHashes) continue;
+    for (const key of oldThreads?.keys() ?? []) {
+      if (threadHashes.has(key)) continue;
       await site.remove(`${dir}/${threadFile(key)}`);
       await site.remove(`${dir}/${threadScript(key)}`);
     }
@@ -888,7 +956,13 @@ export async function buildSite(options: ViewOptions): Promise<ViewSummary> {
     };
     await site.update(`${dir}/index.html`, channelOverview(channel, stats, f, headerHtml));
     return {
-      built: { input, stamp: table ? stamp : "", stats, pages: pageHashes, threads: threadHashes },
+      built: {
+        input,
+        stamp: table ? stamp : "",
+        stats,
+        pages: pageHashes,
+        threads: ThreadHashes.text(threadHashes),
+      },
       table,
     };
   }
@@ -992,7 +1066,8 @@ export async function buildSite(options: ViewOptions): Promise<ViewSummary> {
 
   // Channels that are no longer in the backup.
   for (const name of await site.list(`${STATE_DIR}/c`)) {
-    const id = name.replace(/\.json$/, "");
+    // A channel's manifest and its table.
+    const id = name.replace(/\.json$|\.table$/, "");
     if (known.has(id)) continue;
     await site.remove(`c/${id}`);
     await site.remove(`search/${id}`);
@@ -1022,17 +1097,6 @@ export async function buildSite(options: ViewOptions): Promise<ViewSummary> {
   return summary;
 }
 
-/** A channel's manifest as JSON, in pieces: its table is streamed (see tableJson). */
-function* manifestJson(
-  built: Omit<ChannelManifest, "table">,
-  table: Table | undefined,
-): Generator<string> {
-  yield `${JSON.stringify(built).slice(0, -1)},"table":`;
-  if (table) yield* tableJson(table);
-  else yield "null";
-  yield "}";
-}
-
 function excerpt(message: string): string {
   const flat = message.replace(/\s+/g, " ").trim();
   return flat.length > 80 ? `${flat.slice(0, 80)}…` : flat || "(no text)";
@@ -1041,10 +1105,12 @@ function excerpt(message: string): string {
 async function readManifest(site: SiteDir, rel: string): Promise<ChannelManifest | undefined> {
   try {
     const value = JSON.parse(await site.read(rel) ?? "null");
-    return value && typeof value.input === "string" && Array.isArray(value.pages) &&
-        typeof value.threads === "object" && value.threads !== null
-      ? value as ChannelManifest
-      : undefined;
+    if (!value || typeof value.input !== "string" || !Array.isArray(value.pages)) return undefined;
+    // An older manifest kept a record of the thread pages' hashes.
+    if (typeof value.threads === "object" && value.threads !== null) {
+      value.threads = ThreadHashes.text(new Map(Object.entries(value.threads)));
+    }
+    return typeof value.threads === "string" ? value as ChannelManifest : undefined;
   } catch {
     return undefined;
   }
