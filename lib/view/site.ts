@@ -657,10 +657,12 @@ export async function buildSite(options: ViewOptions): Promise<ViewSummary> {
       html: string | Uint8Array,
       segment: SegmentBuilder,
     ): Promise<void> {
-      const h = hash(html);
+      // Hashed and written as the same bytes (a megabyte: one copy, not one per use).
+      const bytes = typeof html === "string" ? new TextEncoder().encode(html) : html;
+      const h = hash(bytes);
       pageHashes[n - 1] = h;
       if (old?.pages[n - 1] === h) return;
-      await site.write(`${dir}/${pageFile(n)}`, html);
+      await site.write(`${dir}/${pageFile(n)}`, bytes);
       await site.write(`search/${entry.id}/${n}.js`, segment.indexScript(`${entry.id}/${n}`));
       await site.write(`search/${entry.id}/${n}d.js`, segment.docsScript(`${entry.id}/${n}`));
       summary.pagesWritten++;

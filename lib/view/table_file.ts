@@ -13,7 +13,15 @@
  */
 import { createHash } from "node:crypto";
 import { postIdFromFileName } from "../store/layout.ts";
-import { type Columns, KINDS, Packed, ROWS_PER_PIECE, type Stamps, Table } from "./rebuild.ts";
+import {
+  type Columns,
+  KINDS,
+  Packed,
+  ROWS_PER_PIECE,
+  ROWS_PER_WRITE,
+  type Stamps,
+  Table,
+} from "./rebuild.ts";
 
 /** How a channel's manifest names its table file. */
 export interface TableRef {
@@ -70,7 +78,7 @@ function sectionLength(length: number): Uint8Array {
   return out;
 }
 
-/** The table file's bytes, in pieces of at most ROWS_PER_PIECE rows (never the file in memory). */
+/** The table file's bytes, in pieces (never the file in memory). */
 export function* tableFile(table: Table): Generator<Uint8Array> {
   const n = table.length;
   const header = new Uint8Array(HEADER_SIZE);
@@ -90,9 +98,9 @@ export function* tableFile(table: Table): Generator<Uint8Array> {
       bytes += utf8Length(s);
     }
     yield sectionLength(bytes);
-    for (let i = 0; i < n; i += ROWS_PER_PIECE) {
+    for (let i = 0; i < n; i += ROWS_PER_WRITE) {
       const piece: string[] = [];
-      for (let j = i; j < Math.min(n, i + ROWS_PER_PIECE); j++) piece.push(value(j));
+      for (let j = i; j < Math.min(n, i + ROWS_PER_WRITE); j++) piece.push(value(j));
       yield encoder.encode(piece.join(""));
     }
     yield sectionLength(ends.byteLength);
