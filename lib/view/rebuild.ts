@@ -444,11 +444,6 @@ export const counted = (row: { kind: Row["kind"] }) => row.kind === "p" || row.k
 /** One empty list for the many rows without attachments (200,000 rows: memory). */
 const NO_FILES: string[] = [];
 
-/** The order of the pages: by time, then id (as BackupReader.posts yields them). */
-export function byPostOrder(a: Row, b: Row): number {
-  return a.at - b.at || (a.id < b.id ? -1 : a.id > b.id ? 1 : a.name < b.name ? -1 : 1);
-}
-
 export const ROWS_PER_PIECE = 4096;
 /** Rows turned into text at once: small strings, collected young (4,096 rows made 220 KB). */
 export const ROWS_PER_WRITE = 1024;
