@@ -1375,6 +1375,15 @@ export const MUTATIONS: readonly Mutation[] = [
     filter: "/files read|reads only/",
   },
   {
+    name: "view-older-thread-hashes-dropped",
+    cost: "the first build after an upgrade rewrites every thread page of every changed channel",
+    file: "lib/view/site.ts",
+    search: "      value.threads = ThreadHashes.text(new Map(Object.entries(value.threads)));",
+    replace: '      value.threads = "";',
+    tests: ["tests/view_test.ts"],
+    filter: "older version",
+  },
+  {
     name: "view-raw-html",
     cost: "a message's <script> or onerror= becomes part of the archive's pages",
     file: "lib/view/markdown.ts",

@@ -840,8 +840,6 @@ export async function buildSite(options: ViewOptions): Promise<ViewSummary> {
       // Everything is read, in order, and each page written once the next post shows that a
       // newer page follows; a thread page is written when its last expected reply is seen.
       const rows = new TableBuilder();
-      /** The table's rows in the reader's order, to compare with the layout's. */
-      const shown: number[] = [];
       let current = newPage();
       let size = 0;
       /** The links to the roots of the threads still open (not all of them: memory). */
@@ -883,9 +881,8 @@ export async function buildSite(options: ViewOptions): Promise<ViewSummary> {
         }
         const post = item.post;
         const row = rowOf(nameOf(item.path), trustedStat(item.stat), post);
-        const i = rows.add(row);
+        rows.add(row);
         if (!counted(row)) continue;
-        shown.push(i);
         if (size === PAGE_SIZE) {
           await flushPage(true);
           current = newPage();
@@ -927,10 +924,11 @@ export async function buildSite(options: ViewOptions): Promise<ViewSummary> {
       for (const name of await site.list(`${dir}/files`)) {
         if (siteFileName(name) !== name) await site.remove(`${dir}/files/${name}`);
       }
-      // The pages follow the reader's order; a rebuild lays them out from the table. Should
-      // the two differ, no table is kept and the next build reads the channel again.
-      if (shown.length !== layout.size || shown.some((i, place) => layout.rowAt(place) !== i)) {
-        table = undefined;
+      // The pages follow the reader's order (the order the rows were added in); a rebuild lays
+      // them out from the table. Should the two differ, no table is kept and the next build
+      // reads the channel again.
+      for (let place = 1; place < layout.size && table; place++) {
+        if (layout.rowAt(place) < layout.rowAt(place - 1)) table = undefined;
       }
     }
 
