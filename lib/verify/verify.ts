@@ -34,7 +34,7 @@ import { acquireRunLock, type RunLock } from "../store/run_lock.ts";
 import { relPathFromString, relPathString } from "../store/state.ts";
 import { describeError, LockedError, StorageError, UsageError } from "../util/errors.ts";
 import { NumberSet } from "../util/number_set.ts";
-import { type ZipEntry, ZipFormatError, ZipReader } from "../zip/reader.ts";
+import { ZipFormatError, ZipReader } from "../zip/reader.ts";
 import {
   ID_LENGTH,
   MISSING,
@@ -176,8 +176,6 @@ class Verification {
   zipContent: Map<string, string> | undefined;
   zipTime = 0;
   zipStale = 0;
-  /** The zip's central directory could not be read to its end. */
-  #zipBroken = false;
   readonly started = performance.now();
   readonly #random: () => number;
   /** Reads and checks the files, in workers. */
@@ -729,16 +727,10 @@ class Verification {
     this.zipTime = (await Deno.stat(zipPath)).mtime?.getTime() ?? 0;
     const content = new Map<string, string>();
     let entries = 0;
-    let reader: ZipReader;
+    let reader: ZipReader | undefined;
     try {
       reader = await ZipReader.open(zipPath);
-    } catch (error) {
-      if (!(error instanceof ZipFormatError)) throw error;
-      this.#add(4, "damaged", zipPath, `${error.message} (the next backup run writes it again)`);
-      return { path: zipPath, entries: 0 };
-    }
-    try {
-      for await (const entry of this.#zipEntries(reader, zipPath)) {
+      for await (const entry of reader.entries()) {
         if (entry.directory) continue;
         this.options.signal?.throwIfAborted();
         entries++;
@@ -762,25 +754,17 @@ class Verification {
           this.options.progress?.({ phase: "zip", files: entries, bytes: this.bytesRead });
         }
       }
-    } finally {
-      reader.close();
-    }
-    if (!this.#zipBroken) this.zipContent = content;
-    return { path: zipPath, entries };
-  }
-
-  /**
-   * The zip's entries; a broken central directory ends them with one finding for the whole zip
-   * (which entries it lists is then unknown, so no file is compared with it).
-   */
-  async *#zipEntries(reader: ZipReader, zipPath: string): AsyncGenerator<ZipEntry> {
-    try {
-      yield* reader.entries();
     } catch (error) {
+      // Each entry's damage is caught above: this is the zip's own (no end record, a broken
+      // central directory). Which entries it holds is then unknown: no file is compared with it.
       if (!(error instanceof ZipFormatError)) throw error;
       this.#add(4, "damaged", zipPath, `${error.message} (the next backup run writes it again)`);
-      this.#zipBroken = true;
+      return { path: zipPath, entries };
+    } finally {
+      reader?.close();
     }
+    this.zipContent = content;
+    return { path: zipPath, entries };
   }
 
   /**
