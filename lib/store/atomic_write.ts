@@ -193,33 +193,17 @@ export async function writeFilesDurably(
   const mtimes: number[] = [];
   let current = files[0]?.path ?? "";
   try {
-    // A chunk at a time, so that no more than BATCH_SYNCS files are open at once.
-    for (let start = 0; start < files.length; start += BATCH_SYNCS) {
-      const chunk = files.slice(start, start + BATCH_SYNCS);
-      const open: Deno.FsFile[] = [];
-      try {
-        // All settled before any file is closed or removed, even when one fails.
-        const done = await Promise.allSettled(chunk.map(async ({ path, bytes }, i) => {
-          const temp = tempPathFor(path);
-          const handle = await Deno.open(temp, { write: true, createNew: true });
-          temps[start + i] = temp;
-          open.push(handle);
-          recorder?.({ op: "write", path: temp });
-          for (let offset = 0; offset < bytes.length;) {
-            offset += handle.writeSync(bytes.subarray(offset));
-          }
-          if (sink) mtimes[start + i] = handle.statSync().mtime?.getTime() ?? 0;
-          await syncStep(handle, temp, recorder);
-        }));
-        const failed = done.findIndex((result) => result.status === "rejected");
-        if (failed >= 0) {
-          current = chunk[failed]?.path ?? current;
-          throw (done[failed] as PromiseRejectedResult).reason;
-        }
-      } finally {
-        for (const file of open) file.close();
+    await inSyncChunks(files, async ({ path, bytes }, index, opened) => {
+      const temp = tempPathFor(path);
+      const handle = opened(await Deno.open(temp, { write: true, createNew: true }));
+      temps[index] = temp;
+      recorder?.({ op: "write", path: temp });
+      for (let offset = 0; offset < bytes.length;) {
+        offset += handle.writeSync(bytes.subarray(offset));
       }
-    }
+      if (sink) mtimes[index] = handle.statSync().mtime?.getTime() ?? 0;
+      await syncStep(handle, temp, recorder);
+    }, (index) => current = files[index]?.path ?? current);
     const folders = new Set<string>();
     for (const [index, { path }] of files.entries()) {
       current = path;
@@ -246,6 +230,38 @@ export async function writeFilesDurably(
       }
     }
     throw storageFailure(error, current);
+  }
+}
+
+/**
+ * Runs `each` on `items` BATCH_SYNCS at a time, a chunk all at once (their syncs then commit
+ * together, see BATCH_SYNCS), so that no more are open at once. The files `each` opens (passed
+ * to `opened`) are closed once the whole chunk has settled, even when one failed; the first
+ * failure of the chunk, by position, is then thrown (`failed` told its index first).
+ */
+async function inSyncChunks<T>(
+  items: readonly T[],
+  each: (item: T, index: number, opened: (file: Deno.FsFile) => Deno.FsFile) => Promise<void>,
+  failed?: (index: number) => void,
+): Promise<void> {
+  for (let start = 0; start < items.length; start += BATCH_SYNCS) {
+    const open: Deno.FsFile[] = [];
+    const opened = (file: Deno.FsFile) => {
+      open.push(file);
+      return file;
+    };
+    try {
+      const done = await Promise.allSettled(
+        items.slice(start, start + BATCH_SYNCS).map((item, i) => each(item, start + i, opened)),
+      );
+      const first = done.findIndex((result) => result.status === "rejected");
+      if (first >= 0) {
+        failed?.(start + first);
+        throw (done[first] as PromiseRejectedResult).reason;
+      }
+    } finally {
+      for (const file of open) file.close();
+    }
   }
 }
 
@@ -325,24 +341,12 @@ export async function syncWritten(
   folders: readonly string[],
   recorder?: FsRecorder,
 ): Promise<void> {
-  for (let start = 0; start < files.length; start += BATCH_SYNCS) {
-    const open: Deno.FsFile[] = [];
-    try {
-      const done = await Promise.allSettled(
-        files.slice(start, start + BATCH_SYNCS).map(async (path) => {
-          // Windows flushes only a file opened for writing (nothing is truncated); elsewhere
-          // reading is enough, and works for a copy that kept a read-only mode.
-          const file = await Deno.open(path, WINDOWS ? { write: true } : { read: true });
-          open.push(file);
-          await syncStep(file, path, recorder);
-        }),
-      );
-      const failed = done.find((result) => result.status === "rejected");
-      if (failed) throw (failed as PromiseRejectedResult).reason;
-    } finally {
-      for (const file of open) file.close();
-    }
-  }
+  await inSyncChunks(files, async (path, _index, opened) => {
+    // Windows flushes only a file opened for writing (nothing is truncated); elsewhere reading
+    // is enough, and works for a copy that kept a read-only mode.
+    const file = opened(await Deno.open(path, WINDOWS ? { write: true } : { read: true }));
+    await syncStep(file, path, recorder);
+  });
   for (let start = 0; start < folders.length; start += BATCH_SYNCS) {
     await Promise.all(folders.slice(start, start + BATCH_SYNCS).map((f) => syncDir(f, recorder)));
   }
