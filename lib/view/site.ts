@@ -258,12 +258,8 @@ class SiteDir {
   }
 
   async read(rel: string): Promise<string | undefined> {
-    try {
-      return await Deno.readTextFile(this.path(rel));
-    } catch (error) {
-      if (error instanceof Deno.errors.NotFound) return undefined;
-      throw error;
-    }
+    const bytes = await this.readBytes(rel);
+    return bytes && new TextDecoder().decode(bytes);
   }
 
   async readBytes(rel: string): Promise<Uint8Array | undefined> {
